@@ -1,0 +1,77 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * Every name Istio's components and operators see: annotations, labels,
+ * environment variables, file names, table and chain names, ports, metrics.
+ * They are Istio's, so an operator can swap our image into Istio's DaemonSet.
+ */
+#ifndef ISTIO_CNI_ISTIO_NAMES_H
+#define ISTIO_CNI_ISTIO_NAMES_H
+
+#define ISTIO_CNI_PLUGIN_TYPE "istio-cni"
+#define ISTIO_CNI_VERSION_STRING "0.1.0"
+
+/* Pod annotations and labels. */
+#define ANN_INTERCEPTION_MODE "sidecar.istio.io/interceptionMode"
+#define ANN_INJECT "sidecar.istio.io/inject"
+#define ANN_STATUS "sidecar.istio.io/status"
+#define ANN_INCLUDE_OUTBOUND_IP_RANGES "traffic.sidecar.istio.io/includeOutboundIPRanges"
+#define ANN_EXCLUDE_OUTBOUND_IP_RANGES "traffic.sidecar.istio.io/excludeOutboundIPRanges"
+#define ANN_INCLUDE_INBOUND_PORTS "traffic.sidecar.istio.io/includeInboundPorts"
+#define ANN_EXCLUDE_INBOUND_PORTS "traffic.sidecar.istio.io/excludeInboundPorts"
+#define ANN_INCLUDE_OUTBOUND_PORTS "traffic.sidecar.istio.io/includeOutboundPorts"
+#define ANN_EXCLUDE_OUTBOUND_PORTS "traffic.sidecar.istio.io/excludeOutboundPorts"
+#define ANN_EXCLUDE_INTERFACES "traffic.sidecar.istio.io/excludeInterfaces"
+#define ANN_REROUTE_VIRTUAL_INTERFACES "istio.io/reroute-virtual-interfaces"
+#define ANN_KUBEVIRT_INTERFACES "traffic.sidecar.istio.io/kubevirtInterfaces"
+
+/* Container names and proxy environment. */
+#define CONTAINER_ISTIO_INIT "istio-init"
+#define CONTAINER_ISTIO_PROXY "istio-proxy"
+#define CONTAINER_ISTIO_VALIDATION "istio-validation"
+#define PROXY_ENV_DISABLE_ENVOY "DISABLE_ENVOY"
+#define PROXY_ENV_DNS_CAPTURE "ISTIO_META_DNS_CAPTURE"
+#define PROXY_ENV_DUAL_STACK "ISTIO_DUAL_STACK"
+#define PROXY_ENV_INVALID_DROP "INVALID_DROP"
+
+/* Ports, marks and addresses of the capture (constants in CNI mode). */
+#define PORT_OUTBOUND_CAPTURE 15001
+#define PORT_VALIDATION_PROBE 15002
+#define PORT_INBOUND_CAPTURE 15006
+#define PORT_TUNNEL 15008
+#define PORT_STATUS 15020
+#define PORT_HEALTH 15021
+#define PORT_DNS_CAPTURE 15053
+#define PORT_PROMETHEUS 15090
+#define DEFAULT_PROXY_UID 1337
+#define DEFAULT_PROXY_GID 1337
+#define TPROXY_MARK 1337
+#define TPROXY_OUTBOUND_MARK 1338
+#define TPROXY_ROUTE_TABLE 133
+#define INBOUND_PASSTHROUGH_V4 "127.0.0.6"
+#define INBOUND_PASSTHROUGH_V6 "::6"
+#define VALIDATION_EXIT_CODE 126
+
+/* nftables tables and chains (Istio's native nftables backend names). */
+#define NFT_TABLE_NAT "istio-proxy-nat"
+#define NFT_TABLE_MANGLE "istio-proxy-mangle"
+#define NFT_TABLE_RAW "istio-proxy-raw"
+#define NFT_CHAIN_PREROUTING "prerouting"
+#define NFT_CHAIN_OUTPUT "output"
+#define NFT_CHAIN_INBOUND "istio-inbound"
+#define NFT_CHAIN_REDIRECT "istio-redirect"
+#define NFT_CHAIN_IN_REDIRECT "istio-in-redirect"
+#define NFT_CHAIN_OUTPUT_ISTIO "istio-output"
+#define NFT_CHAIN_OUTPUT_DNS "istio-output-dns"
+#define NFT_CHAIN_DIVERT "istio-divert"
+#define NFT_CHAIN_TPROXY "istio-tproxy"
+#define NFT_CHAIN_DROP "istio-drop"
+
+/* Plugin configuration defaults and file names. */
+#define DEFAULT_CNI_AGENT_RUN_DIR "/var/run/istio-cni"
+#define AGENT_KUBECONFIG_NAME "istio-cni-kubeconfig"
+#define AGENT_LOG_SOCKET_NAME "log.sock"
+#define OWN_POD_NAME_PREFIX "istio-cni-node-"
+#define LEGACY_KUBECONFIG_NAME "ZZZ-istio-cni-kubeconfig"
+#define DEFAULT_STANDALONE_CONF_NAME "YYY-istio-cni.conf"
+
+#endif
