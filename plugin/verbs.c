@@ -1,0 +1,145 @@
+// SPDX-License-Identifier: Apache-2.0
+#include "verbs.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "cni_args.h"
+#include "cni_result.h"
+#include "istio_names.h"
+#include "log.h"
+
+enum pod_route {
+	POD_NOT_KUBERNETES, /* no namespace/name in CNI_ARGS */
+	POD_OWN,            /* the agent's own pod: never blocked on the API */
+	POD_EXCLUDED_NS,    /* exclude_namespaces */
+	POD_NOT_INJECTED,   /* runtime-passed annotations lack the sidecar status */
+	POD_LOOKUP,         /* must read the pod to decide */
+};
+
+static const char *const route_reasons[] = {
+	[POD_NOT_KUBERNETES] = "not a Kubernetes pod",
+	[POD_OWN] = "istio-cni-node pod",
+	[POD_EXCLUDED_NS] = "namespace excluded",
+	[POD_NOT_INJECTED] = "no sidecar.istio.io/status annotation (from the runtime)",
+	[POD_LOOKUP] = "needs the pod",
+};
+
+/*
+ * The decisions SPEC 5 makes before any Kubernetes client exists, in its
+ * order: a missing kubeconfig must never block the agent's own pod or an
+ * excluded namespace.
+ */
+static enum pod_route route_pod(const struct netconf *conf, const struct cni_args *args)
+{
+	if (args->pod_namespace[0] == '\0' || args->pod_name[0] == '\0')
+		return POD_NOT_KUBERNETES;
+	if (conf->pod_namespace && strcmp(conf->pod_namespace, args->pod_namespace) == 0 &&
+	    strncmp(args->pod_name, OWN_POD_NAME_PREFIX, strlen(OWN_POD_NAME_PREFIX)) == 0)
+		return POD_OWN;
+	if (netconf_namespace_excluded(conf, args->pod_namespace))
+		return POD_EXCLUDED_NS;
+	if (conf->have_pod_annotations && !string_map_get(&conf->pod_annotations, ANN_STATUS))
+		return POD_NOT_INJECTED;
+	return POD_LOOKUP;
+}
+
+static void set_log_fields(const struct cni_env *env, const struct cni_args *args)
+{
+	char pod[2 * K8S_NAME_MAX + 2];
+	if (args->pod_name[0]) {
+		(void)snprintf(pod, sizeof(pod), "%s/%s", args->pod_namespace, args->pod_name);
+		log_set_field("pod", pod);
+	}
+	if (env->container_id)
+		log_set_field("containerID", env->container_id);
+}
+
+/* Prints prevResult converted to version, or an empty result without one. */
+static int print_result(const struct netconf *conf, enum cni_version version, struct error *err)
+{
+	int r;
+	if (!conf->prev_result) {
+		r = cni_result_print_empty(version, stdout);
+	} else {
+		_cleanup_(cni_result_freep) struct cni_result *prev = NULL;
+		r = cni_result_from_json(conf->prev_result, version, &prev, err);
+		if (r < 0)
+			return error_prefix(err, r, "could not parse prevResult");
+		r = cni_result_print(prev, version, stdout);
+	}
+	if (r < 0)
+		return error_set(err, ERR_IO, r, "failed to write the result to stdout");
+	return 0;
+}
+
+int plugin_add(const struct cni_env *env, const struct netconf *conf, enum cni_version version,
+	       struct error *err)
+{
+	struct cni_args args;
+	int r = cni_args_parse(env->args, &args, err);
+	if (r < 0)
+		return r;
+	set_log_fields(env, &args);
+
+	/* Check prevResult before deciding anything: a bad one fails every pod alike. */
+	if (conf->prev_result) {
+		_cleanup_(cni_result_freep) struct cni_result *prev = NULL;
+		r = cni_result_from_json(conf->prev_result, version, &prev, err);
+		if (r < 0)
+			return error_prefix(err, r, "could not parse prevResult");
+	}
+
+	enum pod_route route = route_pod(conf, &args);
+	if (route != POD_LOOKUP) {
+		log_info("skipping pod: %s", route_reasons[route]);
+		return print_result(conf, version, err);
+	}
+
+	/* Fail closed: a pod that may need capture never starts without it. */
+	return error_set(err, ERR_INTERNAL, -EOPNOTSUPP,
+			 "cannot decide whether pod %s/%s is meshed: this build has no Kubernetes client",
+			 args.pod_namespace, args.pod_name);
+}
+
+int plugin_del(const struct cni_env *env, const struct netconf *conf, struct error *err)
+{
+	/* No netns, or one already gone: nothing of ours can remain (CNI spec DEL). */
+	if (!env->netns || env->netns[0] == '\0')
+		return 0;
+	struct stat st;
+	if (stat(env->netns, &st) < 0)
+		return 0;
+	return 0;
+}
+
+int plugin_check(const struct cni_env *env, const struct netconf *conf, enum cni_version version,
+		 struct error *err)
+{
+	struct cni_args args;
+	int r = cni_args_parse(env->args, &args, err);
+	if (r < 0)
+		return r;
+	set_log_fields(env, &args);
+
+	if (!conf->prev_result)
+		return error_set(err, ERR_CONFIG, -EINVAL, "CHECK requires prevResult");
+	_cleanup_(cni_result_freep) struct cni_result *prev = NULL;
+	r = cni_result_from_json(conf->prev_result, version, &prev, err);
+	if (r < 0)
+		return error_prefix(err, r, "could not parse prevResult");
+
+	enum pod_route route = route_pod(conf, &args);
+	if (route != POD_LOOKUP)
+		return 0;
+	return error_set(err, ERR_INTERNAL, -EOPNOTSUPP,
+			 "cannot check pod %s/%s: this build has no Kubernetes client",
+			 args.pod_namespace, args.pod_name);
+}
+
+int plugin_subcommand(int argc, char **argv)
+{
+	return -ENOENT;
+}
