@@ -53,7 +53,7 @@ const char *cni_command_to_string(enum cni_command c)
 	return c >= 0 && c < _CNI_CMD_MAX ? command_names[c] : "?";
 }
 
-const char *env_lookup(char *const *envp, const char *name)
+const char *env_lookup(const char *const *envp, const char *name)
 {
 	size_t n = strlen(name);
 	for (; envp && *envp; envp++)
@@ -73,7 +73,7 @@ static bool container_id_valid(const char *s)
 	return true;
 }
 
-int cni_env_load(char *const *envp, struct cni_env *ret, struct error *err)
+int cni_env_load(const char *const *envp, struct cni_env *ret, struct error *err)
 {
 	const char *cmd = env_lookup(envp, "CNI_COMMAND");
 	if (!cmd || cmd[0] == '\0')

@@ -34,13 +34,13 @@ int cni_command_from_string(const char *s, enum cni_command *ret) _must_check_;
 const char *cni_command_to_string(enum cni_command c);
 
 /* Looks up name in a NULL-terminated "K=V" array; borrowed result or NULL. */
-const char *env_lookup(char *const *envp, const char *name);
+const char *env_lookup(const char *const *envp, const char *name);
 
 /*
  * Reads CNI_COMMAND and the variables it needs from envp. A missing
  * CNI_COMMAND is -ENOENT (the caller prints the about line); missing or
  * malformed variables give ERR_ENV naming all of them.
  */
-int cni_env_load(char *const *envp, struct cni_env *ret, struct error *err) _must_check_;
+int cni_env_load(const char *const *envp, struct cni_env *ret, struct error *err) _must_check_;
 
 #endif

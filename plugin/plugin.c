@@ -219,7 +219,7 @@ int plugin_main(int argc, char **argv)
 
 	struct request req = {0};
 	struct error err = {0};
-	int r = cni_env_load(environ, &req.env, &err);
+	int r = cni_env_load((const char *const *)environ, &req.env, &err);
 	if (r == -ENOENT) {
 		print_about();
 		return 0;
