@@ -1,0 +1,27 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * Turns redirect parameters into Istio's rule program (research I§3.2): the
+ * rules istio-iptables records, in the order it records them, for IPv4 and,
+ * when ipv6 is set, IPv6. One rule per list element; the nftables backend
+ * folds runs into sets. Pure: no syscalls.
+ */
+#ifndef ISTIO_CNI_REDIRECT_PLANNER_H
+#define ISTIO_CNI_REDIRECT_PLANNER_H
+
+#include <stdbool.h>
+
+#include "cleanup.h"
+#include "error.h"
+#include "redirect_params.h"
+#include "redirect_plan.h"
+
+/*
+ * Fills *ret (which must be zeroed or done) with the plan for p. ipv6 says
+ * whether the pod gets IPv6 rules (SPEC 7: its first usable address is IPv6,
+ * or with dual stack any is). Sets ret->ipv6 and ret->tproxy_routes. On error
+ * *ret is left empty.
+ */
+int redirect_plan_build(const struct redirect_params *p, bool ipv6, struct redirect_plan *ret,
+			struct error *err) _must_check_;
+
+#endif
