@@ -1,0 +1,249 @@
+// SPDX-License-Identifier: Apache-2.0
+#include "redirect_apply.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <libmnl/libmnl.h>
+#include <linux/netlink.h>
+#include <string.h>
+
+#include "istio_names.h"
+#include "netns.h"
+#include "nft_backend.h"
+#include "parse_util.h"
+#include "pod_info.h"
+#include "redirect_planner.h"
+#include "rtnl.h"
+
+static void redirect_plan_donep(struct redirect_plan *p)
+{
+	redirect_plan_done(p);
+}
+
+/* Decision and parameters; 1 = skipped. */
+static int decide(const json_t *pod, struct pod_info **ret_info, enum redirect_skip *ret_skip,
+		  struct redirect_params *ret_params, struct error *err)
+{
+	_cleanup_(pod_info_freep) struct pod_info *info = NULL;
+	int r = pod_info_from_json(pod, &info, err);
+	if (r < 0)
+		return r;
+	enum redirect_skip skip = redirect_decide(info);
+	*ret_skip = skip;
+	if (skip != REDIRECT_CAPTURE)
+		return 1;
+	r = redirect_params_from_pod(info, ret_params, err);
+	if (r < 0)
+		return r;
+	if (ret_info)
+		*ret_info = TAKE_PTR(info);
+	return 0;
+}
+
+static bool dual_stack_of(const json_t *pod)
+{
+	_cleanup_(pod_info_freep) struct pod_info *info = NULL;
+	if (pod_info_from_json(pod, &info, NULL) < 0)
+		return false;
+	const char *v = pod_info_proxy_env(info, PROXY_ENV_DUAL_STACK);
+	bool b = false;
+	if (v && parse_bool(v, &b) < 0)
+		b = false;
+	return b;
+}
+
+int redirect_plan_pod(const json_t *pod, bool ipv6, enum redirect_skip *ret_skip,
+		      struct redirect_plan *ret_plan, struct error *err)
+{
+	struct redirect_params params = {0};
+	enum redirect_skip skip = REDIRECT_CAPTURE;
+	int r = decide(pod, NULL, &skip, &params, err);
+	if (r < 0)
+		return r;
+	*ret_skip = skip;
+	if (r == 1)
+		return 1;
+	struct redirect_plan plan = {0};
+	r = redirect_plan_build(&params, ipv6, &plan, err);
+	redirect_params_done(&params);
+	if (r < 0)
+		return r;
+	*ret_plan = plan;
+	return 0;
+}
+
+int redirect_ipv6_from_pod(const json_t *pod, bool *ret_ipv6, struct error *err)
+{
+	_cleanup_(pod_info_freep) struct pod_info *info = NULL;
+	int r = pod_info_from_json(pod, &info, err);
+	if (r < 0)
+		return r;
+	bool dual = false;
+	const char *v = pod_info_proxy_env(info, PROXY_ENV_DUAL_STACK);
+	if (v && parse_bool(v, &dual) < 0)
+		dual = false;
+
+	bool found = false, ipv6 = false;
+	for (size_t i = 0; i < info->n_pod_ips; i++) {
+		struct in6_addr a6;
+		struct in_addr a4;
+		bool v6;
+		if (inet_pton(AF_INET, info->pod_ips[i], &a4) == 1) {
+			uint8_t *b = (uint8_t *)&a4;
+			if (b[0] == 127 || (b[0] == 169 && b[1] == 254))
+				continue;
+			v6 = false;
+		} else if (inet_pton(AF_INET6, info->pod_ips[i], &a6) == 1) {
+			if (IN6_IS_ADDR_LOOPBACK(&a6) || IN6_IS_ADDR_LINKLOCAL(&a6))
+				continue;
+			v6 = !IN6_IS_ADDR_V4MAPPED(&a6);
+		} else {
+			continue;
+		}
+		if (!found) {
+			found = true;
+			ipv6 = v6;
+			if (!dual)
+				break;
+		} else if (v6) {
+			ipv6 = true;
+		}
+	}
+	*ret_ipv6 = ipv6;
+	return 0;
+}
+
+/* Sockets in the pod netns: [0] rtnetlink, [1] nfnetlink. */
+static int open_sockets(const char *netns_path, struct mnl_socket **ret, struct error *err)
+{
+	static const int bus[2] = { NETLINK_ROUTE, NETLINK_NETFILTER };
+	_cleanup_close_ int fd = -1;
+	int r = netns_open(netns_path, &fd, err);
+	if (r < 0)
+		return r;
+	return netns_mnl_open(fd, bus, ret, 2, err);
+}
+
+static void close_sockets(struct mnl_socket **s)
+{
+	for (int i = 0; i < 2; i++)
+		if (s[i])
+			(void)mnl_socket_close(s[i]);
+}
+
+int redirect_ipv6_from_netns(const json_t *pod, const char *netns_path, bool *ret_ipv6,
+			     struct error *err)
+{
+	struct mnl_socket *s[2] = {0};
+	int r = open_sockets(netns_path, s, err);
+	if (r < 0)
+		return r;
+	r = rtnl_detect_ipv6(s[0], dual_stack_of(pod), ret_ipv6, err);
+	close_sockets(s);
+	return r;
+}
+
+int redirect_apply_pod(const json_t *pod, const char *netns_path, struct redirect_outcome *ret,
+		       struct error *err)
+{
+	struct redirect_outcome out = { .skip = REDIRECT_CAPTURE };
+	_cleanup_(redirect_plan_donep) struct redirect_plan plan = {0};
+	struct redirect_params params = {0};
+	struct mnl_socket *s[2] = {0};
+	bool ipv6 = false;
+	int r;
+
+	r = decide(pod, NULL, &out.skip, &params, err);
+	if (r < 0)
+		return r;
+	if (r == 1) {
+		if (ret)
+			*ret = out;
+		return 1;
+	}
+
+	r = open_sockets(netns_path, s, err);
+	if (r < 0)
+		goto out;
+	r = rtnl_detect_ipv6(s[0], params.dual_stack, &ipv6, err);
+	if (r < 0)
+		goto out;
+	r = redirect_plan_build(&params, ipv6, &plan, err);
+	if (r < 0)
+		goto out;
+	if (plan.ipv6) {
+		r = rtnl_add_passthrough_addr(s[0], err);
+		if (r < 0)
+			goto out;
+	}
+	if (plan.tproxy_routes) {
+		r = rtnl_add_tproxy_routes(s[0], plan.ipv6, err);
+		if (r < 0)
+			goto out;
+	}
+	r = nft_backend_apply(s[1], &plan, err);
+	if (r < 0)
+		goto out;
+
+	out.ipv6 = plan.ipv6;
+	out.tproxy = params.mode == REDIRECT_MODE_TPROXY;
+	for (int f = 0; f < _PLAN_FAMILY_MAX; f++)
+		out.n_rules[f] = plan.fam[f].n;
+	if (ret)
+		*ret = out;
+	r = 0;
+out:
+	close_sockets(s);
+	redirect_params_done(&params);
+	return r;
+}
+
+int redirect_remove(const char *netns_path, struct error *err)
+{
+	struct mnl_socket *s[2] = {0};
+	struct error e = {0};
+	int r = open_sockets(netns_path, s, &e);
+	if (r == -ENOENT)
+		return 0; /* the netns is gone: nothing left to remove */
+	if (r < 0) {
+		if (err)
+			*err = e;
+		return r;
+	}
+	r = nft_backend_remove(s[1], err);
+	close_sockets(s);
+	return r;
+}
+
+int redirect_check_pod(const json_t *pod, const char *netns_path, struct error *err)
+{
+	_cleanup_(redirect_plan_donep) struct redirect_plan plan = {0};
+	struct redirect_params params = {0};
+	enum redirect_skip skip = REDIRECT_CAPTURE;
+	struct mnl_socket *s[2] = {0};
+	bool ipv6 = false;
+	int r;
+
+	r = decide(pod, NULL, &skip, &params, err);
+	if (r < 0)
+		return r;
+	bool captured = r == 0;
+	r = open_sockets(netns_path, s, err);
+	if (r < 0)
+		goto out;
+	if (captured) {
+		r = rtnl_detect_ipv6(s[0], params.dual_stack, &ipv6, err);
+		if (r < 0)
+			goto out;
+		r = redirect_plan_build(&params, ipv6, &plan, err);
+		if (r < 0)
+			goto out;
+	}
+	/* A skipped pod is checked against the empty plan: none of our tables. */
+	r = nft_backend_check(s[1], &plan, err);
+out:
+	close_sockets(s);
+	if (captured)
+		redirect_params_done(&params);
+	return r;
+}

@@ -1,0 +1,216 @@
+// SPDX-License-Identifier: Apache-2.0
+#include "redirect_cmd.h"
+
+#include <errno.h>
+#include <jansson.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "error.h"
+#include "file_util.h"
+#include "iptables_render.h"
+#include "netconf.h"
+#include "nft_backend.h"
+#include "pod_info.h"
+#include "redirect_apply.h"
+
+#define POD_FILE_MAX (4u << 20)
+#define CONF_FILE_MAX (1u << 20)
+
+struct cmd_args {
+	const char *pod;
+	const char *conf;
+	const char *netns;
+};
+
+static int parse_args(int argc, char **argv, const char *verb, struct cmd_args *ret)
+{
+	struct cmd_args a = {0};
+	int i = 1;
+	if (i < argc && strcmp(argv[i], verb) == 0)
+		i++;
+	for (; i < argc; i++) {
+		const char **slot = NULL;
+		if (strcmp(argv[i], "--pod") == 0)
+			slot = &a.pod;
+		else if (strcmp(argv[i], "--conf") == 0)
+			slot = &a.conf;
+		else if (strcmp(argv[i], "--netns") == 0)
+			slot = &a.netns;
+		if (!slot || i + 1 >= argc) {
+			fprintf(stderr, "istio-cni %s: unexpected argument \"%s\"\n", verb, argv[i]);
+			return -EINVAL;
+		}
+		*slot = argv[++i];
+	}
+	if (!a.pod) {
+		fprintf(stderr, "istio-cni %s: --pod FILE is required\n", verb);
+		return -EINVAL;
+	}
+	*ret = a;
+	return 0;
+}
+
+static int load_json(const char *path, size_t cap, json_t **ret, struct error *err)
+{
+	_cleanup_free_ char *buf = NULL;
+	size_t len;
+	int r = read_file_full(path, cap, &buf, &len);
+	if (r < 0)
+		return error_set(err, ERR_IO, r, "reading %s: %s", path, strerror(-r));
+	json_error_t je;
+	json_t *j = json_loadb(buf, len, JSON_REJECT_DUPLICATES, &je);
+	if (!j)
+		return error_set(err, ERR_DECODE, -EINVAL, "%s:%d:%d: %s", path, je.line,
+				 je.column, je.text);
+	*ret = j;
+	return 0;
+}
+
+/* 1 when the conf excludes the pod's namespace. */
+static int namespace_excluded(const char *conf_path, const json_t *pod, const char **ret_ns,
+			      struct error *err)
+{
+	if (!conf_path)
+		return 0;
+	_cleanup_free_ char *buf = NULL;
+	size_t len;
+	int r = read_file_full(conf_path, CONF_FILE_MAX, &buf, &len);
+	if (r < 0)
+		return error_set(err, ERR_IO, r, "reading %s: %s", conf_path, strerror(-r));
+	struct netconf *conf = NULL;
+	r = netconf_parse(buf, len, &conf, err);
+	if (r < 0)
+		return error_prefix(err, r, "%s", conf_path);
+	const json_t *md = json_object_get(pod, "metadata");
+	const char *ns = json_string_value(json_object_get(md, "namespace"));
+	bool excluded = ns && netconf_namespace_excluded(conf, ns);
+	(void)netconf_free(conf);
+	*ret_ns = ns;
+	return excluded ? 1 : 0;
+}
+
+static int fail(const char *verb, const struct error *err, int r)
+{
+	fprintf(stderr, "istio-cni %s: %s\n", verb, err->msg[0] ? err->msg : strerror(-r));
+	if (err->details[0])
+		fprintf(stderr, "%s", err->details);
+	return 1;
+}
+
+int redirect_cmd_plan(int argc, char **argv)
+{
+	struct cmd_args a;
+	struct error err = {0};
+	json_t *pod = NULL;
+	const char *ns = NULL;
+	int r;
+
+	if (parse_args(argc, argv, "plan", &a) < 0)
+		return 2;
+	r = load_json(a.pod, POD_FILE_MAX, &pod, &err);
+	if (r < 0)
+		return fail("plan", &err, r);
+
+	int status = 0;
+	r = namespace_excluded(a.conf, pod, &ns, &err);
+	if (r < 0) {
+		status = fail("plan", &err, r);
+		goto out;
+	}
+	if (r == 1) {
+		printf("decision: skip (namespace \"%s\" is in exclude_namespaces)\n", ns);
+		goto out;
+	}
+
+	bool ipv6 = false;
+	const char *from = "status.podIPs";
+	if (a.netns) {
+		r = redirect_ipv6_from_netns(pod, a.netns, &ipv6, &err);
+		from = a.netns;
+	} else {
+		r = redirect_ipv6_from_pod(pod, &ipv6, &err);
+	}
+	if (r < 0) {
+		status = fail("plan", &err, r);
+		goto out;
+	}
+
+	enum redirect_skip skip;
+	struct redirect_plan plan = {0};
+	r = redirect_plan_pod(pod, ipv6, &skip, &plan, &err);
+	if (r < 0) {
+		status = fail("plan", &err, r);
+		goto out;
+	}
+	if (r == 1) {
+		printf("decision: skip (%s)\n", redirect_skip_to_string(skip));
+		goto out;
+	}
+	printf("decision: capture\nfamily: %s (from %s)\n", ipv6 ? "ipv4+ipv6" : "ipv4", from);
+
+	_cleanup_free_ char *nft = NULL, *ipt4 = NULL, *ipt6 = NULL;
+	r = nft_render(&plan, &nft, &err);
+	if (r >= 0)
+		r = iptables_render(&plan, PLAN_V4, &ipt4, &err);
+	if (r >= 0 && plan.ipv6)
+		r = iptables_render(&plan, PLAN_V6, &ipt6, &err);
+	if (r < 0) {
+		redirect_plan_done(&plan);
+		status = fail("plan", &err, r);
+		goto out;
+	}
+	printf("\n# nftables (default backend): nft -f input\n%s", nft);
+	printf("\n# iptables backend: iptables-restore --noflush\n%s", ipt4);
+	if (ipt6)
+		printf("\n# iptables backend: ip6tables-restore --noflush\n%s", ipt6);
+	redirect_plan_done(&plan);
+out:
+	json_decref(pod);
+	return status;
+}
+
+int redirect_cmd_apply(int argc, char **argv)
+{
+	struct cmd_args a;
+	struct error err = {0};
+	json_t *pod = NULL;
+	const char *ns = NULL;
+	int r;
+
+	if (parse_args(argc, argv, "apply", &a) < 0)
+		return 2;
+	if (!a.netns) {
+		fprintf(stderr, "istio-cni apply: --netns PATH is required\n");
+		return 2;
+	}
+	r = load_json(a.pod, POD_FILE_MAX, &pod, &err);
+	if (r < 0)
+		return fail("apply", &err, r);
+
+	int status = 0;
+	r = namespace_excluded(a.conf, pod, &ns, &err);
+	if (r < 0) {
+		status = fail("apply", &err, r);
+		goto out;
+	}
+	if (r == 1) {
+		printf("skipped: namespace \"%s\" is in exclude_namespaces\n", ns);
+		goto out;
+	}
+	struct redirect_outcome o;
+	r = redirect_apply_pod(pod, a.netns, &o, &err);
+	if (r < 0) {
+		status = fail("apply", &err, r);
+		goto out;
+	}
+	if (r == 1)
+		printf("skipped: %s\n", redirect_skip_to_string(o.skip));
+	else
+		printf("applied: %s%s, %zu IPv4 and %zu IPv6 plan rules\n",
+		       o.tproxy ? "TPROXY" : "REDIRECT", o.ipv6 ? ", IPv6" : "",
+		       o.n_rules[PLAN_V4], o.n_rules[PLAN_V6]);
+out:
+	json_decref(pod);
+	return status;
+}
