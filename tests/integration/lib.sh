@@ -135,6 +135,12 @@ summary()
 
 # --- running the plugin directly ----------------------------------------
 
+# Sanitizer settings survive the clean environments the tests run plugins in
+# (scripts/run-tests.sh runs the tests against an ASan build too).
+SANITIZER_ENV=()
+[[ -n "${ASAN_OPTIONS:-}" ]] && SANITIZER_ENV+=("ASAN_OPTIONS=$ASAN_OPTIONS")
+[[ -n "${UBSAN_OPTIONS:-}" ]] && SANITIZER_ENV+=("UBSAN_OPTIONS=$UBSAN_OPTIONS")
+
 # run_plugin STDIN_FILE VAR=VALUE...: exec the plugin with exactly these
 # environment variables (plus PATH) and STDIN_FILE on stdin ("-" for none).
 # Sets RUN_RC, RUN_OUT (stdout file) and RUN_ERR (stderr file).
@@ -154,7 +160,7 @@ run_plugin()
 	RUN_OUT=$RUN_DIR/$RUN_SEQ.out
 	RUN_ERR=$RUN_DIR/$RUN_SEQ.err
 	[[ "$input" == - ]] && input=/dev/null
-	env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin "$@" \
+	env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin "${SANITIZER_ENV[@]}" "$@" \
 		"${PLUGIN_WRAPPER[@]}" "$PLUGIN" <"$input" >"$RUN_OUT" 2>"$RUN_ERR"
 	RUN_RC=$?
 	return 0
