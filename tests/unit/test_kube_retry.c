@@ -34,43 +34,35 @@ static size_t run(struct kube_backoff *b, uint64_t start, uint64_t cost_ms, uint
 
 static void test_schedule(void **state)
 {
+	/* clang-format off */
 	static const struct {
 		uint64_t timeout, initial, max, cost, retry_after;
 		size_t n;
 		uint64_t waits[40];
 	} t[] = {
 		/* SPEC: 100 ms doubling to 1 s within 30 s. */
-		{30000, 0, 0, 0, 0, 33, {100,  200,  400,  800,	 1000, 1000, 1000, 1000, 1000,
-					 1000, 1000, 1000, 1000, 1000, 1000, 1000, 1000, 1000,
-					 1000, 1000, 1000, 1000, 1000, 1000, 1000, 1000, 1000,
-					 1000, 1000, 1000, 1000, 1000, 500}},
+		{30000, 0, 0, 0, 0, 33,
+		 {100, 200, 400, 800, 1000, 1000, 1000, 1000, 1000, 1000, 1000, 1000, 1000, 1000,
+		  1000, 1000, 1000, 1000, 1000, 1000, 1000, 1000, 1000, 1000, 1000, 1000, 1000,
+		  1000, 1000, 1000, 1000, 1000, 500}},
 		/* The last wait is cut so one attempt lands on the deadline. */
 		{1000, 0, 0, 0, 0, 4, {100, 200, 400, 300}},
 		/* Attempts that cost time leave fewer waits. */
 		{2000, 0, 0, 250, 0, 4, {100, 200, 400, 300}},
-		/* Custom start and cap, start above the cap is clamped. */
-		{5000,
-		 50,
-		 300,
-		 0,
-		 0,
-		 19,
+		/* Custom start and cap; a start above the cap is clamped. */
+		{5000, 50, 300, 0, 0, 19,
 		 {50, 100, 200, 300, 300, 300, 300, 300, 300, 300, 300, 300, 300, 300, 300, 300,
 		  300, 300, 150}},
 		{700, 5000, 300, 0, 0, 3, {300, 300, 100}},
 		/* Retry-After raises the waits but never past the deadline. */
 		{10000, 0, 0, 0, 2000, 4, {2000, 2000, 2000, 2000}},
-		{10000,
-		 0,
-		 0,
-		 0,
-		 150,
-		 12,
-		 {150, 200, 400, 800, 1000, 1000, 1000, 1000, 1000, 1000, 1000, 1000}},
+		{10000, 0, 0, 0, 150, 13,
+		 {150, 200, 400, 800, 1000, 1000, 1000, 1000, 1000, 1000, 1000, 1000, 450}},
 		{3000, 0, 0, 0, 5000, 0, {0}},
 		/* No time at all. */
 		{0, 0, 0, 0, 0, 0, {0}},
 	};
+	/* clang-format on */
 	for (size_t i = 0; i < ELEMENTSOF(t); i++) {
 		struct kube_backoff b;
 		kube_backoff_init(&b, 1000000, t[i].timeout, t[i].initial, t[i].max, false, 1);
