@@ -273,7 +273,7 @@ static int decode_struct(const json_t *obj, const char *path, const struct field
 	keys = calloc(json_object_size(obj), sizeof(char *));
 	if (!keys)
 		return oom(err);
-	json_object_foreach((json_t *)(uintptr_t)obj, key, v)
+	json_object_foreach ((json_t *)(uintptr_t)obj, key, v)
 		keys[n++] = key;
 	qsort(keys, n, sizeof(char *), cmp_str);
 
@@ -366,10 +366,10 @@ static int dns_options(void *t, const json_t *v, const char *p, struct error *er
 }
 
 static const struct field dns_fields[] = {
-	{ "nameservers", dns_nameservers },
-	{ "domain", dns_domain },
-	{ "search", dns_search },
-	{ "options", dns_options },
+	{"nameservers", dns_nameservers},
+	{"domain", dns_domain},
+	{"search", dns_search},
+	{"options", dns_options},
 };
 
 /* A struct field: null leaves it alone. */
@@ -415,7 +415,7 @@ ROUTE_INT(route_priority, priority)
 #define ROUTE_OPT_INT(fname, member, has)                                                          \
 	static int fname(void *t, const json_t *v, const char *p, struct error *err)               \
 	{                                                                                          \
-		struct cni_route *rt = &((struct route_ctx *)t)->route;                             \
+		struct cni_route *rt = &((struct route_ctx *)t)->route;                            \
 		if (json_is_null(v)) {                                                             \
 			rt->has = false;                                                           \
 			rt->member = 0;                                                            \
@@ -433,9 +433,10 @@ ROUTE_OPT_INT(route_scope, scope, has_scope)
 
 /* One Route type serves every version in libcni, 1.1 fields included. */
 static const struct field route_fields[] = {
-	{ "dst", route_dst },	    { "gw", route_gw },		    { "mtu", route_mtu },
-	{ "advmss", route_advmss }, { "priority", route_priority }, { "table", route_table },
-	{ "scope", route_scope },
+	{"dst", route_dst},	      {"gw", route_gw},
+	{"mtu", route_mtu},	      {"advmss", route_advmss},
+	{"priority", route_priority}, {"table", route_table},
+	{"scope", route_scope},
 };
 
 static int decode_route(void *elem, const json_t *v, const char *path, struct error *err)
@@ -453,8 +454,8 @@ static int decode_route(void *elem, const json_t *v, const char *path, struct er
 static int decode_routes(const json_t *v, const char *path, struct cni_route **routes,
 			 size_t *n_routes, struct error *err)
 {
-	return decode_array(v, path, sizeof(struct cni_route), decode_route, NULL,
-			    (void **)routes, n_routes, err);
+	return decode_array(v, path, sizeof(struct cni_route), decode_route, NULL, (void **)routes,
+			    n_routes, err);
 }
 
 /* ---- Interface (types/040 and types/100) ----------------------------------------------- */
@@ -492,15 +493,18 @@ static int intf_pci_id(void *t, const json_t *v, const char *p, struct error *er
 }
 
 static const struct field interface040_fields[] = {
-	{ "name", intf_name },
-	{ "mac", intf_mac },
-	{ "sandbox", intf_sandbox },
+	{"name", intf_name},
+	{"mac", intf_mac},
+	{"sandbox", intf_sandbox},
 };
 
 static const struct field interface100_fields[] = {
-	{ "name", intf_name },		       { "mac", intf_mac },
-	{ "mtu", intf_mtu },		       { "sandbox", intf_sandbox },
-	{ "socketPath", intf_socket_path },    { "pciID", intf_pci_id },
+	{"name", intf_name},
+	{"mac", intf_mac},
+	{"mtu", intf_mtu},
+	{"sandbox", intf_sandbox},
+	{"socketPath", intf_socket_path},
+	{"pciID", intf_pci_id},
 };
 
 static void clear_interface(void *elem)
@@ -577,16 +581,16 @@ static int ip_gateway(void *t, const json_t *v, const char *p, struct error *err
 }
 
 static const struct field ip040_fields[] = {
-	{ "version", ip_version },
-	{ "interface", ip_interface },
-	{ "address", ip_address },
-	{ "gateway", ip_gateway },
+	{"version", ip_version},
+	{"interface", ip_interface},
+	{"address", ip_address},
+	{"gateway", ip_gateway},
 };
 
 static const struct field ip100_fields[] = {
-	{ "interface", ip_interface },
-	{ "address", ip_address },
-	{ "gateway", ip_gateway },
+	{"interface", ip_interface},
+	{"address", ip_address},
+	{"gateway", ip_gateway},
 };
 
 static int finish_ip(void *elem, const struct ip_ctx *c, const char *path, struct error *err)
@@ -659,15 +663,19 @@ static int res_dns(void *t, const json_t *v, const char *p, struct error *err)
 }
 
 static const struct field result040_fields[] = {
-	{ "cniVersion", res_cni_version }, { "interfaces", res_interfaces040 },
-	{ "ips", res_ips040 },		   { "routes", res_routes },
-	{ "dns", res_dns },
+	{"cniVersion", res_cni_version},
+	{"interfaces", res_interfaces040},
+	{"ips", res_ips040},
+	{"routes", res_routes},
+	{"dns", res_dns},
 };
 
 static const struct field result100_fields[] = {
-	{ "cniVersion", res_cni_version }, { "interfaces", res_interfaces100 },
-	{ "ips", res_ips100 },		   { "routes", res_routes },
-	{ "dns", res_dns },
+	{"cniVersion", res_cni_version},
+	{"interfaces", res_interfaces100},
+	{"ips", res_ips100},
+	{"routes", res_routes},
+	{"dns", res_dns},
 };
 
 /* ---- Result (types/020) ----------------------------------------------------------------- */
@@ -704,9 +712,9 @@ static int ip020_routes(void *t, const json_t *v, const char *p, struct error *e
 }
 
 static const struct field ip020_fields[] = {
-	{ "ip", ip020_ip },
-	{ "gateway", ip020_gateway },
-	{ "routes", ip020_routes },
+	{"ip", ip020_ip},
+	{"gateway", ip020_gateway},
+	{"routes", ip020_routes},
 };
 
 /* A Go *IPConfig: null resets it; a new object replaces the old one. */
@@ -746,16 +754,16 @@ static int res020_dns(void *t, const json_t *v, const char *p, struct error *err
 }
 
 static const struct field result020_fields[] = {
-	{ "cniVersion", res_cni_version },
-	{ "ip4", res020_ip4 },
-	{ "ip6", res020_ip6 },
-	{ "dns", res020_dns },
+	{"cniVersion", res_cni_version},
+	{"ip4", res020_ip4},
+	{"ip6", res020_ip6},
+	{"dns", res020_dns},
 };
 
 /* types/040 convertFrom02x: ip4 then ip6, each with its routes. */
 static int result_from_020(struct result020 *in, struct cni_result *out, struct error *err)
 {
-	const struct ip020 *slots[] = { &in->ip4, &in->ip6 };
+	const struct ip020 *slots[] = {&in->ip4, &in->ip6};
 	size_t n_routes = in->ip4.n_routes + in->ip6.n_routes;
 
 	out->ips = calloc(2, sizeof(*out->ips));
@@ -809,7 +817,7 @@ static int check_result_version(const json_t *prev, enum cni_version conf_versio
 	json_t *v;
 	bool have_exact = false;
 
-	json_object_foreach((json_t *)(uintptr_t)prev, key, v) {
+	json_object_foreach ((json_t *)(uintptr_t)prev, key, v) {
 		const char *val;
 
 		if (strcasecmp(key, "cniVersion") != 0)
@@ -850,8 +858,8 @@ static int check_result_version(const json_t *prev, enum cni_version conf_versio
 	return 0;
 }
 
-int cni_result_from_json(const json_t *prev, enum cni_version prev_version,
-			 struct cni_result **ret, struct error *err)
+int cni_result_from_json(const json_t *prev, enum cni_version prev_version, struct cni_result **ret,
+			 struct error *err)
 {
 	_cleanup_cni_result_ struct cni_result *res = NULL;
 	int r;
@@ -903,7 +911,7 @@ int cni_result_from_json(const json_t *prev, enum cni_version prev_version,
 /* Go's net.IP.To4() != nil: IPv4, or IPv4-mapped IPv6. */
 static bool bytes_is_v4(int family, const uint8_t *b)
 {
-	static const uint8_t mapped[12] = { 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff };
+	static const uint8_t mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
 	return family == AF_INET || memcmp(b, mapped, sizeof(mapped)) == 0;
 }
 
@@ -1208,7 +1216,8 @@ static char *go_escape(const char *s)
 			o += 6;
 			p++;
 		} else if (is_line_sep(p)) {
-			(void)snprintf(o, 7, "\\u%04x", (unsigned char)p[2] == 0xa8 ? 0x2028 : 0x2029);
+			(void)snprintf(o, 7, "\\u%04x",
+				       (unsigned char)p[2] == 0xa8 ? 0x2028 : 0x2029);
 			o += 6;
 			p += 3;
 		} else if (p[0] == '\\' && p[1] == 'u') {
@@ -1250,8 +1259,7 @@ int cni_result_print(const struct cni_result *r, enum cni_version v, FILE *out)
 		return -ENOMEM;
 
 	errno = 0;
-	if (fputs(text, out) == EOF || fputc('\n', out) == EOF || fflush(out) == EOF ||
-	    ferror(out))
+	if (fputs(text, out) == EOF || fputc('\n', out) == EOF || fflush(out) == EOF || ferror(out))
 		return errno > 0 ? -errno : -EIO;
 	return 0;
 }

@@ -43,17 +43,17 @@ struct cni_addr {
 };
 
 struct cni_interface {
-	char *name;        /* never NULL; may be "" */
-	char *mac;         /* NULL when absent */
-	char *sandbox;     /* NULL when absent */
-	int64_t mtu;       /* 1.1.0; 0 = absent */
+	char *name;	   /* never NULL; may be "" */
+	char *mac;	   /* NULL when absent */
+	char *sandbox;	   /* NULL when absent */
+	int64_t mtu;	   /* 1.1.0; 0 = absent */
 	char *socket_path; /* 1.1.0; NULL when absent */
-	char *pci_id;      /* 1.1.0; NULL when absent */
+	char *pci_id;	   /* 1.1.0; NULL when absent */
 };
 
 struct cni_ip_config {
 	bool has_interface;
-	int64_t interface; /* index into interfaces[], as given (not range-checked) */
+	int64_t interface;   /* index into interfaces[], as given (not range-checked) */
 	struct cidr address; /* host bits kept as written, e.g. 10.1.0.5/24 */
 	struct cni_addr gateway;
 };
@@ -61,7 +61,7 @@ struct cni_ip_config {
 struct cni_route {
 	struct cidr dst;
 	struct cni_addr gw;
-	int64_t mtu;      /* 1.1.0 fields; 0 = absent */
+	int64_t mtu; /* 1.1.0 fields; 0 = absent */
 	int64_t advmss;
 	int64_t priority;
 	bool has_table;
@@ -105,8 +105,8 @@ DEFINE_TRIVIAL_CLEANUP_FUNC(struct cni_result *, cni_result_free);
  * path (e.g. "prevResult.ips[1].address: invalid CIDR \"10.0.0.1\""), or
  * -ENOMEM.
  */
-int cni_result_from_json(const json_t *prev, enum cni_version prev_version,
-			 struct cni_result **ret, struct error *err) _must_check_;
+int cni_result_from_json(const json_t *prev, enum cni_version prev_version, struct cni_result **ret,
+			 struct error *err) _must_check_;
 
 /*
  * Encodes r as a result of version v, as libcni's converters do: 0.3.x/0.4.0

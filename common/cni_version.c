@@ -8,12 +8,8 @@
 #include <string.h>
 
 static const char *const version_names[_CNI_VERSION_MAX] = {
-	[CNI_VERSION_0_1_0] = "0.1.0",
-	[CNI_VERSION_0_2_0] = "0.2.0",
-	[CNI_VERSION_0_3_0] = "0.3.0",
-	[CNI_VERSION_0_3_1] = "0.3.1",
-	[CNI_VERSION_0_4_0] = "0.4.0",
-	[CNI_VERSION_1_0_0] = "1.0.0",
+	[CNI_VERSION_0_1_0] = "0.1.0", [CNI_VERSION_0_2_0] = "0.2.0", [CNI_VERSION_0_3_0] = "0.3.0",
+	[CNI_VERSION_0_3_1] = "0.3.1", [CNI_VERSION_0_4_0] = "0.4.0", [CNI_VERSION_1_0_0] = "1.0.0",
 	[CNI_VERSION_1_1_0] = "1.1.0",
 };
 
@@ -129,7 +125,7 @@ int cni_version_negotiate(const char *conf_version, const char *const *cni_versi
 int cni_version_print_json(const char *input_version, char **ret_json)
 {
 	const char *cv = input_version && *input_version ? input_version
-							   : version_names[CNI_VERSION_LATEST];
+							 : version_names[CNI_VERSION_LATEST];
 	json_t *obj = NULL, *list = NULL, *s = NULL;
 	char *out;
 	int r = -ENOMEM;

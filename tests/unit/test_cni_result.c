@@ -90,7 +90,7 @@ static json_t *drop_interfaces(json_t *want)
 	size_t i;
 
 	(void)json_object_del(want, "interfaces");
-	json_array_foreach(json_object_get(want, "ips"), i, ip)
+	json_array_foreach (json_object_get(want, "ips"), i, ip)
 		(void)json_object_del(ip, "interface");
 	return want;
 }
@@ -165,19 +165,18 @@ static void test_v11_fields(void **state)
 	assert_json_equal(same, in, "1.1.0 -> 1.1.0");
 	json_decref(same);
 
-	const enum cni_version older[] = { CNI_VERSION_1_0_0, CNI_VERSION_0_4_0,
-					   CNI_VERSION_0_3_1 };
+	const enum cni_version older[] = {CNI_VERSION_1_0_0, CNI_VERSION_0_4_0, CNI_VERSION_0_3_1};
 	for (size_t i = 0; i < ELEMENTSOF(older); i++) {
 		json_t *o = encode_ok(r, older[i]);
 		json_t *intf, *rt;
 		size_t k;
-		json_array_foreach(json_object_get(o, "interfaces"), k, intf) {
+		json_array_foreach (json_object_get(o, "interfaces"), k, intf) {
 			assert_null(json_object_get(intf, "mtu"));
 			assert_null(json_object_get(intf, "socketPath"));
 			assert_null(json_object_get(intf, "pciID"));
 			assert_non_null(json_object_get(intf, "name"));
 		}
-		json_array_foreach(json_object_get(o, "routes"), k, rt) {
+		json_array_foreach (json_object_get(o, "routes"), k, rt) {
 			assert_int_equal(json_object_size(rt), json_object_get(rt, "gw") ? 2 : 1);
 		}
 		json_decref(o);
@@ -205,13 +204,13 @@ static void test_empty_result_each_version(void **state)
 		int r;
 		const char *text;
 	} cases[] = {
-		{ CNI_VERSION_0_1_0, -EOPNOTSUPP, "" },
-		{ CNI_VERSION_0_2_0, -EOPNOTSUPP, "" },
-		{ CNI_VERSION_0_3_0, 0, "{\n    \"cniVersion\": \"0.3.0\",\n    \"dns\": {}\n}\n" },
-		{ CNI_VERSION_0_3_1, 0, "{\n    \"cniVersion\": \"0.3.1\",\n    \"dns\": {}\n}\n" },
-		{ CNI_VERSION_0_4_0, 0, "{\n    \"cniVersion\": \"0.4.0\",\n    \"dns\": {}\n}\n" },
-		{ CNI_VERSION_1_0_0, 0, "{\n    \"cniVersion\": \"1.0.0\"\n}\n" },
-		{ CNI_VERSION_1_1_0, 0, "{\n    \"cniVersion\": \"1.1.0\"\n}\n" },
+		{CNI_VERSION_0_1_0, -EOPNOTSUPP, ""},
+		{CNI_VERSION_0_2_0, -EOPNOTSUPP, ""},
+		{CNI_VERSION_0_3_0, 0, "{\n    \"cniVersion\": \"0.3.0\",\n    \"dns\": {}\n}\n"},
+		{CNI_VERSION_0_3_1, 0, "{\n    \"cniVersion\": \"0.3.1\",\n    \"dns\": {}\n}\n"},
+		{CNI_VERSION_0_4_0, 0, "{\n    \"cniVersion\": \"0.4.0\",\n    \"dns\": {}\n}\n"},
+		{CNI_VERSION_1_0_0, 0, "{\n    \"cniVersion\": \"1.0.0\"\n}\n"},
+		{CNI_VERSION_1_1_0, 0, "{\n    \"cniVersion\": \"1.1.0\"\n}\n"},
 	};
 	for (size_t i = 0; i < ELEMENTSOF(cases); i++) {
 		int r;
@@ -334,106 +333,105 @@ struct decode_case {
 
 static const struct decode_case decode_cases[] = {
 	/* Minimal and missing optional fields. */
-	{ "{}", CNI_VERSION_1_0_0, 0, NULL, 0, 0, 0 },
-	{ "{}", CNI_VERSION_0_4_0, 0, NULL, 0, 0, 0 },
-	{ "{}", CNI_VERSION_0_2_0, 0, NULL, 0, 0, 0 },
-	{ "{\"ips\":[{\"address\":\"10.0.0.2/24\"}]}", CNI_VERSION_1_0_0, 0, NULL, 0, 1, 0 },
-	{ "{\"interfaces\":[{}]}", CNI_VERSION_1_1_0, 0, NULL, 1, 0, 0 },
+	{"{}", CNI_VERSION_1_0_0, 0, NULL, 0, 0, 0},
+	{"{}", CNI_VERSION_0_4_0, 0, NULL, 0, 0, 0},
+	{"{}", CNI_VERSION_0_2_0, 0, NULL, 0, 0, 0},
+	{"{\"ips\":[{\"address\":\"10.0.0.2/24\"}]}", CNI_VERSION_1_0_0, 0, NULL, 0, 1, 0},
+	{"{\"interfaces\":[{}]}", CNI_VERSION_1_1_0, 0, NULL, 1, 0, 0},
 	/* Unknown keys are ignored at every level. */
-	{ "{\"cniVersion\":\"1.0.0\",\"foo\":[1],\"interfaces\":[{\"name\":\"eth0\",\"bar\":{}}],"
-	  "\"ips\":[{\"address\":\"10.0.0.2/24\",\"x\":null}],\"routes\":[{\"dst\":\"0.0.0.0/0\","
-	  "\"weird\":true}],\"dns\":{\"z\":1}}",
-	  CNI_VERSION_1_0_0, 0, NULL, 1, 1, 1 },
+	{"{\"cniVersion\":\"1.0.0\",\"foo\":[1],\"interfaces\":[{\"name\":\"eth0\",\"bar\":{}}],"
+	 "\"ips\":[{\"address\":\"10.0.0.2/24\",\"x\":null}],\"routes\":[{\"dst\":\"0.0.0.0/0\","
+	 "\"weird\":true}],\"dns\":{\"z\":1}}",
+	 CNI_VERSION_1_0_0, 0, NULL, 1, 1, 1},
 	/* types/100 has no ips[].version: a number there is just an unknown key. */
-	{ "{\"ips\":[{\"version\":4,\"address\":\"10.0.0.2/24\"}]}", CNI_VERSION_1_0_0, 0, NULL, 0,
-	  1, 0 },
-	{ "{\"ips\":[{\"version\":4,\"address\":\"10.0.0.2/24\"}]}", CNI_VERSION_0_4_0, -EINVAL,
-	  "prevResult.ips[0].version: expected string, got number" },
+	{"{\"ips\":[{\"version\":4,\"address\":\"10.0.0.2/24\"}]}", CNI_VERSION_1_0_0, 0, NULL, 0,
+	 1, 0},
+	{"{\"ips\":[{\"version\":4,\"address\":\"10.0.0.2/24\"}]}", CNI_VERSION_0_4_0, -EINVAL,
+	 "prevResult.ips[0].version: expected string, got number"},
 	/* null: slices reset, structs and strings untouched. */
-	{ "{\"ips\":null,\"routes\":null,\"interfaces\":null,\"dns\":null}", CNI_VERSION_1_0_0, 0,
-	  NULL, 0, 0, 0 },
-	{ "{\"ips\":[{\"address\":\"10.0.0.2/24\",\"gateway\":null,\"interface\":null}]}",
-	  CNI_VERSION_1_0_0, 0, NULL, 0, 1, 0 },
-	{ "{\"ips\":[null]}", CNI_VERSION_1_0_0, -EINVAL, "prevResult.ips[0]: null entry" },
-	{ "{\"ips\":[{\"address\":null}]}", CNI_VERSION_1_0_0, -EINVAL,
-	  "prevResult.ips[0].address: expected CIDR string, got null" },
+	{"{\"ips\":null,\"routes\":null,\"interfaces\":null,\"dns\":null}", CNI_VERSION_1_0_0, 0,
+	 NULL, 0, 0, 0},
+	{"{\"ips\":[{\"address\":\"10.0.0.2/24\",\"gateway\":null,\"interface\":null}]}",
+	 CNI_VERSION_1_0_0, 0, NULL, 0, 1, 0},
+	{"{\"ips\":[null]}", CNI_VERSION_1_0_0, -EINVAL, "prevResult.ips[0]: null entry"},
+	{"{\"ips\":[{\"address\":null}]}", CNI_VERSION_1_0_0, -EINVAL,
+	 "prevResult.ips[0].address: expected CIDR string, got null"},
 	/* Go matches keys case-insensitively. */
-	{ "{\"IPs\":[{\"Address\":\"10.0.0.2/24\"}],\"Routes\":[{\"DST\":\"0.0.0.0/0\"}]}",
-	  CNI_VERSION_1_0_0, 0, NULL, 0, 1, 1 },
+	{"{\"IPs\":[{\"Address\":\"10.0.0.2/24\"}],\"Routes\":[{\"DST\":\"0.0.0.0/0\"}]}",
+	 CNI_VERSION_1_0_0, 0, NULL, 0, 1, 1},
 	/* Integral reals pass libcni's float64 round trip; fractions do not. */
-	{ "{\"ips\":[{\"address\":\"10.0.0.2/24\",\"interface\":2.0}]}", CNI_VERSION_1_0_0, 0,
-	  NULL, 0, 1, 0 },
-	{ "{\"ips\":[{\"address\":\"10.0.0.2/24\",\"interface\":1.5}]}", CNI_VERSION_1_0_0,
-	  -EINVAL, "prevResult.ips[0].interface: 1.5 is not an integer" },
+	{"{\"ips\":[{\"address\":\"10.0.0.2/24\",\"interface\":2.0}]}", CNI_VERSION_1_0_0, 0, NULL,
+	 0, 1, 0},
+	{"{\"ips\":[{\"address\":\"10.0.0.2/24\",\"interface\":1.5}]}", CNI_VERSION_1_0_0, -EINVAL,
+	 "prevResult.ips[0].interface: 1.5 is not an integer"},
 	/* Wrong types name the JSON path. */
-	{ "{\"ips\":{}}", CNI_VERSION_1_0_0, -EINVAL, "prevResult.ips: expected array, got object" },
-	{ "{\"interfaces\":[{\"name\":1}]}", CNI_VERSION_1_0_0, -EINVAL,
-	  "prevResult.interfaces[0].name: expected string, got number" },
-	{ "{\"interfaces\":[\"eth0\"]}", CNI_VERSION_0_3_1, -EINVAL,
-	  "prevResult.interfaces[0]: expected object, got string" },
-	{ "{\"interfaces\":[{\"mtu\":\"1500\"}]}", CNI_VERSION_1_1_0, -EINVAL,
-	  "prevResult.interfaces[0].mtu: expected integer, got string" },
+	{"{\"ips\":{}}", CNI_VERSION_1_0_0, -EINVAL, "prevResult.ips: expected array, got object"},
+	{"{\"interfaces\":[{\"name\":1}]}", CNI_VERSION_1_0_0, -EINVAL,
+	 "prevResult.interfaces[0].name: expected string, got number"},
+	{"{\"interfaces\":[\"eth0\"]}", CNI_VERSION_0_3_1, -EINVAL,
+	 "prevResult.interfaces[0]: expected object, got string"},
+	{"{\"interfaces\":[{\"mtu\":\"1500\"}]}", CNI_VERSION_1_1_0, -EINVAL,
+	 "prevResult.interfaces[0].mtu: expected integer, got string"},
 	/* types/040 interfaces have no mtu: ignored there. */
-	{ "{\"interfaces\":[{\"mtu\":\"1500\"}]}", CNI_VERSION_0_4_0, 0, NULL, 1, 0, 0 },
-	{ "{\"routes\":[{\"dst\":\"0.0.0.0/0\",\"table\":\"main\"}]}", CNI_VERSION_0_4_0, -EINVAL,
-	  "prevResult.routes[0].table: expected integer, got string" },
-	{ "{\"routes\":[{\"gw\":\"10.0.0.1\"}]}", CNI_VERSION_1_0_0, -EINVAL,
-	  "prevResult.routes[0]: missing \"dst\"" },
-	{ "{\"dns\":[]}", CNI_VERSION_1_0_0, -EINVAL, "prevResult.dns: expected object, got array" },
-	{ "{\"dns\":{\"nameservers\":\"10.0.0.10\"}}", CNI_VERSION_1_0_0, -EINVAL,
-	  "prevResult.dns.nameservers: expected array, got string" },
-	{ "{\"dns\":{\"search\":[1]}}", CNI_VERSION_0_3_1, -EINVAL,
-	  "prevResult.dns.search[0]: expected string, got number" },
-	{ "{\"ips\":[{\"gateway\":\"10.0.0.1\"}]}", CNI_VERSION_1_0_0, -EINVAL,
-	  "prevResult.ips[0]: missing \"address\"" },
+	{"{\"interfaces\":[{\"mtu\":\"1500\"}]}", CNI_VERSION_0_4_0, 0, NULL, 1, 0, 0},
+	{"{\"routes\":[{\"dst\":\"0.0.0.0/0\",\"table\":\"main\"}]}", CNI_VERSION_0_4_0, -EINVAL,
+	 "prevResult.routes[0].table: expected integer, got string"},
+	{"{\"routes\":[{\"gw\":\"10.0.0.1\"}]}", CNI_VERSION_1_0_0, -EINVAL,
+	 "prevResult.routes[0]: missing \"dst\""},
+	{"{\"dns\":[]}", CNI_VERSION_1_0_0, -EINVAL, "prevResult.dns: expected object, got array"},
+	{"{\"dns\":{\"nameservers\":\"10.0.0.10\"}}", CNI_VERSION_1_0_0, -EINVAL,
+	 "prevResult.dns.nameservers: expected array, got string"},
+	{"{\"dns\":{\"search\":[1]}}", CNI_VERSION_0_3_1, -EINVAL,
+	 "prevResult.dns.search[0]: expected string, got number"},
+	{"{\"ips\":[{\"gateway\":\"10.0.0.1\"}]}", CNI_VERSION_1_0_0, -EINVAL,
+	 "prevResult.ips[0]: missing \"address\""},
 	/* Bad addresses. */
-	{ "{\"ips\":[{\"address\":\"10.0.0.2\"}]}", CNI_VERSION_1_0_0, -EINVAL,
-	  "prevResult.ips[0].address: invalid CIDR \"10.0.0.2\"" },
-	{ "{\"ips\":[{\"address\":\"10.0.0.256/24\"}]}", CNI_VERSION_1_0_0, -EINVAL,
-	  "invalid CIDR" },
-	{ "{\"ips\":[{\"address\":\"10.0.0.2/33\"}]}", CNI_VERSION_1_0_0, -EINVAL, "invalid CIDR" },
-	{ "{\"ips\":[{\"address\":\"fe80::1%eth0/64\"}]}", CNI_VERSION_1_0_0, -EINVAL,
-	  "invalid CIDR" },
-	{ "{\"ips\":[{\"address\":\"\"}]}", CNI_VERSION_1_0_0, -EINVAL, "invalid CIDR" },
-	{ "{\"ips\":[{\"address\":\"10.0.0.2/24\",\"gateway\":\"10.0.0.300\"}]}",
-	  CNI_VERSION_1_0_0, -EINVAL, "prevResult.ips[0].gateway: invalid IP address" },
-	{ "{\"ips\":[{\"address\":\"10.0.0.2/24\",\"gateway\":\"10.0.0.1/24\"}]}",
-	  CNI_VERSION_1_0_0, -EINVAL, "invalid IP address" },
-	{ "{\"routes\":[{\"dst\":\"0.0.0.0/0\",\"gw\":\"gateway\"}]}", CNI_VERSION_0_4_0, -EINVAL,
-	  "prevResult.routes[0].gw: invalid IP address \"gateway\"" },
+	{"{\"ips\":[{\"address\":\"10.0.0.2\"}]}", CNI_VERSION_1_0_0, -EINVAL,
+	 "prevResult.ips[0].address: invalid CIDR \"10.0.0.2\""},
+	{"{\"ips\":[{\"address\":\"10.0.0.256/24\"}]}", CNI_VERSION_1_0_0, -EINVAL, "invalid CIDR"},
+	{"{\"ips\":[{\"address\":\"10.0.0.2/33\"}]}", CNI_VERSION_1_0_0, -EINVAL, "invalid CIDR"},
+	{"{\"ips\":[{\"address\":\"fe80::1%eth0/64\"}]}", CNI_VERSION_1_0_0, -EINVAL,
+	 "invalid CIDR"},
+	{"{\"ips\":[{\"address\":\"\"}]}", CNI_VERSION_1_0_0, -EINVAL, "invalid CIDR"},
+	{"{\"ips\":[{\"address\":\"10.0.0.2/24\",\"gateway\":\"10.0.0.300\"}]}", CNI_VERSION_1_0_0,
+	 -EINVAL, "prevResult.ips[0].gateway: invalid IP address"},
+	{"{\"ips\":[{\"address\":\"10.0.0.2/24\",\"gateway\":\"10.0.0.1/24\"}]}", CNI_VERSION_1_0_0,
+	 -EINVAL, "invalid IP address"},
+	{"{\"routes\":[{\"dst\":\"0.0.0.0/0\",\"gw\":\"gateway\"}]}", CNI_VERSION_0_4_0, -EINVAL,
+	 "prevResult.routes[0].gw: invalid IP address \"gateway\""},
 	/* An empty gateway is no gateway (net.IP UnmarshalText). */
-	{ "{\"ips\":[{\"address\":\"10.0.0.2/24\",\"gateway\":\"\"}]}", CNI_VERSION_1_0_0, 0, NULL,
-	  0, 1, 0 },
+	{"{\"ips\":[{\"address\":\"10.0.0.2/24\",\"gateway\":\"\"}]}", CNI_VERSION_1_0_0, 0, NULL,
+	 0, 1, 0},
 	/* The result's own cniVersion must suit the conf's result type. */
-	{ "{\"cniVersion\":\"0.4.0\"}", CNI_VERSION_1_0_0, -EINVAL, "prevResult.cniVersion" },
-	{ "{\"cniVersion\":\"1.1.0\"}", CNI_VERSION_1_0_0, 0, NULL, 0, 0, 0 },
-	{ "{\"cniVersion\":\"0.4.0\"}", CNI_VERSION_0_3_1, 0, NULL, 0, 0, 0 },
-	{ "{\"cniVersion\":\"1.0.0\"}", CNI_VERSION_0_4_0, -EINVAL, "prevResult.cniVersion" },
-	{ "{\"cniVersion\":\"\"}", CNI_VERSION_0_2_0, 0, NULL, 0, 0, 0 },
-	{ "{\"cniVersion\":\"\"}", CNI_VERSION_1_0_0, -EINVAL, "prevResult.cniVersion" },
-	{ "{\"cniVersion\":null}", CNI_VERSION_1_0_0, 0, NULL, 0, 0, 0 },
-	{ "{\"cniVersion\":1}", CNI_VERSION_1_0_0, -EINVAL,
-	  "prevResult.cniVersion: expected string, got number" },
-	{ "{\"cniVersion\":\"1.0\"}", CNI_VERSION_1_0_0, -EINVAL, "prevResult.cniVersion" },
+	{"{\"cniVersion\":\"0.4.0\"}", CNI_VERSION_1_0_0, -EINVAL, "prevResult.cniVersion"},
+	{"{\"cniVersion\":\"1.1.0\"}", CNI_VERSION_1_0_0, 0, NULL, 0, 0, 0},
+	{"{\"cniVersion\":\"0.4.0\"}", CNI_VERSION_0_3_1, 0, NULL, 0, 0, 0},
+	{"{\"cniVersion\":\"1.0.0\"}", CNI_VERSION_0_4_0, -EINVAL, "prevResult.cniVersion"},
+	{"{\"cniVersion\":\"\"}", CNI_VERSION_0_2_0, 0, NULL, 0, 0, 0},
+	{"{\"cniVersion\":\"\"}", CNI_VERSION_1_0_0, -EINVAL, "prevResult.cniVersion"},
+	{"{\"cniVersion\":null}", CNI_VERSION_1_0_0, 0, NULL, 0, 0, 0},
+	{"{\"cniVersion\":1}", CNI_VERSION_1_0_0, -EINVAL,
+	 "prevResult.cniVersion: expected string, got number"},
+	{"{\"cniVersion\":\"1.0\"}", CNI_VERSION_1_0_0, -EINVAL, "prevResult.cniVersion"},
 	/* Go: "CNIVersion" sorts first, so the lower-case key wins. */
-	{ "{\"cniVersion\":\"1.0.0\",\"CNIVersion\":\"0.4.0\"}", CNI_VERSION_1_0_0, 0, NULL, 0, 0,
-	  0 },
-	{ "{\"CNIVersion\":\"0.4.0\"}", CNI_VERSION_1_0_0, -EINVAL, "prevResult.cniVersion" },
+	{"{\"cniVersion\":\"1.0.0\",\"CNIVersion\":\"0.4.0\"}", CNI_VERSION_1_0_0, 0, NULL, 0, 0,
+	 0},
+	{"{\"CNIVersion\":\"0.4.0\"}", CNI_VERSION_1_0_0, -EINVAL, "prevResult.cniVersion"},
 	/* types/020. */
-	{ "{\"cniVersion\":\"0.2.0\",\"ip4\":{\"ip\":\"10.0.0.2/24\",\"gateway\":\"10.0.0.1\","
-	  "\"routes\":[{\"dst\":\"0.0.0.0/0\"}]},\"ip6\":{\"ip\":\"fd00::2/64\"},\"dns\":{}}",
-	  CNI_VERSION_0_2_0, 0, NULL, 0, 2, 1 },
-	{ "{\"ip4\":null}", CNI_VERSION_0_1_0, 0, NULL, 0, 0, 0 },
-	{ "{\"ip4\":{\"gateway\":\"10.0.0.1\"}}", CNI_VERSION_0_2_0, -EINVAL,
-	  "prevResult.ip4: missing \"ip\"" },
-	{ "{\"ip6\":[]}", CNI_VERSION_0_2_0, -EINVAL, "prevResult.ip6: expected object, got array" },
-	{ "{\"ip4\":{\"ip\":\"10.0.0.2/24\",\"routes\":[{\"dst\":\"x\"}]}}", CNI_VERSION_0_2_0,
-	  -EINVAL, "prevResult.ip4.routes[0].dst: invalid CIDR" },
+	{"{\"cniVersion\":\"0.2.0\",\"ip4\":{\"ip\":\"10.0.0.2/24\",\"gateway\":\"10.0.0.1\","
+	 "\"routes\":[{\"dst\":\"0.0.0.0/0\"}]},\"ip6\":{\"ip\":\"fd00::2/64\"},\"dns\":{}}",
+	 CNI_VERSION_0_2_0, 0, NULL, 0, 2, 1},
+	{"{\"ip4\":null}", CNI_VERSION_0_1_0, 0, NULL, 0, 0, 0},
+	{"{\"ip4\":{\"gateway\":\"10.0.0.1\"}}", CNI_VERSION_0_2_0, -EINVAL,
+	 "prevResult.ip4: missing \"ip\""},
+	{"{\"ip6\":[]}", CNI_VERSION_0_2_0, -EINVAL, "prevResult.ip6: expected object, got array"},
+	{"{\"ip4\":{\"ip\":\"10.0.0.2/24\",\"routes\":[{\"dst\":\"x\"}]}}", CNI_VERSION_0_2_0,
+	 -EINVAL, "prevResult.ip4.routes[0].dst: invalid CIDR"},
 	/* A 0.2.0 reader never looks at ips. */
-	{ "{\"ips\":[{\"address\":\"bad\"}]}", CNI_VERSION_0_2_0, 0, NULL, 0, 0, 0 },
+	{"{\"ips\":[{\"address\":\"bad\"}]}", CNI_VERSION_0_2_0, 0, NULL, 0, 0, 0},
 	/* Not an object at all. */
-	{ "[]", CNI_VERSION_1_0_0, -EINVAL, "prevResult: expected object, got array" },
-	{ "\"x\"", CNI_VERSION_0_4_0, -EINVAL, "prevResult: expected object, got string" },
+	{"[]", CNI_VERSION_1_0_0, -EINVAL, "prevResult: expected object, got array"},
+	{"\"x\"", CNI_VERSION_0_4_0, -EINVAL, "prevResult: expected object, got string"},
 };
 
 static void test_decode_table(void **state)
@@ -474,7 +472,8 @@ static void test_decode_table(void **state)
 			assert_int_equal(err.kind, ERR_DECODE);
 			assert_non_null(c->msg);
 			if (!strstr(err.msg, c->msg))
-				fail_msg("case %zu: message \"%s\" lacks \"%s\"", i, err.msg, c->msg);
+				fail_msg("case %zu: message \"%s\" lacks \"%s\"", i, err.msg,
+					 c->msg);
 		}
 		json_decref(j);
 	}
@@ -488,59 +487,59 @@ struct encode_case {
 
 static const struct encode_case encode_cases[] = {
 	/* ips[].version comes from the address, not from what the input claimed. */
-	{ "{\"ips\":[{\"version\":\"4\",\"address\":\"fd00::5/64\"}]}", CNI_VERSION_0_4_0,
-	  CNI_VERSION_0_3_1,
-	  "{\"cniVersion\":\"0.3.1\",\"ips\":[{\"version\":\"6\",\"address\":\"fd00::5/64\"}],"
-	  "\"dns\":{}}" },
+	{"{\"ips\":[{\"version\":\"4\",\"address\":\"fd00::5/64\"}]}", CNI_VERSION_0_4_0,
+	 CNI_VERSION_0_3_1,
+	 "{\"cniVersion\":\"0.3.1\",\"ips\":[{\"version\":\"6\",\"address\":\"fd00::5/64\"}],"
+	 "\"dns\":{}}"},
 	/* Go's To4(): an IPv4-mapped address counts as IPv4. */
-	{ "{\"ips\":[{\"address\":\"::ffff:10.0.0.5/120\"}]}", CNI_VERSION_1_0_0, CNI_VERSION_0_4_0,
-	  "{\"cniVersion\":\"0.4.0\",\"ips\":[{\"version\":\"4\",\"address\":"
-	  "\"::ffff:10.0.0.5/120\"}],\"dns\":{}}" },
+	{"{\"ips\":[{\"address\":\"::ffff:10.0.0.5/120\"}]}", CNI_VERSION_1_0_0, CNI_VERSION_0_4_0,
+	 "{\"cniVersion\":\"0.4.0\",\"ips\":[{\"version\":\"4\",\"address\":"
+	 "\"::ffff:10.0.0.5/120\"}],\"dns\":{}}"},
 	/* 1.x drops the version and an empty dns. */
-	{ "{\"ips\":[{\"version\":\"4\",\"address\":\"10.0.0.5/24\"}],\"dns\":{}}",
-	  CNI_VERSION_0_4_0, CNI_VERSION_1_0_0,
-	  "{\"cniVersion\":\"1.0.0\",\"ips\":[{\"address\":\"10.0.0.5/24\"}]}" },
+	{"{\"ips\":[{\"version\":\"4\",\"address\":\"10.0.0.5/24\"}],\"dns\":{}}",
+	 CNI_VERSION_0_4_0, CNI_VERSION_1_0_0,
+	 "{\"cniVersion\":\"1.0.0\",\"ips\":[{\"address\":\"10.0.0.5/24\"}]}"},
 	/* Host bits are kept; addresses print the way Go prints them. */
-	{ "{\"ips\":[{\"address\":\"FD00:0:0:0:0:0:0:5/64\",\"gateway\":\"2001:db8:0:0:1:0:0:1\"}],"
-	  "\"routes\":[{\"dst\":\"::2:3/128\"}]}",
-	  CNI_VERSION_1_0_0, CNI_VERSION_1_1_0,
-	  "{\"cniVersion\":\"1.1.0\",\"ips\":[{\"address\":\"fd00::5/64\",\"gateway\":"
-	  "\"2001:db8::1:0:0:1\"}],\"routes\":[{\"dst\":\"::2:3/128\"}]}" },
+	{"{\"ips\":[{\"address\":\"FD00:0:0:0:0:0:0:5/64\",\"gateway\":\"2001:db8:0:0:1:0:0:1\"}],"
+	 "\"routes\":[{\"dst\":\"::2:3/128\"}]}",
+	 CNI_VERSION_1_0_0, CNI_VERSION_1_1_0,
+	 "{\"cniVersion\":\"1.1.0\",\"ips\":[{\"address\":\"fd00::5/64\",\"gateway\":"
+	 "\"2001:db8::1:0:0:1\"}],\"routes\":[{\"dst\":\"::2:3/128\"}]}"},
 	/* 0.2.0: the first address of each family; routes only for a family that has one. */
-	{ "{\"ips\":[{\"address\":\"10.0.0.5/24\",\"gateway\":\"10.0.0.1\"},"
-	  "{\"address\":\"10.0.1.5/24\"}],\"routes\":[{\"dst\":\"0.0.0.0/0\",\"mtu\":1400},"
-	  "{\"dst\":\"::/0\"}],\"dns\":{\"nameservers\":[\"10.0.0.10\"]}}",
-	  CNI_VERSION_1_1_0, CNI_VERSION_0_2_0,
-	  "{\"cniVersion\":\"0.2.0\",\"ip4\":{\"ip\":\"10.0.0.5/24\",\"gateway\":\"10.0.0.1\","
-	  "\"routes\":[{\"dst\":\"0.0.0.0/0\"}]},\"dns\":{\"nameservers\":[\"10.0.0.10\"]}}" },
-	{ "{\"ips\":[{\"address\":\"fd00::5/64\"},{\"address\":\"10.0.0.5/24\"}],"
-	  "\"routes\":[{\"dst\":\"::/0\",\"gw\":\"fd00::1\"}]}",
-	  CNI_VERSION_1_0_0, CNI_VERSION_0_1_0,
-	  "{\"cniVersion\":\"0.1.0\",\"ip4\":{\"ip\":\"10.0.0.5/24\"},\"ip6\":{\"ip\":"
-	  "\"fd00::5/64\",\"routes\":[{\"dst\":\"::/0\",\"gw\":\"fd00::1\"}]},\"dns\":{}}" },
+	{"{\"ips\":[{\"address\":\"10.0.0.5/24\",\"gateway\":\"10.0.0.1\"},"
+	 "{\"address\":\"10.0.1.5/24\"}],\"routes\":[{\"dst\":\"0.0.0.0/0\",\"mtu\":1400},"
+	 "{\"dst\":\"::/0\"}],\"dns\":{\"nameservers\":[\"10.0.0.10\"]}}",
+	 CNI_VERSION_1_1_0, CNI_VERSION_0_2_0,
+	 "{\"cniVersion\":\"0.2.0\",\"ip4\":{\"ip\":\"10.0.0.5/24\",\"gateway\":\"10.0.0.1\","
+	 "\"routes\":[{\"dst\":\"0.0.0.0/0\"}]},\"dns\":{\"nameservers\":[\"10.0.0.10\"]}}"},
+	{"{\"ips\":[{\"address\":\"fd00::5/64\"},{\"address\":\"10.0.0.5/24\"}],"
+	 "\"routes\":[{\"dst\":\"::/0\",\"gw\":\"fd00::1\"}]}",
+	 CNI_VERSION_1_0_0, CNI_VERSION_0_1_0,
+	 "{\"cniVersion\":\"0.1.0\",\"ip4\":{\"ip\":\"10.0.0.5/24\"},\"ip6\":{\"ip\":"
+	 "\"fd00::5/64\",\"routes\":[{\"dst\":\"::/0\",\"gw\":\"fd00::1\"}]},\"dns\":{}}"},
 	/* 0.2.0 -> 1.x: ip4 then ip6, their routes in that order, no interface index. */
-	{ "{\"ip6\":{\"ip\":\"fd00::5/64\",\"routes\":[{\"dst\":\"::/0\"}]},"
-	  "\"ip4\":{\"ip\":\"10.0.0.5/24\",\"routes\":[{\"dst\":\"0.0.0.0/0\",\"gw\":\"10.0.0.1\"}]}}",
-	  CNI_VERSION_0_2_0, CNI_VERSION_1_0_0,
-	  "{\"cniVersion\":\"1.0.0\",\"ips\":[{\"address\":\"10.0.0.5/24\"},{\"address\":"
-	  "\"fd00::5/64\"}],\"routes\":[{\"dst\":\"0.0.0.0/0\",\"gw\":\"10.0.0.1\"},"
-	  "{\"dst\":\"::/0\"}]}" },
+	{"{\"ip6\":{\"ip\":\"fd00::5/64\",\"routes\":[{\"dst\":\"::/0\"}]},"
+	 "\"ip4\":{\"ip\":\"10.0.0.5/24\",\"routes\":[{\"dst\":\"0.0.0.0/0\",\"gw\":\"10.0.0.1\"}]}}",
+	 CNI_VERSION_0_2_0, CNI_VERSION_1_0_0,
+	 "{\"cniVersion\":\"1.0.0\",\"ips\":[{\"address\":\"10.0.0.5/24\"},{\"address\":"
+	 "\"fd00::5/64\"}],\"routes\":[{\"dst\":\"0.0.0.0/0\",\"gw\":\"10.0.0.1\"},"
+	 "{\"dst\":\"::/0\"}]}"},
 	/* dns: "" and empty lists are omitted, a lone domain is not empty. */
-	{ "{\"dns\":{\"domain\":\"cluster.local\",\"search\":[],\"options\":null}}",
-	  CNI_VERSION_1_0_0, CNI_VERSION_1_0_0,
-	  "{\"cniVersion\":\"1.0.0\",\"dns\":{\"domain\":\"cluster.local\"}}" },
+	{"{\"dns\":{\"domain\":\"cluster.local\",\"search\":[],\"options\":null}}",
+	 CNI_VERSION_1_0_0, CNI_VERSION_1_0_0,
+	 "{\"cniVersion\":\"1.0.0\",\"dns\":{\"domain\":\"cluster.local\"}}"},
 	/* Interface name is always emitted, even empty; mac "" is omitted. */
-	{ "{\"interfaces\":[{\"mac\":\"\"}]}", CNI_VERSION_1_0_0, CNI_VERSION_0_3_0,
-	  "{\"cniVersion\":\"0.3.0\",\"interfaces\":[{\"name\":\"\"}],\"dns\":{}}" },
+	{"{\"interfaces\":[{\"mac\":\"\"}]}", CNI_VERSION_1_0_0, CNI_VERSION_0_3_0,
+	 "{\"cniVersion\":\"0.3.0\",\"interfaces\":[{\"name\":\"\"}],\"dns\":{}}"},
 	/* A later case-variant key overwrites an earlier one (byte order: "IPS" < "ips"). */
-	{ "{\"ips\":[{\"address\":\"10.0.0.5/24\"}],\"IPS\":[{\"address\":\"10.0.0.6/24\"}]}",
-	  CNI_VERSION_1_0_0, CNI_VERSION_1_0_0,
-	  "{\"cniVersion\":\"1.0.0\",\"ips\":[{\"address\":\"10.0.0.5/24\"}]}" },
+	{"{\"ips\":[{\"address\":\"10.0.0.5/24\"}],\"IPS\":[{\"address\":\"10.0.0.6/24\"}]}",
+	 CNI_VERSION_1_0_0, CNI_VERSION_1_0_0,
+	 "{\"cniVersion\":\"1.0.0\",\"ips\":[{\"address\":\"10.0.0.5/24\"}]}"},
 	/* Route table 0 / scope 0 are set values and travel in 1.1.0. */
-	{ "{\"routes\":[{\"dst\":\"10.0.0.0/8\",\"table\":0,\"scope\":0,\"priority\":0}]}",
-	  CNI_VERSION_1_1_0, CNI_VERSION_1_1_0,
-	  "{\"cniVersion\":\"1.1.0\",\"routes\":[{\"dst\":\"10.0.0.0/8\",\"table\":0,"
-	  "\"scope\":0}]}" },
+	{"{\"routes\":[{\"dst\":\"10.0.0.0/8\",\"table\":0,\"scope\":0,\"priority\":0}]}",
+	 CNI_VERSION_1_1_0, CNI_VERSION_1_1_0,
+	 "{\"cniVersion\":\"1.1.0\",\"routes\":[{\"dst\":\"10.0.0.0/8\",\"table\":0,"
+	 "\"scope\":0}]}"},
 };
 
 static void test_encode_table(void **state)
@@ -581,8 +580,9 @@ static void test_bridge_single_stack(void **state)
 	o = encode_ok(r, CNI_VERSION_0_3_1);
 	assert_int_equal(json_object_size(json_object_get(o, "dns")), 0);
 	assert_non_null(json_object_get(o, "dns"));
-	assert_string_equal(json_string_value(json_object_get(
-				    json_array_get(json_object_get(o, "ips"), 0), "version")),
+	assert_string_equal(json_string_value(
+				    json_object_get(json_array_get(json_object_get(o, "ips"), 0),
+						    "version")),
 			    "4");
 	json_decref(o);
 	o = encode_ok(r, CNI_VERSION_0_2_0);

@@ -17,35 +17,35 @@ static const struct {
 	int r;
 	enum cni_version v;
 } parse_cases[] = {
-	{ "0.1.0", 0, CNI_VERSION_0_1_0 },
-	{ "0.2.0", 0, CNI_VERSION_0_2_0 },
-	{ "0.3.0", 0, CNI_VERSION_0_3_0 },
-	{ "0.3.1", 0, CNI_VERSION_0_3_1 },
-	{ "0.4.0", 0, CNI_VERSION_0_4_0 },
-	{ "1.0.0", 0, CNI_VERSION_1_0_0 },
-	{ "1.1.0", 0, CNI_VERSION_1_1_0 },
+	{"0.1.0", 0, CNI_VERSION_0_1_0},
+	{"0.2.0", 0, CNI_VERSION_0_2_0},
+	{"0.3.0", 0, CNI_VERSION_0_3_0},
+	{"0.3.1", 0, CNI_VERSION_0_3_1},
+	{"0.4.0", 0, CNI_VERSION_0_4_0},
+	{"1.0.0", 0, CNI_VERSION_1_0_0},
+	{"1.1.0", 0, CNI_VERSION_1_1_0},
 	/* Well-formed, but not in the table: code 1 (incompatible version). */
-	{ "1.2.0", -EOPNOTSUPP },
-	{ "2.0.0", -EOPNOTSUPP },
-	{ "0.5.0", -EOPNOTSUPP },
-	{ "1.0", -EOPNOTSUPP },
-	{ "1", -EOPNOTSUPP },
-	{ "01.0.0", -EOPNOTSUPP },
-	{ "99999999.0.0", -EOPNOTSUPP },
+	{"1.2.0", -EOPNOTSUPP},
+	{"2.0.0", -EOPNOTSUPP},
+	{"0.5.0", -EOPNOTSUPP},
+	{"1.0", -EOPNOTSUPP},
+	{"1", -EOPNOTSUPP},
+	{"01.0.0", -EOPNOTSUPP},
+	{"99999999.0.0", -EOPNOTSUPP},
 	/* Malformed: code 6 territory (libcni's ParseVersion fails). */
-	{ NULL, -EINVAL },
-	{ "", -EINVAL },
-	{ "1.0.0.0", -EINVAL },
-	{ "v1.0.0", -EINVAL },
-	{ "1.0.0 ", -EINVAL },
-	{ " 1.0.0", -EINVAL },
-	{ "1..0", -EINVAL },
-	{ ".1.0", -EINVAL },
-	{ "1.0.", -EINVAL },
-	{ "1.0.x", -EINVAL },
-	{ "-1.0.0", -EINVAL },
-	{ "1.0.0-rc1", -EINVAL },
-	{ "1234567890123456789.0.0", -EINVAL },
+	{NULL, -EINVAL},
+	{"", -EINVAL},
+	{"1.0.0.0", -EINVAL},
+	{"v1.0.0", -EINVAL},
+	{"1.0.0 ", -EINVAL},
+	{" 1.0.0", -EINVAL},
+	{"1..0", -EINVAL},
+	{".1.0", -EINVAL},
+	{"1.0.", -EINVAL},
+	{"1.0.x", -EINVAL},
+	{"-1.0.0", -EINVAL},
+	{"1.0.0-rc1", -EINVAL},
+	{"1234567890123456789.0.0", -EINVAL},
 };
 
 static void test_parse_table(void **state)
@@ -53,8 +53,8 @@ static void test_parse_table(void **state)
 	for (size_t i = 0; i < ELEMENTSOF(parse_cases); i++) {
 		enum cni_version v = _CNI_VERSION_MAX;
 		int r = cni_version_parse(parse_cases[i].in, &v);
-		print_message("case %zu: %s -> %d\n", i, parse_cases[i].in ? parse_cases[i].in : "(null)",
-			      r);
+		print_message("case %zu: %s -> %d\n", i,
+			      parse_cases[i].in ? parse_cases[i].in : "(null)", r);
 		assert_int_equal(r, parse_cases[i].r);
 		if (r == 0)
 			assert_int_equal(v, parse_cases[i].v);
@@ -65,8 +65,8 @@ static void test_parse_table(void **state)
 
 static void test_to_string_round_trip(void **state)
 {
-	static const char *const names[] = { "0.1.0", "0.2.0", "0.3.0", "0.3.1",
-					     "0.4.0", "1.0.0", "1.1.0" };
+	static const char *const names[] = {"0.1.0", "0.2.0", "0.3.0", "0.3.1",
+					    "0.4.0", "1.0.0", "1.1.0"};
 	assert_int_equal(ELEMENTSOF(names), _CNI_VERSION_MAX);
 	for (int v = 0; v < _CNI_VERSION_MAX; v++) {
 		enum cni_version back;
@@ -75,7 +75,7 @@ static void test_to_string_round_trip(void **state)
 		assert_int_equal(back, v);
 	}
 	assert_null(cni_version_to_string(_CNI_VERSION_MAX));
-	assert_null(cni_version_to_string((enum cni_version)-1));
+	assert_null(cni_version_to_string((enum cni_version) - 1));
 	assert_int_equal(CNI_VERSION_LATEST, CNI_VERSION_1_1_0);
 }
 
@@ -95,13 +95,13 @@ static void test_compare_and_features(void **state)
 		enum cni_result_family family;
 		bool check, status_gc;
 	} f[] = {
-		{ CNI_VERSION_0_1_0, CNI_RESULT_020, false, false },
-		{ CNI_VERSION_0_2_0, CNI_RESULT_020, false, false },
-		{ CNI_VERSION_0_3_0, CNI_RESULT_040, false, false },
-		{ CNI_VERSION_0_3_1, CNI_RESULT_040, false, false },
-		{ CNI_VERSION_0_4_0, CNI_RESULT_040, true, false },
-		{ CNI_VERSION_1_0_0, CNI_RESULT_100, true, false },
-		{ CNI_VERSION_1_1_0, CNI_RESULT_100, true, true },
+		{CNI_VERSION_0_1_0, CNI_RESULT_020, false, false},
+		{CNI_VERSION_0_2_0, CNI_RESULT_020, false, false},
+		{CNI_VERSION_0_3_0, CNI_RESULT_040, false, false},
+		{CNI_VERSION_0_3_1, CNI_RESULT_040, false, false},
+		{CNI_VERSION_0_4_0, CNI_RESULT_040, true, false},
+		{CNI_VERSION_1_0_0, CNI_RESULT_100, true, false},
+		{CNI_VERSION_1_1_0, CNI_RESULT_100, true, true},
 	};
 	for (size_t i = 0; i < ELEMENTSOF(f); i++) {
 		assert_int_equal(cni_version_result_family(f[i].v), f[i].family);
@@ -110,7 +110,7 @@ static void test_compare_and_features(void **state)
 	}
 }
 
-#define LIST(...) ((const char *const[]){ __VA_ARGS__ })
+#define LIST(...) ((const char *const[]){__VA_ARGS__})
 
 static const struct {
 	const char *conf;
@@ -119,25 +119,25 @@ static const struct {
 	int r;
 	enum cni_version v;
 } negotiate_cases[] = {
-	{ "1.0.0", NULL, 0, 0, CNI_VERSION_1_0_0 },
-	{ "0.3.1", NULL, 0, 0, CNI_VERSION_0_3_1 },
+	{"1.0.0", NULL, 0, 0, CNI_VERSION_1_0_0},
+	{"0.3.1", NULL, 0, 0, CNI_VERSION_0_3_1},
 	/* cniVersions: the highest both sides support wins, conf version included. */
-	{ "1.0.0", LIST("1.0.0", "1.1.0"), 2, 0, CNI_VERSION_1_1_0 },
-	{ "1.1.0", LIST("0.4.0", "1.0.0"), 2, 0, CNI_VERSION_1_1_0 },
-	{ NULL, LIST("0.3.1", "1.0.0"), 2, 0, CNI_VERSION_1_0_0 },
-	{ NULL, LIST("1.0.0", "0.3.1"), 2, 0, CNI_VERSION_1_0_0 },
+	{"1.0.0", LIST("1.0.0", "1.1.0"), 2, 0, CNI_VERSION_1_1_0},
+	{"1.1.0", LIST("0.4.0", "1.0.0"), 2, 0, CNI_VERSION_1_1_0},
+	{NULL, LIST("0.3.1", "1.0.0"), 2, 0, CNI_VERSION_1_0_0},
+	{NULL, LIST("1.0.0", "0.3.1"), 2, 0, CNI_VERSION_1_0_0},
 	/* Versions we do not know (newer, malformed) are ignored. */
-	{ "1.0.0", LIST("1.1.0", "1.2.0", "9.9.9"), 3, 0, CNI_VERSION_1_1_0 },
-	{ NULL, LIST("2.0.0", "garbage", "0.4.0"), 3, 0, CNI_VERSION_0_4_0 },
-	{ "1.3.0", LIST("1.1.0"), 1, 0, CNI_VERSION_1_1_0 },
-	{ "bad", LIST("1.0.0"), 1, 0, CNI_VERSION_1_0_0 },
-	{ "1.0.0", LIST(NULL, "1.1.0"), 2, 0, CNI_VERSION_1_1_0 },
+	{"1.0.0", LIST("1.1.0", "1.2.0", "9.9.9"), 3, 0, CNI_VERSION_1_1_0},
+	{NULL, LIST("2.0.0", "garbage", "0.4.0"), 3, 0, CNI_VERSION_0_4_0},
+	{"1.3.0", LIST("1.1.0"), 1, 0, CNI_VERSION_1_1_0},
+	{"bad", LIST("1.0.0"), 1, 0, CNI_VERSION_1_0_0},
+	{"1.0.0", LIST(NULL, "1.1.0"), 2, 0, CNI_VERSION_1_1_0},
 	/* Nothing usable. */
-	{ "1.2.0", NULL, 0, -EOPNOTSUPP },
-	{ "one", NULL, 0, -EINVAL },
-	{ "1.2.0", LIST("2.0.0"), 1, -EOPNOTSUPP },
-	{ NULL, LIST("2.0.0", "x"), 2, -EOPNOTSUPP },
-	{ NULL, NULL, 0, -ENOENT },
+	{"1.2.0", NULL, 0, -EOPNOTSUPP},
+	{"one", NULL, 0, -EINVAL},
+	{"1.2.0", LIST("2.0.0"), 1, -EOPNOTSUPP},
+	{NULL, LIST("2.0.0", "x"), 2, -EOPNOTSUPP},
+	{NULL, NULL, 0, -ENOENT},
 };
 
 static void test_negotiate_table(void **state)
@@ -155,7 +155,8 @@ static void test_negotiate_table(void **state)
 	}
 }
 
-#define ALL "\"supportedVersions\":[\"0.1.0\",\"0.2.0\",\"0.3.0\",\"0.3.1\",\"0.4.0\",\"1.0.0\",\"1.1.0\"]}"
+#define ALL                                                                                        \
+	"\"supportedVersions\":[\"0.1.0\",\"0.2.0\",\"0.3.0\",\"0.3.1\",\"0.4.0\",\"1.0.0\",\"1.1.0\"]}"
 
 static void test_print_json(void **state)
 {
@@ -164,13 +165,13 @@ static void test_print_json(void **state)
 		int r;
 		const char *out;
 	} cases[] = {
-		{ NULL, 0, "{\"cniVersion\":\"1.1.0\"," ALL },
-		{ "", 0, "{\"cniVersion\":\"1.1.0\"," ALL },
-		{ "0.4.0", 0, "{\"cniVersion\":\"0.4.0\"," ALL },
+		{NULL, 0, "{\"cniVersion\":\"1.1.0\"," ALL},
+		{"", 0, "{\"cniVersion\":\"1.1.0\"," ALL},
+		{"0.4.0", 0, "{\"cniVersion\":\"0.4.0\"," ALL},
 		/* The input is echoed as given, even one we do not support. */
-		{ "2.0.0", 0, "{\"cniVersion\":\"2.0.0\"," ALL },
-		{ "a\"b", 0, "{\"cniVersion\":\"a\\\"b\"," ALL },
-		{ "\xff", -EINVAL, NULL },
+		{"2.0.0", 0, "{\"cniVersion\":\"2.0.0\"," ALL},
+		{"a\"b", 0, "{\"cniVersion\":\"a\\\"b\"," ALL},
+		{"\xff", -EINVAL, NULL},
 	};
 	for (size_t i = 0; i < ELEMENTSOF(cases); i++) {
 		char *s = NULL;
