@@ -1111,6 +1111,8 @@ static void e_redir(struct rb *b)
 	if (!e)
 		return;
 	nftnl_expr_set_u32(e, NFTNL_EXPR_REDIR_REG_PROTO_MIN, NFT_REG_1);
+	/* The kernel fills max = min; say it, so CHECK compares like with like. */
+	nftnl_expr_set_u32(e, NFTNL_EXPR_REDIR_REG_PROTO_MAX, NFT_REG_1);
 	nftnl_expr_set_u32(e, NFTNL_EXPR_REDIR_FLAGS, NF_NAT_RANGE_PROTO_SPECIFIED);
 }
 
@@ -1371,9 +1373,10 @@ static int build_rule(const struct nft_rule_ir *r, uint32_t set_id, struct built
 				e_lookup(&b, NFT_REG_1, set_id, false);
 				break;
 			default:
-				e_meta_load(&b, NFT_META_L4PROTO, NFT_REG32_00);
+				/* Concatenations use 32-bit slots: reg 1 is slot 0. */
+				e_meta_load(&b, NFT_META_L4PROTO, NFT_REG_1);
 				e_payload(&b, NFT_PAYLOAD_TRANSPORT_HEADER, 2, 2, NFT_REG32_01);
-				e_lookup(&b, NFT_REG32_00, set_id, false);
+				e_lookup(&b, NFT_REG_1, set_id, false);
 				break;
 			}
 			continue;
@@ -2331,6 +2334,10 @@ static int rules_cb(const struct nlmsghdr *nlh, void *data)
 	}
 	char pretty[1024];
 	(void)nftnl_rule_snprintf(pretty, sizeof(pretty), r, NFTNL_OUTPUT_DEFAULT, 0);
+	/* One line: libnftnl puts each expression on its own. */
+	for (char *q = pretty; *q; q++)
+		if (*q == '\n')
+			*q = ' ';
 	if (strv_push(&kc->pretty, strdup(pretty)) < 0)
 		k->err = -ENOMEM;
 	return MNL_CB_OK;

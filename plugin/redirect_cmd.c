@@ -214,3 +214,42 @@ out:
 	json_decref(pod);
 	return status;
 }
+
+int redirect_cmd_check(int argc, char **argv)
+{
+	struct cmd_args a;
+	struct error err = {0};
+	json_t *pod = NULL;
+	int r;
+
+	if (parse_args(argc, argv, "check", &a) < 0 || !a.netns) {
+		fprintf(stderr, "istio-cni check: --pod FILE --netns PATH are required\n");
+		return 2;
+	}
+	r = load_json(a.pod, POD_FILE_MAX, &pod, &err);
+	if (r < 0)
+		return fail("check", &err, r);
+	r = redirect_check_pod(pod, a.netns, &err);
+	json_decref(pod);
+	if (r < 0)
+		return fail("check", &err, r);
+	printf("ok: the netns holds exactly the planned rules\n");
+	return 0;
+}
+
+int redirect_cmd_remove(int argc, char **argv)
+{
+	struct error err = {0};
+	const char *netns = NULL;
+	for (int i = 1; i + 1 < argc; i++)
+		if (strcmp(argv[i], "--netns") == 0)
+			netns = argv[i + 1];
+	if (!netns) {
+		fprintf(stderr, "istio-cni remove: --netns PATH is required\n");
+		return 2;
+	}
+	int r = redirect_remove(netns, &err);
+	if (r < 0)
+		return fail("remove", &err, r);
+	return 0;
+}

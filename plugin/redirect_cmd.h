@@ -18,4 +18,12 @@
 int redirect_cmd_plan(int argc, char **argv);
 int redirect_cmd_apply(int argc, char **argv);
 
+/*
+ * Test and operator helpers, same conventions:
+ *   check --pod FILE --netns PATH   CHECK's comparison; differences on stderr, exit 1
+ *   remove --netns PATH             DEL's removal of our tables
+ */
+int redirect_cmd_check(int argc, char **argv);
+int redirect_cmd_remove(int argc, char **argv);
+
 #endif

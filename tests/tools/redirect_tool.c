@@ -14,5 +14,9 @@ int main(int argc, char **argv)
 		return redirect_cmd_plan(argc, argv);
 	if (argc > 1 && strcmp(argv[1], "apply") == 0)
 		return redirect_cmd_apply(argc, argv);
+	if (argc > 1 && strcmp(argv[1], "check") == 0)
+		return redirect_cmd_check(argc, argv);
+	if (argc > 1 && strcmp(argv[1], "remove") == 0)
+		return redirect_cmd_remove(argc, argv);
 	return 2;
 }
