@@ -191,7 +191,8 @@ int iptables_render(const struct redirect_plan *plan, enum plan_family fam, char
 		fprintf(f, "* %s\n", plan_table_iptables_name(order[t]));
 		for (size_t i = 0; i < rs->n; i++) {
 			const struct plan_rule *r = &rs->rule[i];
-			if (r->table != order[t] || r->chain >= _PLAN_CHAIN_MAX || declared[r->chain])
+			if (r->table != order[t] || r->chain >= _PLAN_CHAIN_MAX ||
+			    declared[r->chain])
 				continue;
 			declared[r->chain] = true;
 			if (!plan_chain_is_builtin(r->chain))

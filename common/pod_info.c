@@ -52,11 +52,12 @@ static int copy_string(const json_t *v, const char *path, char **ret, struct err
 		return type_error(err, path, "string", v);
 	size_t len = json_string_length(v);
 	if (len > POD_INFO_MAX_STRING)
-		return error_set(err, ERR_DECODE, -EINVAL, "pod JSON: %s: string of %zu bytes is too long",
-				 path, len);
+		return error_set(err, ERR_DECODE, -EINVAL,
+				 "pod JSON: %s: string of %zu bytes is too long", path, len);
 	const char *s = json_string_value(v);
 	if (memchr(s, '\0', len))
-		return error_set(err, ERR_DECODE, -EINVAL, "pod JSON: %s: string contains NUL", path);
+		return error_set(err, ERR_DECODE, -EINVAL, "pod JSON: %s: string contains NUL",
+				 path);
 	char *c = strndup(s, len);
 	if (!c)
 		return -ENOMEM;
@@ -88,8 +89,8 @@ static int get_object(const json_t *obj, const char *key, const char *parent, co
 	if (v && !json_is_object(v))
 		return type_error(err, path, "object", v);
 	if (v && json_object_size(v) > POD_INFO_MAX_ITEMS)
-		return error_set(err, ERR_DECODE, -EINVAL, "pod JSON: %s: more than %d members", path,
-				 POD_INFO_MAX_ITEMS);
+		return error_set(err, ERR_DECODE, -EINVAL, "pod JSON: %s: more than %d members",
+				 path, POD_INFO_MAX_ITEMS);
 	*ret = v;
 	return 0;
 }
@@ -103,8 +104,8 @@ static int get_array(const json_t *obj, const char *key, const char *parent, con
 	if (v && !json_is_array(v))
 		return type_error(err, path, "array", v);
 	if (v && json_array_size(v) > POD_INFO_MAX_ITEMS)
-		return error_set(err, ERR_DECODE, -EINVAL, "pod JSON: %s: more than %d entries", path,
-				 POD_INFO_MAX_ITEMS);
+		return error_set(err, ERR_DECODE, -EINVAL, "pod JSON: %s: more than %d entries",
+				 path, POD_INFO_MAX_ITEMS);
 	*ret = v;
 	return 0;
 }
@@ -200,7 +201,7 @@ static int decode_map(const json_t *meta, const char *key, struct pod_kv **ret, 
 	json_t *v;
 	/* jansson's iteration API is not const-correct; it does not modify obj. */
 	json_t *mobj = (json_t *)(uintptr_t)obj;
-	json_object_foreach(mobj, k, v) {
+	json_object_foreach (mobj, k, v) {
 		char path[PATH_MAX_LEN];
 		(void)snprintf(path, sizeof(path), "metadata.%s[\"%.64s\"]", key, k);
 		if (strlen(k) > POD_INFO_MAX_STRING) {

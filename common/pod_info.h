@@ -20,7 +20,7 @@
 #include "error.h"
 
 /* Bounds: anything larger is not a pod the API server would return. */
-#define POD_INFO_MAX_ITEMS 1024          /* entries of any array or map */
+#define POD_INFO_MAX_ITEMS 1024		 /* entries of any array or map */
 #define POD_INFO_MAX_STRING (256u << 10) /* bytes of any string (annotation limit) */
 
 struct pod_kv {
@@ -44,7 +44,7 @@ struct pod_terminated {
 /* One entry of status.initContainerStatuses. */
 struct pod_init_status {
 	char *name;
-	struct pod_terminated state;      /* state.terminated */
+	struct pod_terminated state;	  /* state.terminated */
 	struct pod_terminated last_state; /* lastState.terminated */
 };
 

@@ -47,11 +47,13 @@ enum redirect_skip redirect_decide(const struct pod_info *pod)
 
 static const char *const skip_names[_REDIRECT_SKIP_MAX] = {
 	[REDIRECT_CAPTURE] = "capture",
-	[REDIRECT_SKIP_ISTIO_INIT] = "pod has an istio-init container (init-container interception)",
+	[REDIRECT_SKIP_ISTIO_INIT] =
+		"pod has an istio-init container (init-container interception)",
 	[REDIRECT_SKIP_ENVOY_DISABLED] = "istio-proxy has DISABLE_ENVOY set",
 	[REDIRECT_SKIP_NO_PROXY] = "pod has no istio-proxy container",
 	[REDIRECT_SKIP_NOT_SIDECAR] = "istio-proxy is not a sidecar (gateway or router)",
-	[REDIRECT_SKIP_INJECT_DISABLED] = "sidecar injection disabled (sidecar.istio.io/inject=false)",
+	[REDIRECT_SKIP_INJECT_DISABLED] =
+		"sidecar injection disabled (sidecar.istio.io/inject=false)",
 	[REDIRECT_SKIP_NO_STATUS] = "pod has no sidecar.istio.io/status annotation (not injected)",
 };
 
@@ -63,15 +65,15 @@ const char *redirect_skip_to_string(enum redirect_skip s)
 /* ---- list parsing ---- */
 
 _printf_(4, 5) static int invalid(struct error *err, const char *key, const char *value,
-				 const char *fmt, ...)
+				  const char *fmt, ...)
 {
 	char detail[256];
 	va_list ap;
 	va_start(ap, fmt);
 	(void)vsnprintf(detail, sizeof(detail), fmt, ap);
 	va_end(ap);
-	return error_set(err, ERR_CONFIG, -EINVAL, "annotation \"%s\" has invalid value \"%.200s\": %s",
-			 key, value, detail);
+	return error_set(err, ERR_CONFIG, -EINVAL,
+			 "annotation \"%s\" has invalid value \"%.200s\": %s", key, value, detail);
 }
 
 /*
@@ -106,11 +108,12 @@ static int for_each_entry(const char *key, const char *value, entry_fn fn, void 
 			if (r < 0) {
 				char detail[200];
 				if (strcmp(buf, "*") == 0)
-					(void)snprintf(detail, sizeof(detail),
-						       "\"*\" is only valid as the whole value, where a wildcard is allowed");
+					(void)snprintf(
+						detail, sizeof(detail),
+						"\"*\" is only valid as the whole value, where a wildcard is allowed");
 				else
-					(void)snprintf(detail, sizeof(detail), "\"%s\" is not %s", buf,
-						       hint);
+					(void)snprintf(detail, sizeof(detail), "\"%s\" is not %s",
+						       buf, hint);
 				return invalid(err, key, value, "%s", detail);
 			}
 		}
@@ -157,8 +160,9 @@ int redirect_parse_ports(const char *key, const char *value, bool allow_wildcard
 	struct port_list l = {0};
 	if (is_wildcard(value)) {
 		if (!allow_wildcard)
-			return invalid(err, key, value, "%s",
-				       "\"*\" is not a port (Istio would emit \"--dport *\", which iptables rejects)");
+			return invalid(
+				err, key, value, "%s",
+				"\"*\" is not a port (Istio would emit \"--dport *\", which iptables rejects)");
 		l.wildcard = true;
 	} else {
 		int r = for_each_entry(key, value, add_port, &l, "a port (1-65535)", err);
@@ -198,7 +202,8 @@ int redirect_parse_cidrs(const char *key, const char *value, bool allow_wildcard
 	struct cidr_list l = {0};
 	if (is_wildcard(value)) {
 		if (!allow_wildcard)
-			return invalid(err, key, value, "%s", "\"*\" is not allowed for excluded ranges");
+			return invalid(err, key, value, "%s",
+				       "\"*\" is not allowed for excluded ranges");
 		l.wildcard = true;
 	} else {
 		int r = for_each_entry(key, value, add_cidr, &l,
@@ -268,8 +273,7 @@ static void id_list_done(struct id_list *l)
 	*l = (struct id_list){0};
 }
 
-int redirect_parse_ids(const char *key, const char *value, struct id_list *list,
-		       struct error *err)
+int redirect_parse_ids(const char *key, const char *value, struct id_list *list, struct error *err)
 {
 	struct id_list l = {0};
 	int r = for_each_entry(key, value, add_id, &l, "a numeric id", err);
@@ -405,18 +409,19 @@ int redirect_params_from_pod(const struct pod_info *pod, struct redirect_params 
 		else if (strcmp(v, "TPROXY") == 0)
 			p.mode = REDIRECT_MODE_TPROXY;
 		else {
-			r = invalid(err, ANN_INTERCEPTION_MODE, v, "%s", "must be REDIRECT or TPROXY");
+			r = invalid(err, ANN_INTERCEPTION_MODE, v, "%s",
+				    "must be REDIRECT or TPROXY");
 			goto fail;
 		}
 	}
 
 	v = pod_info_annotation(pod, ANN_INCLUDE_OUTBOUND_IP_RANGES);
-	if (v && (r = redirect_parse_cidrs(ANN_INCLUDE_OUTBOUND_IP_RANGES, v, true, &p.include_cidrs,
-					   err)) < 0)
+	if (v && (r = redirect_parse_cidrs(ANN_INCLUDE_OUTBOUND_IP_RANGES, v, true,
+					   &p.include_cidrs, err)) < 0)
 		goto fail;
 	v = pod_info_annotation(pod, ANN_EXCLUDE_OUTBOUND_IP_RANGES);
-	if (v && (r = redirect_parse_cidrs(ANN_EXCLUDE_OUTBOUND_IP_RANGES, v, false, &p.exclude_cidrs,
-					   err)) < 0)
+	if (v && (r = redirect_parse_cidrs(ANN_EXCLUDE_OUTBOUND_IP_RANGES, v, false,
+					   &p.exclude_cidrs, err)) < 0)
 		goto fail;
 	v = pod_info_annotation(pod, ANN_INCLUDE_INBOUND_PORTS);
 	if (v && (r = redirect_parse_ports(ANN_INCLUDE_INBOUND_PORTS, v, true,
@@ -444,8 +449,8 @@ int redirect_params_from_pod(const struct pod_info *pod, struct redirect_params 
 					   &p.exclude_outbound_ports, err)) < 0)
 		goto fail;
 	v = pod_info_annotation(pod, ANN_EXCLUDE_INTERFACES);
-	if (v && (r = redirect_parse_ifnames(ANN_EXCLUDE_INTERFACES, v, &p.exclude_interfaces,
-					     err)) < 0)
+	if (v &&
+	    (r = redirect_parse_ifnames(ANN_EXCLUDE_INTERFACES, v, &p.exclude_interfaces, err)) < 0)
 		goto fail;
 
 	/* The deprecated key is read only when the current one is absent. */

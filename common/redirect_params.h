@@ -24,7 +24,7 @@ enum redirect_skip {
 	REDIRECT_CAPTURE = 0,
 	REDIRECT_SKIP_ISTIO_INIT,      /* a container or init container istio-init */
 	REDIRECT_SKIP_ENVOY_DISABLED,  /* istio-proxy env DISABLE_ENVOY true */
-	REDIRECT_SKIP_NO_PROXY,        /* no istio-proxy container */
+	REDIRECT_SKIP_NO_PROXY,	       /* no istio-proxy container */
 	REDIRECT_SKIP_NOT_SIDECAR,     /* istio-proxy args "proxy <X>", X != sidecar */
 	REDIRECT_SKIP_INJECT_DISABLED, /* sidecar.istio.io/inject false (label wins) */
 	REDIRECT_SKIP_NO_STATUS,       /* no sidecar.istio.io/status annotation */
@@ -66,8 +66,8 @@ struct id_list {
 
 struct redirect_params {
 	enum redirect_mode mode;
-	struct cidr_list include_cidrs;         /* default "*" */
-	struct cidr_list exclude_cidrs;         /* never wildcard */
+	struct cidr_list include_cidrs;		/* default "*" */
+	struct cidr_list exclude_cidrs;		/* never wildcard */
 	struct port_list include_inbound_ports; /* default "*" */
 	struct port_list exclude_inbound_ports; /* user list + 15020,15021,15090; only with "*" */
 	struct port_list include_outbound_ports;
@@ -76,9 +76,9 @@ struct redirect_params {
 	struct ifname_list reroute_interfaces;
 	struct id_list proxy_uids; /* default 1337 */
 	struct id_list proxy_gids; /* default 1337 */
-	bool dns_capture;          /* ISTIO_META_DNS_CAPTURE: redirect + capture all DNS */
-	bool dual_stack;           /* ISTIO_DUAL_STACK */
-	bool drop_invalid;         /* INVALID_DROP */
+	bool dns_capture;	   /* ISTIO_META_DNS_CAPTURE: redirect + capture all DNS */
+	bool dual_stack;	   /* ISTIO_DUAL_STACK */
+	bool drop_invalid;	   /* INVALID_DROP */
 	/* HostIPv4LoopbackCidr: 127.0.0.1/32 (istio-iptables' env default). */
 	struct cidr host_loopback_v4;
 };
@@ -108,7 +108,7 @@ int redirect_parse_cidrs(const char *key, const char *value, bool allow_wildcard
 			 struct cidr_list *list, struct error *err) _must_check_;
 int redirect_parse_ifnames(const char *key, const char *value, struct ifname_list *list,
 			   struct error *err) _must_check_;
-int redirect_parse_ids(const char *key, const char *value, struct id_list *list,
-		       struct error *err) _must_check_;
+int redirect_parse_ids(const char *key, const char *value, struct id_list *list, struct error *err)
+	_must_check_;
 
 #endif

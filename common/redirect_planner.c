@@ -129,8 +129,9 @@ static void v_simple(struct plan_rule *r, enum plan_verdict_kind k)
 
 static void v_redirect(struct plan_rule *r, uint16_t port, bool singular)
 {
-	r->verdict = (struct plan_verdict){
-		.kind = PV_REDIRECT, .port = port, .to_port_singular = singular};
+	r->verdict = (struct plan_verdict){.kind = PV_REDIRECT,
+					   .port = port,
+					   .to_port_singular = singular};
 }
 
 /* Shorthand for the many "match..., -j RETURN|CHAIN" rules. */
@@ -158,15 +159,15 @@ static bool cidr_is_loopback(const struct cidr *c)
 }
 
 struct addrs {
-	struct cidr lo[_PLAN_FAMILY_MAX];          /* HostIPv4LoopbackCidr, ::1/128 */
+	struct cidr lo[_PLAN_FAMILY_MAX];	   /* HostIPv4LoopbackCidr, ::1/128 */
 	struct cidr passthrough[_PLAN_FAMILY_MAX]; /* 127.0.0.6/32, ::6/128 */
 };
 
 /* A rule that differs per family only in one address (Istio's AppendVersionedRule). */
 typedef void (*versioned_fn)(struct plan_rule *r, const struct cidr *addr, const void *ctx);
 
-static void add_versioned(struct builder *b, const struct cidr *per_fam, const struct plan_rule *base,
-			  versioned_fn fill, const void *ctx)
+static void add_versioned(struct builder *b, const struct cidr *per_fam,
+			  const struct plan_rule *base, versioned_fn fill, const void *ctx)
 {
 	for (int f = 0; f < _PLAN_FAMILY_MAX; f++) {
 		struct plan_rule r = *base;
@@ -179,8 +180,9 @@ static void fill_tproxy(struct plan_rule *r, const struct cidr *lo, const void *
 {
 	m_daddr(r, lo, true);
 	m_proto(r, IPPROTO_TCP);
-	r->verdict = (struct plan_verdict){
-		.kind = PV_TPROXY, .port = PORT_INBOUND_CAPTURE, .mark = TPROXY_MARK};
+	r->verdict = (struct plan_verdict){.kind = PV_TPROXY,
+					   .port = PORT_INBOUND_CAPTURE,
+					   .mark = TPROXY_MARK};
 }
 
 static void fill_passthrough(struct plan_rule *r, const struct cidr *src, const void *ctx)
@@ -322,7 +324,9 @@ static void owner_rules(struct builder *b, const struct redirect_params *p, cons
 	const struct id_list *ids = gid ? &p->proxy_gids : &p->proxy_uids;
 	for (size_t i = 0; i < ids->n; i++) {
 		/* Only the UID rule skips port 53 here; Istio's GID rule never did. */
-		struct owner_ctx o = {.gid = gid, .id = ids->id[i], .dns_multiport = p->dns_capture && !gid};
+		struct owner_ctx o = {.gid = gid,
+				      .id = ids->id[i],
+				      .dns_multiport = p->dns_capture && !gid};
 		struct plan_rule r = rule(PLAN_TABLE_NAT, PLAN_CHAIN_OUTPUT_ISTIO);
 		add_versioned(b, a->lo, &r, fill_owner_in_redirect, &o);
 
@@ -585,7 +589,8 @@ int redirect_plan_build(const struct redirect_params *p, bool ipv6, struct redir
 		}
 	}
 
-	for (size_t i = 0; !p->include_outbound_ports.wildcard && i < p->include_outbound_ports.n; i++) {
+	for (size_t i = 0; !p->include_outbound_ports.wildcard && i < p->include_outbound_ports.n;
+	     i++) {
 		r = rule(PLAN_TABLE_NAT, PLAN_CHAIN_OUTPUT_ISTIO);
 		m_proto(&r, IPPROTO_TCP);
 		m_dport(&r, p->include_outbound_ports.port[i], false);
@@ -603,8 +608,8 @@ int redirect_plan_build(const struct redirect_params *p, bool ipv6, struct redir
 		return error_set(err, ERR_INTERNAL, b.r, "building the redirect plan");
 	}
 	plan.ipv6 = ipv6;
-	plan.tproxy_routes = tproxy && (p->include_inbound_ports.wildcard ||
-					p->include_inbound_ports.n > 0);
+	plan.tproxy_routes = tproxy &&
+			     (p->include_inbound_ports.wildcard || p->include_inbound_ports.n > 0);
 	*ret = plan;
 	return 0;
 }

@@ -3,6 +3,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+
 #include <cmocka.h>
 
 #include <errno.h>
@@ -102,7 +103,8 @@ static void test_validation_failed(void **state)
 
 static void test_native_sidecar(void **state)
 {
-	_cleanup_(pod_info_freep) struct pod_info *p = decode_fixture("native-sidecar-dual-stack.json");
+	_cleanup_(pod_info_freep) struct pod_info *p = decode_fixture(
+		"native-sidecar-dual-stack.json");
 	assert_true(p->has_proxy);
 	assert_true(p->proxy_is_init);
 	assert_int_equal(p->n_containers, 1);
@@ -115,9 +117,14 @@ static void test_native_sidecar(void **state)
 static void test_all_fixtures_decode(void **state)
 {
 	static const char *const names[] = {
-		"sidecar-default.json", "validation-failed.json", "native-sidecar-dual-stack.json",
-		"tproxy-dns.json",      "gateway.json",           "legacy-istio-init.json",
-		"inject-label-false.json", "no-sidecar.json",
+		"sidecar-default.json",
+		"validation-failed.json",
+		"native-sidecar-dual-stack.json",
+		"tproxy-dns.json",
+		"gateway.json",
+		"legacy-istio-init.json",
+		"inject-label-false.json",
+		"no-sidecar.json",
 	};
 	for (size_t i = 0; i < ELEMENTSOF(names); i++) {
 		struct pod_info *p = decode_fixture(names[i]);
@@ -130,11 +137,12 @@ static void test_all_fixtures_decode(void **state)
 /* The proxy found first in initContainers wins over one in containers. */
 static void test_proxy_init_first(void **state)
 {
-	const char *doc = "{\"metadata\":{\"namespace\":\"n\",\"name\":\"p\"},\"spec\":{"
-			  "\"containers\":[{\"name\":\"istio-proxy\",\"args\":[\"proxy\",\"router\"]}],"
-			  "\"initContainers\":[{\"name\":\"istio-proxy\",\"args\":[\"proxy\",\"sidecar\"],"
-			  "\"env\":[{\"name\":\"A\",\"value\":\"1\"},{\"name\":\"A\",\"value\":\"2\"},"
-			  "{\"name\":\"B\"}],\"securityContext\":{\"runAsUser\":0}}]}}";
+	const char *doc =
+		"{\"metadata\":{\"namespace\":\"n\",\"name\":\"p\"},\"spec\":{"
+		"\"containers\":[{\"name\":\"istio-proxy\",\"args\":[\"proxy\",\"router\"]}],"
+		"\"initContainers\":[{\"name\":\"istio-proxy\",\"args\":[\"proxy\",\"sidecar\"],"
+		"\"env\":[{\"name\":\"A\",\"value\":\"1\"},{\"name\":\"A\",\"value\":\"2\"},"
+		"{\"name\":\"B\"}],\"securityContext\":{\"runAsUser\":0}}]}}";
 	json_t *j = json_loads(doc, JSON_REJECT_DUPLICATES, NULL);
 	assert_non_null(j);
 	struct pod_info *p = NULL;
@@ -155,10 +163,11 @@ static void test_proxy_init_first(void **state)
 /* Nulls are read as absent: some clients write them for empty fields. */
 static void test_nulls_are_absent(void **state)
 {
-	const char *doc = "{\"metadata\":{\"namespace\":\"n\",\"name\":\"p\",\"labels\":null,"
-			  "\"annotations\":null,\"uid\":null},\"spec\":{\"initContainers\":null,"
-			  "\"containers\":[{\"name\":\"istio-proxy\",\"env\":null,\"args\":null,"
-			  "\"securityContext\":null}]},\"status\":{\"podIP\":null,\"podIPs\":null}}";
+	const char *doc =
+		"{\"metadata\":{\"namespace\":\"n\",\"name\":\"p\",\"labels\":null,"
+		"\"annotations\":null,\"uid\":null},\"spec\":{\"initContainers\":null,"
+		"\"containers\":[{\"name\":\"istio-proxy\",\"env\":null,\"args\":null,"
+		"\"securityContext\":null}]},\"status\":{\"podIP\":null,\"podIPs\":null}}";
 	json_t *j = json_loads(doc, 0, NULL);
 	assert_non_null(j);
 	struct pod_info *p = NULL;
@@ -181,12 +190,14 @@ static const struct bad_case bad_cases[] = {
 	{"{\"metadata\":[]}", "metadata: expected object, got array"},
 	{"{\"metadata\":{\"name\":\"p\"}}", "metadata.namespace: missing"},
 	{"{\"metadata\":{\"namespace\":\"n\"}}", "metadata.name: missing"},
-	{"{\"metadata\":{\"namespace\":\"n\",\"name\":7}}", "metadata.name: expected string, got integer"},
+	{"{\"metadata\":{\"namespace\":\"n\",\"name\":7}}",
+	 "metadata.name: expected string, got integer"},
 	{"{\"metadata\":{\"namespace\":\"n\",\"name\":\"p\",\"labels\":{\"a\":1}}}",
 	 "metadata.labels[\"a\"]: expected string, got integer"},
 	{"{\"metadata\":{\"namespace\":\"n\",\"name\":\"p\",\"annotations\":\"x\"}}",
 	 "metadata.annotations: expected object, got string"},
-	{"{\"metadata\":{\"namespace\":\"n\",\"name\":\"p\"},\"spec\":[]}", "spec: expected object"},
+	{"{\"metadata\":{\"namespace\":\"n\",\"name\":\"p\"},\"spec\":[]}",
+	 "spec: expected object"},
 	{"{\"metadata\":{\"namespace\":\"n\",\"name\":\"p\"},\"spec\":{\"containers\":{}}}",
 	 "spec.containers: expected array, got object"},
 	{"{\"metadata\":{\"namespace\":\"n\",\"name\":\"p\"},\"spec\":{\"containers\":[1]}}",
@@ -237,7 +248,8 @@ static void test_bad_shapes(void **state)
 		assert_null(p);
 		assert_int_equal(err.kind, ERR_DECODE);
 		if (!strstr(err.msg, bad_cases[i].path))
-			fail_msg("case %zu: message \"%s\" lacks \"%s\"", i, err.msg, bad_cases[i].path);
+			fail_msg("case %zu: message \"%s\" lacks \"%s\"", i, err.msg,
+				 bad_cases[i].path);
 	}
 }
 
@@ -275,14 +287,10 @@ static void test_too_many_items(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_default_sidecar),
-		cmocka_unit_test(test_validation_failed),
-		cmocka_unit_test(test_native_sidecar),
-		cmocka_unit_test(test_all_fixtures_decode),
-		cmocka_unit_test(test_proxy_init_first),
-		cmocka_unit_test(test_nulls_are_absent),
-		cmocka_unit_test(test_bad_shapes),
-		cmocka_unit_test(test_too_many_items),
+		cmocka_unit_test(test_default_sidecar),	 cmocka_unit_test(test_validation_failed),
+		cmocka_unit_test(test_native_sidecar),	 cmocka_unit_test(test_all_fixtures_decode),
+		cmocka_unit_test(test_proxy_init_first), cmocka_unit_test(test_nulls_are_absent),
+		cmocka_unit_test(test_bad_shapes),	 cmocka_unit_test(test_too_many_items),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -3,6 +3,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+
 #include <cmocka.h>
 
 #include <errno.h>
@@ -22,7 +23,7 @@ struct pod_spec {
 	const char *labels[4][2];
 	const char *env[8][2];
 	const char *args[4];
-	const char *containers[4];      /* default: app, istio-proxy */
+	const char *containers[4];	/* default: app, istio-proxy */
 	const char *init_containers[4]; /* default: istio-validation */
 	bool proxy_in_init;
 	bool no_status;
@@ -80,9 +81,11 @@ static struct pod_info *build_pod(const struct pod_spec *s)
 	}
 	if (s->init_containers[0]) {
 		for (size_t i = 0; i < ELEMENTSOF(s->init_containers) && s->init_containers[i]; i++)
-			json_array_append_new(inits, json_pack("{s:s}", "name", s->init_containers[i]));
+			json_array_append_new(inits,
+					      json_pack("{s:s}", "name", s->init_containers[i]));
 	} else {
-		json_array_append_new(inits, json_pack("{s:s}", "name", CONTAINER_ISTIO_VALIDATION));
+		json_array_append_new(inits,
+				      json_pack("{s:s}", "name", CONTAINER_ISTIO_VALIDATION));
 	}
 	if (s->proxy_in_init)
 		json_array_append(inits, proxy);
@@ -319,8 +322,9 @@ static void test_annotations(void **state)
 			assert_int_equal(r, -EINVAL);
 			assert_int_equal(err.kind, ERR_CONFIG);
 			char want[256];
-			(void)snprintf(want, sizeof(want), "annotation \"%s\" has invalid value \"%s\"",
-				       c->key, c->value);
+			(void)snprintf(want, sizeof(want),
+				       "annotation \"%s\" has invalid value \"%s\"", c->key,
+				       c->value);
 			if (!strstr(err.msg, want))
 				fail_msg("case %zu: \"%s\" lacks \"%s\"", i, err.msg, want);
 			continue;
@@ -330,8 +334,8 @@ static void test_annotations(void **state)
 		char buf[512];
 		const char *got = fmt_field(&p, c->field, buf, sizeof(buf));
 		if (strcmp(got, c->want) != 0)
-			fail_msg("case %zu %s=\"%s\": got \"%s\", want \"%s\"", i, c->key, c->value, got,
-				 c->want);
+			fail_msg("case %zu %s=\"%s\": got \"%s\", want \"%s\"", i, c->key, c->value,
+				 got, c->want);
 		redirect_params_done(&p);
 	}
 }
@@ -343,8 +347,9 @@ static void test_error_message_example(void **state)
 	struct redirect_params p;
 	struct error err = {0};
 	assert_int_equal(redirect_params_from_pod(pod, &p, &err), -EINVAL);
-	assert_non_null(strstr(err.msg, "annotation \"traffic.sidecar.istio.io/excludeOutboundIPRanges\" "
-					"has invalid value \"10.0.0.0/33\": \"10.0.0.0/33\" is not a CIDR"));
+	assert_non_null(strstr(err.msg,
+			       "annotation \"traffic.sidecar.istio.io/excludeOutboundIPRanges\" "
+			       "has invalid value \"10.0.0.0/33\": \"10.0.0.0/33\" is not a CIDR"));
 }
 
 /* excludeInboundPorts "*" is harmless when includeInboundPorts is a list (it is ignored). */
@@ -389,7 +394,7 @@ struct id_case {
 static const struct id_case id_cases[] = {
 	{false, false, 0, 0, 0, 1337, 1337},
 	{true, true, 1000670000, 1000670001, 0, 1000670000, 1000670001},
-	{true, false, 0, 0, 0, 1337, 1337},   /* 0 means default */
+	{true, false, 0, 0, 0, 1337, 1337}, /* 0 means default */
 	{true, true, 0, 0, 0, 1337, 1337},
 	{true, false, 1000, 0, 0, 1000, 1337}, /* GID is not derived from the UID */
 	{false, true, 0, 2000, 0, 1337, 2000},
@@ -401,8 +406,10 @@ static void test_proxy_ids(void **state)
 {
 	for (size_t i = 0; i < ELEMENTSOF(id_cases); i++) {
 		const struct id_case *c = &id_cases[i];
-		struct pod_spec s = {
-			.set_uid = c->set_uid, .set_gid = c->set_gid, .uid = c->uid, .gid = c->gid};
+		struct pod_spec s = {.set_uid = c->set_uid,
+				     .set_gid = c->set_gid,
+				     .uid = c->uid,
+				     .gid = c->gid};
 		_cleanup_(pod_info_freep) struct pod_info *pod = build_pod(&s);
 		struct redirect_params p;
 		struct error err = {0};
@@ -465,15 +472,20 @@ static const struct skip_case skip_cases[] = {
 	{"default sidecar", {.no_status = false}, REDIRECT_CAPTURE},
 	{"native sidecar", {.proxy_in_init = true}, REDIRECT_CAPTURE},
 	{"istio-init init container",
-	 {.init_containers = {CONTAINER_ISTIO_INIT}}, REDIRECT_SKIP_ISTIO_INIT},
-	{"istio-init container", {.containers = {"app", CONTAINER_ISTIO_PROXY, CONTAINER_ISTIO_INIT}},
+	 {.init_containers = {CONTAINER_ISTIO_INIT}},
+	 REDIRECT_SKIP_ISTIO_INIT},
+	{"istio-init container",
+	 {.containers = {"app", CONTAINER_ISTIO_PROXY, CONTAINER_ISTIO_INIT}},
 	 REDIRECT_SKIP_ISTIO_INIT},
 	{"istio-init beats DISABLE_ENVOY",
 	 {.init_containers = {CONTAINER_ISTIO_INIT}, .env = {{PROXY_ENV_DISABLE_ENVOY, "true"}}},
 	 REDIRECT_SKIP_ISTIO_INIT},
-	{"DISABLE_ENVOY true", {.env = {{PROXY_ENV_DISABLE_ENVOY, "true"}}},
+	{"DISABLE_ENVOY true",
+	 {.env = {{PROXY_ENV_DISABLE_ENVOY, "true"}}},
 	 REDIRECT_SKIP_ENVOY_DISABLED},
-	{"DISABLE_ENVOY 1", {.env = {{PROXY_ENV_DISABLE_ENVOY, "1"}}}, REDIRECT_SKIP_ENVOY_DISABLED},
+	{"DISABLE_ENVOY 1",
+	 {.env = {{PROXY_ENV_DISABLE_ENVOY, "1"}}},
+	 REDIRECT_SKIP_ENVOY_DISABLED},
 	{"DISABLE_ENVOY false", {.env = {{PROXY_ENV_DISABLE_ENVOY, "false"}}}, REDIRECT_CAPTURE},
 	{"DISABLE_ENVOY garbage", {.env = {{PROXY_ENV_DISABLE_ENVOY, "yes"}}}, REDIRECT_CAPTURE},
 	{"DISABLE_ENVOY beats router",
@@ -483,23 +495,31 @@ static const struct skip_case skip_cases[] = {
 	{"no proxy, no status", {.containers = {"app"}, .no_status = true}, REDIRECT_SKIP_NO_PROXY},
 	{"router", {.args = {"proxy", "router"}}, REDIRECT_SKIP_NOT_SIDECAR},
 	{"router beats inject=false",
-	 {.args = {"proxy", "router"}, .labels = {{ANN_INJECT, "false"}}}, REDIRECT_SKIP_NOT_SIDECAR},
+	 {.args = {"proxy", "router"}, .labels = {{ANN_INJECT, "false"}}},
+	 REDIRECT_SKIP_NOT_SIDECAR},
 	{"args proxy only", {.args = {"proxy"}}, REDIRECT_CAPTURE},
 	{"args not proxy", {.args = {"envoy", "router"}}, REDIRECT_CAPTURE},
 	{"label inject false", {.labels = {{ANN_INJECT, "false"}}}, REDIRECT_SKIP_INJECT_DISABLED},
-	{"annotation inject false", {.annotations = {{ANN_INJECT, "false"}}},
+	{"annotation inject false",
+	 {.annotations = {{ANN_INJECT, "false"}}},
 	 REDIRECT_SKIP_INJECT_DISABLED},
-	{"annotation inject 0", {.annotations = {{ANN_INJECT, "0"}}}, REDIRECT_SKIP_INJECT_DISABLED},
+	{"annotation inject 0",
+	 {.annotations = {{ANN_INJECT, "0"}}},
+	 REDIRECT_SKIP_INJECT_DISABLED},
 	{"label true wins over annotation false",
-	 {.labels = {{ANN_INJECT, "true"}}, .annotations = {{ANN_INJECT, "false"}}}, REDIRECT_CAPTURE},
+	 {.labels = {{ANN_INJECT, "true"}}, .annotations = {{ANN_INJECT, "false"}}},
+	 REDIRECT_CAPTURE},
 	{"label false wins over annotation true",
 	 {.labels = {{ANN_INJECT, "false"}}, .annotations = {{ANN_INJECT, "true"}}},
 	 REDIRECT_SKIP_INJECT_DISABLED},
 	{"unparsable label is ignored (and still hides the annotation)",
-	 {.labels = {{ANN_INJECT, "nope"}}, .annotations = {{ANN_INJECT, "false"}}}, REDIRECT_CAPTURE},
-	{"unparsable annotation is ignored", {.annotations = {{ANN_INJECT, "disabled"}}},
+	 {.labels = {{ANN_INJECT, "nope"}}, .annotations = {{ANN_INJECT, "false"}}},
 	 REDIRECT_CAPTURE},
-	{"inject=false beats missing status", {.labels = {{ANN_INJECT, "false"}}, .no_status = true},
+	{"unparsable annotation is ignored",
+	 {.annotations = {{ANN_INJECT, "disabled"}}},
+	 REDIRECT_CAPTURE},
+	{"inject=false beats missing status",
+	 {.labels = {{ANN_INJECT, "false"}}, .no_status = true},
 	 REDIRECT_SKIP_INJECT_DISABLED},
 	{"no status", {.no_status = true}, REDIRECT_SKIP_NO_STATUS},
 };
@@ -510,7 +530,8 @@ static void test_skip_rules(void **state)
 		_cleanup_(pod_info_freep) struct pod_info *pod = build_pod(&skip_cases[i].spec);
 		enum redirect_skip got = redirect_decide(pod);
 		if (got != skip_cases[i].want)
-			fail_msg("%s: got %s, want %s", skip_cases[i].what, redirect_skip_to_string(got),
+			fail_msg("%s: got %s, want %s", skip_cases[i].what,
+				 redirect_skip_to_string(got),
 				 redirect_skip_to_string(skip_cases[i].want));
 	}
 }
@@ -557,9 +578,12 @@ static void test_list_parsers(void **state)
 
 	struct cidr_list cl = {0};
 	error_clear(&err);
-	assert_int_equal(redirect_parse_cidrs("k", "1.2.3.4/32,aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa",
-					      true, &cl, &err),
-			 -EINVAL);
+	assert_int_equal(
+		redirect_parse_cidrs(
+			"k",
+			"1.2.3.4/32,aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa",
+			true, &cl, &err),
+		-EINVAL);
 	assert_non_null(strstr(err.msg, "too long"));
 	assert_null(cl.cidr);
 }

@@ -3,6 +3,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+
 #include <cmocka.h>
 
 #include <errno.h>
@@ -163,14 +164,20 @@ static const struct capture_case capture_cases[] = {
 	{.golden = "empty", .via_pod = true},
 	{.golden = "inbound-ports-wildcard", .inbound = "*"},
 	{.golden = "inbound-ports-include", .via_pod = true, .inbound = "32000,31000"},
-	{.golden = "inbound-ports-tproxy", .via_pod = true, .tproxy = true, .inbound = "32000,31000"},
+	{.golden = "inbound-ports-tproxy",
+	 .via_pod = true,
+	 .tproxy = true,
+	 .inbound = "32000,31000"},
 	{.golden = "inbound-ports-wildcard-tproxy", .tproxy = true, .inbound = "*"},
 	{.golden = "ipnets", .via_pod = true, .include_cidrs = "10.0.0.0/8"},
 	{.golden = "ipnets-with-kube-virt-interfaces",
 	 .via_pod = true,
 	 .include_cidrs = "10.0.0.0/8",
 	 .virt_ifs = "eth1,eth2"},
-	{.golden = "kube-virt-interfaces", .via_pod = true, .include_cidrs = "*", .virt_ifs = "eth1,eth2"},
+	{.golden = "kube-virt-interfaces",
+	 .via_pod = true,
+	 .include_cidrs = "*",
+	 .virt_ifs = "eth1,eth2"},
 	{.golden = "basic-exclude-nic", .via_pod = true, .exclude_ifs = "not-istio-nic"},
 	{.golden = "drop-invalid", .via_pod = true, .drop_invalid = true},
 	{.golden = "outbound-ports-include", .via_pod = true, .outbound_include = "32000,31000"},
@@ -213,8 +220,8 @@ static void params_from_case(const struct capture_case *c, struct redirect_param
 	struct error err = {0};
 	assert_int_equal(redirect_params_init_defaults(p), 0);
 	p->mode = c->tproxy ? REDIRECT_MODE_TPROXY : REDIRECT_MODE_REDIRECT;
-#define SET(fn, field, val, ...)                                                                    \
-	if (fn("test", (val) ? (val) : "", ##__VA_ARGS__, &p->field, &err) < 0)                     \
+#define SET(fn, field, val, ...)                                                                   \
+	if (fn("test", (val) ? (val) : "", ##__VA_ARGS__, &p->field, &err) < 0)                    \
 	fail_msg("%s: %s", c->golden, err.msg)
 	SET(redirect_parse_cidrs, include_cidrs, c->include_cidrs, true);
 	SET(redirect_parse_cidrs, exclude_cidrs, c->exclude_cidrs, false);
@@ -243,11 +250,14 @@ static struct pod_info *pod_from_capture_case(const struct capture_case *c)
 				c->inbound ? c->inbound : "", ANN_EXCLUDE_OUTBOUND_PORTS,
 				c->outbound_exclude ? c->outbound_exclude : "");
 	if (c->exclude_cidrs)
-		json_object_set_new(ann, ANN_EXCLUDE_OUTBOUND_IP_RANGES, json_string(c->exclude_cidrs));
+		json_object_set_new(ann, ANN_EXCLUDE_OUTBOUND_IP_RANGES,
+				    json_string(c->exclude_cidrs));
 	if (c->inbound_exclude)
-		json_object_set_new(ann, ANN_EXCLUDE_INBOUND_PORTS, json_string(c->inbound_exclude));
+		json_object_set_new(ann, ANN_EXCLUDE_INBOUND_PORTS,
+				    json_string(c->inbound_exclude));
 	if (c->outbound_include)
-		json_object_set_new(ann, ANN_INCLUDE_OUTBOUND_PORTS, json_string(c->outbound_include));
+		json_object_set_new(ann, ANN_INCLUDE_OUTBOUND_PORTS,
+				    json_string(c->outbound_include));
 	if (c->exclude_ifs)
 		json_object_set_new(ann, ANN_EXCLUDE_INTERFACES, json_string(c->exclude_ifs));
 	if (c->virt_ifs)
@@ -257,8 +267,9 @@ static struct pod_info *pod_from_capture_case(const struct capture_case *c)
 		json_array_append_new(env, json_pack("{s:s,s:s}", "name", PROXY_ENV_INVALID_DROP,
 						     "value", "true"));
 	json_t *pod = json_pack("{s:{s:s,s:s,s:o},s:{s:[{s:s,s:[s,s],s:o}]}}", "metadata",
-				"namespace", "ns", "name", "p", "annotations", ann, "spec", "containers",
-				"name", CONTAINER_ISTIO_PROXY, "args", "proxy", "sidecar", "env", env);
+				"namespace", "ns", "name", "p", "annotations", ann, "spec",
+				"containers", "name", CONTAINER_ISTIO_PROXY, "args", "proxy",
+				"sidecar", "env", env);
 	assert_non_null(pod);
 	struct pod_info *p = NULL;
 	struct error err = {0};
@@ -274,7 +285,8 @@ static char *capture_documents(const char *golden)
 {
 	char *text = slurp(golden);
 	char *start = text;
-	while (strncmp(start, "iptables-save\n", 14) == 0 || strncmp(start, "ip6tables-save\n", 15) == 0)
+	while (strncmp(start, "iptables-save\n", 14) == 0 ||
+	       strncmp(start, "ip6tables-save\n", 15) == 0)
 		start = strchr(start, '\n') + 1;
 	char *end = strstr(start, "\niptables-save\n");
 	if (end)
@@ -429,12 +441,14 @@ static void test_fixture_plans(void **state)
 		for (int f = 0; f < _PLAN_FAMILY_MAX; f++) {
 			const char *name = f == PLAN_V4 ? c->plan_v4 : c->plan_v6;
 			_cleanup_free_ char *got = NULL;
-			assert_int_equal(iptables_render(&plan, (enum plan_family)f, &got, NULL), 0);
+			assert_int_equal(iptables_render(&plan, (enum plan_family)f, &got, NULL),
+					 0);
 			if (!name) {
 				assert_string_equal(got, "");
 				continue;
 			}
-			(void)snprintf(path, sizeof(path), "%s/fixtures/plans/%s", TEST_SOURCE_DIR, name);
+			(void)snprintf(path, sizeof(path), "%s/fixtures/plans/%s", TEST_SOURCE_DIR,
+				       name);
 			_cleanup_free_ char *want = slurp(path);
 			assert_text_equal(name, got, want);
 		}
@@ -459,7 +473,8 @@ static void test_fixture_skips(void **state)
 	};
 	for (size_t i = 0; i < ELEMENTSOF(cases); i++) {
 		char path[512];
-		(void)snprintf(path, sizeof(path), "%s/fixtures/pods/%s", TEST_SOURCE_DIR, cases[i].pod);
+		(void)snprintf(path, sizeof(path), "%s/fixtures/pods/%s", TEST_SOURCE_DIR,
+			       cases[i].pod);
 		_cleanup_free_ char *doc = slurp(path);
 		json_t *j = json_loads(doc, JSON_REJECT_DUPLICATES, NULL);
 		assert_non_null(j);
@@ -498,10 +513,11 @@ static void test_plan_properties(void **state)
 
 	/* v4 and v6 CIDRs land only in their own family. */
 	assert_int_equal(redirect_params_init_defaults(&p), 0);
-	assert_int_equal(redirect_parse_cidrs("k", "10.0.0.0/8,fd00::/8", true, &p.include_cidrs, NULL),
-			 0);
-	assert_int_equal(redirect_parse_cidrs("k", "10.1.0.0/16,fd00:1::/32", false, &p.exclude_cidrs,
+	assert_int_equal(redirect_parse_cidrs("k", "10.0.0.0/8,fd00::/8", true, &p.include_cidrs,
 					      NULL),
+			 0);
+	assert_int_equal(redirect_parse_cidrs("k", "10.1.0.0/16,fd00:1::/32", false,
+					      &p.exclude_cidrs, NULL),
 			 0);
 	assert_int_equal(redirect_plan_build(&p, true, &plan, NULL), 0);
 	_cleanup_free_ char *v4 = NULL, *v6 = NULL;
