@@ -776,19 +776,19 @@ class ApiHandler(http.server.BaseHTTPRequestHandler):
 
     def send_json(self, code, obj, extra=None):
         data = json.dumps(obj, separators=(",", ":")).encode() + b"\n"
+        self._log(code)     # before answering: a client that got the answer sees the entry
         self._headers(code, "application/json", len(data), extra)
         if self.command != "HEAD":
             self.wfile.write(data)
         self.wfile.flush()
-        self._log(code)
 
     def send_text(self, code, text):
         data = text.encode()
+        self._log(code)
         self._headers(code, "text/plain; charset=utf-8", len(data),
                       {"X-Content-Type-Options": "nosniff"})
         self.wfile.write(data)
         self.wfile.flush()
-        self._log(code)
 
     def send_error_status(self, err):
         self.send_json(err.code, err.status, err.headers)
@@ -884,6 +884,10 @@ class ApiHandler(http.server.BaseHTTPRequestHandler):
                             "NotFound", {})
         if sub == "status":
             verb = self._verb(True, False, item_verbs=("get", "patch", "update"), coll_verbs=())
+        elif ns is None and name is None:
+            # cluster-wide collections of namespaced resources: list and watch only
+            verb = self._verb(False, watch_path, coll_verbs=("list", "watch")
+                              if resource == "pods" else ("list",))
         elif resource == "pods":
             verb = self._verb(name is not None, watch_path)
         else:
@@ -1064,8 +1068,8 @@ class ApiHandler(http.server.BaseHTTPRequestHandler):
         if expired is not None and api.gone_mode == "http":
             raise expired
         w = Watcher(self)
-        self._headers(200, "application/json", None, {"Transfer-Encoding": "chunked"})
         self._log(200)
+        self._headers(200, "application/json", None, {"Transfer-Encoding": "chunked"})
         sent = 0
 
         def emit(etype, obj):
