@@ -129,7 +129,8 @@ static void test_status_errors(void **state)
 		 ERR_API,
 		 "NotFound",
 		 0,
-		 {"Kubernetes API answered 404 Not Found (NotFound) for GET /p", "pods \"x\" not found"}},
+		 {"Kubernetes API answered 404 Not Found (NotFound) for GET /p",
+		  "pods \"x\" not found"}},
 		{401,
 		 "{\"kind\":\"Status\",\"message\":\"Unauthorized\",\"reason\":\"Unauthorized\","
 		 "\"code\":401}",
@@ -147,13 +148,28 @@ static void test_status_errors(void **state)
 		 0,
 		 {"Kubernetes API denied access (403 Forbidden)",
 		  "check the istio-cni ServiceAccount's RBAC", "cannot get resource"}},
-		{409, "{\"message\":\"Precondition failed: UID in precondition: a\",\"reason\":"
-		      "\"Conflict\"}",
-		 -EEXIST, ERR_API, "Conflict", 0, {"409 Conflict (Conflict)", "Precondition failed"}},
-		{410, "{\"message\":\"too old resource version: 1 (50)\",\"reason\":\"Expired\"}",
-		 -ESTALE, ERR_API, "Expired", 0, {"410 Gone (Expired)", "too old resource version"}},
-		{422, "{\"message\":\"invalid\",\"reason\":\"Invalid\"}", -EINVAL, ERR_API, "Invalid",
-		 0, {"422"}},
+		{409,
+		 "{\"message\":\"Precondition failed: UID in precondition: a\",\"reason\":"
+		 "\"Conflict\"}",
+		 -EEXIST,
+		 ERR_API,
+		 "Conflict",
+		 0,
+		 {"409 Conflict (Conflict)", "Precondition failed"}},
+		{410,
+		 "{\"message\":\"too old resource version: 1 (50)\",\"reason\":\"Expired\"}",
+		 -ESTALE,
+		 ERR_API,
+		 "Expired",
+		 0,
+		 {"410 Gone (Expired)", "too old resource version"}},
+		{422,
+		 "{\"message\":\"invalid\",\"reason\":\"Invalid\"}",
+		 -EINVAL,
+		 ERR_API,
+		 "Invalid",
+		 0,
+		 {"422"}},
 		{429,
 		 "{\"message\":\"Too many requests\",\"reason\":\"TooManyRequests\",\"details\":"
 		 "{\"retryAfterSeconds\":5}}",
@@ -162,19 +178,30 @@ static void test_status_errors(void **state)
 		 "TooManyRequests",
 		 5000,
 		 {"429 Too Many Requests"}},
-		{503, "<html>\x01upstream\x1b[31m down</html>", -EAGAIN, ERR_TRANSIENT, "", 0,
+		{503,
+		 "<html>\x01upstream\x1b[31m down</html>",
+		 -EAGAIN,
+		 ERR_TRANSIENT,
+		 "",
+		 0,
 		 {"503 Service Unavailable for GET /p: <html> upstream [31m down</html>"}},
 		{500, NULL, -EAGAIN, ERR_TRANSIENT, "", 0, {"500", "no details in the answer"}},
 		{501, "{}", -EIO, ERR_API, "", 0, {"501"}},
 		/* A duplicated key makes it "not JSON": the raw text is shown. */
-		{400, "{\"message\":\"a\",\"message\":\"b\"}", -EINVAL, ERR_API, "", 0,
+		{400,
+		 "{\"message\":\"a\",\"message\":\"b\"}",
+		 -EINVAL,
+		 ERR_API,
+		 "",
+		 0,
 		 {"400 Bad Request", "{\"message\":\"a\""}},
 	};
 	for (size_t i = 0; i < ELEMENTSOF(t); i++) {
 		struct error err = {0};
 		struct kube_status st = {.http_code = t[i].code};
-		int r = kube_status_to_error(t[i].code, t[i].body, t[i].body ? strlen(t[i].body) : 0,
-					     "GET /p", &st, &err);
+		int r = kube_status_to_error(t[i].code, t[i].body,
+					     t[i].body ? strlen(t[i].body) : 0, "GET /p", &st,
+					     &err);
 		if (r != t[i].r)
 			fail_msg("case %zu: r=%d want %d", i, r, t[i].r);
 		assert_int_equal(err.kind, t[i].kind);
@@ -182,7 +209,8 @@ static void test_status_errors(void **state)
 		assert_int_equal(st.retry_after_ms, t[i].retry_after_ms);
 		for (size_t j = 0; j < 3 && t[i].parts[j]; j++)
 			if (!strstr(err.msg, t[i].parts[j]))
-				fail_msg("case %zu: \"%s\" lacks \"%s\"", i, err.msg, t[i].parts[j]);
+				fail_msg("case %zu: \"%s\" lacks \"%s\"", i, err.msg,
+					 t[i].parts[j]);
 		for (const char *c = err.msg; *c; c++)
 			assert_true((unsigned char)*c >= 0x20);
 	}
@@ -205,7 +233,8 @@ static void test_watch_lines(void **state)
 		{"{\"type\":\"ADDED\",\"object\":{\"metadata\":{\"resourceVersion\":\"5\"}}}", 0,
 		 KUBE_WATCH_ADDED, "5"},
 		{"{\"type\":\"MODIFIED\",\"object\":{}}", 0, KUBE_WATCH_MODIFIED, NULL},
-		{"{\"type\":\"DELETED\",\"object\":{\"metadata\":{}}}", 0, KUBE_WATCH_DELETED, NULL},
+		{"{\"type\":\"DELETED\",\"object\":{\"metadata\":{}}}", 0, KUBE_WATCH_DELETED,
+		 NULL},
 		{"{\"type\":\"BOOKMARK\",\"object\":{\"kind\":\"Pod\",\"metadata\":"
 		 "{\"resourceVersion\":\"12\"}}}",
 		 0, KUBE_WATCH_BOOKMARK, "12"},
@@ -333,10 +362,10 @@ static void test_refused(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_escape),	      cmocka_unit_test(test_pod_path),
-		cmocka_unit_test(test_list_path),     cmocka_unit_test(test_status_errors),
-		cmocka_unit_test(test_watch_lines),   cmocka_unit_test(test_watch_error),
-		cmocka_unit_test(test_curl_api),      cmocka_unit_test(test_refused),
+		cmocka_unit_test(test_escape),	    cmocka_unit_test(test_pod_path),
+		cmocka_unit_test(test_list_path),   cmocka_unit_test(test_status_errors),
+		cmocka_unit_test(test_watch_lines), cmocka_unit_test(test_watch_error),
+		cmocka_unit_test(test_curl_api),    cmocka_unit_test(test_refused),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
