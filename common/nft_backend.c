@@ -2137,6 +2137,7 @@ static int set_canon(struct nftnl_set *s, char **ret)
 }
 
 struct kset {
+	int table;
 	char *name;
 	uint32_t key_type;
 	uint32_t key_len;
@@ -2241,6 +2242,7 @@ static int sets_cb(const struct nlmsghdr *nlh, void *data)
 	k->sets = n;
 	/* Elements come from GETSETELEM; canon is computed then. */
 	k->sets[k->n_sets] = (struct kset){
+		.table = table_index(nftnl_set_get_str(s, NFTNL_SET_TABLE)),
 		.name = strdup(nftnl_set_get_str(s, NFTNL_SET_NAME)),
 		.key_type = nftnl_set_get_u32(s, NFTNL_SET_KEY_TYPE),
 		.key_len = nftnl_set_get_u32(s, NFTNL_SET_KEY_LEN),
@@ -2261,10 +2263,12 @@ static int elems_cb(const struct nlmsghdr *nlh, void *data)
 	return MNL_CB_OK;
 }
 
-static const char *kset_canon(const struct kstate *k, const char *name)
+/* Anonymous set names repeat across tables: look up by table and name. */
+static const char *kset_canon(const struct kstate *k, int table, const char *name)
 {
 	for (size_t i = 0; i < k->n_sets; i++)
-		if (k->sets[i].name && k->sets[i].canon && name && strcmp(k->sets[i].name, name) == 0)
+		if (k->sets[i].table == table && k->sets[i].name && k->sets[i].canon && name &&
+		    strcmp(k->sets[i].name, name) == 0)
 			return k->sets[i].canon;
 	return "{?}";
 }
@@ -2274,6 +2278,7 @@ static const char *kset_canon(const struct kstate *k, const char *name)
 static int rule_canon(struct nftnl_rule *rule, const char *set_canon_text, const struct kstate *k,
 		      char **ret)
 {
+	int table = table_index(nftnl_rule_get_str(rule, NFTNL_RULE_TABLE));
 	char *buf = NULL;
 	size_t len = 0;
 	FILE *f = open_memstream(&buf, &len);
@@ -2292,7 +2297,8 @@ static int rule_canon(struct nftnl_rule *rule, const char *set_canon_text, const
 		} else if (strcmp(name, "lookup") == 0) {
 			const char *set = set_canon_text ?
 						  set_canon_text :
-						  kset_canon(k, nftnl_expr_get_str(e, NFTNL_EXPR_LOOKUP_SET));
+						  kset_canon(k, table,
+								     nftnl_expr_get_str(e, NFTNL_EXPR_LOOKUP_SET));
 			uint32_t flags = nftnl_expr_is_set(e, NFTNL_EXPR_LOOKUP_FLAGS) ?
 						 nftnl_expr_get_u32(e, NFTNL_EXPR_LOOKUP_FLAGS) :
 						 0;
