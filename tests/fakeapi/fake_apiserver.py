@@ -73,6 +73,7 @@ import base64
 import bisect
 import copy
 import datetime
+import gc
 import http.server
 import json
 import os
@@ -589,6 +590,7 @@ class Store:
         self.compacted_rv = 0       # events with rv <= this are gone
         self.watchers = set()
         self.closing = False
+        self.ser_cache = {}         # id(obj) -> (obj, JSON bytes); stored objects never mutate
         for ns in DEFAULT_NAMESPACES:
             self.ensure_namespace(ns)
 
@@ -620,6 +622,24 @@ class Store:
             del self.hist_rvs[:excess]
         self.cond.notify_all()
 
+    def ser(self, obj):
+        """Compact JSON of a stored (immutable) object, cached."""
+        with self.cond:
+            hit = self.ser_cache.get(id(obj))
+            if hit is not None and hit[0] is obj:
+                return hit[1]
+            data = json.dumps(obj, separators=(",", ":")).encode()
+            if len(self.ser_cache) > 2 * (len(self.pods) + len(self.hist)) + 256:
+                live = {id(o): o for o in self.pods.values()}
+                for _, _, old, new in self.hist:
+                    for o in (old, new):
+                        if o is not None:
+                            live[id(o)] = o
+                self.ser_cache = {k: v for k, v in self.ser_cache.items()
+                                  if live.get(k) is v[0]}
+            self.ser_cache[id(obj)] = (obj, data)
+            return data
+
     def events_after(self, rv):
         i = bisect.bisect_right(self.hist_rvs, rv)
         return self.hist[i:]
@@ -650,8 +670,8 @@ class Store:
             self.cond.notify_all()
 
 
-def new_pod_meta(store, pod, namespace=None):
-    pod = copy.deepcopy(pod)
+def new_pod_meta(store, pod, namespace=None, copy_pod=True):
+    pod = copy.deepcopy(pod) if copy_pod else dict(pod, metadata=dict(pod.get("metadata") or {}))
     pod.setdefault("kind", "Pod")
     pod.setdefault("apiVersion", "v1")
     meta = pod.setdefault("metadata", {})
@@ -780,6 +800,12 @@ class ApiHandler(http.server.BaseHTTPRequestHandler):
         self._headers(code, "application/json", len(data), extra)
         if self.command != "HEAD":
             self.wfile.write(data)
+        self.wfile.flush()
+
+    def send_raw_json(self, code, data):
+        self._log(code)
+        self._headers(code, "application/json", len(data))
+        self.wfile.write(data)
         self.wfile.flush()
 
     def send_text(self, code, text):
@@ -1035,8 +1061,10 @@ class ApiHandler(http.server.BaseHTTPRequestHandler):
                  "start": [last["namespace"], last["name"]]}).encode()).decode()
             meta["remainingItemCount"] = len(items) - limit
             items = items[:limit]
-        self.send_json(200, {"kind": "PodList", "apiVersion": "v1", "metadata": meta,
-                             "items": items})
+        head = json.dumps({"kind": "PodList", "apiVersion": "v1", "metadata": meta},
+                          separators=(",", ":")).encode()
+        data = head[:-1] + b',"items":[' + b",".join(st.ser(p) for p in items) + b"]}\n"
+        self.send_raw_json(200, data)
 
     def h_pods_watch(self, ns, group, name, sub):
         labels, fields = self.selectors()
@@ -1072,12 +1100,13 @@ class ApiHandler(http.server.BaseHTTPRequestHandler):
         self._headers(200, "application/json", None, {"Transfer-Encoding": "chunked"})
         sent = 0
 
-        def emit(etype, obj):
+        def emit(etype, obj, stored=False):
             nonlocal sent
             if cut_after is not None and sent >= cut_after:
                 raise _Abort()
-            line = json.dumps({"type": etype, "object": obj}, separators=(",", ":"))
-            self.wfile.write(_chunk(line.encode() + b"\n"))
+            body = st.ser(obj) if stored else json.dumps(obj, separators=(",", ":")).encode()
+            line = b'{"type":"%s","object":%s}\n' % (etype.encode(), body)
+            self.wfile.write(_chunk(line))
             self.wfile.flush()
             sent += 1
 
@@ -1088,7 +1117,7 @@ class ApiHandler(http.server.BaseHTTPRequestHandler):
                 emit("ERROR", expired.status)
                 return self._end_chunked()
             for o in initial:
-                emit("ADDED", o)
+                emit("ADDED", o, True)
             if cut_after is not None and sent >= cut_after:
                 raise _Abort()
             next_bm = time.monotonic() + api.bookmark_interval
@@ -1125,12 +1154,12 @@ class ApiHandler(http.server.BaseHTTPRequestHandler):
                         for erv, etype, old, new in st.events_after(pos):
                             ev = self._filter_event(etype, old, new, match)
                             if ev:
-                                out.append(ev)
+                                out.append(ev + (ev[1] is new,))
                         pos = st.rv
                         if bookmarks and time.monotonic() >= next_bm:
                             out.append(("BOOKMARK", {"kind": kind, "apiVersion": "v1",
                                                      "metadata": {"resourceVersion":
-                                                                  str(pos)}}))
+                                                                  str(pos)}}, False))
                             next_bm = time.monotonic() + api.bookmark_interval
                 if end == "cut":
                     raise _Abort()
@@ -1139,8 +1168,8 @@ class ApiHandler(http.server.BaseHTTPRequestHandler):
                     return self._end_chunked()
                 if end in ("timeout", "close"):
                     return self._end_chunked()
-                for etype, obj in out:
-                    emit(etype, obj)
+                for etype, obj, stored in out:
+                    emit(etype, obj, stored)
         except _Abort:
             self._abort_socket()
         finally:
@@ -1742,7 +1771,7 @@ class FakeApiServer:
         return ApiError(code, rule.get("message", "injected fault"))
 
     # -- state manipulation ---------------------------------------------------------
-    def add_pod(self, pod):
+    def add_pod(self, pod, _copy=True):
         """Create (ADDED) or replace (MODIFIED) a pod; returns the stored object."""
         st = self.store
         with st.cond:
@@ -1750,7 +1779,7 @@ class FakeApiServer:
             st.ensure_namespace(ns)
             key = (ns, pod["metadata"]["name"])
             old = st.pods.get(key)
-            new = new_pod_meta(st, pod)
+            new = new_pod_meta(st, pod, copy_pod=_copy)
             if old is not None:
                 new["metadata"]["uid"] = pod["metadata"].get("uid") or old["metadata"]["uid"]
             st.put_pod(new)
@@ -1758,11 +1787,24 @@ class FakeApiServer:
 
     create_pod = update_pod = add_pod
 
-    def add_pods(self, pods):
-        return [self.add_pod(p) for p in pods]
+    def add_pods(self, pods, _copy=True):
+        gc_was = gc.isenabled()
+        gc.disable()        # thousands of nested dicts: collections dominate otherwise
+        try:
+            return [self.add_pod(p, _copy) for p in pods]
+        finally:
+            if gc_was:
+                gc.enable()
 
     def bulk_create(self, count, **kw):
-        return self.add_pods(podlib.bulk_pods(count, **kw))
+        """Create count generated pods (pods.bulk_pods keywords); returns them."""
+        gc_was = gc.isenabled()
+        gc.disable()
+        try:
+            return self.add_pods(podlib.bulk_pods(count, **kw), _copy=False)
+        finally:
+            if gc_was:
+                gc.enable()
 
     def get_pod(self, ns, name):
         with self.store.cond:
