@@ -7,6 +7,7 @@
 #include "plugin.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <jansson.h>
 #include <stdio.h>
 #include <string.h>
@@ -21,10 +22,13 @@
 #include "file_util.h"
 #include "istio_names.h"
 #include "log.h"
+#include "log_forward.h"
 #include "netconf.h"
 #include "verbs.h"
 
 extern char **environ;
+
+#define LOG_FORWARD_TIMEOUT_MS 1000
 
 /* "0.1.0 0.2.0 ... 1.1.0", for the about line and version errors. */
 static const char *supported_list(void)
@@ -179,6 +183,24 @@ static int cmd_dispatch(struct request *req, struct error *err)
 	}
 }
 
+/* The agent's log socket: log_uds_address (1.12-1.23) or <cni_agent_run_dir>/log.sock. */
+static void forward_logs(struct log_forward *fwd, const struct netconf *conf)
+{
+	char path[PATH_MAX];
+	const char *sock = NULL;
+	if (conf && conf->log_uds_address) {
+		sock = conf->log_uds_address;
+	} else if (conf) {
+		int n = snprintf(path, sizeof(path), "%s/%s", conf->cni_agent_run_dir,
+				 AGENT_LOG_SOCKET_NAME);
+		if (n > 0 && (size_t)n < sizeof(path))
+			sock = path;
+	}
+	int r = log_forward_flush(fwd, sock, LOG_FORWARD_TIMEOUT_MS);
+	if (r < 0)
+		log_debug("could not forward logs to the agent at %s: %s", sock, strerror(-r));
+}
+
 static void print_about(void)
 {
 	fprintf(stderr, "CNI plugin %s %s\nCNI protocol versions supported: %s\n",
@@ -224,13 +246,17 @@ int plugin_main(int argc, char **argv)
 		print_about();
 		return 0;
 	}
+
+	struct log_forward fwd = {0};
+	log_forward_start(&fwd);
 	if (r >= 0)
 		r = cmd_dispatch(&req, &err);
+	int status = 0;
 	if (r < 0) {
 		(void)print_error(&req, &err, r);
-		request_done(&req);
-		return 1;
+		status = 1;
 	}
+	forward_logs(&fwd, req.conf);
 	request_done(&req);
-	return 0;
+	return status;
 }

@@ -10,6 +10,8 @@
 #include "cni_result.h"
 #include "istio_names.h"
 #include "log.h"
+#include "redirect_apply.h"
+#include "redirect_cmd.h"
 
 enum pod_route {
 	POD_NOT_KUBERNETES, /* no namespace/name in CNI_ARGS */
@@ -63,6 +65,11 @@ static int print_result(const struct netconf *conf, enum cni_version version, st
 	int r;
 	if (!conf->prev_result) {
 		r = cni_result_print_empty(version, stdout);
+		if (r == -EOPNOTSUPP)
+			/* libcni cannot express an empty result in 0.1.0/0.2.0 either. */
+			return error_set(err, ERR_VERSION, r,
+					 "cannot print an empty result in CNI version %s",
+					 cni_version_to_string(version));
 	} else {
 		_cleanup_(cni_result_freep) struct cni_result *prev = NULL;
 		r = cni_result_from_json(conf->prev_result, version, &prev, err);
@@ -112,7 +119,8 @@ int plugin_del(const struct cni_env *env, const struct netconf *conf, struct err
 	struct stat st;
 	if (stat(env->netns, &st) < 0)
 		return 0;
-	return 0;
+	/* Whatever the pod was, nothing but our own tables is touched. */
+	return redirect_remove(env->netns, err);
 }
 
 int plugin_check(const struct cni_env *env, const struct netconf *conf, enum cni_version version,
@@ -141,5 +149,17 @@ int plugin_check(const struct cni_env *env, const struct netconf *conf, enum cni
 
 int plugin_subcommand(int argc, char **argv)
 {
+	static const struct {
+		const char *name;
+		int (*run)(int argc, char **argv);
+	} cmds[] = {
+		{"plan", redirect_cmd_plan},
+		{"apply", redirect_cmd_apply},
+		{"check", redirect_cmd_check},
+		{"remove", redirect_cmd_remove},
+	};
+	for (size_t i = 0; i < ELEMENTSOF(cmds); i++)
+		if (strcmp(argv[1], cmds[i].name) == 0)
+			return cmds[i].run(argc, argv);
 	return -ENOENT;
 }
