@@ -265,7 +265,8 @@ expect_ok()
 # cniVersion"): 0.3.x/0.4.0 results carry ips[].version, 1.x do not. ------
 
 # result_convert_check OUT_FILE PREV_FILE VERSION: OUT_FILE holds exactly
-# one JSON object equal to PREV_FILE's result converted to VERSION.
+# one JSON object equal to PREV_FILE's result converted to VERSION (an empty
+# "dns" object counts as absent).
 result_convert_check()
 {
 	"$PYTHON" - "$1" "$2" "$3" <<'PY'
@@ -289,8 +290,16 @@ def convert(res, to):
             ip.pop("version", None)
     return res
 
+def normalize(res):
+    # An empty "dns" object and no "dns" say the same thing; libcni prints
+    # the former, a C encoder may leave it out.
+    res = copy.deepcopy(res)
+    if res.get("dns") == {}:
+        del res["dns"]
+    return res
+
 want = convert(prev, version)
-if out != want:
+if normalize(out) != normalize(want):
     sys.exit("result differs from prevResult converted to %s:\n got: %s\nwant: %s"
              % (version, json.dumps(out, sort_keys=True), json.dumps(want, sort_keys=True)))
 PY
