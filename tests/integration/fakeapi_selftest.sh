@@ -22,7 +22,7 @@ out=$(mktemp)
 trap 'rm -f "$out"' EXIT
 
 cd "$ROOT/tests/fakeapi" || exit 1
-timeout 900 "$PYTHON" -m unittest discover -s . -p 'test_*.py' -v >"$out" 2>&1
+PYTHONDONTWRITEBYTECODE=1 timeout 900 "$PYTHON" -m unittest discover -s . -p 'test_*.py' -v >"$out" 2>&1
 rc=$?
 cat "$out"
 
