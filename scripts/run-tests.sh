@@ -91,8 +91,11 @@ ok() { [[ -n "${STEP_OK[$1]:-}" ]]; }
 # Our C sources: tracked and untracked, never build output.
 c_sources()
 {
-	git ls-files --cached --others --exclude-standard -- '*.c' '*.h' 2>/dev/null |
-		grep -Ev '^(build|build-[^/]*)/' | sort -u
+	if git rev-parse --is-inside-work-tree >/dev/null 2>&1; then
+		git ls-files --cached --others --exclude-standard -- '*.c' '*.h'
+	else
+		find . -name '*.[ch]' -not -path './build*' -not -path './.git/*' | sed 's|^\./||'
+	fi | grep -Ev '^(build|build-[^/]*)/' | sort -u
 }
 
 format_check()
