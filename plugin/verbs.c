@@ -10,6 +10,7 @@
 #include "cni_result.h"
 #include "istio_names.h"
 #include "log.h"
+#include "pod_lookup.h"
 #include "redirect_apply.h"
 #include "redirect_cmd.h"
 
@@ -105,10 +106,23 @@ int plugin_add(const struct cni_env *env, const struct netconf *conf, enum cni_v
 		return print_result(conf, version, err);
 	}
 
-	/* Fail closed: a pod that may need capture never starts without it. */
-	return error_set(err, ERR_INTERNAL, -EOPNOTSUPP,
-			 "cannot decide whether pod %s/%s is meshed: this build has no Kubernetes client",
-			 args.pod_namespace, args.pod_name);
+	/* Every failure from here on fails ADD: a pod never starts unmeshed by mistake. */
+	json_t *pod = NULL;
+	r = pod_lookup(conf, &args, &pod, err);
+	if (r < 0)
+		return r;
+	struct redirect_outcome out = {0};
+	r = redirect_apply_pod(pod, env->netns, &out, err);
+	json_decref(pod);
+	if (r < 0)
+		return r;
+	if (r > 0)
+		log_info("skipping pod: %s", redirect_skip_to_string(out.skip));
+	else
+		log_info("programmed traffic capture (%s%s, %zu IPv4 and %zu IPv6 rules)",
+			 out.tproxy ? "TPROXY" : "REDIRECT", out.ipv6 ? ", IPv6" : "",
+			 out.n_rules[PLAN_V4], out.n_rules[PLAN_V6]);
+	return print_result(conf, version, err);
 }
 
 int plugin_del(const struct cni_env *env, const struct netconf *conf, struct error *err)
@@ -142,9 +156,13 @@ int plugin_check(const struct cni_env *env, const struct netconf *conf, enum cni
 	enum pod_route route = route_pod(conf, &args);
 	if (route != POD_LOOKUP)
 		return 0;
-	return error_set(err, ERR_INTERNAL, -EOPNOTSUPP,
-			 "cannot check pod %s/%s: this build has no Kubernetes client",
-			 args.pod_namespace, args.pod_name);
+	json_t *pod = NULL;
+	r = pod_lookup(conf, &args, &pod, err);
+	if (r < 0)
+		return r;
+	r = redirect_check_pod(pod, env->netns, err);
+	json_decref(pod);
+	return r;
 }
 
 int plugin_subcommand(int argc, char **argv)

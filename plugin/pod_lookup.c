@@ -1,0 +1,137 @@
+// SPDX-License-Identifier: Apache-2.0
+#include "pod_lookup.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "istio_names.h"
+#include "kube_client.h"
+#include "kube_retry.h"
+#include "kubeconfig.h"
+#include "log.h"
+
+static uint64_t now_ms(void)
+{
+	struct timespec ts;
+	(void)clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+static void sleep_ms(uint64_t ms)
+{
+	struct timespec ts = {.tv_sec = (time_t)(ms / 1000), .tv_nsec = (long)(ms % 1000) * 1000000L};
+	while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
+		;
+}
+
+/* 1.7 names the kubeconfig in the conf; current Istio derives it from the run dir. */
+static int kubeconfig_path(const struct netconf *conf, char *buf, size_t len)
+{
+	int n;
+	if (conf->kubeconfig)
+		n = snprintf(buf, len, "%s", conf->kubeconfig);
+	else
+		n = snprintf(buf, len, "%s/%s", conf->cni_agent_run_dir, AGENT_KUBECONFIG_NAME);
+	return n > 0 && (size_t)n < len ? 0 : -ENAMETOOLONG;
+}
+
+static int make_client(const struct netconf *conf, uint64_t timeout_ms, struct kube_client **ret,
+		       struct error *err)
+{
+	char path[PATH_MAX];
+	int r = kubeconfig_path(conf, path, sizeof(path));
+	if (r < 0)
+		return error_set(err, ERR_CONFIG, r, "kubeconfig path too long");
+
+	_cleanup_(kubeconfig_freep) struct kubeconfig *kc = NULL;
+	r = kubeconfig_load(path, &kc, err);
+	if (r == -ENOENT)
+		/* The agent (re)writes it at start-up, e.g. after a reboot: try again later. */
+		return error_set(err, ERR_TRANSIENT, r,
+				 "kubeconfig %s does not exist (is the istio-cni node agent running?)",
+				 path);
+	if (r < 0)
+		return error_prefix(err, r, "failed to load kubeconfig %s", path);
+
+	/* One request must never outlive the whole lookup's deadline. */
+	struct kube_client_options opts = {
+		.connect_timeout_ms = timeout_ms < 5000 ? timeout_ms : 5000,
+		.timeout_ms = timeout_ms < 10000 ? timeout_ms : 10000,
+	};
+	r = kube_client_new(kc, &opts, ret, err);
+	if (r < 0)
+		return error_prefix(err, r, "failed to create Kubernetes client");
+	return 0;
+}
+
+/* metadata.uid, or NULL; borrowed from pod. */
+static const char *pod_uid(const json_t *pod)
+{
+	return json_string_value(json_object_get(json_object_get(pod, "metadata"), "uid"));
+}
+
+int pod_lookup(const struct netconf *conf, const struct cni_args *args, json_t **ret_pod,
+	       struct error *err)
+{
+	uint64_t timeout_ms = (uint64_t)conf->pod_lookup_timeout_sec * 1000u;
+	uint64_t start = now_ms();
+
+	_cleanup_(kube_client_freep) struct kube_client *client = NULL;
+	int r = make_client(conf, timeout_ms, &client, err);
+	if (r < 0)
+		return r;
+
+	struct kube_backoff backoff;
+	kube_backoff_init(&backoff, start, timeout_ms, 0, 0, true,
+			  (uint32_t)getpid() ^ (uint32_t)start);
+
+	for (unsigned attempt = 1;; attempt++) {
+		struct error attempt_err = {0};
+		json_t *pod = NULL;
+		r = kube_client_get_pod(client, args->pod_namespace, args->pod_name, &pod,
+					&attempt_err);
+		const struct kube_status *st = kube_client_last_status(client);
+		if (r >= 0) {
+			const char *uid = pod_uid(pod);
+			if (args->pod_uid[0] && (!uid || strcmp(uid, args->pod_uid) != 0)) {
+				json_decref(pod);
+				return error_set(err, ERR_API, -ESTALE,
+						 "pod %s/%s has uid %s, not the sandbox's %s: it was replaced",
+						 args->pod_namespace, args->pod_name, uid ? uid : "(none)",
+						 args->pod_uid);
+			}
+			log_debug("pod read from the API server after %u attempt(s)", attempt);
+			*ret_pod = pod;
+			return 0;
+		}
+
+		enum kube_retry_verdict v =
+			kube_retry_classify(st->curl_code, st->http_code, KUBE_RETRY_NOT_FOUND);
+		if (v != KUBE_RETRY_AGAIN) {
+			if (err)
+				*err = attempt_err;
+			return error_prefix(err, r, "failed to get pod %s/%s", args->pod_namespace,
+					    args->pod_name);
+		}
+
+		uint64_t wait;
+		if (kube_backoff_next(&backoff, now_ms(), st->retry_after_ms, &wait) < 0) {
+			/* Fail closed: the runtime retries the sandbox; it never starts unmeshed. */
+			if (err) {
+				*err = attempt_err;
+				err->kind = ERR_TRANSIENT;
+			}
+			return error_prefix(err, -ETIMEDOUT,
+					    "failed to get pod %s/%s within %u s (%u attempts)",
+					    args->pod_namespace, args->pod_name,
+					    conf->pod_lookup_timeout_sec, attempt);
+		}
+		log_warn("getting pod failed (attempt %u): %s; retrying in %llu ms", attempt,
+			 attempt_err.msg, (unsigned long long)wait);
+		sleep_ms(wait);
+	}
+}

@@ -1,0 +1,25 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * Reads the pod ADD and CHECK decide on, from the Kubernetes API (SPEC 5
+ * step 5): retries transient failures with backoff inside a deadline and then
+ * fails closed; 401/403 fail at once. libcurl is loaded only here.
+ */
+#ifndef ISTIO_CNI_POD_LOOKUP_H
+#define ISTIO_CNI_POD_LOOKUP_H
+
+#include <jansson.h>
+
+#include "cni_args.h"
+#include "error.h"
+#include "netconf.h"
+
+/*
+ * On success *ret_pod is the Pod object as the API returned it (caller's
+ * reference). Failures: ERR_TRANSIENT (code 11) when the deadline passed with
+ * the last error in the message, ERR_API for refusals, ERR_CONFIG for an
+ * unusable kubeconfig.
+ */
+int pod_lookup(const struct netconf *conf, const struct cni_args *args, json_t **ret_pod,
+	       struct error *err) _must_check_;
+
+#endif
