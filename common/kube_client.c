@@ -407,7 +407,7 @@ int kube_list_path(const char *path, const struct kube_list_query *q, char **ret
 static void clean_copy(char *dst, size_t size, const char *src, size_t max)
 {
 	size_t o = 0;
-	for (; src && *src && o + 1 < size && o < max; src++)
+	for (; src && o < max && o + 1 < size && *src; src++)
 		dst[o++] = ((unsigned char)*src < 0x20 || *src == 0x7f) ? ' ' : *src;
 	dst[o] = '\0';
 }

@@ -215,6 +215,12 @@ static void test_status_errors(void **state)
 			assert_true((unsigned char)*c >= 0x20);
 	}
 
+	/* The body is bounded by its length, not by a NUL (found by fuzz_kube_status). */
+	struct error e2 = {0};
+	assert_int_equal(kube_status_to_error(502, "abcdef", 3, "GET /p", NULL, &e2), -EAGAIN);
+	assert_non_null(strstr(e2.msg, "for GET /p: abc"));
+	assert_null(strstr(e2.msg, "abcd"));
+
 	/* A Retry-After header already seen wins over the Status detail. */
 	struct kube_status st = {.http_code = 429, .retry_after_ms = 7000};
 	static const char b[] = "{\"details\":{\"retryAfterSeconds\":5}}";
