@@ -49,11 +49,13 @@ static int make_client(const struct netconf *conf, uint64_t timeout_ms, struct k
 
 	_cleanup_(kubeconfig_freep) struct kubeconfig *kc = NULL;
 	r = kubeconfig_load(path, &kc, err);
-	if (r == -ENOENT)
+	if (r == -ENOENT) {
 		/* The agent (re)writes it at start-up, e.g. after a reboot: try again later. */
+		error_clear(err);
 		return error_set(err, ERR_TRANSIENT, r,
 				 "kubeconfig %s does not exist (is the istio-cni node agent running?)",
 				 path);
+	}
 	if (r < 0)
 		return error_prefix(err, r, "failed to load kubeconfig %s", path);
 

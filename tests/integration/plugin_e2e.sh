@@ -1,0 +1,246 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
+# The plugin's whole ADD flow (SPEC 5) through the reference runtime: cnitool
+# runs bridge + host-local + istio-cni inside a throwaway node netns; the
+# plugin reads pods from the project's fake API server (HTTPS, own CA, bearer
+# token) listening on the node netns' loopback. Injected pods get their
+# capture, proven by real traffic; every skip path leaves no tables; API
+# failures fail ADD closed with the right code.
+. "$(dirname "$0")/lib.sh"
+require_root
+require_file "$PLUGIN" "$CNITOOL"
+
+tmpdir_new T
+netns_new NODE node
+ip -n "$NODE" link set lo up
+
+CONF_NAME=e2e
+RUN=$T/run
+NETD=$T/net.d
+API=$T/api
+mkdir -p "$RUN" "$NETD" "$API"
+SA_USER=system:serviceaccount:istio-system:istio-cni
+
+# --- pods the fake API server serves -------------------------------------
+"$PYTHON" - "$ROOT/tests/fakeapi" "$T/pods.json" <<'PY'
+import json, sys
+sys.path.insert(0, sys.argv[1])
+import pods
+p = [
+    pods.istio_pod("web", "default"),
+    pods.uninjected_pod("plain", "default"),
+    pods.istio_pod("sys", "kube-system"),
+    pods.inject_disabled_pod("optout-label", "default", where="label"),
+    pods.inject_disabled_pod("optout-ann", "default", where="annotation"),
+    pods.istio_init_pod("legacy", "default"),
+    pods.gateway_pod("gw", "istio-system"),
+    pods.istio_pod("badann", "default", annotations={
+        "traffic.sidecar.istio.io/excludeOutboundIPRanges": "10.0.0.0/33"}),
+    pods.istio_pod("flaky", "default"),
+]
+json.dump(p, open(sys.argv[2], "w"))
+PY
+
+ip netns exec "$NODE" "$PYTHON" "$ROOT/tests/fakeapi/fake_apiserver.py" --dir "$API" \
+	--pods-file "$T/pods.json" --token "cni-token=$SA_USER" --token "norbac-token=nobody" \
+	--allow "$SA_USER=get pods,list pods,watch pods" >"$T/api.log" 2>&1 &
+API_PID=$!
+on_exit kill "$API_PID"
+for _ in $(seq 100); do [[ -s "$API/server.json" ]] && break; sleep 0.1; done
+require_file "$API/server.json"
+API_URL=$(json_get "$API/server.json" '["url"]')
+CTL_URL=$(json_get "$API/server.json" '["control_url"]')
+
+# ctl METHOD PATH [JSON]: the fake server's control API (inside the node netns).
+ctl()
+{
+	ip netns exec "$NODE" "$PYTHON" - "$CTL_URL$2" "$1" "${3:-}" <<'PY'
+import sys, urllib.request
+url, method, body = sys.argv[1], sys.argv[2], sys.argv[3]
+req = urllib.request.Request(url, method=method, data=body.encode() if body else None,
+                             headers={"Content-Type": "application/json"})
+print(urllib.request.urlopen(req, timeout=5).read().decode())
+PY
+}
+
+write_kubeconfig()
+{
+	local server=$1 token=$2
+	umask 077
+	cat >"$RUN/istio-cni-kubeconfig" <<KC
+apiVersion: v1
+kind: Config
+clusters:
+- cluster:
+    certificate-authority-data: $(base64 -w0 <"$API/ca.crt")
+    server: $server
+  name: local
+contexts:
+- context:
+    cluster: local
+    user: istio-cni
+  name: istio-cni-context
+current-context: istio-cni-context
+users:
+- name: istio-cni
+  user:
+    token: $token
+KC
+}
+write_kubeconfig "$API_URL" cni-token
+
+cat >"$NETD/10-$CONF_NAME.conflist" <<JSON
+{
+  "cniVersion": "1.0.0",
+  "name": "$CONF_NAME",
+  "plugins": [
+    {"type": "bridge", "bridge": "cni-e2e", "isGateway": true,
+     "ipam": {"type": "host-local", "ranges": [[{"subnet": "10.77.0.0/24"}]],
+              "routes": [{"dst": "0.0.0.0/0"}]}},
+    {"type": "istio-cni", "cni_agent_run_dir": "$RUN", "exclude_namespaces": ["kube-system"],
+     "pod_namespace": "istio-system", "pod_lookup_timeout_seconds": 3,
+     "plugin_log_level": "debug"}
+  ]
+}
+JSON
+
+CNI_PATH_VAL=$BUILD_DIR/bin:$CNI_PLUGINS_DIR
+
+# cni VERB NS NAME NETNS: cnitool in the node netns; sets RC, OUT, ERR.
+cni()
+{
+	local verb=$1 ns=$2 name=$3 netns=$4
+	OUT=$T/$verb-$name.out
+	ERR=$T/$verb-$name.err
+	ip netns exec "$NODE" env CNI_PATH="$CNI_PATH_VAL" NETCONFPATH="$NETD" \
+		CNI_ARGS="IgnoreUnknown=1;K8S_POD_NAMESPACE=$ns;K8S_POD_NAME=$name" \
+		"$CNITOOL" "$verb" "$CONF_NAME" "/var/run/netns/$netns" >"$OUT" 2>"$ERR"
+	RC=$?
+}
+
+has_tables() { ip netns exec "$1" nft list tables 2>/dev/null | grep -q 'istio-proxy-nat'; }
+
+show() { printf '     | exit %s\n' "$RC"; sed 's/^/     | /' "$OUT" "$ERR" | tail -n 15; }
+
+# --- an injected pod: capture programmed, real traffic redirected ---------
+netns_new POD pod
+cni add default web "$POD"
+if ((RC == 0)) && has_tables "$POD"; then pass "injected pod: ADD programs the capture"; else
+	fail "injected pod: ADD programs the capture"; show; fi
+if json_py "$OUT" -- 'assert doc[0]["ips"][0]["address"].startswith("10.77.0.")'; then
+	pass "injected pod: ADD prints the bridge result"
+else fail "injected pod: ADD prints the bridge result"; show; fi
+
+ip netns exec "$POD" "$PYTHON" "$ROOT/tests/tools/capture_probe.py" serve proxy --tcp 15001,15006 \
+	>"$T/probe.out" 2>&1 &
+PROBE=$!
+on_exit kill "$PROBE"
+for _ in $(seq 50); do grep -q ready "$T/probe.out" && break; sleep 0.1; done
+got=$(ip netns exec "$POD" setpriv --reuid 1000 --regid 1000 --clear-groups \
+	"$PYTHON" "$ROOT/tests/tools/capture_probe.py" connect 10.77.0.1 8080 --timeout 3)
+assert_eq "$got" "proxy L=15001 O=10.77.0.1:8080" \
+	"injected pod: app's outbound TCP lands on 15001 with its original destination"
+POD_IP=$(ip -n "$POD" -4 -o addr show dev eth0 | awk '{print $4}' | cut -d/ -f1)
+got=$(ip netns exec "$NODE" "$PYTHON" "$ROOT/tests/tools/capture_probe.py" connect "$POD_IP" 9080 --timeout 3)
+assert_eq "$got" "proxy L=15006 O=$POD_IP:9080" "injected pod: inbound TCP lands on 15006"
+
+cni check default web "$POD"
+if ((RC == 0)); then pass "injected pod: CHECK succeeds"; else fail "injected pod: CHECK succeeds"; show; fi
+ip netns exec "$POD" nft flush chain inet istio-proxy-nat istio-redirect
+cni check default web "$POD"
+if ((RC != 0)) && grep -q 'istio-redirect' "$ERR"; then pass "injected pod: CHECK after tampering fails naming the chain"
+else fail "injected pod: CHECK after tampering fails naming the chain"; show; fi
+cni del default web "$POD"
+if ((RC == 0)) && ! has_tables "$POD"; then pass "injected pod: DEL removes our tables"; else
+	fail "injected pod: DEL removes our tables"; show; fi
+cni del default web "$POD"
+if ((RC == 0)); then pass "injected pod: DEL again succeeds"; else fail "injected pod: DEL again succeeds"; show; fi
+
+# --- pods that pass through with no tables --------------------------------
+for c in "default plain uninjected pod" "kube-system sys excluded namespace" \
+	"default optout-label inject=false label" "default optout-ann inject=false annotation" \
+	"default legacy pod with istio-init" "istio-system gw gateway (proxy router)"; do
+	read -r ns name desc <<<"$c"
+	netns_new P pass
+	cni add "$ns" "$name" "$P"
+	if ((RC == 0)) && ! has_tables "$P"; then pass "$desc: passes through with no tables"
+	else fail "$desc: passes through with no tables"; show; fi
+	cni del "$ns" "$name" "$P"
+done
+
+# The excluded namespace never reaches the API server (SPEC 5 step 4).
+if ctl GET /requests | "$PYTHON" -c 'import json,sys; r=json.load(sys.stdin)["items"]; sys.exit(any("/namespaces/kube-system/" in e["path"] for e in r))'; then
+	pass "excluded namespace: no API request"
+else fail "excluded namespace: no API request"; fi
+
+# --- failures, invoking the plugin directly to see the CNI code -----------
+netns_new F fail
+# A pod netns needs an address: Istio picks the rule families from it.
+ip -n "$F" link add eth0 type veth peer name peer0
+ip -n "$F" addr add 10.77.1.9/24 dev eth0
+ip -n "$F" link set eth0 up
+direct_conf()
+{
+	"$PYTHON" - "$NETD/10-$CONF_NAME.conflist" "$T/direct.json" "${1:-3}" <<'PY'
+import json, sys
+lst = json.load(open(sys.argv[1]))
+conf = dict(lst["plugins"][1], cniVersion="1.0.0", name=lst["name"])
+conf["pod_lookup_timeout_seconds"] = int(sys.argv[3])
+conf["prevResult"] = {"cniVersion": "1.0.0", "ips": [{"address": "10.77.0.9/24"}]}
+json.dump(conf, open(sys.argv[2], "w"))
+PY
+}
+run_add() # NS NAME
+{
+	run_plugin_in_node "$T/direct.json" CNI_COMMAND=ADD CNI_CONTAINERID=e2e CNI_NETNS="/var/run/netns/$F" \
+		CNI_IFNAME=eth0 CNI_PATH="$CNI_PATH_VAL" CNI_ARGS="IgnoreUnknown=1;K8S_POD_NAMESPACE=$1;K8S_POD_NAME=$2"
+}
+run_plugin_in_node()
+{
+	local input=$1
+	shift
+	RUN_SEQ=$((RUN_SEQ + 1))
+	RUN_OUT=$T/direct-$RUN_SEQ.out
+	RUN_ERR=$T/direct-$RUN_SEQ.err
+	ip netns exec "$NODE" env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin "${SANITIZER_ENV[@]}" "$@" \
+		"$PLUGIN" <"$input" >"$RUN_OUT" 2>"$RUN_ERR"
+	RUN_RC=$?
+}
+direct_conf 2
+
+run_add default badann
+expect_error "invalid annotation: code 7 naming it" 7 'excludeOutboundIPRanges.*10\.0\.0\.0/33'
+has_tables "$F" && fail "invalid annotation: no tables" || pass "invalid annotation: no tables"
+
+ctl POST /faults '{"kind":"fail","status":503,"count":3,"retry_after":0,"path":"/pods/flaky$"}' >/dev/null
+run_add default flaky
+expect_ok "three 503 answers then success: ADD succeeds"
+has_tables "$F" && pass "three 503 then success: capture programmed" || fail "three 503 then success: capture programmed"
+n=$(ctl GET /requests | "$PYTHON" -c 'import json,sys; print(sum(1 for e in json.load(sys.stdin)["items"] if e["path"].endswith("/pods/flaky")))')
+assert_eq "$n" 4 "three 503 then success: four GETs"
+run_plugin_in_node "$T/direct.json" CNI_COMMAND=DEL CNI_CONTAINERID=e2e CNI_NETNS="/var/run/netns/$F" \
+	CNI_IFNAME=eth0 CNI_PATH="$CNI_PATH_VAL"
+
+write_kubeconfig "$API_URL" norbac-token
+run_add default web
+expect_error "403: fails at once naming RBAC" "103" 'RBAC|forbidden'
+write_kubeconfig "$API_URL" wrong-token
+run_add default web
+expect_error "401: fails at once naming the token" "103" 'token|Unauthorized'
+
+write_kubeconfig "https://127.0.0.1:9" cni-token
+start=$(date +%s%N)
+run_add default web
+ms=$((($(date +%s%N) - start) / 1000000))
+expect_error "API unreachable: code 11 after the deadline" 11 'within 2 s'
+((ms >= 1500 && ms < 6000)) && pass "API unreachable: gave up after the 2 s deadline (${ms} ms)" ||
+	fail "API unreachable: gave up after the 2 s deadline (${ms} ms)"
+has_tables "$F" && fail "API unreachable: no tables" || pass "API unreachable: no tables"
+
+rm -f "$RUN/istio-cni-kubeconfig"
+run_add istio-system istio-cni-node-x7k2p
+expect_ok "kubeconfig missing: the agent's own pod still passes"
+run_add default web
+expect_error "kubeconfig missing: other pods fail closed (try again later)" 11 'kubeconfig'
+
+summary
