@@ -2036,16 +2036,24 @@ int nft_backend_apply(struct mnl_socket *nl, const struct redirect_plan *plan, s
 int nft_backend_remove(struct mnl_socket *nl, struct error *err)
 {
 	struct nft_program empty = {0};
-	unsigned int present;
-	int r = nft_backend_tables_present(nl, &present, err);
-	if (r < 0)
-		return r;
-	if (!present)
-		return 0;
-	r = apply_program(nl, &empty, present, err);
-	if (r == -ENOENT)
-		return 0; /* removed meanwhile */
-	return r;
+	int r = 0;
+
+	/* A table removed by someone else between dump and batch aborts the
+	 * batch with ENOENT: look again (bounded). */
+	for (int attempt = 0; attempt < 3; attempt++) {
+		unsigned int present;
+		struct error e2 = {0};
+		r = nft_backend_tables_present(nl, &present, err);
+		if (r < 0 || !present)
+			return r < 0 ? r : 0;
+		r = apply_program(nl, &empty, present, &e2);
+		if (r != -ENOENT) {
+			if (r < 0 && err)
+				*err = e2;
+			return r;
+		}
+	}
+	return 0;
 }
 
 /* ---- check ---- */
