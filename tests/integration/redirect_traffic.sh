@@ -25,8 +25,8 @@ tmpdir_new TMP
 TOOL=$TMP/redirect_tool
 "$TOOLS/build-redirect-tool.sh" "$BUILD_DIR" "$TOOL" || { echo "cannot build $TOOL"; exit 1; }
 CNI=$PLUGIN
-probe_out=$(cni plan 2>&1)
-if ! [[ -x cni ]] || [[ "$probe_out" == *"unknown command"* ]]; then
+probe_out=$("$CNI" plan 2>&1)
+if ! [[ -x "$CNI" ]] || [[ "$probe_out" == *"unknown command"* ]]; then
 	CNI=$TOOL
 fi
 log "plan/apply via $CNI"
