@@ -1,0 +1,115 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * List-then-watch of pods, the way an informer does it (SPEC 11): a paged
+ * LIST, then a WATCH from the list's resourceVersion with bookmarks, resumed
+ * from the last resourceVersion seen after a cut, and a fresh LIST on 410
+ * Gone. After every (re)list the consumer gets the synthetic deltas between
+ * what it was told before and what the list says, so it neither misses a pod
+ * nor sees one twice for the same resourceVersion.
+ *
+ * What the watcher remembers per pod is small (namespace/name, uid,
+ * resourceVersion), never the object: a DELETED delta that the watcher
+ * synthesises after a relist carries only
+ * {"metadata":{"namespace","name","uid","resourceVersion"}}.
+ *
+ * Suppressed as duplicates: ADDED or MODIFIED for a pod whose uid and
+ * resourceVersion match what was last delivered (a replay after a resumed
+ * watch). A pod replaced under the same name (new uid) is a DELETED for the
+ * old uid followed by an ADDED for the new one.
+ */
+#ifndef ISTIO_CNI_POD_WATCH_H
+#define ISTIO_CNI_POD_WATCH_H
+
+#include <jansson.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "cleanup.h"
+#include "error.h"
+#include "kube_client.h"
+
+/* Page size of the LIST and the watch's timeoutSeconds (how often *stop is seen
+ * when nothing happens). */
+#define POD_WATCH_PAGE_LIMIT 500
+#define POD_WATCH_TIMEOUT_SECONDS 1
+/* Reconnect backoff (jittered, doubling). */
+#define POD_WATCH_BACKOFF_INITIAL_MS 200
+#define POD_WATCH_BACKOFF_MAX_MS 30000
+
+struct pod_watch_callbacks {
+	/*
+	 * One pod event (ADDED, MODIFIED or DELETED; never BOOKMARK or ERROR).
+	 * pod is borrowed for the call (json_incref to keep it). A negative
+	 * return stops pod_watch_run with that error, > 0 stops it cleanly.
+	 */
+	int (*on_event)(void *ud, enum kube_watch_type type, json_t *pod);
+	/* After each (re)list and its deltas; may be NULL. Same return rules. */
+	int (*on_synced)(void *ud);
+};
+
+/*
+ * Blocks: LIST then WATCH pods of all namespaces with the given selectors
+ * (either may be NULL or ""), delivering events to cb until *stop becomes
+ * true (seen at least once a second; stop may be NULL for "never"), a
+ * callback asks to stop, or a permanent error (401, 403, 400/422 for a bad
+ * selector). Transient errors (connection refused, 5xx, 429, cuts) reconnect
+ * with exponential backoff and jitter. Returns 0 on stop, the callback's
+ * positive value, or a negative errno with err set.
+ */
+int pod_watch_run(struct kube_client *c, const char *field_selector, const char *label_selector,
+		  const struct pod_watch_callbacks *cb, void *ud, const atomic_bool *stop,
+		  struct error *err) _must_check_;
+
+/* --- Pure parts (no I/O), public for the tests. --- */
+
+/* What the watcher has delivered, keyed by namespace/name. */
+struct pod_store;
+
+int pod_store_new(struct pod_store **ret) _must_check_;
+struct pod_store *pod_store_free(struct pod_store *s);
+DEFINE_TRIVIAL_CLEANUP_FUNC(struct pod_store *, pod_store_free);
+size_t pod_store_size(const struct pod_store *s);
+/* uid and resourceVersion delivered for ns/name; borrowed; -ENOENT when unknown. */
+int pod_store_lookup(const struct pod_store *s, const char *ns, const char *name,
+		     const char **ret_uid, const char **ret_resource_version) _must_check_;
+
+typedef int (*pod_emit_fn)(void *ud, enum kube_watch_type type, json_t *pod);
+
+/*
+ * One watch event: records it and calls emit for what the consumer must see
+ * (nothing for a duplicate; DELETED of the old uid then ADDED for a pod
+ * replaced under the same name; ADDED for a MODIFIED of an unknown pod; a
+ * DELETED of an unknown pod is still delivered). A pod without
+ * metadata.namespace/name is -EBADMSG (ERR_DECODE). Returns emit's first
+ * non-zero value, else the number of events emitted.
+ */
+int pod_store_apply(struct pod_store *s, enum kube_watch_type type, json_t *pod, pod_emit_fn emit,
+		    void *ud, struct error *err) _must_check_;
+
+/*
+ * A relist: items is the JSON array of every pod the LIST answered. Emits
+ * DELETED (a minimal object, see above) for each known pod missing from
+ * items or replaced by a new uid, then ADDED for new pods and MODIFIED for
+ * pods whose resourceVersion changed; unchanged pods emit nothing. Afterwards
+ * the store holds exactly items. Same returns as pod_store_apply.
+ */
+int pod_store_relist(struct pod_store *s, json_t *items, pod_emit_fn emit, void *ud,
+		     struct error *err) _must_check_;
+
+/* The resourceVersion a watch resumes from. */
+struct pod_watch_cursor {
+	char resource_version[64]; /* "" : relist needed */
+};
+
+/*
+ * Advances the cursor from a LIST's metadata.resourceVersion or any watch
+ * event's object (ADDED/MODIFIED/DELETED/BOOKMARK). An ERROR event with 410
+ * (or a 410 answer, see pod_watch_cursor_reset) clears it. Returns 1 when the
+ * cursor moved, 0 when rv was NULL/empty/too long (kept as it was).
+ */
+int pod_watch_cursor_advance(struct pod_watch_cursor *cur, const char *rv);
+void pod_watch_cursor_reset(struct pod_watch_cursor *cur);
+
+#endif
