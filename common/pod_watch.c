@@ -1,12 +1,594 @@
 /* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * List-then-watch of pods; see pod_watch.h. The store is a small chained
+ * hash table keyed by "namespace/name" holding uid and resourceVersion.
+ */
 #include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
 
+#include "kube_retry.h"
+#include "log.h"
 #include "pod_watch.h"
+
+struct pod_entry {
+	struct pod_entry *next;
+	uint64_t seen; /* relist generation that named it */
+	char *ns;
+	char *name;
+	char *uid; /* "" when the pod had none */
+	char *rv;  /* "" when the pod had none */
+};
+
+struct pod_store {
+	struct pod_entry **buckets;
+	size_t n_buckets;
+	size_t n;
+	uint64_t generation;
+};
+
+#define POD_STORE_INITIAL_BUCKETS 256
+
+static uint64_t key_hash(const char *ns, const char *name)
+{
+	/* FNV-1a over "ns/name". */
+	uint64_t h = 1469598103934665603ull;
+	for (const char *p = ns; *p; p++)
+		h = (h ^ (unsigned char)*p) * 1099511628211ull;
+	h = (h ^ '/') * 1099511628211ull;
+	for (const char *p = name; *p; p++)
+		h = (h ^ (unsigned char)*p) * 1099511628211ull;
+	return h;
+}
+
+static void entry_free(struct pod_entry *e)
+{
+	if (!e)
+		return;
+	free(e->ns);
+	free(e->name);
+	free(e->uid);
+	free(e->rv);
+	free(e);
+}
+
+int pod_store_new(struct pod_store **ret)
+{
+	struct pod_store *s = calloc(1, sizeof(*s));
+	if (!s)
+		return -ENOMEM;
+	s->buckets = calloc(POD_STORE_INITIAL_BUCKETS, sizeof(*s->buckets));
+	if (!s->buckets) {
+		free(s);
+		return -ENOMEM;
+	}
+	s->n_buckets = POD_STORE_INITIAL_BUCKETS;
+	*ret = s;
+	return 0;
+}
+
+struct pod_store *pod_store_free(struct pod_store *s)
+{
+	if (!s)
+		return NULL;
+	for (size_t i = 0; i < s->n_buckets; i++) {
+		struct pod_entry *e = s->buckets[i];
+		while (e) {
+			struct pod_entry *next = e->next;
+			entry_free(e);
+			e = next;
+		}
+	}
+	free(s->buckets);
+	free(s);
+	return NULL;
+}
+
+size_t pod_store_size(const struct pod_store *s)
+{
+	return s ? s->n : 0;
+}
+
+static struct pod_entry **find_slot(const struct pod_store *s, const char *ns, const char *name)
+{
+	struct pod_entry **pp = &s->buckets[key_hash(ns, name) % s->n_buckets];
+	for (; *pp; pp = &(*pp)->next)
+		if (strcmp((*pp)->ns, ns) == 0 && strcmp((*pp)->name, name) == 0)
+			return pp;
+	return pp;
+}
+
+int pod_store_lookup(const struct pod_store *s, const char *ns, const char *name,
+		     const char **ret_uid, const char **ret_resource_version)
+{
+	if (!s || !ns || !name)
+		return -EINVAL;
+	struct pod_entry *e = *find_slot(s, ns, name);
+	if (!e)
+		return -ENOENT;
+	if (ret_uid)
+		*ret_uid = e->uid;
+	if (ret_resource_version)
+		*ret_resource_version = e->rv;
+	return 0;
+}
+
+static void grow(struct pod_store *s)
+{
+	size_t nb = s->n_buckets * 2;
+	struct pod_entry **b = calloc(nb, sizeof(*b));
+	if (!b)
+		return; /* keep the longer chains; still correct */
+	for (size_t i = 0; i < s->n_buckets; i++) {
+		struct pod_entry *e = s->buckets[i];
+		while (e) {
+			struct pod_entry *next = e->next;
+			size_t k = key_hash(e->ns, e->name) % nb;
+			e->next = b[k];
+			b[k] = e;
+			e = next;
+		}
+	}
+	free(s->buckets);
+	s->buckets = b;
+	s->n_buckets = nb;
+}
+
+static int set_str(char **dst, const char *v)
+{
+	char *c = strdup(v ? v : "");
+	if (!c)
+		return -ENOMEM;
+	free(*dst);
+	*dst = c;
+	return 0;
+}
+
+static int insert(struct pod_store *s, const char *ns, const char *name, const char *uid,
+		  const char *rv, struct pod_entry **ret)
+{
+	if (s->n >= s->n_buckets)
+		grow(s);
+	struct pod_entry *e = calloc(1, sizeof(*e));
+	if (!e)
+		return -ENOMEM;
+	if (set_str(&e->ns, ns) < 0 || set_str(&e->name, name) < 0 || set_str(&e->uid, uid) < 0 ||
+	    set_str(&e->rv, rv) < 0) {
+		entry_free(e);
+		return -ENOMEM;
+	}
+	struct pod_entry **slot = find_slot(s, ns, name);
+	e->next = *slot;
+	*slot = e;
+	s->n++;
+	*ret = e;
+	return 0;
+}
+
+static void unlink_entry(struct pod_store *s, struct pod_entry **slot)
+{
+	struct pod_entry *e = *slot;
+	*slot = e->next;
+	entry_free(e);
+	s->n--;
+}
+
+struct pod_keys {
+	const char *ns;
+	const char *name;
+	const char *uid; /* "" when absent */
+	const char *rv;	 /* "" when absent */
+};
+
+static const char *meta_str(const json_t *meta, const char *key)
+{
+	const char *v = json_string_value(json_object_get(meta, key));
+	return v;
+}
+
+static int pod_keys(const json_t *pod, struct pod_keys *ret, struct error *err)
+{
+	const json_t *meta = json_object_get(pod, "metadata");
+	const char *ns = meta_str(meta, "namespace");
+	const char *name = meta_str(meta, "name");
+	if (!json_is_object(pod) || !ns || !*ns || !name || !*name)
+		return error_set(err, ERR_DECODE, -EBADMSG,
+				 "pod event without metadata.namespace and metadata.name");
+	const char *uid = meta_str(meta, "uid");
+	const char *rv = meta_str(meta, "resourceVersion");
+	*ret = (struct pod_keys){ns, name, uid ? uid : "", rv ? rv : ""};
+	return 0;
+}
+
+/* The minimal object a synthetic DELETED carries. */
+static json_t *tombstone(const struct pod_entry *e)
+{
+	return json_pack("{s:{s:s,s:s,s:s,s:s}}", "metadata", "namespace", e->ns, "name", e->name,
+			 "uid", e->uid, "resourceVersion", e->rv);
+}
+
+static int emit_tombstone(const struct pod_entry *e, pod_emit_fn emit, void *ud)
+{
+	_cleanup_(json_decrefp) json_t *t = tombstone(e);
+	if (!t)
+		return -ENOMEM;
+	return emit(ud, KUBE_WATCH_DELETED, t);
+}
+
+/*
+ * Records pod (uid, rv) and emits what the consumer must see. relist: the
+ * item comes from a LIST (marks it seen). Returns <0, emit's non-zero value,
+ * or the number of events emitted (0 or more) as *ret_n.
+ */
+static int record(struct pod_store *s, enum kube_watch_type type, json_t *pod, bool relist,
+		  pod_emit_fn emit, void *ud, unsigned *ret_n, struct error *err)
+{
+	struct pod_keys k = {0};
+	int r = pod_keys(pod, &k, err);
+	if (r < 0)
+		return r;
+	struct pod_entry **slot = find_slot(s, k.ns, k.name);
+	struct pod_entry *e = *slot;
+
+	if (type == KUBE_WATCH_DELETED) {
+		/* Only what the consumer knows, and only the same instance. */
+		if (!e || (*k.uid && *e->uid && strcmp(k.uid, e->uid) != 0))
+			return 0;
+		unlink_entry(s, slot);
+		r = emit(ud, KUBE_WATCH_DELETED, pod);
+		if (r != 0)
+			return r;
+		(*ret_n)++;
+		return 0;
+	}
+
+	if (e && strcmp(e->uid, k.uid) != 0) {
+		/* Replaced under the same name: the old one is gone. */
+		r = emit_tombstone(e, emit, ud);
+		if (r != 0) {
+			unlink_entry(s, slot);
+			return r;
+		}
+		(*ret_n)++;
+		unlink_entry(s, slot);
+		e = NULL;
+	}
+	if (!e) {
+		r = insert(s, k.ns, k.name, k.uid, k.rv, &e);
+		if (r < 0)
+			return error_set(err, ERR_INTERNAL, r, "out of memory");
+		if (relist)
+			e->seen = s->generation;
+		r = emit(ud, KUBE_WATCH_ADDED, pod);
+		if (r != 0)
+			return r;
+		(*ret_n)++;
+		return 0;
+	}
+	if (relist)
+		e->seen = s->generation;
+	if (strcmp(e->rv, k.rv) == 0)
+		return 0; /* already delivered */
+	if (set_str(&e->rv, k.rv) < 0)
+		return error_set(err, ERR_INTERNAL, -ENOMEM, "out of memory");
+	r = emit(ud, KUBE_WATCH_MODIFIED, pod);
+	if (r != 0)
+		return r;
+	(*ret_n)++;
+	return 0;
+}
+
+int pod_store_apply(struct pod_store *s, enum kube_watch_type type, json_t *pod, pod_emit_fn emit,
+		    void *ud, struct error *err)
+{
+	if (type != KUBE_WATCH_ADDED && type != KUBE_WATCH_MODIFIED && type != KUBE_WATCH_DELETED)
+		return 0;
+	unsigned n = 0;
+	int r = record(s, type, pod, false, emit, ud, &n, err);
+	return r != 0 ? r : (int)n;
+}
+
+void pod_store_relist_begin(struct pod_store *s)
+{
+	s->generation++;
+}
+
+int pod_store_relist_page(struct pod_store *s, json_t *items, pod_emit_fn emit, void *ud,
+			  struct error *err)
+{
+	if (!json_is_array(items))
+		return error_set(err, ERR_DECODE, -EBADMSG, "pod list without an items array");
+	unsigned n = 0;
+	size_t i;
+	json_t *pod;
+	json_array_foreach (items, i, pod) {
+		int r = record(s, KUBE_WATCH_ADDED, pod, true, emit, ud, &n, err);
+		if (r != 0)
+			return r;
+	}
+	return (int)n;
+}
+
+int pod_store_relist_end(struct pod_store *s, pod_emit_fn emit, void *ud, struct error *err)
+{
+	(void)err;
+	unsigned n = 0;
+	for (size_t i = 0; i < s->n_buckets; i++) {
+		struct pod_entry **slot = &s->buckets[i];
+		while (*slot) {
+			if ((*slot)->seen == s->generation) {
+				slot = &(*slot)->next;
+				continue;
+			}
+			int r = emit_tombstone(*slot, emit, ud);
+			unlink_entry(s, slot);
+			if (r != 0)
+				return r;
+			n++;
+		}
+	}
+	return (int)n;
+}
+
+int pod_store_relist(struct pod_store *s, json_t *items, pod_emit_fn emit, void *ud,
+		     struct error *err)
+{
+	pod_store_relist_begin(s);
+	int r = pod_store_relist_page(s, items, emit, ud, err);
+	if (r < 0)
+		return r;
+	int n = r;
+	r = pod_store_relist_end(s, emit, ud, err);
+	if (r < 0)
+		return r;
+	return n + r;
+}
+
+int pod_watch_cursor_advance(struct pod_watch_cursor *cur, const char *rv)
+{
+	if (!rv || !*rv || strlen(rv) >= sizeof(cur->resource_version))
+		return 0;
+	if (strcmp(cur->resource_version, rv) == 0)
+		return 0;
+	memcpy(cur->resource_version, rv, strlen(rv) + 1);
+	return 1;
+}
+
+void pod_watch_cursor_reset(struct pod_watch_cursor *cur)
+{
+	cur->resource_version[0] = '\0';
+}
+
+/* --- The loop --- */
+
+struct run {
+	struct kube_client *c;
+	const char *field_selector;
+	const char *label_selector;
+	const struct pod_watch_callbacks *cb;
+	void *ud;
+	const atomic_bool *stop;
+	struct pod_store *store;
+	struct pod_watch_cursor cur;
+	int cb_r;	/* the consumer's non-zero return */
+	bool gone;	/* 410 seen inside the stream */
+	unsigned events; /* delivered in this watch */
+	struct error *err;
+};
+
+static bool stopped(const struct run *w)
+{
+	return w->stop && atomic_load(w->stop);
+}
+
+static uint64_t now_ms(void)
+{
+	struct timespec ts;
+	(void)clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+/* Sleeps ms in slices, returning early when stopped. */
+static void wait_ms(const struct run *w, uint64_t ms)
+{
+	uint64_t end = now_ms() + ms;
+	while (!stopped(w)) {
+		uint64_t now = now_ms();
+		if (now >= end)
+			return;
+		uint64_t slice = end - now < 100 ? end - now : 100;
+		struct timespec ts = {.tv_sec = 0, .tv_nsec = (long)(slice * 1000000u)};
+		(void)nanosleep(&ts, NULL);
+	}
+}
+
+static int emit_to_consumer(void *ud, enum kube_watch_type type, json_t *pod)
+{
+	struct run *w = ud;
+	int r = w->cb->on_event ? w->cb->on_event(w->ud, type, pod) : 0;
+	if (r != 0)
+		w->cb_r = r;
+	return r;
+}
+
+static int do_list(struct run *w)
+{
+	_cleanup_free_ char *cont = NULL;
+	pod_store_relist_begin(w->store);
+	char list_rv[sizeof(w->cur.resource_version)] = "";
+	for (;;) {
+		if (stopped(w))
+			return 0;
+		struct kube_list_query q = {
+			.label_selector = w->label_selector,
+			.field_selector = w->field_selector,
+			.continue_token = cont,
+			.limit = POD_WATCH_PAGE_LIMIT,
+		};
+		_cleanup_free_ char *path = NULL;
+		int r = kube_list_path("/api/v1/pods", &q, &path);
+		if (r < 0)
+			return error_set(w->err, ERR_INTERNAL, r, "cannot build the pod list path");
+		_cleanup_(json_decrefp) json_t *list = NULL;
+		r = kube_client_list(w->c, path, &list, NULL, w->err);
+		if (r < 0)
+			return r;
+		json_t *meta = json_object_get(list, "metadata");
+		const char *rv = json_string_value(json_object_get(meta, "resourceVersion"));
+		if (!cont && rv && strlen(rv) < sizeof(list_rv))
+			memcpy(list_rv, rv, strlen(rv) + 1);
+		r = pod_store_relist_page(w->store, json_object_get(list, "items"),
+					  emit_to_consumer, w, w->err);
+		if (r < 0 || w->cb_r != 0)
+			return r < 0 ? r : 0;
+		const char *next = json_string_value(json_object_get(meta, "continue"));
+		free(cont);
+		cont = NULL;
+		if (!next || !*next)
+			break;
+		cont = strdup(next);
+		if (!cont)
+			return error_set(w->err, ERR_INTERNAL, -ENOMEM, "out of memory");
+	}
+	int r = pod_store_relist_end(w->store, emit_to_consumer, w, w->err);
+	if (r < 0 || w->cb_r != 0)
+		return r < 0 ? r : 0;
+	(void)pod_watch_cursor_advance(&w->cur, list_rv);
+	if (!w->cur.resource_version[0])
+		return error_set(w->err, ERR_API, -EBADMSG, "the pod list has no resourceVersion");
+	if (w->cb->on_synced) {
+		r = w->cb->on_synced(w->ud);
+		if (r != 0)
+			w->cb_r = r;
+	}
+	return 0;
+}
+
+static int on_watch_event(json_t *event, void *userdata)
+{
+	struct run *w = userdata;
+	if (stopped(w))
+		return 1;
+	struct kube_watch_event ev;
+	int r = kube_watch_event_parse(event, &ev, w->err);
+	if (r < 0)
+		return r;
+	const char *rv = json_string_value(
+		json_object_get(json_object_get(ev.object, "metadata"), "resourceVersion"));
+	switch (ev.type) {
+	case KUBE_WATCH_BOOKMARK:
+		(void)pod_watch_cursor_advance(&w->cur, rv);
+		return 0;
+	case KUBE_WATCH_ERROR:
+		r = kube_watch_error(ev.object, NULL, w->err);
+		if (r == -ESTALE)
+			w->gone = true;
+		return r < 0 ? r : -EIO;
+	default:
+		break;
+	}
+	r = pod_store_apply(w->store, ev.type, ev.object, emit_to_consumer, w, w->err);
+	if (r < 0)
+		return r;
+	if (w->cb_r != 0)
+		return w->cb_r > 0 ? 1 : w->cb_r;
+	(void)pod_watch_cursor_advance(&w->cur, rv);
+	w->events++;
+	return 0;
+}
+
+static int do_watch(struct run *w)
+{
+	struct kube_list_query q = {
+		.label_selector = w->label_selector,
+		.field_selector = w->field_selector,
+		.resource_version = w->cur.resource_version,
+		.timeout_seconds = POD_WATCH_TIMEOUT_SECONDS,
+		.watch = true,
+		.allow_watch_bookmarks = true,
+	};
+	_cleanup_free_ char *path = NULL;
+	int r = kube_list_path("/api/v1/pods", &q, &path);
+	if (r < 0)
+		return error_set(w->err, ERR_INTERNAL, r, "cannot build the pod watch path");
+	w->gone = false;
+	return kube_client_watch(w->c, path, on_watch_event, w, NULL, w->err);
+}
+
+static bool permanent(int r)
+{
+	return r == -EACCES || r == -EPERM || r == -EINVAL || r == -ENOMEM || r == -EPROTO;
+}
 
 int pod_watch_run(struct kube_client *c, const char *field_selector, const char *label_selector,
 		  const struct pod_watch_callbacks *cb, void *ud, const atomic_bool *stop,
 		  struct error *err)
 {
-	(void)c, (void)field_selector, (void)label_selector, (void)cb, (void)ud, (void)stop;
-	return error_set(err, ERR_INTERNAL, -ENOSYS, "pod_watch_run: not implemented yet");
+	if (!c || !cb)
+		return error_set(err, ERR_INTERNAL, -EINVAL, "pod_watch_run without a client");
+	_cleanup_(pod_store_freep) struct pod_store *store = NULL;
+	if (pod_store_new(&store) < 0)
+		return error_set(err, ERR_INTERNAL, -ENOMEM, "out of memory");
+	struct run w = {
+		.c = c,
+		.field_selector = field_selector && *field_selector ? field_selector : NULL,
+		.label_selector = label_selector && *label_selector ? label_selector : NULL,
+		.cb = cb,
+		.ud = ud,
+		.stop = stop,
+		.store = store,
+		.err = err,
+	};
+	uint32_t seed = (uint32_t)getpid() ^ (uint32_t)now_ms();
+	struct kube_backoff b;
+	bool backing_off = false;
+
+	while (!stopped(&w)) {
+		int r;
+		struct error e = {0};
+		w.err = &e;
+		w.events = 0;
+		if (!w.cur.resource_version[0])
+			r = do_list(&w);
+		else
+			r = do_watch(&w);
+		w.err = err;
+		if (w.cb_r != 0) {
+			if (w.cb_r < 0 && err && e.kind != ERR_NONE)
+				*err = e;
+			return w.cb_r < 0 ? w.cb_r : w.cb_r;
+		}
+		if (r >= 0 && !w.gone) {
+			backing_off = false;
+			continue;
+		}
+		if (r == -ESTALE || w.gone) {
+			/* 410: the history we resume from is gone; list again. */
+			log_debug("pod watch: resourceVersion %s expired, relisting",
+				  w.cur.resource_version);
+			pod_watch_cursor_reset(&w.cur);
+			continue;
+		}
+		const struct kube_status *st = kube_client_last_status(c);
+		if (permanent(r) || (st->http_code >= 400 && st->http_code < 500 &&
+				     st->http_code != 408 && st->http_code != 429)) {
+			if (err)
+				*err = e;
+			return r;
+		}
+		if (!backing_off) {
+			kube_backoff_init(&b, now_ms(), UINT64_MAX / 4, POD_WATCH_BACKOFF_INITIAL_MS,
+					  POD_WATCH_BACKOFF_MAX_MS, true, seed);
+			backing_off = true;
+		}
+		uint64_t wait = POD_WATCH_BACKOFF_MAX_MS;
+		if (kube_backoff_next(&b, now_ms(), st->retry_after_ms, &wait) < 0)
+			wait = POD_WATCH_BACKOFF_MAX_MS;
+		log_debug("pod watch: %s; reconnecting in %llu ms", e.msg,
+			  (unsigned long long)wait);
+		wait_ms(&w, wait);
+	}
+	return 0;
 }

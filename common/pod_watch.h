@@ -78,23 +78,33 @@ int pod_store_lookup(const struct pod_store *s, const char *ns, const char *name
 typedef int (*pod_emit_fn)(void *ud, enum kube_watch_type type, json_t *pod);
 
 /*
- * One watch event: records it and calls emit for what the consumer must see
- * (nothing for a duplicate; DELETED of the old uid then ADDED for a pod
- * replaced under the same name; ADDED for a MODIFIED of an unknown pod; a
- * DELETED of an unknown pod is still delivered). A pod without
- * metadata.namespace/name is -EBADMSG (ERR_DECODE). Returns emit's first
- * non-zero value, else the number of events emitted.
+ * One watch event: records it and calls emit for what the consumer must see:
+ * nothing for a duplicate; DELETED of the old uid then ADDED for a pod
+ * replaced under the same name; ADDED for a MODIFIED of an unknown pod;
+ * MODIFIED for an ADDED of a known pod with a new resourceVersion; nothing
+ * for a DELETED of a pod the consumer was never told about (or of an older
+ * uid). A pod without metadata.namespace/name is -EBADMSG (ERR_DECODE).
+ * Returns emit's first non-zero value, else the number of events emitted.
  */
 int pod_store_apply(struct pod_store *s, enum kube_watch_type type, json_t *pod, pod_emit_fn emit,
 		    void *ud, struct error *err) _must_check_;
 
 /*
- * A relist: items is the JSON array of every pod the LIST answered. Emits
- * DELETED (a minimal object, see above) for each known pod missing from
- * items or replaced by a new uid, then ADDED for new pods and MODIFIED for
- * pods whose resourceVersion changed; unchanged pods emit nothing. Afterwards
- * the store holds exactly items. Same returns as pod_store_apply.
+ * A relist, page by page so that a big cluster is never held in memory at
+ * once: begin, then one call per LIST page (items: its JSON array), then end.
+ * A page emits, per item: ADDED for a new pod, MODIFIED when the
+ * resourceVersion changed, nothing when unchanged, and DELETED (a minimal
+ * object, see above) of the old uid followed by ADDED for a pod replaced
+ * under the same name. end emits DELETED for every known pod no page named;
+ * afterwards the store holds exactly the listed pods. A relist restarted
+ * half-way (begin again) is fine: pods already delivered are not repeated.
+ * Same returns as pod_store_apply. pod_store_relist is begin + one page + end.
  */
+void pod_store_relist_begin(struct pod_store *s);
+int pod_store_relist_page(struct pod_store *s, json_t *items, pod_emit_fn emit, void *ud,
+			  struct error *err) _must_check_;
+int pod_store_relist_end(struct pod_store *s, pod_emit_fn emit, void *ud,
+			 struct error *err) _must_check_;
 int pod_store_relist(struct pod_store *s, json_t *items, pod_emit_fn emit, void *ud,
 		     struct error *err) _must_check_;
 
