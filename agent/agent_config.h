@@ -1,0 +1,114 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * The node agent's settings (SPEC 10, research I§5.1), read once from the
+ * environment at start-up. Both eras are accepted: current Istio's names
+ * (MOUNTED_CNI_NET_DIR, CNI_AGENT_RUN_DIR, KUBECONFIG_MODE, ...) and the 1.7
+ * ones (CNI_NET_DIR, CNI_NETWORK_CONFIG template, KUBECFG_FILE_NAME,
+ * UPDATE_CNI_BINARIES, SKIP_CNI_BINARIES, LOG_LEVEL), plus a few of ours
+ * (HEALTH_PORT, CNI_BIN_SOURCE_DIR, MOUNTED_CNI_BIN_DIR, SERVICE_ACCOUNT_DIR,
+ * PLUGIN_LOG_LEVEL, REDIRECT_BACKEND).
+ *
+ * An invalid value refuses start-up: agent_config_from_env() fails with
+ * ERR_CONFIG and a message naming the variable and the value. An empty
+ * value counts as unset (Istio's viper would read an empty boolean as
+ * false; we take the default instead, which is what an operator who wrote
+ * `VAR: ""` meant).
+ *
+ * The era: when CNI_NETWORK_CONFIG is non-empty, or CNI_NETWORK_CONFIG_FILE
+ * names a readable file (which then wins, as in 1.7), the agent runs in the
+ * 1.7 "template" era: the plugin entry is the substituted template and the
+ * plugin kubeconfig is <MOUNTED_CNI_NET_DIR>/<KUBECFG_FILE_NAME>. Otherwise
+ * the current era: the plugin entry is generated (research I§5.4) and the
+ * kubeconfig is <CNI_AGENT_RUN_DIR>/istio-cni-kubeconfig.
+ */
+#ifndef ISTIO_CNI_AGENT_CONFIG_H
+#define ISTIO_CNI_AGENT_CONFIG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "cleanup.h"
+#include "error.h"
+#include "log.h"
+
+/* Largest CNI_NETWORK_CONFIG_FILE we read. */
+#define AGENT_CONFIG_TEMPLATE_MAX_BYTES (64u * 1024u)
+
+enum agent_era {
+	AGENT_ERA_CURRENT, /* generated plugin entry, kubeconfig in the run dir */
+	AGENT_ERA_LEGACY,  /* 1.7: CNI_NETWORK_CONFIG template, kubeconfig in the conf dir */
+};
+
+struct agent_config {
+	enum agent_era era;
+
+	/* CNI configuration directory. */
+	char *mounted_cni_net_dir; /* MOUNTED_CNI_NET_DIR, /host/etc/cni/net.d */
+	char *cni_net_dir;	   /* CNI_NET_DIR (1.7, host path), /etc/cni/net.d */
+	char *cni_conf_name;	   /* CNI_CONF_NAME, NULL when unset */
+	bool chained_cni_plugin;   /* CHAINED_CNI_PLUGIN, true */
+	bool cni_conf_group_read;  /* CNI_CONF_GROUP_READ, false: new conf files 0640 */
+
+	/* 1.7 template: the text (from the file when it exists, else the
+	 * variable), NULL in the current era. */
+	char *cni_network_config;
+	char *cni_network_config_file; /* CNI_NETWORK_CONFIG_FILE, NULL when unset */
+
+	/* Run dir and kubeconfig. */
+	char *cni_agent_run_dir; /* CNI_AGENT_RUN_DIR, /var/run/istio-cni */
+	mode_t kubeconfig_mode;	 /* KUBECONFIG_MODE, 0600 (Go base autodetect) */
+	char *kubecfg_file_name; /* KUBECFG_FILE_NAME (1.7), ZZZ-istio-cni-kubeconfig */
+	char *service_account_dir; /* SERVICE_ACCOUNT_DIR (ours), the in-pod SA dir */
+	char *kube_ca_file;	   /* KUBE_CA_FILE, <service_account_dir>/ca.crt */
+	bool skip_tls_verify;	   /* SKIP_TLS_VERIFY, false */
+	char *kubernetes_service_protocol; /* KUBERNETES_SERVICE_PROTOCOL, https */
+	char *kubernetes_service_host;	   /* KUBERNETES_SERVICE_HOST, NULL when unset */
+	char *kubernetes_service_port;	   /* KUBERNETES_SERVICE_PORT (validated), NULL when unset */
+	char *node_name;		   /* KUBERNETES_NODE_NAME, else the hostname */
+
+	/* Servers. */
+	uint16_t monitoring_port; /* MONITORING_PORT, 15014 */
+	uint16_t health_port;	  /* HEALTH_PORT (ours), 8000 */
+
+	/* Copied into the plugin entry. */
+	char **exclude_namespaces; /* EXCLUDE_NAMESPACES: trimmed, empties dropped */
+	size_t n_exclude_namespaces;
+	char *pod_namespace;	  /* POD_NAMESPACE, "" when unset */
+	bool native_nftables;	  /* NATIVE_NFTABLES, false */
+	bool ambient_enabled;	  /* AMBIENT_ENABLED, false (ambient is out of scope) */
+	char *redirect_backend;	  /* REDIRECT_BACKEND (ours): auto|nftables|iptables, NULL unset */
+	enum log_level plugin_log_level; /* PLUGIN_LOG_LEVEL, else LOG_LEVEL, else info */
+
+	/* Logging: LOG_LEVEL (1.7 __LOG_LEVEL__; current Istio ignores it). */
+	enum log_level log_level; /* default warn */
+	bool log_level_set;	  /* LOG_LEVEL was given */
+
+	/* Binaries. */
+	char *cni_bin_source_dir;  /* CNI_BIN_SOURCE_DIR (ours), /opt/cni/bin */
+	char *mounted_cni_bin_dir; /* MOUNTED_CNI_BIN_DIR (ours), /host/opt/cni/bin */
+	bool update_cni_binaries;  /* UPDATE_CNI_BINARIES (1.7), true */
+	char **skip_cni_binaries;  /* SKIP_CNI_BINARIES (1.7): comma or space list */
+	size_t n_skip_cni_binaries;
+
+	/* Repair: only the switch; repair/ reads the other REPAIR_* itself. */
+	bool repair_enabled; /* REPAIR_ENABLED, true */
+};
+
+/*
+ * Builds the configuration from envp (a NULL-terminated "K=V" array such as
+ * environ). Returns 0, -EINVAL with ERR_CONFIG naming the variable and its
+ * value, -EIO with ERR_IO when CNI_NETWORK_CONFIG_FILE exists but cannot be
+ * read, or -ENOMEM. *ret is the caller's (agent_config_free).
+ */
+int agent_config_from_env(const char *const *envp, struct agent_config **ret,
+			  struct error *err) _must_check_;
+
+struct agent_config *agent_config_free(struct agent_config *c);
+DEFINE_TRIVIAL_CLEANUP_FUNC(struct agent_config *, agent_config_free);
+
+/* One info line with every setting; no secrets (the config holds none). */
+void agent_config_log(const struct agent_config *c);
+
+#endif
