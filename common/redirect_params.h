@@ -40,7 +40,9 @@ enum redirect_mode {
 	REDIRECT_MODE_TPROXY,
 };
 
-#define REDIRECT_LIST_MAX 256 /* entries in any annotation list */
+/* Entries in any annotation list: Kubernetes caps all annotations at 256 KiB,
+ * so this only bounds work; 1,000+ excluded CIDRs are a real configuration. */
+#define REDIRECT_LIST_MAX 16384
 
 struct port_list {
 	bool wildcard;

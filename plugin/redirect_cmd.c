@@ -98,6 +98,24 @@ static int fail(const char *verb, const struct error *err, int r)
 	return 1;
 }
 
+/* Both backends' text for plan; kept apart so plan's gotos jump over no cleanup. */
+static int print_rules(const struct redirect_plan *plan, struct error *err)
+{
+	_cleanup_free_ char *nft = NULL, *ipt4 = NULL, *ipt6 = NULL;
+	int r = nft_render(plan, &nft, err);
+	if (r >= 0)
+		r = iptables_render(plan, PLAN_V4, &ipt4, err);
+	if (r >= 0 && plan->ipv6)
+		r = iptables_render(plan, PLAN_V6, &ipt6, err);
+	if (r < 0)
+		return r;
+	printf("\n# nftables (default backend): nft -f input\n%s", nft);
+	printf("\n# iptables backend: iptables-restore --noflush\n%s", ipt4);
+	if (ipt6)
+		printf("\n# iptables backend: ip6tables-restore --noflush\n%s", ipt6);
+	return 0;
+}
+
 int redirect_cmd_plan(int argc, char **argv)
 {
 	struct cmd_args a;
@@ -149,22 +167,10 @@ int redirect_cmd_plan(int argc, char **argv)
 	}
 	printf("decision: capture\nfamily: %s (from %s)\n", ipv6 ? "ipv4+ipv6" : "ipv4", from);
 
-	_cleanup_free_ char *nft = NULL, *ipt4 = NULL, *ipt6 = NULL;
-	r = nft_render(&plan, &nft, &err);
-	if (r >= 0)
-		r = iptables_render(&plan, PLAN_V4, &ipt4, &err);
-	if (r >= 0 && plan.ipv6)
-		r = iptables_render(&plan, PLAN_V6, &ipt6, &err);
-	if (r < 0) {
-		redirect_plan_done(&plan);
-		status = fail("plan", &err, r);
-		goto out;
-	}
-	printf("\n# nftables (default backend): nft -f input\n%s", nft);
-	printf("\n# iptables backend: iptables-restore --noflush\n%s", ipt4);
-	if (ipt6)
-		printf("\n# iptables backend: ip6tables-restore --noflush\n%s", ipt6);
+	r = print_rules(&plan, &err);
 	redirect_plan_done(&plan);
+	if (r < 0)
+		status = fail("plan", &err, r);
 out:
 	json_decref(pod);
 	return status;
