@@ -1,21 +1,434 @@
 // SPDX-License-Identifier: Apache-2.0
-/* Stub: filled in by the next commit. */
 #include "agent_config.h"
 
+#include <ctype.h>
 #include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "file_util.h"
+#include "istio_names.h"
+#include "kubeconfig.h"
+#include "parse_util.h"
+
+#define DEFAULT_MOUNTED_CNI_NET_DIR "/host/etc/cni/net.d"
+#define DEFAULT_CNI_NET_DIR "/etc/cni/net.d"
+#define DEFAULT_CNI_BIN_SOURCE_DIR "/opt/cni/bin"
+#define DEFAULT_MOUNTED_CNI_BIN_DIR "/host/opt/cni/bin"
+#define DEFAULT_KUBECONFIG_MODE 0600
+#define DEFAULT_MONITORING_PORT 15014
+#define DEFAULT_HEALTH_PORT 8000
+
+/* The first "name=value" of envp; NULL when absent or empty (empty counts as unset). */
+static const char *env_get(const char *const *envp, const char *name)
+{
+	size_t n = strlen(name);
+	if (!envp)
+		return NULL;
+	for (const char *const *e = envp; *e; e++) {
+		if (strncmp(*e, name, n) == 0 && (*e)[n] == '=') {
+			const char *v = *e + n + 1;
+			return v[0] ? v : NULL;
+		}
+	}
+	return NULL;
+}
+
+static int env_string(const char *const *envp, const char *name, const char *def, char **ret)
+{
+	const char *v = env_get(envp, name);
+	if (!v)
+		v = def;
+	if (!v) {
+		*ret = NULL;
+		return 0;
+	}
+	char *s = strdup(v);
+	if (!s)
+		return -ENOMEM;
+	*ret = s;
+	return 0;
+}
+
+static int env_bool(const char *const *envp, const char *name, bool def, bool *ret,
+		    struct error *err)
+{
+	const char *v = env_get(envp, name);
+	if (!v) {
+		*ret = def;
+		return 0;
+	}
+	if (parse_bool(v, ret) < 0)
+		return error_set(err, ERR_CONFIG, -EINVAL,
+				 "%s=\"%s\": not a boolean (true/false/1/0)", name, v);
+	return 0;
+}
+
+static int env_port(const char *const *envp, const char *name, uint16_t def, uint16_t *ret,
+		    struct error *err)
+{
+	const char *v = env_get(envp, name);
+	if (!v) {
+		*ret = def;
+		return 0;
+	}
+	if (parse_port(v, ret) < 0)
+		return error_set(err, ERR_CONFIG, -EINVAL, "%s=\"%s\": not a port (1-65535)", name,
+				 v);
+	return 0;
+}
+
+static int env_log_level(const char *const *envp, const char *name, enum log_level *ret,
+			 bool *ret_set, struct error *err)
+{
+	const char *v = env_get(envp, name);
+	if (!v) {
+		*ret_set = false;
+		return 0;
+	}
+	if (log_level_from_string(v, ret) < 0)
+		return error_set(err, ERR_CONFIG, -EINVAL,
+				 "%s=\"%s\": not a log level (debug, info, warn, error, none)",
+				 name, v);
+	*ret_set = true;
+	return 0;
+}
+
+/*
+ * Go's strconv.ParseInt(s, 0, 64) as viper uses it: 0x/0o/0b prefixes, a
+ * leading 0 means octal, else decimal; underscores only between digits after
+ * a prefix are Go syntax too, but nobody writes them in a file mode, so we
+ * refuse them. The result must fit in the permission and special bits.
+ */
+static int parse_mode_autodetect(const char *s, mode_t *ret)
+{
+	unsigned base = 10;
+	const char *p = s;
+	if (p[0] == '0' && (p[1] == 'x' || p[1] == 'X')) {
+		base = 16;
+		p += 2;
+	} else if (p[0] == '0' && (p[1] == 'o' || p[1] == 'O')) {
+		base = 8;
+		p += 2;
+	} else if (p[0] == '0' && (p[1] == 'b' || p[1] == 'B')) {
+		base = 2;
+		p += 2;
+	} else if (p[0] == '0' && p[1] != '\0') {
+		base = 8;
+		p += 1;
+	}
+	if (*p == '\0')
+		return -EINVAL;
+	unsigned long v = 0;
+	for (; *p; p++) {
+		unsigned d;
+		if (*p >= '0' && *p <= '9')
+			d = (unsigned)(*p - '0');
+		else if (*p >= 'a' && *p <= 'f')
+			d = (unsigned)(*p - 'a' + 10);
+		else if (*p >= 'A' && *p <= 'F')
+			d = (unsigned)(*p - 'A' + 10);
+		else
+			return -EINVAL;
+		if (d >= base)
+			return -EINVAL;
+		v = v * base + d;
+		if (v > 07777)
+			return -ERANGE;
+	}
+	*ret = (mode_t)v;
+	return 0;
+}
+
+static void strv_free(char **v, size_t n)
+{
+	if (!v)
+		return;
+	for (size_t i = 0; i < n; i++)
+		free(v[i]);
+	free(v);
+}
+
+/* Splits on any character of seps, trims ASCII whitespace, drops empties. */
+static int split_list(const char *s, const char *seps, char ***ret, size_t *ret_n)
+{
+	_cleanup_free_ char *copy = strdup(s ? s : "");
+	if (!copy)
+		return -ENOMEM;
+	char **v = NULL;
+	size_t n = 0;
+	char *save = NULL;
+	for (char *tok = strtok_r(copy, seps, &save); tok; tok = strtok_r(NULL, seps, &save)) {
+		strip(tok);
+		if (tok[0] == '\0')
+			continue;
+		char **nv = reallocarray(v, n + 1, sizeof(*v));
+		if (!nv) {
+			strv_free(v, n);
+			return -ENOMEM;
+		}
+		v = nv;
+		v[n] = strdup(tok);
+		if (!v[n]) {
+			strv_free(v, n);
+			return -ENOMEM;
+		}
+		n++;
+	}
+	*ret = v;
+	*ret_n = n;
+	return 0;
+}
+
+/* A path variable must be absolute: a relative one would depend on the agent's cwd. */
+static int env_path(const char *const *envp, const char *name, const char *def, char **ret,
+		    struct error *err)
+{
+	const char *v = env_get(envp, name);
+	if (v && v[0] != '/')
+		return error_set(err, ERR_CONFIG, -EINVAL, "%s=\"%s\": not an absolute path", name,
+				 v);
+	return env_string(envp, name, def, ret);
+}
+
+/* A file name inside a directory: no '/', not "." or "..". */
+static int env_file_name(const char *const *envp, const char *name, const char *def, char **ret,
+			 struct error *err)
+{
+	const char *v = env_get(envp, name);
+	if (v && (strchr(v, '/') || strcmp(v, ".") == 0 || strcmp(v, "..") == 0))
+		return error_set(err, ERR_CONFIG, -EINVAL, "%s=\"%s\": not a file name", name, v);
+	return env_string(envp, name, def, ret);
+}
+
+static int read_template(const char *const *envp, struct agent_config *c, struct error *err)
+{
+	int r = env_string(envp, "CNI_NETWORK_CONFIG_FILE", NULL, &c->cni_network_config_file);
+	if (r < 0)
+		return r;
+	if (c->cni_network_config_file) {
+		char *buf = NULL;
+		r = read_file_full(c->cni_network_config_file, AGENT_CONFIG_TEMPLATE_MAX_BYTES,
+				   &buf, NULL);
+		if (r >= 0) {
+			c->cni_network_config = buf;
+			return 0;
+		}
+		/* 1.7: the file wins only when it exists; else fall back to the variable. */
+		if (r != -ENOENT)
+			return error_set(err, ERR_IO, r, "CNI_NETWORK_CONFIG_FILE=\"%s\": %s",
+					 c->cni_network_config_file, strerror(-r));
+	}
+	return env_string(envp, "CNI_NETWORK_CONFIG", NULL, &c->cni_network_config);
+}
+
+static int node_name_default(char **ret)
+{
+	char host[256];
+	if (gethostname(host, sizeof(host)) < 0)
+		return -errno;
+	host[sizeof(host) - 1] = '\0';
+	char *s = strdup(host);
+	if (!s)
+		return -ENOMEM;
+	*ret = s;
+	return 0;
+}
+
+static int parse_all(const char *const *envp, struct agent_config *c, struct error *err)
+{
+	int r;
+
+/* The helpers name the variable in err themselves; only -ENOMEM is left to say. */
+#define CHECK(expr)                                                                                \
+	do {                                                                                       \
+		r = (expr);                                                                        \
+		if (r == -ENOMEM)                                                                  \
+			return error_set(err, ERR_INTERNAL, r, "out of memory");                   \
+		if (r < 0)                                                                         \
+			return r;                                                                  \
+	} while (0)
+
+	CHECK(env_path(envp, "MOUNTED_CNI_NET_DIR", DEFAULT_MOUNTED_CNI_NET_DIR,
+		       &c->mounted_cni_net_dir, err));
+	CHECK(env_path(envp, "CNI_NET_DIR", DEFAULT_CNI_NET_DIR, &c->cni_net_dir, err));
+	CHECK(env_file_name(envp, "CNI_CONF_NAME", NULL, &c->cni_conf_name, err));
+	CHECK(env_bool(envp, "CHAINED_CNI_PLUGIN", true, &c->chained_cni_plugin, err));
+	CHECK(env_bool(envp, "CNI_CONF_GROUP_READ", false, &c->cni_conf_group_read, err));
+
+	r = read_template(envp, c, err);
+	if (r < 0)
+		return r;
+	c->era = c->cni_network_config ? AGENT_ERA_LEGACY : AGENT_ERA_CURRENT;
+
+	CHECK(env_path(envp, "CNI_AGENT_RUN_DIR", DEFAULT_CNI_AGENT_RUN_DIR, &c->cni_agent_run_dir,
+		       err));
+	const char *mode = env_get(envp, "KUBECONFIG_MODE");
+	c->kubeconfig_mode = DEFAULT_KUBECONFIG_MODE;
+	if (mode && parse_mode_autodetect(mode, &c->kubeconfig_mode) < 0)
+		return error_set(err, ERR_CONFIG, -EINVAL,
+				 "KUBECONFIG_MODE=\"%s\": not a file mode (e.g. 0600; a leading 0 "
+				 "means octal)",
+				 mode);
+	CHECK(env_file_name(envp, "KUBECFG_FILE_NAME", LEGACY_KUBECONFIG_NAME,
+			    &c->kubecfg_file_name, err));
+	CHECK(env_path(envp, "SERVICE_ACCOUNT_DIR", KUBE_SA_DIR, &c->service_account_dir,
+		       err));
+	if (env_get(envp, "KUBE_CA_FILE")) {
+		CHECK(env_path(envp, "KUBE_CA_FILE", NULL, &c->kube_ca_file, err));
+	} else if (asprintf(&c->kube_ca_file, "%s/ca.crt", c->service_account_dir) < 0) {
+		c->kube_ca_file = NULL;
+		return error_set(err, ERR_INTERNAL, -ENOMEM, "out of memory");
+	}
+	CHECK(env_bool(envp, "SKIP_TLS_VERIFY", false, &c->skip_tls_verify, err));
+
+	const char *proto = env_get(envp, "KUBERNETES_SERVICE_PROTOCOL");
+	if (proto && strcmp(proto, "https") != 0 && strcmp(proto, "http") != 0)
+		return error_set(err, ERR_CONFIG, -EINVAL,
+				 "KUBERNETES_SERVICE_PROTOCOL=\"%s\": not http or https", proto);
+	CHECK(env_string(envp, "KUBERNETES_SERVICE_PROTOCOL", "https",
+			 &c->kubernetes_service_protocol));
+	const char *host = env_get(envp, "KUBERNETES_SERVICE_HOST");
+	if (host)
+		for (const char *p = host; *p; p++)
+			if (isspace((unsigned char)*p) || *p == '/' || *p == '@' || *p == '"')
+				return error_set(err, ERR_CONFIG, -EINVAL,
+						 "KUBERNETES_SERVICE_HOST=\"%s\": not a host",
+						 host);
+	CHECK(env_string(envp, "KUBERNETES_SERVICE_HOST", NULL, &c->kubernetes_service_host));
+	const char *port = env_get(envp, "KUBERNETES_SERVICE_PORT");
+	uint16_t port_num;
+	if (port && parse_port(port, &port_num) < 0)
+		return error_set(err, ERR_CONFIG, -EINVAL,
+				 "KUBERNETES_SERVICE_PORT=\"%s\": not a port (1-65535)", port);
+	CHECK(env_string(envp, "KUBERNETES_SERVICE_PORT", NULL, &c->kubernetes_service_port));
+	if (env_get(envp, "KUBERNETES_NODE_NAME")) {
+		CHECK(env_string(envp, "KUBERNETES_NODE_NAME", NULL, &c->node_name));
+	} else {
+		r = node_name_default(&c->node_name);
+		if (r < 0)
+			return error_set(err, ERR_CONFIG, r,
+					 "KUBERNETES_NODE_NAME unset and no hostname: %s",
+					 strerror(-r));
+	}
+
+	CHECK(env_port(envp, "MONITORING_PORT", DEFAULT_MONITORING_PORT, &c->monitoring_port, err));
+	CHECK(env_port(envp, "HEALTH_PORT", DEFAULT_HEALTH_PORT, &c->health_port, err));
+
+	CHECK(split_list(env_get(envp, "EXCLUDE_NAMESPACES"), ",", &c->exclude_namespaces,
+			 &c->n_exclude_namespaces));
+	CHECK(env_string(envp, "POD_NAMESPACE", "", &c->pod_namespace));
+	CHECK(env_bool(envp, "NATIVE_NFTABLES", false, &c->native_nftables, err));
+	CHECK(env_bool(envp, "AMBIENT_ENABLED", false, &c->ambient_enabled, err));
+	const char *backend = env_get(envp, "REDIRECT_BACKEND");
+	if (backend && strcmp(backend, "auto") != 0 && strcmp(backend, "nftables") != 0 &&
+	    strcmp(backend, "iptables") != 0)
+		return error_set(err, ERR_CONFIG, -EINVAL,
+				 "REDIRECT_BACKEND=\"%s\": not auto, nftables or iptables",
+				 backend);
+	CHECK(env_string(envp, "REDIRECT_BACKEND", NULL, &c->redirect_backend));
+
+	c->log_level = LOG_LEVEL_WARN;
+	CHECK(env_log_level(envp, "LOG_LEVEL", &c->log_level, &c->log_level_set, err));
+	bool plugin_set;
+	c->plugin_log_level = LOG_LEVEL_INFO;
+	CHECK(env_log_level(envp, "PLUGIN_LOG_LEVEL", &c->plugin_log_level, &plugin_set, err));
+	if (!plugin_set && c->log_level_set)
+		c->plugin_log_level = c->log_level;
+
+	CHECK(env_path(envp, "CNI_BIN_SOURCE_DIR", DEFAULT_CNI_BIN_SOURCE_DIR,
+		       &c->cni_bin_source_dir, err));
+	CHECK(env_path(envp, "MOUNTED_CNI_BIN_DIR", DEFAULT_MOUNTED_CNI_BIN_DIR,
+		       &c->mounted_cni_bin_dir, err));
+	CHECK(env_bool(envp, "UPDATE_CNI_BINARIES", true, &c->update_cni_binaries, err));
+	/* 1.7's bash split on commas, its Go viper on whitespace: accept both. */
+	CHECK(split_list(env_get(envp, "SKIP_CNI_BINARIES"), ", \t\n", &c->skip_cni_binaries,
+			 &c->n_skip_cni_binaries));
+
+	CHECK(env_bool(envp, "REPAIR_ENABLED", true, &c->repair_enabled, err));
+#undef CHECK
+	return 0;
+}
 
 int agent_config_from_env(const char *const *envp, struct agent_config **ret, struct error *err)
 {
-	return error_set(err, ERR_INTERNAL, -ENOSYS, "agent_config_from_env: not implemented yet");
+	_cleanup_(agent_config_freep) struct agent_config *c = calloc(1, sizeof(*c));
+	if (!c)
+		return error_set(err, ERR_INTERNAL, -ENOMEM, "out of memory");
+	int r = parse_all(envp, c, err);
+	if (r < 0)
+		return r;
+	*ret = TAKE_PTR(c);
+	return 0;
 }
 
 struct agent_config *agent_config_free(struct agent_config *c)
 {
+	if (!c)
+		return NULL;
+	free(c->mounted_cni_net_dir);
+	free(c->cni_net_dir);
+	free(c->cni_conf_name);
+	free(c->cni_network_config);
+	free(c->cni_network_config_file);
+	free(c->cni_agent_run_dir);
+	free(c->kubecfg_file_name);
+	free(c->service_account_dir);
+	free(c->kube_ca_file);
+	free(c->kubernetes_service_protocol);
+	free(c->kubernetes_service_host);
+	free(c->kubernetes_service_port);
+	free(c->node_name);
+	strv_free(c->exclude_namespaces, c->n_exclude_namespaces);
+	free(c->pod_namespace);
+	free(c->redirect_backend);
+	free(c->cni_bin_source_dir);
+	free(c->mounted_cni_bin_dir);
+	strv_free(c->skip_cni_binaries, c->n_skip_cni_binaries);
 	free(c);
 	return NULL;
 }
 
+static void join(char *buf, size_t len, char *const *v, size_t n)
+{
+	size_t off = 0;
+	buf[0] = '\0';
+	for (size_t i = 0; i < n && off < len; i++) {
+		int k = snprintf(buf + off, len - off, "%s%s", i ? "," : "", v[i]);
+		if (k < 0)
+			break;
+		off += (size_t)k;
+	}
+}
+
 void agent_config_log(const struct agent_config *c)
 {
+	char excl[512], skip[256];
+	join(excl, sizeof(excl), c->exclude_namespaces, c->n_exclude_namespaces);
+	join(skip, sizeof(skip), c->skip_cni_binaries, c->n_skip_cni_binaries);
+	log_info("config era=%s mounted_cni_net_dir=\"%s\" cni_net_dir=\"%s\" "
+		 "cni_conf_name=\"%s\" chained=%s group_read=%s run_dir=\"%s\" "
+		 "kubeconfig_mode=%04o kubecfg_file_name=\"%s\" sa_dir=\"%s\" ca_file=\"%s\" "
+		 "skip_tls_verify=%s api=%s://%s:%s node=\"%s\" monitoring_port=%u "
+		 "health_port=%u exclude_namespaces=\"%s\" pod_namespace=\"%s\" "
+		 "native_nftables=%s redirect_backend=%s plugin_log_level=%s bin_source=\"%s\" "
+		 "bin_dir=\"%s\" update_binaries=%s skip_binaries=\"%s\" repair=%s",
+		 c->era == AGENT_ERA_LEGACY ? "1.7-template" : "current", c->mounted_cni_net_dir,
+		 c->cni_net_dir, c->cni_conf_name ? c->cni_conf_name : "",
+		 c->chained_cni_plugin ? "true" : "false", c->cni_conf_group_read ? "true" : "false",
+		 c->cni_agent_run_dir, (unsigned)c->kubeconfig_mode, c->kubecfg_file_name,
+		 c->service_account_dir, c->kube_ca_file, c->skip_tls_verify ? "true" : "false",
+		 c->kubernetes_service_protocol,
+		 c->kubernetes_service_host ? c->kubernetes_service_host : "<unset>",
+		 c->kubernetes_service_port ? c->kubernetes_service_port : "<unset>", c->node_name,
+		 c->monitoring_port, c->health_port, excl, c->pod_namespace,
+		 c->native_nftables ? "true" : "false",
+		 c->redirect_backend ? c->redirect_backend : "auto",
+		 log_level_to_string(c->plugin_log_level), c->cni_bin_source_dir,
+		 c->mounted_cni_bin_dir, c->update_cni_binaries ? "true" : "false", skip,
+		 c->repair_enabled ? "true" : "false");
 }
