@@ -363,22 +363,26 @@ void pod_watch_cursor_reset(struct pod_watch_cursor *cur)
 
 /* --- The loop --- */
 
-struct run {
+struct pod_watch {
 	struct kube_client *c;
-	const char *field_selector;
-	const char *label_selector;
+	char *field_selector; /* NULL: none */
+	char *label_selector;
 	const struct pod_watch_callbacks *cb;
 	void *ud;
 	const atomic_bool *stop;
 	struct pod_store *store;
 	struct pod_watch_cursor cur;
-	int cb_r;	/* the consumer's non-zero return */
-	bool gone;	/* 410 seen inside the stream */
-	unsigned events; /* delivered in this watch */
+	int cb_r;	   /* the consumer's non-zero return */
+	bool gone;	   /* 410 seen inside the stream */
+	bool pause;	   /* the consumer asked to end this request */
+	bool synced;	   /* a list completed */
+	bool backing_off;
+	struct kube_backoff backoff;
+	uint32_t seed;
 	struct error *err;
 };
 
-static bool stopped(const struct run *w)
+static bool stopped(const struct pod_watch *w)
 {
 	return w->stop && atomic_load(w->stop);
 }
@@ -391,7 +395,7 @@ static uint64_t now_ms(void)
 }
 
 /* Sleeps ms in slices, returning early when stopped. */
-static void wait_ms(const struct run *w, uint64_t ms)
+static void wait_ms(const struct pod_watch *w, uint64_t ms)
 {
 	uint64_t end = now_ms() + ms;
 	while (!stopped(w)) {
@@ -406,14 +410,14 @@ static void wait_ms(const struct run *w, uint64_t ms)
 
 static int emit_to_consumer(void *ud, enum kube_watch_type type, json_t *pod)
 {
-	struct run *w = ud;
+	struct pod_watch *w = ud;
 	int r = w->cb->on_event ? w->cb->on_event(w->ud, type, pod) : 0;
 	if (r != 0)
 		w->cb_r = r;
 	return r;
 }
 
-static int do_list(struct run *w)
+static int do_list(struct pod_watch *w)
 {
 	_cleanup_free_ char *cont = NULL;
 	pod_store_relist_begin(w->store);
@@ -458,6 +462,7 @@ static int do_list(struct run *w)
 	(void)pod_watch_cursor_advance(&w->cur, list_rv);
 	if (!w->cur.resource_version[0])
 		return error_set(w->err, ERR_API, -EBADMSG, "the pod list has no resourceVersion");
+	w->synced = true;
 	if (w->cb->on_synced) {
 		r = w->cb->on_synced(w->ud);
 		if (r != 0)
@@ -468,7 +473,7 @@ static int do_list(struct run *w)
 
 static int on_watch_event(json_t *event, void *userdata)
 {
-	struct run *w = userdata;
+	struct pod_watch *w = userdata;
 	if (stopped(w))
 		return 1;
 	struct kube_watch_event ev;
@@ -495,11 +500,12 @@ static int on_watch_event(json_t *event, void *userdata)
 	if (w->cb_r != 0)
 		return w->cb_r > 0 ? 1 : w->cb_r;
 	(void)pod_watch_cursor_advance(&w->cur, rv);
-	w->events++;
+	if (w->pause)
+		return 1;
 	return 0;
 }
 
-static int do_watch(struct run *w)
+static int do_watch(struct pod_watch *w)
 {
 	struct kube_list_query q = {
 		.label_selector = w->label_selector,
@@ -522,73 +528,111 @@ static bool permanent(int r)
 	return r == -EACCES || r == -EPERM || r == -EINVAL || r == -ENOMEM || r == -EPROTO;
 }
 
+int pod_watch_new(struct kube_client *c, const char *field_selector, const char *label_selector,
+		  const struct pod_watch_callbacks *cb, void *ud, struct pod_watch **ret)
+{
+	if (!c || !cb)
+		return -EINVAL;
+	_cleanup_(pod_watch_freep) struct pod_watch *w = calloc(1, sizeof(*w));
+	if (!w)
+		return -ENOMEM;
+	w->c = c;
+	w->cb = cb;
+	w->ud = ud;
+	w->seed = (uint32_t)getpid() ^ (uint32_t)now_ms() ^ (uint32_t)(uintptr_t)w;
+	if (!w->seed)
+		w->seed = 1;
+	if (field_selector && *field_selector && !(w->field_selector = strdup(field_selector)))
+		return -ENOMEM;
+	if (label_selector && *label_selector && !(w->label_selector = strdup(label_selector)))
+		return -ENOMEM;
+	if (pod_store_new(&w->store) < 0)
+		return -ENOMEM;
+	*ret = TAKE_PTR(w);
+	return 0;
+}
+
+struct pod_watch *pod_watch_free(struct pod_watch *w)
+{
+	if (!w)
+		return NULL;
+	free(w->field_selector);
+	free(w->label_selector);
+	pod_store_free(w->store);
+	free(w);
+	return NULL;
+}
+
+void pod_watch_pause(struct pod_watch *w)
+{
+	w->pause = true;
+}
+
+bool pod_watch_synced(const struct pod_watch *w)
+{
+	return w->synced;
+}
+
+int pod_watch_step(struct pod_watch *w, const atomic_bool *stop, struct error *err)
+{
+	w->stop = stop;
+	if (stopped(w))
+		return 0;
+	struct error e = {0};
+	w->err = &e;
+	w->pause = false;
+	w->cb_r = 0;
+	int r = w->cur.resource_version[0] ? do_watch(w) : do_list(w);
+	w->err = NULL;
+	if (w->cb_r != 0) {
+		if (w->cb_r < 0 && err)
+			*err = e;
+		return w->cb_r;
+	}
+	if (r >= 0 && !w->gone) {
+		w->backing_off = false;
+		return 0;
+	}
+	if (r == -ESTALE || w->gone) {
+		/* 410: the history we resume from is gone; list again. */
+		log_debug("pod watch: resourceVersion %s expired, relisting",
+			  w->cur.resource_version);
+		pod_watch_cursor_reset(&w->cur);
+		return 0;
+	}
+	const struct kube_status *st = kube_client_last_status(w->c);
+	if (permanent(r) || (st->http_code >= 400 && st->http_code < 500 && st->http_code != 408 &&
+			     st->http_code != 429)) {
+		if (err)
+			*err = e;
+		return r;
+	}
+	if (!w->backing_off) {
+		kube_backoff_init(&w->backoff, now_ms(), UINT64_MAX / 4,
+				  POD_WATCH_BACKOFF_INITIAL_MS, POD_WATCH_BACKOFF_MAX_MS, true,
+				  w->seed);
+		w->backing_off = true;
+	}
+	uint64_t wait = POD_WATCH_BACKOFF_MAX_MS;
+	if (kube_backoff_next(&w->backoff, now_ms(), st->retry_after_ms, &wait) < 0)
+		wait = POD_WATCH_BACKOFF_MAX_MS;
+	log_debug("pod watch: %s; reconnecting in %llu ms", e.msg, (unsigned long long)wait);
+	wait_ms(w, wait);
+	return 0;
+}
+
 int pod_watch_run(struct kube_client *c, const char *field_selector, const char *label_selector,
 		  const struct pod_watch_callbacks *cb, void *ud, const atomic_bool *stop,
 		  struct error *err)
 {
-	if (!c || !cb)
-		return error_set(err, ERR_INTERNAL, -EINVAL, "pod_watch_run without a client");
-	_cleanup_(pod_store_freep) struct pod_store *store = NULL;
-	if (pod_store_new(&store) < 0)
-		return error_set(err, ERR_INTERNAL, -ENOMEM, "out of memory");
-	struct run w = {
-		.c = c,
-		.field_selector = field_selector && *field_selector ? field_selector : NULL,
-		.label_selector = label_selector && *label_selector ? label_selector : NULL,
-		.cb = cb,
-		.ud = ud,
-		.stop = stop,
-		.store = store,
-		.err = err,
-	};
-	uint32_t seed = (uint32_t)getpid() ^ (uint32_t)now_ms();
-	struct kube_backoff b;
-	bool backing_off = false;
-
-	while (!stopped(&w)) {
-		int r;
-		struct error e = {0};
-		w.err = &e;
-		w.events = 0;
-		if (!w.cur.resource_version[0])
-			r = do_list(&w);
-		else
-			r = do_watch(&w);
-		w.err = err;
-		if (w.cb_r != 0) {
-			if (w.cb_r < 0 && err && e.kind != ERR_NONE)
-				*err = e;
-			return w.cb_r < 0 ? w.cb_r : w.cb_r;
-		}
-		if (r >= 0 && !w.gone) {
-			backing_off = false;
-			continue;
-		}
-		if (r == -ESTALE || w.gone) {
-			/* 410: the history we resume from is gone; list again. */
-			log_debug("pod watch: resourceVersion %s expired, relisting",
-				  w.cur.resource_version);
-			pod_watch_cursor_reset(&w.cur);
-			continue;
-		}
-		const struct kube_status *st = kube_client_last_status(c);
-		if (permanent(r) || (st->http_code >= 400 && st->http_code < 500 &&
-				     st->http_code != 408 && st->http_code != 429)) {
-			if (err)
-				*err = e;
+	_cleanup_(pod_watch_freep) struct pod_watch *w = NULL;
+	int r = pod_watch_new(c, field_selector, label_selector, cb, ud, &w);
+	if (r < 0)
+		return error_set(err, ERR_INTERNAL, r, "cannot start the pod watch");
+	while (!(stop && atomic_load(stop))) {
+		r = pod_watch_step(w, stop, err);
+		if (r != 0)
 			return r;
-		}
-		if (!backing_off) {
-			kube_backoff_init(&b, now_ms(), UINT64_MAX / 4, POD_WATCH_BACKOFF_INITIAL_MS,
-					  POD_WATCH_BACKOFF_MAX_MS, true, seed);
-			backing_off = true;
-		}
-		uint64_t wait = POD_WATCH_BACKOFF_MAX_MS;
-		if (kube_backoff_next(&b, now_ms(), st->retry_after_ms, &wait) < 0)
-			wait = POD_WATCH_BACKOFF_MAX_MS;
-		log_debug("pod watch: %s; reconnecting in %llu ms", e.msg,
-			  (unsigned long long)wait);
-		wait_ms(&w, wait);
 	}
 	return 0;
 }

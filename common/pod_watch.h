@@ -62,6 +62,27 @@ int pod_watch_run(struct kube_client *c, const char *field_selector, const char 
 		  const struct pod_watch_callbacks *cb, void *ud, const atomic_bool *stop,
 		  struct error *err) _must_check_;
 
+/*
+ * The same loop one request at a time, for a consumer that must use the
+ * client between requests (the repair loop writes with it). pod_watch_step
+ * makes one LIST (all pages) when there is no resourceVersion to resume
+ * from, else one WATCH that ends after POD_WATCH_TIMEOUT_SECONDS, at a cut,
+ * or after the event during which the consumer called pod_watch_pause; after
+ * a transient failure it waits the backoff (stop is seen every 100 ms).
+ * Returns 0 to be called again, the consumer's non-zero return, or a
+ * permanent error. The state survives between steps: no relist unless 410.
+ */
+struct pod_watch;
+int pod_watch_new(struct kube_client *c, const char *field_selector, const char *label_selector,
+		  const struct pod_watch_callbacks *cb, void *ud, struct pod_watch **ret) _must_check_;
+struct pod_watch *pod_watch_free(struct pod_watch *w);
+DEFINE_TRIVIAL_CLEANUP_FUNC(struct pod_watch *, pod_watch_free);
+int pod_watch_step(struct pod_watch *w, const atomic_bool *stop, struct error *err) _must_check_;
+/* From inside on_event: end the current request after this event (resumed by the next step). */
+void pod_watch_pause(struct pod_watch *w);
+/* Whether a list has completed (and so on_synced was called) at least once. */
+bool pod_watch_synced(const struct pod_watch *w);
+
 /* --- Pure parts (no I/O), public for the tests. --- */
 
 /* What the watcher has delivered, keyed by namespace/name. */

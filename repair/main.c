@@ -1,0 +1,129 @@
+// SPDX-License-Identifier: Apache-2.0
+/* istio-cni-repair: the repair loop on its own (SPEC 11). */
+#include <errno.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "istio_names.h"
+#include "kube_client.h"
+#include "kubeconfig.h"
+#include "log.h"
+#include "repair.h"
+
+static atomic_bool stop;
+
+static void on_signal(int sig)
+{
+	(void)sig;
+	atomic_store(&stop, true);
+}
+
+static void usage(FILE *f)
+{
+	fprintf(f,
+		"Usage: istio-cni-repair [--help] [--version]\n"
+		"\n"
+		"Watches this node's pods and repairs, deletes or labels the ones whose\n"
+		"istio-validation init container failed because the node's CNI was not ready.\n"
+		"\n"
+		"Configured by the environment (Istio's names): REPAIR_REPAIR_PODS,\n"
+		"REPAIR_DELETE_PODS, REPAIR_LABEL_PODS, REPAIR_NODE_NAME,\n"
+		"REPAIR_SIDECAR_ANNOTATION, REPAIR_INIT_CONTAINER_NAME,\n"
+		"REPAIR_INIT_CONTAINER_TERMINATION_MESSAGE, REPAIR_INIT_CONTAINER_EXIT_CODE,\n"
+		"REPAIR_LABEL_SELECTORS, REPAIR_FIELD_SELECTORS, REPAIR_BROKEN_POD_LABEL_KEY,\n"
+		"REPAIR_BROKEN_POD_LABEL_VALUE, REPAIR_RUN_AS_DAEMON; ours: REPAIR_RATE_LIMIT,\n"
+		"REPAIR_RATE_BURST, HOST_PROC_DIR (default /host/proc), LOG_LEVEL.\n"
+		"API access: KUBECONFIG when set, else in-cluster (KUBERNETES_SERVICE_HOST,\n"
+		"KUBERNETES_SERVICE_PORT, SERVICE_ACCOUNT_DIR).\n");
+}
+
+static int make_client(struct kube_client **ret, struct error *err)
+{
+	_cleanup_(kubeconfig_freep) struct kubeconfig *kc = NULL;
+	const char *path = getenv("KUBECONFIG");
+	int r;
+	if (path && *path)
+		r = kubeconfig_load(path, &kc, err);
+	else {
+		const char *sa = getenv("SERVICE_ACCOUNT_DIR");
+		r = kubeconfig_in_cluster(sa && *sa ? sa : NULL, getenv("KUBERNETES_SERVICE_HOST"),
+					  getenv("KUBERNETES_SERVICE_PORT"), &kc, err);
+	}
+	if (r < 0)
+		return r;
+	struct kube_client_options opts = {.user_agent = "istio-cni-repair/" ISTIO_CNI_VERSION_STRING};
+	return kube_client_new(kc, &opts, ret, err);
+}
+
+static void count(void *ud, const char *type, const char *result)
+{
+	(void)ud;
+	log_debug("repair: %s %s", type, result);
+}
+
+int main(int argc, char **argv)
+{
+	for (int i = 1; i < argc; i++) {
+		if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
+			usage(stdout);
+			return 0;
+		}
+		if (strcmp(argv[i], "--version") == 0) {
+			printf("istio-cni-repair %s\n", ISTIO_CNI_VERSION_STRING);
+			return 0;
+		}
+		fprintf(stderr, "istio-cni-repair: unknown argument \"%s\"\n", argv[i]);
+		usage(stderr);
+		return 2;
+	}
+
+	enum log_level level = LOG_LEVEL_INFO;
+	const char *lv = getenv("LOG_LEVEL");
+	if (lv && *lv && log_level_from_string(lv, &level) < 0) {
+		fprintf(stderr, "istio-cni-repair: LOG_LEVEL=\"%s\": unknown level\n", lv);
+		return 2;
+	}
+	log_setup("repair", level, false);
+
+	struct error err = {0};
+	struct repair_config cfg;
+	int r = repair_config_from_env(NULL, &cfg, &err);
+	if (r < 0) {
+		log_error("invalid configuration: %s", err.msg);
+		return 2;
+	}
+	if (repair_action_for(&cfg) == REPAIR_ACTION_NONE)
+		log_warn("none of REPAIR_REPAIR_PODS, REPAIR_DELETE_PODS, REPAIR_LABEL_PODS is "
+			 "true: broken pods are only detected");
+
+	_cleanup_(kube_client_freep) struct kube_client *c = NULL;
+	r = make_client(&c, &err);
+	if (r < 0) {
+		log_error("cannot reach the Kubernetes API: %s", err.msg);
+		repair_config_done(&cfg);
+		return 1;
+	}
+
+	struct sigaction sa = {.sa_handler = on_signal};
+	(void)sigemptyset(&sa.sa_mask);
+	if (sigaction(SIGTERM, &sa, NULL) < 0 || sigaction(SIGINT, &sa, NULL) < 0) {
+		log_error_errno(-errno, "cannot install signal handlers: %m");
+		repair_config_done(&cfg);
+		return 1;
+	}
+
+	log_info("repair: starting node=\"%s\" action=%s daemon=%s", cfg.node_name,
+		 repair_action_to_string(repair_action_for(&cfg)),
+		 cfg.run_as_daemon ? "true" : "false");
+	struct repair_hooks hooks = {.count = count};
+	r = repair_run(&cfg, c, &hooks, &stop, &err);
+	repair_config_done(&cfg);
+	if (r < 0) {
+		log_error("repair: %s", err.msg);
+		return 1;
+	}
+	return 0;
+}

@@ -1,0 +1,538 @@
+// SPDX-License-Identifier: Apache-2.0
+/*
+ * The repair loop: pod_watch steps deliver this node's pods; broken ones go
+ * into a queue keyed by uid; between steps the queue is worked through the
+ * token bucket, each pod at most REPAIR_MAX_ATTEMPTS times with backoff.
+ * A uid acted on successfully is remembered until its pod is deleted, so a
+ * replayed or relisted event never causes a second action.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "istio_names.h"
+#include "log.h"
+#include "pod_info.h"
+#include "pod_watch.h"
+#include "redirect_apply.h"
+#include "repair.h"
+
+struct item {
+	struct item *next;
+	char *uid;
+	char *ns;
+	char *name;
+	char *rv;
+	json_t *pod; /* repair in place only */
+	unsigned failures;
+	uint64_t due_ms;
+};
+
+struct done {
+	char **uids;
+	size_t n, cap;
+};
+
+struct repair {
+	const struct repair_config *cfg;
+	struct kube_client *c;
+	const struct repair_hooks *hooks;
+	enum repair_action action;
+	struct pod_watch *watch;
+	struct item *head, *tail;
+	size_t queued;
+	struct done done;
+	struct repair_bucket bucket;
+};
+
+static uint64_t now_ms(void)
+{
+	struct timespec ts;
+	(void)clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+static void count(struct repair *rp, const char *result)
+{
+	if (rp->hooks && rp->hooks->count)
+		rp->hooks->count(rp->hooks->ud, repair_action_to_string(rp->action), result);
+}
+
+static void item_free(struct item *it)
+{
+	if (!it)
+		return;
+	free(it->uid);
+	free(it->ns);
+	free(it->name);
+	free(it->rv);
+	json_decref(it->pod);
+	free(it);
+}
+
+static bool done_has(const struct done *d, const char *uid)
+{
+	for (size_t i = 0; i < d->n; i++)
+		if (strcmp(d->uids[i], uid) == 0)
+			return true;
+	return false;
+}
+
+static int done_add(struct done *d, const char *uid)
+{
+	if (done_has(d, uid))
+		return 0;
+	if (d->n == d->cap) {
+		size_t nc = d->cap ? d->cap * 2 : 32;
+		char **u = reallocarray(d->uids, nc, sizeof(*u));
+		if (!u)
+			return -ENOMEM;
+		d->uids = u;
+		d->cap = nc;
+	}
+	char *s = strdup(uid);
+	if (!s)
+		return -ENOMEM;
+	d->uids[d->n++] = s;
+	return 0;
+}
+
+static void done_remove(struct done *d, const char *uid)
+{
+	for (size_t i = 0; i < d->n; i++)
+		if (strcmp(d->uids[i], uid) == 0) {
+			free(d->uids[i]);
+			d->uids[i] = d->uids[--d->n];
+			return;
+		}
+}
+
+static struct item **queue_find(struct repair *rp, const char *uid)
+{
+	struct item **pp = &rp->head;
+	for (; *pp; pp = &(*pp)->next)
+		if (strcmp((*pp)->uid, uid) == 0)
+			return pp;
+	return pp;
+}
+
+static void queue_unlink(struct repair *rp, struct item **pp)
+{
+	struct item *it = *pp;
+	*pp = it->next;
+	if (rp->tail == it) {
+		rp->tail = NULL;
+		for (struct item *x = rp->head; x; x = x->next)
+			rp->tail = x;
+	}
+	rp->queued--;
+	item_free(it);
+}
+
+static int set_str(char **dst, const char *v)
+{
+	char *c = strdup(v ? v : "");
+	if (!c)
+		return -ENOMEM;
+	free(*dst);
+	*dst = c;
+	return 0;
+}
+
+/* Queues (or refreshes) a broken pod. Returns 1 when it is new. */
+static int enqueue(struct repair *rp, const struct pod_info *p, json_t *pod)
+{
+	struct item **pp = queue_find(rp, p->uid);
+	struct item *it = *pp;
+	bool fresh = !it;
+	if (fresh) {
+		it = calloc(1, sizeof(*it));
+		if (!it)
+			return -ENOMEM;
+		if (set_str(&it->uid, p->uid) < 0 || set_str(&it->ns, p->namespace) < 0 ||
+		    set_str(&it->name, p->name) < 0) {
+			item_free(it);
+			return -ENOMEM;
+		}
+		it->due_ms = now_ms();
+	}
+	if (set_str(&it->rv, p->resource_version) < 0) {
+		if (fresh)
+			item_free(it);
+		return -ENOMEM;
+	}
+	if (rp->action == REPAIR_ACTION_REPAIR) {
+		json_decref(it->pod);
+		it->pod = json_incref(pod);
+	}
+	if (fresh) {
+		if (rp->tail)
+			rp->tail->next = it;
+		else
+			rp->head = it;
+		rp->tail = it;
+		rp->queued++;
+	}
+	return fresh ? 1 : 0;
+}
+
+static bool bucket_ready(const struct repair_bucket *b, unsigned n, uint64_t now)
+{
+	double t = b->tokens + (now > b->last_ms ? (double)(now - b->last_ms) * b->rate : 0);
+	double need = n > b->burst ? b->burst : n;
+	return t >= need;
+}
+
+/* Writes an action takes from the bucket: the action (unless in place) and its Event. */
+static unsigned writes_for(enum repair_action a)
+{
+	return a == REPAIR_ACTION_REPAIR ? 1 : 2;
+}
+
+static int on_event(void *ud, enum kube_watch_type type, json_t *pod)
+{
+	struct repair *rp = ud;
+	const char *uid = json_string_value(
+		json_object_get(json_object_get(pod, "metadata"), "uid"));
+	if (type == KUBE_WATCH_DELETED) {
+		if (uid) {
+			struct item **pp = queue_find(rp, uid);
+			if (*pp)
+				queue_unlink(rp, pp);
+			done_remove(&rp->done, uid);
+		}
+		return 0;
+	}
+	_cleanup_(pod_info_freep) struct pod_info *p = NULL;
+	struct error e = {0};
+	if (pod_info_from_json(pod, &p, &e) < 0) {
+		log_debug("repair: ignoring an undecodable pod: %s", e.msg);
+		return 0;
+	}
+	if (!p->uid || !*p->uid)
+		return 0;
+	if (!repair_pod_is_broken(rp->cfg, p)) {
+		/* Recovered (or never broken): nothing to retry. */
+		struct item **pp = queue_find(rp, p->uid);
+		if (*pp)
+			queue_unlink(rp, pp);
+		return 0;
+	}
+	if (done_has(&rp->done, p->uid))
+		return 0;
+	if (rp->action == REPAIR_ACTION_LABEL &&
+	    pod_info_label(p, rp->cfg->broken_pod_label_key)) {
+		log_debug("repair: pod=%s/%s already labelled", p->namespace, p->name);
+		count(rp, "skip");
+		return done_add(&rp->done, p->uid) < 0 ? -ENOMEM : 0;
+	}
+	int r = enqueue(rp, p, pod);
+	if (r < 0)
+		return r;
+	if (r > 0 && rp->watch && bucket_ready(&rp->bucket, writes_for(rp->action), now_ms()))
+		/* Act now rather than at the end of this watch request. */
+		pod_watch_pause(rp->watch);
+	return 0;
+}
+
+static void rfc3339_now(char *buf, size_t len)
+{
+	struct timespec ts;
+	struct tm tm;
+	(void)clock_gettime(CLOCK_REALTIME, &ts);
+	if (!gmtime_r(&ts.tv_sec, &tm) || strftime(buf, len, "%Y-%m-%dT%H:%M:%SZ", &tm) == 0)
+		(void)snprintf(buf, len, "1970-01-01T00:00:00Z");
+}
+
+/* Posts an Event about it; failures are logged, never retried. */
+static void post_event(struct repair *rp, const struct item *it, const char *reason,
+		       const char *type, const char *message)
+{
+	_cleanup_free_ char *ns = NULL;
+	if (kube_url_escape(it->ns, &ns) < 0)
+		return;
+	_cleanup_free_ char *path = NULL;
+	if (asprintf(&path, "/api/v1/namespaces/%s/events", ns) < 0)
+		return;
+	char when[32], gen[300];
+	rfc3339_now(when, sizeof(when));
+	(void)snprintf(gen, sizeof(gen), "%.250s.", it->name);
+	const char *node = rp->cfg->node_name ? rp->cfg->node_name : "";
+	json_auto_t *ev = json_pack(
+		"{s:s,s:s,s:{s:s,s:s},s:{s:s,s:s,s:s,s:s,s:s,s:s},s:s,s:s,s:s,s:{s:s,s:s},"
+		"s:s,s:s,s:s,s:s,s:i}",
+		"apiVersion", "v1", "kind", "Event", "metadata", "generateName", gen, "namespace",
+		it->ns, "involvedObject", "kind", "Pod", "apiVersion", "v1", "namespace", it->ns,
+		"name", it->name, "uid", it->uid, "resourceVersion", it->rv ? it->rv : "", "reason",
+		reason, "message", message, "type", type, "source", "component",
+		REPAIR_EVENT_COMPONENT, "host", node, "reportingComponent", REPAIR_EVENT_COMPONENT,
+		"reportingInstance", node, "firstTimestamp", when, "lastTimestamp", when, "count",
+		1);
+	if (!ev)
+		return;
+	struct error e = {0};
+	int r = kube_client_post(rp->c, path, ev, NULL, NULL, &e);
+	if (r < 0)
+		log_warn("repair: cannot record the %s event for pod=%s/%s: %s", reason, it->ns,
+			 it->name, e.msg);
+}
+
+enum outcome {
+	OUTCOME_DONE,	/* acted (or nothing left to act on) */
+	OUTCOME_RETRY,	/* transient: again after backoff */
+	OUTCOME_FAILED, /* permanent for this pod */
+};
+
+static enum outcome classify(int r)
+{
+	const int transient[] = {-EAGAIN, -ETIMEDOUT, -ECONNREFUSED, -EHOSTUNREACH, -EIO,
+				 -ECONNRESET, -EBUSY, -ENOENT, -ENOMEM};
+	for (size_t i = 0; i < ELEMENTSOF(transient); i++)
+		if (r == transient[i])
+			return OUTCOME_RETRY;
+	return OUTCOME_FAILED;
+}
+
+static enum outcome do_delete(struct repair *rp, struct item *it, struct error *e)
+{
+	_cleanup_free_ char *path = NULL;
+	if (kube_pod_path(it->ns, it->name, NULL, &path) < 0) {
+		(void)error_set(e, ERR_CONFIG, -EINVAL, "bad pod name");
+		return OUTCOME_FAILED;
+	}
+	struct kube_status st = {0};
+	int r = kube_client_delete(rp->c, path, it->uid, it->rv, NULL, &st, e);
+	if (r >= 0) {
+		log_info("repair: deleted broken pod=%s/%s uid=%s", it->ns, it->name, it->uid);
+		post_event(rp, it, EVENT_REASON_DELETE_BROKEN_POD, "Warning",
+			   "pod detected as broken, deleted");
+		count(rp, "success");
+		return OUTCOME_DONE;
+	}
+	if (st.http_code == 404) {
+		log_info("repair: broken pod=%s/%s uid=%s already gone", it->ns, it->name, it->uid);
+		return OUTCOME_DONE;
+	}
+	if (st.http_code == 409) {
+		/* Replaced or changed since we saw it: never delete the new one. A
+		 * newer event of the same pod queues it again. */
+		log_info("repair: not deleting pod=%s/%s uid=%s: it changed since it was seen "
+			 "broken",
+			 it->ns, it->name, it->uid);
+		return OUTCOME_DONE;
+	}
+	return st.http_code == 0 || st.http_code == 408 || st.http_code == 429 ||
+			       st.http_code >= 500
+		       ? OUTCOME_RETRY
+		       : OUTCOME_FAILED;
+}
+
+static enum outcome do_label(struct repair *rp, struct item *it, struct error *e)
+{
+	_cleanup_free_ char *path = NULL;
+	if (kube_pod_path(it->ns, it->name, "status", &path) < 0) {
+		(void)error_set(e, ERR_CONFIG, -EINVAL, "bad pod name");
+		return OUTCOME_FAILED;
+	}
+	json_auto_t *patch = json_pack("{s:{s:{s:s}}}", "metadata", "labels",
+				       rp->cfg->broken_pod_label_key,
+				       rp->cfg->broken_pod_label_value);
+	if (!patch)
+		return OUTCOME_RETRY;
+	struct kube_status st = {0};
+	int r = kube_client_patch(rp->c, path, patch, NULL, &st, e);
+	if (r >= 0) {
+		log_info("repair: labelled broken pod=%s/%s uid=%s %s=%s", it->ns, it->name,
+			 it->uid, rp->cfg->broken_pod_label_key, rp->cfg->broken_pod_label_value);
+		char msg[600];
+		(void)snprintf(msg, sizeof(msg), "pod detected as broken, labeled with %s=%s",
+			       rp->cfg->broken_pod_label_key, rp->cfg->broken_pod_label_value);
+		post_event(rp, it, EVENT_REASON_LABEL_BROKEN_POD, "Warning", msg);
+		count(rp, "success");
+		return OUTCOME_DONE;
+	}
+	if (st.http_code == 404)
+		return OUTCOME_DONE;
+	return st.http_code == 0 || st.http_code == 408 || st.http_code == 429 ||
+			       st.http_code >= 500
+		       ? OUTCOME_RETRY
+		       : OUTCOME_FAILED;
+}
+
+static enum outcome do_repair(struct repair *rp, struct item *it, struct error *e)
+{
+	_cleanup_(pod_info_freep) struct pod_info *p = NULL;
+	if (pod_info_from_json(it->pod, &p, e) < 0)
+		return OUTCOME_FAILED;
+	const char *one[1] = {p->pod_ip};
+	const char *const *ips = (const char *const *)p->pod_ips;
+	size_t n = p->n_pod_ips;
+	if (n == 0) {
+		ips = one;
+		n = p->pod_ip ? 1 : 0;
+	}
+	if (n == 0) {
+		(void)error_set(e, ERR_CONFIG, -EINVAL, "the pod has no IP address");
+		return OUTCOME_RETRY;
+	}
+	_cleanup_close_ int fd = -1;
+	int r = repair_find_netns(rp->cfg->host_proc_dir, ips, n, &fd, e);
+	if (r < 0)
+		return classify(r);
+	char path[64];
+	(void)snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
+	struct redirect_outcome out = {0};
+	r = redirect_apply_pod(it->pod, path, &out, e);
+	if (r < 0)
+		return e->kind == ERR_CONFIG ? OUTCOME_FAILED : OUTCOME_RETRY;
+	if (r > 0) {
+		log_info("repair: pod=%s/%s uid=%s is not captured (skip reason %d); nothing "
+			 "repaired",
+			 it->ns, it->name, it->uid, (int)out.skip);
+		count(rp, "skip");
+		return OUTCOME_DONE;
+	}
+	log_info("repair: repaired broken pod=%s/%s uid=%s in place ip=%s ipv6=%s", it->ns,
+		 it->name, it->uid, ips[0], out.ipv6 ? "true" : "false");
+	post_event(rp, it, EVENT_REASON_REPAIRED_BROKEN_POD, "Normal",
+		   "pod detected as broken, repaired in place");
+	count(rp, "success");
+	return OUTCOME_DONE;
+}
+
+/*
+ * Works through the due items while tokens last. Returns the ms until the
+ * next item can be worked on (UINT64_MAX when the queue is empty).
+ */
+static uint64_t process(struct repair *rp)
+{
+	uint64_t next = UINT64_MAX;
+	struct item **pp = &rp->head;
+	while (*pp) {
+		struct item *it = *pp;
+		uint64_t now = now_ms();
+		if (it->due_ms > now) {
+			if (it->due_ms - now < next)
+				next = it->due_ms - now;
+			pp = &it->next;
+			continue;
+		}
+		uint64_t wait = repair_bucket_take(&rp->bucket, writes_for(rp->action), now);
+		if (wait > 0)
+			return wait < next ? wait : next;
+
+		struct error e = {0};
+		enum outcome o;
+		switch (rp->action) {
+		case REPAIR_ACTION_DELETE:
+			o = do_delete(rp, it, &e);
+			break;
+		case REPAIR_ACTION_LABEL:
+			o = do_label(rp, it, &e);
+			break;
+		case REPAIR_ACTION_REPAIR:
+			o = do_repair(rp, it, &e);
+			break;
+		default:
+			o = OUTCOME_DONE;
+			break;
+		}
+		if (o == OUTCOME_RETRY && ++it->failures < REPAIR_MAX_ATTEMPTS) {
+			it->due_ms = now_ms() + repair_backoff_ms(it->failures);
+			log_debug("repair: %s pod=%s/%s attempt %u failed: %s",
+				  repair_action_to_string(rp->action), it->ns, it->name,
+				  it->failures, e.msg);
+			/* Move it to the back so others get their turn. */
+			if (it->next) {
+				*pp = it->next;
+				it->next = NULL;
+				rp->tail->next = it;
+				rp->tail = it;
+			} else {
+				pp = &it->next;
+			}
+			continue;
+		}
+		if (o != OUTCOME_DONE) {
+			log_error("repair: could not %s broken pod=%s/%s uid=%s: %s",
+				  repair_action_to_string(rp->action), it->ns, it->name, it->uid,
+				  e.msg);
+			count(rp, "fail");
+			if (rp->action == REPAIR_ACTION_DELETE) {
+				char msg[ERROR_MSG_MAX + 64];
+				(void)snprintf(msg, sizeof(msg),
+					       "pod detected as broken, but failed to delete: %s",
+					       e.msg);
+				post_event(rp, it, EVENT_REASON_DELETE_BROKEN_POD, "Warning", msg);
+			}
+		}
+		/* Acted on, or given up: never again for this uid. */
+		if (done_add(&rp->done, it->uid) < 0)
+			log_warn("repair: out of memory");
+		queue_unlink(rp, pp);
+	}
+	return next;
+}
+
+static void sleep_ms(const atomic_bool *stop, uint64_t ms)
+{
+	uint64_t end = now_ms() + ms;
+	while (!(stop && atomic_load(stop))) {
+		uint64_t now = now_ms();
+		if (now >= end)
+			return;
+		uint64_t slice = end - now < 100 ? end - now : 100;
+		struct timespec ts = {.tv_sec = 0, .tv_nsec = (long)(slice * 1000000u)};
+		(void)nanosleep(&ts, NULL);
+	}
+}
+
+static void repair_cleanup(struct repair *rp)
+{
+	while (rp->head)
+		queue_unlink(rp, &rp->head);
+	for (size_t i = 0; i < rp->done.n; i++)
+		free(rp->done.uids[i]);
+	free(rp->done.uids);
+	pod_watch_free(rp->watch);
+}
+
+int repair_run(const struct repair_config *cfg, struct kube_client *c,
+	       const struct repair_hooks *hooks, const atomic_bool *stop, struct error *err)
+{
+	if (!cfg || !c)
+		return error_set(err, ERR_INTERNAL, -EINVAL, "repair_run without a config");
+	_cleanup_(repair_cleanup) struct repair rp = {
+		.cfg = cfg,
+		.c = c,
+		.hooks = hooks,
+		.action = repair_action_for(cfg),
+	};
+	repair_bucket_init(&rp.bucket, cfg->rate_limit, cfg->rate_burst, now_ms());
+	_cleanup_free_ char *fs = NULL;
+	if (repair_field_selector(cfg, &fs) < 0)
+		return error_set(err, ERR_INTERNAL, -ENOMEM, "out of memory");
+	static const struct pod_watch_callbacks cbs = {.on_event = on_event};
+	int r = pod_watch_new(c, fs, cfg->label_selectors, &cbs, &rp, &rp.watch);
+	if (r < 0)
+		return error_set(err, ERR_INTERNAL, r, "cannot start the pod watch");
+
+	while (!(stop && atomic_load(stop))) {
+		bool listed = pod_watch_synced(rp.watch);
+		if (cfg->run_as_daemon || !listed) {
+			r = pod_watch_step(rp.watch, stop, err);
+			if (r < 0)
+				return r;
+		}
+		uint64_t next = process(&rp);
+		if (!cfg->run_as_daemon && pod_watch_synced(rp.watch)) {
+			if (!rp.head)
+				break;
+			sleep_ms(stop, next == UINT64_MAX ? 100 : next);
+		}
+	}
+	return 0;
+}

@@ -1,0 +1,128 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * The repair loop (SPEC 11, research I§6): watch this node's pods, find the
+ * ones whose istio-validation init container failed because the node's CNI
+ * was not ready, and repair them in place, delete them or label them.
+ *
+ * The detection and the rate-limit arithmetic are pure functions (below);
+ * repair_run is the blocking loop around them.
+ */
+#ifndef ISTIO_CNI_REPAIR_H
+#define ISTIO_CNI_REPAIR_H
+
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "cleanup.h"
+#include "error.h"
+#include "kube_client.h"
+#include "pod_info.h"
+
+/* Ours (Istio's controller queue has the same numbers built in). */
+#define REPAIR_DEFAULT_RATE_LIMIT 10 /* API writes per second */
+#define REPAIR_DEFAULT_RATE_BURST 100
+#define REPAIR_MAX_ATTEMPTS 5
+#define REPAIR_BACKOFF_INITIAL_MS 200
+#define REPAIR_BACKOFF_MAX_MS 60000
+#define REPAIR_DEFAULT_HOST_PROC_DIR "/host/proc"
+#define REPAIR_EVENT_COMPONENT "istio-cni-repair"
+
+struct repair_config {
+	bool enabled;	    /* REPAIR_ENABLED (the agent decides with it) */
+	bool repair_pods;   /* REPAIR_REPAIR_PODS */
+	bool delete_pods;   /* REPAIR_DELETE_PODS */
+	bool label_pods;    /* REPAIR_LABEL_PODS */
+	bool run_as_daemon; /* REPAIR_RUN_AS_DAEMON */
+	char *node_name;    /* REPAIR_NODE_NAME */
+	char *sidecar_annotation;
+	char *init_container_name;
+	char *init_container_termination_message;
+	int32_t init_container_exit_code; /* 0: any */
+	char *label_selectors;		  /* normalised comma list, "" for none */
+	char *field_selectors;		  /* idem, without the node clause */
+	char *broken_pod_label_key;
+	char *broken_pod_label_value;
+	char *host_proc_dir; /* HOST_PROC_DIR */
+	unsigned rate_limit; /* REPAIR_RATE_LIMIT, writes per second */
+	unsigned rate_burst; /* REPAIR_RATE_BURST */
+};
+
+/*
+ * Reads every REPAIR_* of SPEC 11 (and HOST_PROC_DIR) from envp (NULL:
+ * environ), with Istio's defaults. An invalid value is -EINVAL with
+ * ERR_CONFIG naming the variable and the value. *ret is written only on
+ * success; release it with repair_config_done.
+ */
+int repair_config_from_env(const char *const *envp, struct repair_config *ret,
+			   struct error *err) _must_check_;
+void repair_config_done(struct repair_config *cfg);
+
+/* The field selector the watch uses: the configured ones plus spec.nodeName=<node>. */
+int repair_field_selector(const struct repair_config *cfg, char **ret) _must_check_;
+
+enum repair_action {
+	REPAIR_ACTION_NONE,
+	REPAIR_ACTION_REPAIR,
+	REPAIR_ACTION_DELETE,
+	REPAIR_ACTION_LABEL,
+};
+
+/* Precedence repair > delete > label. */
+enum repair_action repair_action_for(const struct repair_config *cfg);
+/* "repair", "delete", "label" (the metric's type), "none". */
+const char *repair_action_to_string(enum repair_action a);
+
+/* Research I§6.2, exactly. */
+bool repair_pod_is_broken(const struct repair_config *cfg, const struct pod_info *p);
+
+/* A token bucket over API writes; times in ms on any monotonic clock. */
+struct repair_bucket {
+	double tokens;
+	double rate;  /* per ms */
+	double burst;
+	uint64_t last_ms;
+};
+
+void repair_bucket_init(struct repair_bucket *b, unsigned rate_per_s, unsigned burst,
+			uint64_t now_ms);
+/*
+ * Takes n tokens (n is capped at the burst) and returns 0, or takes nothing
+ * and returns the ms to wait until n are there (> 0).
+ */
+uint64_t repair_bucket_take(struct repair_bucket *b, unsigned n, uint64_t now_ms);
+
+/* The wait before attempt n (1-based: after the n-th failure), doubling from
+ * REPAIR_BACKOFF_INITIAL_MS to REPAIR_BACKOFF_MAX_MS. */
+uint64_t repair_backoff_ms(unsigned failures);
+
+struct repair_hooks {
+	/* type: "repair"/"delete"/"label"; result "success"/"fail"/"skip"
+	 * (Istio's istio_cni_repair_pods_repaired_total{type,result}). */
+	void (*count)(void *ud, const char *type, const char *result);
+	void *ud;
+};
+
+/*
+ * Blocking. Watches this node's pods (pod_watch_run's protocol) and acts on
+ * broken ones, one action per pod uid, writes through the token bucket and
+ * failures retried with per-pod backoff up to REPAIR_MAX_ATTEMPTS. With
+ * run_as_daemon it returns 0 when *stop becomes true (stop may be NULL);
+ * otherwise after one list and the actions it called for (retries
+ * included). Logs one info line per action. A permanent error of the watch
+ * (401, 403, a bad selector) is returned; a refused write only fails its pod.
+ */
+int repair_run(const struct repair_config *cfg, struct kube_client *c,
+	       const struct repair_hooks *hooks, const atomic_bool *stop,
+	       struct error *err) _must_check_;
+
+/*
+ * Finds the network namespace holding one of ips (text addresses) by
+ * scanning <proc_dir>/<pid>/ns/net, each namespace once. Returns an open
+ * O_CLOEXEC fd to it, -ENOENT (ERR_UNKNOWN_CONTAINER) when none has them.
+ */
+int repair_find_netns(const char *proc_dir, const char *const *ips, size_t n_ips, int *ret_fd,
+		      struct error *err) _must_check_;
+
+#endif

@@ -1,0 +1,291 @@
+// SPDX-License-Identifier: Apache-2.0
+/* REPAIR_* settings (research I§6.1) and the pure parts of the repair loop. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "istio_names.h"
+#include "parse_util.h"
+#include "repair.h"
+
+extern char **environ;
+
+#define RATE_MAX 100000u
+
+static const char *env_get(const char *const *envp, const char *name)
+{
+	size_t n = strlen(name);
+	for (const char *const *e = envp; e && *e; e++)
+		if (strncmp(*e, name, n) == 0 && (*e)[n] == '=')
+			return *e + n + 1;
+	return NULL;
+}
+
+/* Unset and empty both mean the default. */
+static int env_str(const char *const *envp, const char *name, const char *def, char **ret)
+{
+	const char *v = env_get(envp, name);
+	if (!v || !*v)
+		v = def;
+	char *s = strdup(v);
+	if (!s)
+		return -ENOMEM;
+	*ret = s;
+	return 0;
+}
+
+static int env_bool(const char *const *envp, const char *name, bool def, bool *ret,
+		    struct error *err)
+{
+	const char *v = env_get(envp, name);
+	if (!v || !*v) {
+		*ret = def;
+		return 0;
+	}
+	if (parse_bool(v, ret) < 0)
+		return error_set(err, ERR_CONFIG, -EINVAL, "%s=\"%s\": not a boolean (true/false)",
+				 name, v);
+	return 0;
+}
+
+static int env_uint(const char *const *envp, const char *name, uint64_t def, uint64_t min,
+		    uint64_t max, uint64_t *ret, struct error *err)
+{
+	const char *v = env_get(envp, name);
+	if (!v || !*v) {
+		*ret = def;
+		return 0;
+	}
+	if (parse_u64(v, min, max, ret) < 0)
+		return error_set(err, ERR_CONFIG, -EINVAL,
+				 "%s=\"%s\": not a number in [%llu, %llu]", name, v,
+				 (unsigned long long)min, (unsigned long long)max);
+	return 0;
+}
+
+/*
+ * A comma list: each element trimmed, empties dropped, joined with ",".
+ * Selector syntax is itself comma separated, so this only normalises.
+ */
+static int env_list(const char *const *envp, const char *name, char **ret, struct error *err)
+{
+	const char *v = env_get(envp, name);
+	_cleanup_free_ char *copy = strdup(v ? v : "");
+	_cleanup_free_ char *out = calloc(1, strlen(v ? v : "") + 1);
+	if (!copy || !out)
+		return -ENOMEM;
+	size_t len = 0;
+	char *save = NULL;
+	for (char *tok = strtok_r(copy, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+		strip(tok);
+		if (!*tok)
+			continue;
+		if (strpbrk(tok, " \t\r\n"))
+			return error_set(err, ERR_CONFIG, -EINVAL,
+					 "%s=\"%s\": \"%s\" is not a selector", name, v, tok);
+		size_t n = strlen(tok);
+		if (len)
+			out[len++] = ',';
+		memcpy(out + len, tok, n);
+		len += n;
+		out[len] = '\0';
+	}
+	*ret = TAKE_PTR(out);
+	return 0;
+}
+
+void repair_config_done(struct repair_config *cfg)
+{
+	if (!cfg)
+		return;
+	free(cfg->node_name);
+	free(cfg->sidecar_annotation);
+	free(cfg->init_container_name);
+	free(cfg->init_container_termination_message);
+	free(cfg->label_selectors);
+	free(cfg->field_selectors);
+	free(cfg->broken_pod_label_key);
+	free(cfg->broken_pod_label_value);
+	free(cfg->host_proc_dir);
+	*cfg = (struct repair_config){0};
+}
+
+static void repair_config_donep(struct repair_config *cfg)
+{
+	repair_config_done(cfg);
+}
+
+int repair_config_from_env(const char *const *envp, struct repair_config *ret, struct error *err)
+{
+	if (!envp)
+		envp = (const char *const *)environ;
+	_cleanup_(repair_config_donep) struct repair_config c = {0};
+	int r;
+
+	if ((r = env_bool(envp, ENV_REPAIR_ENABLED, true, &c.enabled, err)) < 0 ||
+	    (r = env_bool(envp, ENV_REPAIR_REPAIR_PODS, false, &c.repair_pods, err)) < 0 ||
+	    (r = env_bool(envp, ENV_REPAIR_DELETE_PODS, false, &c.delete_pods, err)) < 0 ||
+	    (r = env_bool(envp, ENV_REPAIR_LABEL_PODS, false, &c.label_pods, err)) < 0 ||
+	    (r = env_bool(envp, ENV_REPAIR_RUN_AS_DAEMON, true, &c.run_as_daemon, err)) < 0)
+		return r;
+
+	if (env_str(envp, ENV_REPAIR_NODE_NAME, "", &c.node_name) < 0 ||
+	    env_str(envp, ENV_REPAIR_SIDECAR_ANNOTATION, ANN_STATUS, &c.sidecar_annotation) < 0 ||
+	    env_str(envp, ENV_REPAIR_INIT_CONTAINER_NAME, CONTAINER_ISTIO_VALIDATION,
+		    &c.init_container_name) < 0 ||
+	    env_str(envp, ENV_REPAIR_INIT_CONTAINER_TERMINATION_MESSAGE, "",
+		    &c.init_container_termination_message) < 0 ||
+	    env_str(envp, ENV_REPAIR_BROKEN_POD_LABEL_KEY, REPAIR_DEFAULT_BROKEN_POD_LABEL_KEY,
+		    &c.broken_pod_label_key) < 0 ||
+	    env_str(envp, ENV_REPAIR_BROKEN_POD_LABEL_VALUE, REPAIR_DEFAULT_BROKEN_POD_LABEL_VALUE,
+		    &c.broken_pod_label_value) < 0 ||
+	    env_str(envp, ENV_HOST_PROC_DIR, REPAIR_DEFAULT_HOST_PROC_DIR, &c.host_proc_dir) < 0)
+		return error_set(err, ERR_INTERNAL, -ENOMEM, "out of memory");
+
+	if (strpbrk(c.node_name, ",= \t\r\n"))
+		return error_set(err, ERR_CONFIG, -EINVAL, "%s=\"%s\": not a node name",
+				 ENV_REPAIR_NODE_NAME, c.node_name);
+	if (strpbrk(c.broken_pod_label_key, " \t\r\n\"") || !c.broken_pod_label_key[0])
+		return error_set(err, ERR_CONFIG, -EINVAL, "%s=\"%s\": not a label key",
+				 ENV_REPAIR_BROKEN_POD_LABEL_KEY, c.broken_pod_label_key);
+
+	uint64_t v;
+	if ((r = env_uint(envp, ENV_REPAIR_INIT_CONTAINER_EXIT_CODE, VALIDATION_EXIT_CODE, 0, 255,
+			  &v, err)) < 0)
+		return r;
+	c.init_container_exit_code = (int32_t)v;
+	if ((r = env_uint(envp, ENV_REPAIR_RATE_LIMIT, REPAIR_DEFAULT_RATE_LIMIT, 1, RATE_MAX, &v,
+			  err)) < 0)
+		return r;
+	c.rate_limit = (unsigned)v;
+	if ((r = env_uint(envp, ENV_REPAIR_RATE_BURST, REPAIR_DEFAULT_RATE_BURST, 1, RATE_MAX, &v,
+			  err)) < 0)
+		return r;
+	c.rate_burst = (unsigned)v;
+
+	if ((r = env_list(envp, ENV_REPAIR_LABEL_SELECTORS, &c.label_selectors, err)) < 0 ||
+	    (r = env_list(envp, ENV_REPAIR_FIELD_SELECTORS, &c.field_selectors, err)) < 0)
+		return r == -ENOMEM ? error_set(err, ERR_INTERNAL, r, "out of memory") : r;
+
+	*ret = c;
+	c = (struct repair_config){0};
+	return 0;
+}
+
+int repair_field_selector(const struct repair_config *cfg, char **ret)
+{
+	/* Istio (current) always appends the node clause. */
+	char *s = NULL;
+	int n = asprintf(&s, "%s%sspec.nodeName=%s", cfg->field_selectors ? cfg->field_selectors : "",
+			 cfg->field_selectors && *cfg->field_selectors ? "," : "",
+			 cfg->node_name ? cfg->node_name : "");
+	if (n < 0)
+		return -ENOMEM;
+	*ret = s;
+	return 0;
+}
+
+enum repair_action repair_action_for(const struct repair_config *cfg)
+{
+	if (cfg->repair_pods)
+		return REPAIR_ACTION_REPAIR;
+	if (cfg->delete_pods)
+		return REPAIR_ACTION_DELETE;
+	if (cfg->label_pods)
+		return REPAIR_ACTION_LABEL;
+	return REPAIR_ACTION_NONE;
+}
+
+const char *repair_action_to_string(enum repair_action a)
+{
+	switch (a) {
+	case REPAIR_ACTION_REPAIR:
+		return "repair";
+	case REPAIR_ACTION_DELETE:
+		return "delete";
+	case REPAIR_ACTION_LABEL:
+		return "label";
+	default:
+		return "none";
+	}
+}
+
+/* Compares a and b with ASCII whitespace trimmed at both ends. */
+static bool trimmed_equal(const char *a, const char *b)
+{
+	static const char ws[] = " \t\r\n\v\f";
+	a = a ? a : "";
+	b = b ? b : "";
+	a += strspn(a, ws);
+	b += strspn(b, ws);
+	size_t la = strlen(a), lb = strlen(b);
+	while (la && strchr(ws, a[la - 1]))
+		la--;
+	while (lb && strchr(ws, b[lb - 1]))
+		lb--;
+	return la == lb && memcmp(a, b, la) == 0;
+}
+
+bool repair_pod_is_broken(const struct repair_config *cfg, const struct pod_info *p)
+{
+	if (cfg->sidecar_annotation && *cfg->sidecar_annotation &&
+	    !pod_info_annotation(p, cfg->sidecar_annotation))
+		return false;
+	for (size_t i = 0; i < p->n_init_statuses; i++) {
+		const struct pod_init_status *s = &p->init_statuses[i];
+		if (cfg->init_container_name && *cfg->init_container_name &&
+		    (!s->name || strcmp(s->name, cfg->init_container_name) != 0))
+			continue;
+		if (s->state.present &&
+		    ((s->state.reason && strcmp(s->state.reason, "Completed") == 0) ||
+		     s->state.exit_code == 0))
+			continue;
+		if (!s->last_state.present)
+			continue;
+		const char *want = cfg->init_container_termination_message;
+		if (want && *want && !trimmed_equal(want, s->last_state.message))
+			continue;
+		if (cfg->init_container_exit_code != 0 &&
+		    cfg->init_container_exit_code != s->last_state.exit_code)
+			continue;
+		return true;
+	}
+	return false;
+}
+
+void repair_bucket_init(struct repair_bucket *b, unsigned rate_per_s, unsigned burst,
+			uint64_t now_ms)
+{
+	b->rate = (double)(rate_per_s ? rate_per_s : 1) / 1000.0;
+	b->burst = burst ? burst : 1;
+	b->tokens = b->burst;
+	b->last_ms = now_ms;
+}
+
+uint64_t repair_bucket_take(struct repair_bucket *b, unsigned n, uint64_t now_ms)
+{
+	double need = n < 1 ? 1.0 : (double)n;
+	if (need > b->burst)
+		need = b->burst;
+	if (now_ms > b->last_ms) {
+		b->tokens += (double)(now_ms - b->last_ms) * b->rate;
+		if (b->tokens > b->burst)
+			b->tokens = b->burst;
+		b->last_ms = now_ms;
+	}
+	if (b->tokens >= need) {
+		b->tokens -= need;
+		return 0;
+	}
+	uint64_t wait = (uint64_t)((need - b->tokens) / b->rate);
+	return wait ? wait + 1 : 1;
+}
+
+uint64_t repair_backoff_ms(unsigned failures)
+{
+	uint64_t w = REPAIR_BACKOFF_INITIAL_MS;
+	for (unsigned i = 1; i < failures && w < REPAIR_BACKOFF_MAX_MS; i++)
+		w *= 2;
+	return w < REPAIR_BACKOFF_MAX_MS ? w : REPAIR_BACKOFF_MAX_MS;
+}
