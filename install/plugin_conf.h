@@ -1,0 +1,76 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * Our plugin entry, the object the installer appends to the primary conf
+ * list (chained) or writes as its own conf (standalone). Pure: no I/O.
+ *
+ * Current era (research I§5.4): Istio's plugin struct, in its field order,
+ * plus what we add:
+ *   "capabilities": {"io.kubernetes.cri.pod-annotations": true}
+ *       so containerd hands the plugin the pod's annotations in
+ *       runtimeConfig (the plugin still reads the pod from the API);
+ *   "redirect_backend" only when REDIRECT_BACKEND is set.
+ *
+ * 1.7 era: the CNI_NETWORK_CONFIG template with its __PLACEHOLDERS__
+ * replaced as plain text, every occurrence, the service-account token last
+ * (so no intermediate text that might be logged ever holds it). The result
+ * must parse as a JSON object.
+ */
+#ifndef ISTIO_CNI_PLUGIN_CONF_H
+#define ISTIO_CNI_PLUGIN_CONF_H
+
+#include <jansson.h>
+#include <limits.h>
+
+#include "../agent/agent_config.h"
+#include "cleanup.h"
+#include "error.h"
+
+#define PLUGIN_CONF_CNI_VERSION "0.3.1"
+#define PLUGIN_CONF_NAME "istio-cni"
+#define PLUGIN_CONF_CAP_POD_ANNOTATIONS "io.kubernetes.cri.pod-annotations"
+#define AGENT_CNI_EVENT_SOCKET_NAME "pluginevent.sock"
+
+/* Current era: the entry from cfg. *ret is the caller's. */
+int plugin_conf_generate(const struct agent_config *cfg, json_t **ret) _must_check_;
+
+/* The values the 1.7 template placeholders take. */
+struct plugin_template_values {
+	const char *log_level;		 /* __LOG_LEVEL__ */
+	const char *log_uds_address;	 /* __LOG_UDS_ADDRESS__ */
+	const char *cni_event_address;	 /* __CNI_EVENT_ADDRESS__ */
+	const char *kubeconfig_filename; /* __KUBECONFIG_FILENAME__ */
+	const char *kubeconfig_filepath; /* __KUBECONFIG_FILEPATH__ */
+	const char *k8s_service_host;	 /* __KUBERNETES_SERVICE_HOST__ */
+	const char *k8s_service_port;	 /* __KUBERNETES_SERVICE_PORT__ */
+	const char *k8s_node_name;	 /* __KUBERNETES_NODE_NAME__ */
+	const char *sa_token;		 /* __SERVICEACCOUNT_TOKEN__ (secret) */
+};
+
+/* Room for the paths plugin_template_values_from_config() composes. */
+struct plugin_template_storage {
+	char log_uds_address[PATH_MAX];
+	char cni_event_address[PATH_MAX];
+	char kubeconfig_filepath[PATH_MAX];
+};
+
+/*
+ * The values cfg implies: log level (LOG_LEVEL), <run_dir>/log.sock,
+ * <run_dir>/pluginevent.sock, KUBECFG_FILE_NAME, CNI_NET_DIR/KUBECFG_FILE_NAME,
+ * the service host/port and node name. The token is left NULL. Strings point
+ * into cfg and st. -ENAMETOOLONG when a path does not fit.
+ */
+int plugin_template_values_from_config(const struct agent_config *cfg,
+				       struct plugin_template_storage *st,
+				       struct plugin_template_values *ret) _must_check_;
+
+/*
+ * Substitutes every placeholder of tmpl (NULL values become ""). *ret_text is
+ * the caller's and holds the token when the template names it: wipe it
+ * (explicit_bzero) before freeing. Returns 0, -ENOMEM, or -EINVAL with
+ * ERR_CONFIG when the result is not a JSON object (the message never quotes
+ * the text).
+ */
+int plugin_conf_from_template(const char *tmpl, const struct plugin_template_values *v,
+			      char **ret_text, json_t **ret_json, struct error *err) _must_check_;
+
+#endif
