@@ -74,6 +74,16 @@
 #define LEGACY_KUBECONFIG_NAME "ZZZ-istio-cni-kubeconfig"
 #define DEFAULT_STANDALONE_CONF_NAME "YYY-istio-cni.conf"
 
+/* Metrics on MONITORING_PORT: Istio's names (research I§5.8), then ours. */
+#define METRIC_INSTALLS_TOTAL "istio_cni_installs_total"
+#define METRIC_INSTALL_READY "istio_cni_install_ready"
+#define METRIC_REPAIR_PODS_REPAIRED "istio_cni_repair_pods_repaired_total"
+#define METRIC_PLUGIN_ADD_TOTAL "istio_cni_plugin_add_total"
+#define METRIC_PLUGIN_ADD_DURATION "istio_cni_plugin_add_duration_seconds"
+#define METRIC_PLUGIN_LOG_LINES "istio_cni_plugin_log_lines_total"
+#define METRIC_POD_CACHE_PODS "istio_cni_pod_cache_pods"
+#define METRIC_POD_CACHE_LOOKUPS "istio_cni_pod_cache_lookups_total"
+
 /* Repair loop (research I§6.1): settings, defaults, Event reasons. */
 #define ENV_REPAIR_ENABLED "REPAIR_ENABLED"
 #define ENV_REPAIR_REPAIR_PODS "REPAIR_REPAIR_PODS"

@@ -1,0 +1,225 @@
+// SPDX-License-Identifier: Apache-2.0
+#include "health_server.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "log.h"
+#include "metrics.h"
+
+#define HTTP_CONNECTION_TIMEOUT_S 10
+#define HTTP_CONNECTION_LIMIT 64
+
+/* What one listening port answers. */
+struct endpoint {
+	struct health_server *hs;
+	bool health;
+	bool metrics;
+};
+
+struct health_server {
+	struct endpoint health_ep;
+	struct endpoint monitoring_ep;
+	struct MHD_Daemon *health;
+	struct MHD_Daemon *monitoring; /* NULL when the ports are the same */
+	const atomic_bool *ready;
+	struct agent_metrics *metrics;
+};
+
+static void mhd_log(void *cls, const char *fmt, va_list ap)
+{
+	char msg[512];
+	(void)vsnprintf(msg, sizeof(msg), fmt, ap);
+	size_t n = strlen(msg);
+	while (n > 0 && msg[n - 1] == '\n')
+		msg[--n] = '\0';
+	log_debug("libmicrohttpd: %s", msg);
+}
+
+int http_daemon_start(int listen_fd, unsigned threads, MHD_AccessHandlerCallback handler,
+		      void *cls, MHD_RequestCompletedCallback completed, struct MHD_Daemon **ret)
+{
+	struct MHD_OptionItem opts[8];
+	size_t n = 0;
+	opts[n++] = (struct MHD_OptionItem){MHD_OPTION_LISTEN_SOCKET, listen_fd, NULL};
+	opts[n++] = (struct MHD_OptionItem){MHD_OPTION_CONNECTION_TIMEOUT,
+					    HTTP_CONNECTION_TIMEOUT_S, NULL};
+	opts[n++] = (struct MHD_OptionItem){MHD_OPTION_CONNECTION_LIMIT, HTTP_CONNECTION_LIMIT,
+					    NULL};
+	opts[n++] = (struct MHD_OptionItem){MHD_OPTION_EXTERNAL_LOGGER, 0, (void *)mhd_log};
+	if (completed)
+		opts[n++] = (struct MHD_OptionItem){MHD_OPTION_NOTIFY_COMPLETED, 0,
+						    (void *)completed};
+	if (threads > 1)
+		opts[n++] = (struct MHD_OptionItem){MHD_OPTION_THREAD_POOL_SIZE, threads, NULL};
+	opts[n] = (struct MHD_OptionItem){MHD_OPTION_END, 0, NULL};
+
+	struct MHD_Daemon *d =
+		MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG, 0, NULL,
+				 NULL, handler, cls, MHD_OPTION_ARRAY, opts, MHD_OPTION_END);
+	if (!d) {
+		(void)close(listen_fd);
+		return -EIO;
+	}
+	*ret = d;
+	return 0;
+}
+
+enum MHD_Result http_reply(struct MHD_Connection *conn, unsigned status, const char *content_type,
+			   const char *body, size_t len)
+{
+	struct MHD_Response *resp =
+		MHD_create_response_from_buffer(len, (void *)(uintptr_t)body, MHD_RESPMEM_MUST_COPY);
+	if (!resp)
+		return MHD_NO;
+	if (content_type &&
+	    MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, content_type) != MHD_YES) {
+		MHD_destroy_response(resp);
+		return MHD_NO;
+	}
+	enum MHD_Result r = MHD_queue_response(conn, status, resp);
+	MHD_destroy_response(resp);
+	return r;
+}
+
+static enum MHD_Result text(struct MHD_Connection *conn, unsigned status, const char *body)
+{
+	return http_reply(conn, status, "text/plain; charset=utf-8", body, strlen(body));
+}
+
+static enum MHD_Result handle(void *cls, struct MHD_Connection *conn, const char *url,
+			      const char *method, const char *version, const char *upload_data,
+			      size_t *upload_data_size, void **con_cls)
+{
+	const struct endpoint *ep = cls;
+	struct health_server *hs = ep->hs;
+
+	if (strcmp(method, MHD_HTTP_METHOD_GET) != 0 && strcmp(method, MHD_HTTP_METHOD_HEAD) != 0)
+		return text(conn, MHD_HTTP_METHOD_NOT_ALLOWED, "method not allowed\n");
+
+	bool health = ep->health, monitoring = ep->metrics;
+	if (health && strcmp(url, "/healthz") == 0)
+		return text(conn, MHD_HTTP_OK, "ok\n");
+	if (health && strcmp(url, "/readyz") == 0) {
+		if (hs->ready && atomic_load(hs->ready))
+			return text(conn, MHD_HTTP_OK, "ready\n");
+		return text(conn, MHD_HTTP_SERVICE_UNAVAILABLE, "not ready\n");
+	}
+	if (monitoring && strcmp(url, "/metrics") == 0 && hs->metrics) {
+		_cleanup_free_ char *body = NULL;
+		size_t len = 0;
+		if (metrics_render(hs->metrics->registry, &body, &len) < 0)
+			return text(conn, MHD_HTTP_INTERNAL_SERVER_ERROR, "out of memory\n");
+		return http_reply(conn, MHD_HTTP_OK, "text/plain; version=0.0.4; charset=utf-8",
+				  body, len);
+	}
+	return text(conn, MHD_HTTP_NOT_FOUND, "not found\n");
+}
+
+/* A listening TCP socket on port: bind_address, else [::] dual-stack, else 0.0.0.0. */
+static int tcp_listen(const char *bind_address, uint16_t port, struct error *err)
+{
+	struct sockaddr_storage ss = {0};
+	socklen_t sl;
+	struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)&ss;
+	struct sockaddr_in *s4 = (struct sockaddr_in *)&ss;
+	int family;
+
+	if (bind_address && inet_pton(AF_INET, bind_address, &s4->sin_addr) == 1) {
+		family = AF_INET;
+	} else if (bind_address && inet_pton(AF_INET6, bind_address, &s6->sin6_addr) == 1) {
+		family = AF_INET6;
+	} else if (bind_address) {
+		return error_set(err, ERR_CONFIG, -EINVAL, "bad bind address \"%s\"",
+				 bind_address);
+	} else {
+		family = AF_INET6;
+		s6->sin6_addr = in6addr_any;
+	}
+
+	int fd = socket(family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0 && family == AF_INET6 && !bind_address && errno == EAFNOSUPPORT) {
+		family = AF_INET;
+		memset(&ss, 0, sizeof(ss));
+		s4->sin_addr.s_addr = htonl(INADDR_ANY);
+		fd = socket(family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	}
+	if (fd < 0)
+		return error_set(err, ERR_IO, -errno, "cannot create a socket for port %u: %m",
+				 port);
+	int one = 1, zero = 0;
+	if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) < 0 ||
+	    (family == AF_INET6 && !bind_address &&
+	     setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &zero, sizeof(zero)) < 0)) {
+		int r = -errno;
+		(void)close(fd);
+		return error_set(err, ERR_IO, r, "cannot set socket options for port %u", port);
+	}
+	if (family == AF_INET6) {
+		s6->sin6_family = AF_INET6;
+		s6->sin6_port = htons(port);
+		sl = sizeof(*s6);
+	} else {
+		s4->sin_family = AF_INET;
+		s4->sin_port = htons(port);
+		sl = sizeof(*s4);
+	}
+	if (bind(fd, (struct sockaddr *)&ss, sl) < 0 || listen(fd, 64) < 0) {
+		int r = -errno;
+		(void)close(fd);
+		return error_set(err, ERR_IO, r, "cannot listen on port %u: %s", port,
+				 strerror(-r));
+	}
+	return fd;
+}
+
+int health_server_new(const struct health_server_options *opts, struct health_server **ret,
+		      struct error *err)
+{
+	_cleanup_(health_server_freep) struct health_server *hs = calloc(1, sizeof(*hs));
+	if (!hs)
+		return -ENOMEM;
+	hs->ready = opts->ready;
+	hs->metrics = opts->metrics;
+	bool shared = opts->monitoring_port == opts->health_port;
+	hs->health_ep = (struct endpoint){.hs = hs, .health = true, .metrics = shared};
+	hs->monitoring_ep = (struct endpoint){.hs = hs, .metrics = true};
+
+	int fd = tcp_listen(opts->bind_address, opts->health_port, err);
+	if (fd < 0)
+		return error_prefix(err, fd, "health server");
+	int r = http_daemon_start(fd, 1, handle, &hs->health_ep, NULL, &hs->health);
+	if (r < 0)
+		return error_set(err, ERR_INTERNAL, r, "health server: libmicrohttpd did not start");
+
+	if (!shared) {
+		fd = tcp_listen(opts->bind_address, opts->monitoring_port, err);
+		if (fd < 0)
+			return error_prefix(err, fd, "metrics server");
+		r = http_daemon_start(fd, 1, handle, &hs->monitoring_ep, NULL, &hs->monitoring);
+		if (r < 0)
+			return error_set(err, ERR_INTERNAL, r,
+					 "metrics server: libmicrohttpd did not start");
+	}
+	*ret = TAKE_PTR(hs);
+	return 0;
+}
+
+void health_server_free(struct health_server *hs)
+{
+	if (!hs)
+		return;
+	if (hs->monitoring)
+		MHD_stop_daemon(hs->monitoring);
+	if (hs->health)
+		MHD_stop_daemon(hs->health);
+	free(hs);
+}

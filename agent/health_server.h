@@ -1,0 +1,58 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * The agent's TCP HTTP endpoints, over libmicrohttpd (research I§5.8):
+ *   HEALTH_PORT (8000):      /healthz 200 always; /readyz 200 when the plugin
+ *                            is installed and the watches are armed, else 503.
+ *   MONITORING_PORT (15014): /metrics, Prometheus text format 0.0.4.
+ * When both ports are the same, one server answers all three paths.
+ *
+ * Both listen on every address (the kubelet probes the pod's address; the
+ * agent runs with the host network), IPv6 dual-stack when the host has IPv6.
+ * Each runs libmicrohttpd's own thread; nothing here blocks the agent loop.
+ */
+#ifndef ISTIO_CNI_AGENT_HEALTH_SERVER_H
+#define ISTIO_CNI_AGENT_HEALTH_SERVER_H
+
+#include <microhttpd.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "cleanup.h"
+#include "error.h"
+
+struct agent_metrics;
+
+struct health_server_options {
+	uint16_t health_port;
+	uint16_t monitoring_port;
+	const atomic_bool *ready; /* read on every /readyz */
+	struct agent_metrics *metrics;
+	const char *bind_address; /* NULL: every address; tests may pass "127.0.0.1" */
+};
+
+struct health_server;
+
+/* Binds both ports now (an error names the port) and starts serving. */
+int health_server_new(const struct health_server_options *opts, struct health_server **ret,
+		      struct error *err) _must_check_;
+void health_server_free(struct health_server *hs);
+DEFINE_TRIVIAL_CLEANUP_FUNC(struct health_server *, health_server_free);
+
+/* --- Shared by the agent's HTTP servers (this one and log_sink). --- */
+
+/*
+ * Starts libmicrohttpd on an already listening socket (its ownership passes
+ * to the daemon, also on failure) with threads pool threads (0 or 1: one
+ * internal thread), connection timeout and limit set, and its messages sent
+ * to our debug log.
+ */
+int http_daemon_start(int listen_fd, unsigned threads, MHD_AccessHandlerCallback handler,
+		      void *cls, MHD_RequestCompletedCallback completed,
+		      struct MHD_Daemon **ret) _must_check_;
+
+/* Queues a response with a copy of body (len bytes) and content_type; MHD_NO on failure. */
+enum MHD_Result http_reply(struct MHD_Connection *conn, unsigned status, const char *content_type,
+			   const char *body, size_t len);
+
+#endif

@@ -1,0 +1,87 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * The agent's cache of its node's pods (SPEC 8): one list-then-watch of
+ * pods with fieldSelector=spec.nodeName=<node> (pod_watch_run, in its own
+ * thread) fills a map namespace/name -> (uid, the Pod JSON as the API sent
+ * it), from which the log socket answers the plugin's
+ * GET /pod?namespace=&name=&uid= so that a pod start needs no API request.
+ *
+ * A lookup for a pod the cache does not hold yet (the plugin may run before
+ * the watch event of a pod created a moment ago arrives), or holds under
+ * another uid (a pod replaced under the same name), waits up to a bound for
+ * the watch to catch up (a condition variable signalled on every update).
+ *
+ * Thread-safe: one mutex over the map, held only for map operations.
+ */
+#ifndef ISTIO_CNI_AGENT_POD_CACHE_H
+#define ISTIO_CNI_AGENT_POD_CACHE_H
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "cleanup.h"
+#include "error.h"
+#include "kube_client.h"
+#include "kubeconfig.h"
+
+/* How long GET /pod waits for a pod the cache does not know yet. */
+#define POD_CACHE_LOOKUP_WAIT_MS 200
+/* How long the watch thread waits before running pod_watch_run again after it
+ * gave up (a permanent error such as 401/403). */
+#define POD_CACHE_RESTART_DELAY_MS 5000
+
+struct agent_metrics;
+struct pod_cache;
+
+/* metrics may be NULL. */
+int pod_cache_new(struct agent_metrics *metrics, struct pod_cache **ret) _must_check_;
+/* Stops the watch thread if running (pod_cache_stop), then frees. */
+void pod_cache_free(struct pod_cache *pc);
+DEFINE_TRIVIAL_CLEANUP_FUNC(struct pod_cache *, pod_cache_free);
+
+/* --- The map (public for the tests). --- */
+
+/* Inserts or replaces ns/name; json (len bytes) is copied. */
+int pod_cache_put(struct pod_cache *pc, const char *ns, const char *name, const char *uid,
+		  const char *json, size_t len) _must_check_;
+
+/* Removes ns/name when its uid is uid (any uid when uid is NULL); -ENOENT otherwise. */
+int pod_cache_delete(struct pod_cache *pc, const char *ns, const char *name, const char *uid);
+
+/* Marks the cache complete (after a list) or not (the watch is down). */
+void pod_cache_set_synced(struct pod_cache *pc, bool synced);
+
+size_t pod_cache_size(struct pod_cache *pc);
+
+/*
+ * One watch event: ADDED/MODIFIED store the pod (json_dumps of it), DELETED
+ * removes it (same uid only). A pod without metadata.namespace, name and
+ * uid is -EBADMSG (ERR_DECODE).
+ */
+int pod_cache_apply_event(struct pod_cache *pc, enum kube_watch_type type, json_t *pod,
+			  struct error *err) _must_check_;
+
+/*
+ * The Pod JSON of ns/name, waiting up to wait_ms for it to appear, or for
+ * its uid to become uid (uid NULL or "": any). Returns 0 with *ret_json (the
+ * caller's, NUL-terminated) and *ret_len; -ENOENT unknown; -ESTALE the cache
+ * holds another uid; -EAGAIN the cache has not synced (or the watch is
+ * down) and does not hold the pod.
+ */
+int pod_cache_lookup(struct pod_cache *pc, const char *ns, const char *name, const char *uid,
+		     unsigned wait_ms, char **ret_json, size_t *ret_len) _must_check_;
+
+/* --- The watch thread. --- */
+
+/*
+ * Starts the thread: its own kube client for kc (copied), pods of node_name.
+ * Returns 0, or an error when the client cannot be made.
+ */
+int pod_cache_start(struct pod_cache *pc, const struct kubeconfig *kc, const char *node_name,
+		    struct error *err) _must_check_;
+
+/* Asks the thread to stop and joins it (within about a second); idempotent. */
+void pod_cache_stop(struct pod_cache *pc);
+
+#endif
