@@ -24,6 +24,7 @@
 #include "log.h"
 #include "log_forward.h"
 #include "netconf.h"
+#include "pod_lookup.h"
 #include "verbs.h"
 
 extern char **environ;
@@ -61,6 +62,25 @@ static void request_done(struct request *req)
 	netconf_free(req->conf);
 }
 
+/*
+ * A JSON string of s. Messages quote user input (annotations, paths) and are
+ * cut at fixed sizes, so they may not be valid UTF-8; the error must still be
+ * printed, so fall back to ASCII with '?' for anything else.
+ */
+static json_t *json_text(const char *s)
+{
+	json_t *j = json_string(s);
+	if (j)
+		return j;
+	_cleanup_free_ char *copy = strdup(s);
+	if (!copy)
+		return NULL;
+	for (char *p = copy; *p; p++)
+		if ((unsigned char)*p >= 0x80 || (unsigned char)*p < 0x20)
+			*p = '?';
+	return json_string(copy);
+}
+
 /* The error object of the CNI spec, 4-space indented as libcni prints it. */
 static int print_error(const struct request *req, const struct error *err, int r)
 {
@@ -69,11 +89,12 @@ static int print_error(const struct request *req, const struct error *err, int r
 	int code = error_cni_code(err, r);
 	const char *msg = err->msg[0] ? err->msg : strerror(r < 0 ? -r : EINVAL);
 
-	json_t *o = json_pack("{s:s, s:i, s:s}", "cniVersion", version, "code", code, "msg", msg);
+	json_t *o = json_pack("{s:s, s:i, s:o}", "cniVersion", version, "code", code, "msg",
+			      json_text(msg));
 	if (!o)
 		return -ENOMEM;
 	if (err->details[0])
-		(void)json_object_set_new(o, "details", json_string(err->details));
+		(void)json_object_set_new(o, "details", json_text(err->details));
 	int k = json_dumpf(o, stdout, JSON_INDENT(4) | JSON_PRESERVE_ORDER);
 	json_decref(o);
 	if (k < 0 || fputc('\n', stdout) == EOF || fflush(stdout) == EOF)
@@ -183,19 +204,13 @@ static int cmd_dispatch(struct request *req, struct error *err)
 	}
 }
 
-/* The agent's log socket: log_uds_address (1.12-1.23) or <cni_agent_run_dir>/log.sock. */
+/* Sends what we logged to the agent's socket, best effort. */
 static void forward_logs(struct log_forward *fwd, const struct netconf *conf)
 {
 	char path[PATH_MAX];
 	const char *sock = NULL;
-	if (conf && conf->log_uds_address) {
-		sock = conf->log_uds_address;
-	} else if (conf) {
-		int n = snprintf(path, sizeof(path), "%s/%s", conf->cni_agent_run_dir,
-				 AGENT_LOG_SOCKET_NAME);
-		if (n > 0 && (size_t)n < sizeof(path))
-			sock = path;
-	}
+	if (conf && pod_lookup_agent_socket(conf, path, sizeof(path)) == 0)
+		sock = path;
 	int r = log_forward_flush(fwd, sock, LOG_FORWARD_TIMEOUT_MS);
 	if (r < 0)
 		log_debug("could not forward logs to the agent at %s: %s", sock, strerror(-r));

@@ -13,6 +13,17 @@
 #include "kube_retry.h"
 #include "kubeconfig.h"
 #include "log.h"
+#include "uds_http.h"
+
+/* The agent waits up to 200 ms for a pod it has not seen; allow for that. */
+#define AGENT_LOOKUP_TIMEOUT_MS 500
+#define AGENT_LOOKUP_MAX_BYTES (4u * 1024u * 1024u)
+
+/* metadata.uid, or NULL; borrowed from pod. */
+static const char *pod_uid(const json_t *pod)
+{
+	return json_string_value(json_object_get(json_object_get(pod, "metadata"), "uid"));
+}
 
 static uint64_t now_ms(void)
 {
@@ -70,15 +81,71 @@ static int make_client(const struct netconf *conf, uint64_t timeout_ms, struct k
 	return 0;
 }
 
-/* metadata.uid, or NULL; borrowed from pod. */
-static const char *pod_uid(const json_t *pod)
+/* The agent's socket: log_uds_address (1.12-1.23) or <cni_agent_run_dir>/log.sock. */
+int pod_lookup_agent_socket(const struct netconf *conf, char *buf, size_t len)
 {
-	return json_string_value(json_object_get(json_object_get(pod, "metadata"), "uid"));
+	int n;
+	if (conf->log_uds_address)
+		n = snprintf(buf, len, "%s", conf->log_uds_address);
+	else
+		n = snprintf(buf, len, "%s/%s", conf->cni_agent_run_dir, AGENT_LOG_SOCKET_NAME);
+	return n > 0 && (size_t)n < len ? 0 : -ENAMETOOLONG;
+}
+
+/*
+ * Asks the node agent's pod cache (SPEC 8). Returns 0 with the pod, or
+ * -ENOENT when the agent is absent, does not know the pod, or knows another
+ * incarnation of it: the caller then asks the API server itself.
+ */
+static int ask_agent(const struct netconf *conf, const struct cni_args *args, json_t **ret_pod)
+{
+	char sock[PATH_MAX], target[1024];
+	if (pod_lookup_agent_socket(conf, sock, sizeof(sock)) < 0)
+		return -ENOENT;
+	/* Namespace and name are validated Kubernetes names, the uid is hex and '-':
+	 * nothing to escape. */
+	int n = snprintf(target, sizeof(target), "/pod?namespace=%s&name=%s&uid=%s",
+			 args->pod_namespace, args->pod_name, args->pod_uid);
+	if (n < 0 || (size_t)n >= sizeof(target))
+		return -ENOENT;
+
+	struct uds_http_response resp = {0};
+	int r = uds_http_request(sock, "GET", target, NULL, 0, AGENT_LOOKUP_TIMEOUT_MS,
+				 AGENT_LOOKUP_MAX_BYTES, &resp);
+	if (r < 0) {
+		log_debug("pod cache of the agent at %s not usable: %s", sock, strerror(-r));
+		return -ENOENT;
+	}
+	if (resp.status != 200) {
+		log_debug("pod cache of the agent answered %d", resp.status);
+		uds_http_response_done(&resp);
+		return -ENOENT;
+	}
+	json_error_t jerr;
+	json_t *pod = json_loadb(resp.body, resp.body_len, JSON_REJECT_DUPLICATES, &jerr);
+	uds_http_response_done(&resp);
+	if (!json_is_object(pod)) {
+		json_decref(pod);
+		log_warn("pod cache of the agent answered something that is not a Pod; asking the API server");
+		return -ENOENT;
+	}
+	const char *uid = pod_uid(pod);
+	if (args->pod_uid[0] && (!uid || strcmp(uid, args->pod_uid) != 0)) {
+		json_decref(pod);
+		return -ENOENT;
+	}
+	*ret_pod = pod;
+	return 0;
 }
 
 int pod_lookup(const struct netconf *conf, const struct cni_args *args, json_t **ret_pod,
 	       struct error *err)
 {
+	if (ask_agent(conf, args, ret_pod) == 0) {
+		log_debug("pod read from the node agent's cache");
+		return 0;
+	}
+
 	uint64_t timeout_ms = (uint64_t)conf->pod_lookup_timeout_sec * 1000u;
 	uint64_t start = now_ms();
 
@@ -100,11 +167,13 @@ int pod_lookup(const struct netconf *conf, const struct cni_args *args, json_t *
 		if (r >= 0) {
 			const char *uid = pod_uid(pod);
 			if (args->pod_uid[0] && (!uid || strcmp(uid, args->pod_uid) != 0)) {
+				/* uid is borrowed from pod: format before letting go of it. */
+				r = error_set(err, ERR_API, -ESTALE,
+					      "pod %s/%s has uid %.64s, not the sandbox's %s: it was replaced",
+					      args->pod_namespace, args->pod_name, uid ? uid : "(none)",
+					      args->pod_uid);
 				json_decref(pod);
-				return error_set(err, ERR_API, -ESTALE,
-						 "pod %s/%s has uid %s, not the sandbox's %s: it was replaced",
-						 args->pod_namespace, args->pod_name, uid ? uid : "(none)",
-						 args->pod_uid);
+				return r;
 			}
 			log_debug("pod read from the API server after %u attempt(s)", attempt);
 			*ret_pod = pod;

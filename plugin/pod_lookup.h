@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * Reads the pod ADD and CHECK decide on, from the Kubernetes API (SPEC 5
- * step 5): retries transient failures with backoff inside a deadline and then
+ * Reads the pod ADD and CHECK decide on: from the node agent's pod cache
+ * when it answers, else from the Kubernetes API (SPEC 5 step 5, SPEC 8): retries transient failures with backoff inside a deadline and then
  * fails closed; 401/403 fail at once. libcurl is loaded only here.
  */
 #ifndef ISTIO_CNI_POD_LOOKUP_H
@@ -21,5 +21,8 @@
  */
 int pod_lookup(const struct netconf *conf, const struct cni_args *args, json_t **ret_pod,
 	       struct error *err) _must_check_;
+
+/* The node agent's socket path for conf (log lines and pod lookups). */
+int pod_lookup_agent_socket(const struct netconf *conf, char *buf, size_t len) _must_check_;
 
 #endif

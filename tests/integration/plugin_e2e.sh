@@ -237,6 +237,59 @@ expect_error "API unreachable: code 11 after the deadline" 11 'within 2 s'
 	fail "API unreachable: gave up after the 2 s deadline (${ms} ms)"
 has_tables "$F" && fail "API unreachable: no tables" || pass "API unreachable: no tables"
 
+# --- runtime-passed annotations and the agent's pod cache ------------------
+write_kubeconfig "$API_URL" cni-token
+ctl DELETE /requests >/dev/null
+"$PYTHON" - "$T/direct.json" "$T/annot.json" <<'PY'
+import json, sys
+conf = json.load(open(sys.argv[1]))
+conf["runtimeConfig"] = {"io.kubernetes.cri.pod-annotations": {"kubectl.kubernetes.io/default-container": "app"}}
+json.dump(conf, open(sys.argv[2], "w"))
+PY
+run_plugin_in_node "$T/annot.json" CNI_COMMAND=ADD CNI_CONTAINERID=e2e CNI_NETNS="/var/run/netns/$F" \
+	CNI_IFNAME=eth0 CNI_PATH="$CNI_PATH_VAL" CNI_ARGS="IgnoreUnknown=1;K8S_POD_NAMESPACE=default;K8S_POD_NAME=plain"
+expect_ok "runtime annotations without sidecar status: ADD passes"
+n=$(ctl GET /requests | "$PYTHON" -c 'import json,sys; print(len(json.load(sys.stdin)["items"]))')
+assert_eq "$n" 0 "runtime annotations without sidecar status: no API request"
+
+# A stand-in agent serving the pod cache on <run dir>/log.sock.
+"$PYTHON" - "$T/pods.json" "$T/agent-pods.json" <<'PY'
+import json, sys
+pods = json.load(open(sys.argv[1]))
+json.dump([p for p in pods if p["metadata"]["name"] == "web"], open(sys.argv[2], "w"))
+PY
+"$PYTHON" "$ROOT/tests/tools/fake_agent.py" "$RUN/log.sock" "$T/agent-pods.json" "$T/agent.log" \
+	>"$T/agent.out" 2>&1 &
+AGENT_PID=$!
+on_exit kill "$AGENT_PID"
+for _ in $(seq 50); do grep -q ready "$T/agent.out" && break; sleep 0.1; done
+WEB_UID=$(json_py "$T/agent-pods.json" -- 'print(doc[0][0]["metadata"]["uid"])')
+run_add_uid() # NAME UID
+{
+	run_plugin_in_node "$T/direct.json" CNI_COMMAND=ADD CNI_CONTAINERID=e2e CNI_NETNS="/var/run/netns/$F" \
+		CNI_IFNAME=eth0 CNI_PATH="$CNI_PATH_VAL" \
+		CNI_ARGS="IgnoreUnknown=1;K8S_POD_NAMESPACE=default;K8S_POD_NAME=$1;K8S_POD_UID=$2"
+}
+ctl DELETE /requests >/dev/null
+run_add_uid web "$WEB_UID"
+expect_ok "agent cache: ADD served from the agent"
+has_tables "$F" && pass "agent cache: capture programmed" || fail "agent cache: capture programmed"
+n=$(ctl GET /requests | "$PYTHON" -c 'import json,sys; print(len(json.load(sys.stdin)["items"]))')
+assert_eq "$n" 0 "agent cache: no API request"
+grep -q '"POST"' "$T/agent.log" && pass "agent: plugin log lines posted to log.sock" ||
+	fail "agent: plugin log lines posted to log.sock"
+run_add_uid web 0000aaaa-0000-0000-0000-000000000000
+expect_error "agent cache: stale entry with another uid is not used (API says replaced)" 103 'replaced'
+run_add_uid flaky ""
+expect_ok "agent cache: unknown pod falls back to the API server"
+kill "$AGENT_PID"
+wait "$AGENT_PID" 2>/dev/null
+ctl DELETE /requests >/dev/null
+run_add_uid web "$WEB_UID"
+expect_ok "agent stopped: ADD falls back to the API server"
+n=$(ctl GET /requests | "$PYTHON" -c 'import json,sys; print(sum(1 for e in json.load(sys.stdin)["items"] if e["path"].endswith("/pods/web")))')
+assert_eq "$n" 1 "agent stopped: one API GET"
+
 rm -f "$RUN/istio-cni-kubeconfig"
 run_add istio-system istio-cni-node-x7k2p
 expect_ok "kubeconfig missing: the agent's own pod still passes"
