@@ -2,7 +2,6 @@
 #include "agent.h"
 
 #include <errno.h>
-#include <limits.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
@@ -67,8 +66,9 @@ uint64_t install_throttle_take(struct install_throttle *t, uint64_t now)
 		t->hits = 0;
 		return 0;
 	}
+	/* Rounded up to whole ms (and past float noise) so the token is there. */
 	double wait = (1 - t->tokens) * AGENT_THROTTLE_PERIOD_MS;
-	uint64_t w = (uint64_t)wait + 1;
+	uint64_t w = (uint64_t)(wait + 0.999);
 	return w > AGENT_THROTTLE_MAX_WAIT_MS ? AGENT_THROTTLE_MAX_WAIT_MS : w;
 }
 
