@@ -1,0 +1,78 @@
+#!/usr/bin/python3
+# SPDX-License-Identifier: Apache-2.0
+"""Times the plugin's whole ADD (process start to exit), each into a fresh netns.
+
+  add_bench.py PLUGIN CONF_DIR BASIC NFT_GOLDEN RUNS [AGENT_SOCKET]
+
+Variants (median of RUNS runs each, interleaved so drift hits all alike):
+  b  iptables-nft-restore of Istio's basic.txt.golden via nsenter --net
+  d  nft -f of Istio's nftables inbound-ports-wildcard.golden via nsenter --net
+  f  ADD of an injected pod, the pod read from the API server over TLS
+  g  ADD of a pod in an excluded namespace (no API call, no rules)
+  h  ADD of the injected pod served from the node agent's pod cache (when given)
+CONF_DIR holds api.json / excluded.json / agent.json: the stdin of each ADD.
+Netns creation and teardown are not timed. No assertion on the numbers.
+"""
+import os
+import statistics
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from apply_bench import fresh_netns, sh, timed  # noqa: E402
+
+
+def add(plugin, conf, ns, name):
+    env = ["env", "-i", "PATH=/usr/sbin:/usr/bin:/sbin:/bin", "CNI_COMMAND=ADD",
+           "CNI_CONTAINERID=bench", "CNI_NETNS=/var/run/netns/" + ns, "CNI_IFNAME=eth0",
+           "CNI_PATH=/opt/cni/bin",
+           "CNI_ARGS=IgnoreUnknown=1;K8S_POD_NAMESPACE=%s;K8S_POD_NAME=%s" % name]
+    return timed(env + [plugin], conf)
+
+
+def main():
+    plugin, conf_dir, basic, nftgold, runs = sys.argv[1:6]
+    agent = len(sys.argv) > 6
+    runs = int(runs)
+    ns_base = "badd-%d" % os.getpid()
+    variants = {
+        "b": lambda ns: timed(["nsenter", "--net=/var/run/netns/" + ns,
+                               "iptables-nft-restore", "--noflush"], basic),
+        "d": lambda ns: timed(["nsenter", "--net=/var/run/netns/" + ns, "nft", "-f", nftgold]),
+        "f": lambda ns: add(plugin, os.path.join(conf_dir, "api.json"), ns, ("default", "web")),
+        "g": lambda ns: add(plugin, os.path.join(conf_dir, "excluded.json"), ns,
+                            ("kube-system", "web")),
+    }
+    if agent:
+        variants["h"] = lambda ns: add(plugin, os.path.join(conf_dir, "agent.json"), ns,
+                                       ("default", "web"))
+    samples = {k: [] for k in variants}
+    for i in range(runs + 1):
+        for k, fn in variants.items():
+            ns = "%s-%s-%d" % (ns_base, k, i)
+            fresh_netns(ns)
+            try:
+                ms = fn(ns)
+            finally:
+                sh("ip", "netns", "delete", ns)
+            if i > 0:  # the first round warms caches
+                samples[k].append(ms)
+    med = {k: statistics.median(v) for k, v in samples.items()}
+    names = {
+        "b": "iptables-nft-restore basic.txt",
+        "d": "nft -f inbound-ports-wildcard",
+        "f": "istio-cni ADD, pod from the API (TLS)",
+        "g": "istio-cni ADD, excluded namespace",
+        "h": "istio-cni ADD, pod from the agent cache",
+    }
+    print("median of %d runs, each into a fresh netns (ms):" % runs)
+    for k in variants:
+        print("  (%s) %-42s %7.2f" % (k, names[k], med[k]))
+    print("ratios: f/b = %.2f (target < 1)   g = %.2f ms (target < 1 ms)" %
+          (med["f"] / med["b"], med["g"]))
+    if agent:
+        print("        h/b = %.2f (target <= 0.5)" % (med["h"] / med["b"]))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
