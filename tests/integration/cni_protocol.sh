@@ -11,6 +11,8 @@
 #
 # Env: PLUGIN (default build/bin/istio-cni), CNITOOL (build/tools/cnitool),
 # VALGRIND=0 skips the valgrind pass.
+#
+# run-tests: asan (scripts/run-tests.sh runs this again against build-asan/)
 
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
@@ -104,14 +106,20 @@ VG_OPTS=(--quiet --leak-check=full --error-exitcode=99
 	--errors-for-leak-kinds=definite,indirect --show-leak-kinds=definite,indirect
 	--log-file="$T/vg/%p.log")
 
-# vg_check DESC: no valgrind log has anything in it; clear them.
+# Valgrind notes that are not findings: the namespace ioctls (NS_GET_NSTYPE
+# and friends) it has no wrapper for take no pointers.
+VG_BENIGN='Warning: noted but unhandled ioctl 0xb7|This could cause spurious value errors|See README_MISSING_SYSCALL_OR_IOCTL|^==[0-9]+== *$'
+
+# vg_check DESC: no valgrind log reports anything but benign notes; clear them.
 vg_check()
 {
 	local f bad=0
 	for f in "$T"/vg/*.log; do
 		[[ -s "$f" ]] || continue
-		bad=1
-		sed 's/^/     | /' "$f" | head -n 60
+		if grep -Evq "$VG_BENIGN" "$f"; then
+			bad=1
+			sed 's/^/     | /' "$f" | head -n 60
+		fi
 	done
 	rm -f "$T"/vg/*.log
 	if ((bad)); then
