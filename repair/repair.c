@@ -20,6 +20,9 @@
 #include "redirect_apply.h"
 #include "repair.h"
 
+/* How long one round of the queue may last before the watch is resumed. */
+#define DRAIN_MS 1000
+
 struct item {
 	struct item *next;
 	char *uid;
@@ -532,6 +535,18 @@ int repair_run(const struct repair_config *cfg, struct kube_client *c,
 			if (!rp.head)
 				break;
 			sleep_ms(stop, next == UINT64_MAX ? 100 : next);
+			continue;
+		}
+		/* Keep draining for up to a second when the next item is close,
+		 * so the bucket's rate is reached even when it exceeds its burst
+		 * per watch request; then watch again. */
+		uint64_t until = now_ms() + DRAIN_MS;
+		while (next != UINT64_MAX && !(stop && atomic_load(stop))) {
+			uint64_t now = now_ms();
+			if (now + next > until)
+				break;
+			sleep_ms(stop, next);
+			next = process(&rp);
 		}
 	}
 	return 0;
