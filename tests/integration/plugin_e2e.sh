@@ -199,6 +199,7 @@ run_plugin_in_node()
 {
 	local input=$1
 	shift
+	[[ "$input" == - ]] && input=/dev/null
 	RUN_SEQ=$((RUN_SEQ + 1))
 	RUN_OUT=$T/direct-$RUN_SEQ.out
 	RUN_ERR=$T/direct-$RUN_SEQ.err
@@ -289,6 +290,33 @@ run_add_uid web "$WEB_UID"
 expect_ok "agent stopped: ADD falls back to the API server"
 n=$(ctl GET /requests | "$PYTHON" -c 'import json,sys; print(sum(1 for e in json.load(sys.stdin)["items"] if e["path"].endswith("/pods/web")))')
 assert_eq "$n" 1 "agent stopped: one API GET"
+
+# --- libcurl (and OpenSSL) load only on the path that calls the API (SPEC 8) -
+loads_curl() { grep -q 'calling init: .*libcurl' "$RUN_ERR"; }
+no_curl() # DESC: the last run succeeded without loading libcurl
+{
+	if ((RUN_RC == 0)) && ! loads_curl; then pass "$1"; else fail "$1"; show_run; fi
+}
+SANITIZER_ENV+=(LD_DEBUG=libs)
+run_add kube-system sys
+no_curl "no libcurl: excluded namespace ADD"
+run_add istio-system istio-cni-node-x7k2p
+no_curl "no libcurl: own pod ADD"
+run_plugin_in_node "$T/annot.json" CNI_COMMAND=ADD CNI_CONTAINERID=e2e CNI_NETNS="/var/run/netns/$F" \
+	CNI_IFNAME=eth0 CNI_PATH="$CNI_PATH_VAL" CNI_ARGS="IgnoreUnknown=1;K8S_POD_NAMESPACE=default;K8S_POD_NAME=plain"
+no_curl "no libcurl: ADD skipped from runtime annotations"
+run_plugin_in_node "$T/direct.json" CNI_COMMAND=CHECK CNI_CONTAINERID=e2e CNI_NETNS="/var/run/netns/$F" \
+	CNI_IFNAME=eth0 CNI_PATH="$CNI_PATH_VAL" CNI_ARGS="IgnoreUnknown=1;K8S_POD_NAMESPACE=kube-system;K8S_POD_NAME=sys"
+no_curl "no libcurl: CHECK of an unmeshed pod"
+run_plugin_in_node "$T/direct.json" CNI_COMMAND=DEL CNI_CONTAINERID=e2e CNI_NETNS="/var/run/netns/$F" \
+	CNI_IFNAME=eth0 CNI_PATH="$CNI_PATH_VAL"
+no_curl "no libcurl: DEL"
+run_plugin_in_node - CNI_COMMAND=VERSION
+no_curl "no libcurl: VERSION"
+run_add default web
+if ((RUN_RC == 0)) && loads_curl; then pass "libcurl loaded on the API path (the check can see it)"
+else fail "libcurl loaded on the API path (the check can see it)"; show_run; fi
+unset 'SANITIZER_ENV[-1]'
 
 rm -f "$RUN/istio-cni-kubeconfig"
 run_add istio-system istio-cni-node-x7k2p
