@@ -51,7 +51,9 @@ struct repair_config {
 
 /*
  * Reads every REPAIR_* of SPEC 11 (and HOST_PROC_DIR) from envp (NULL:
- * environ), with Istio's defaults. An invalid value is -EINVAL with
+ * environ), with Istio's defaults. Empty counts as unset, except for the
+ * filters REPAIR_SIDECAR_ANNOTATION and REPAIR_INIT_CONTAINER_NAME, where a
+ * set but empty value turns the filter off (Istio's ""). An invalid value is -EINVAL with
  * ERR_CONFIG naming the variable and the value. *ret is written only on
  * success; release it with repair_config_done.
  */

@@ -35,6 +35,17 @@ static int env_str(const char *const *envp, const char *name, const char *def, c
 	return 0;
 }
 
+/* A filter: unset means the default, set but empty means "no filter" (Istio's ""). */
+static int env_filter(const char *const *envp, const char *name, const char *def, char **ret)
+{
+	const char *v = env_get(envp, name);
+	char *s = strdup(v ? v : def);
+	if (!s)
+		return -ENOMEM;
+	*ret = s;
+	return 0;
+}
+
 static int env_bool(const char *const *envp, const char *name, bool def, bool *ret,
 		    struct error *err)
 {
@@ -131,9 +142,9 @@ int repair_config_from_env(const char *const *envp, struct repair_config *ret, s
 		return r;
 
 	if (env_str(envp, ENV_REPAIR_NODE_NAME, "", &c.node_name) < 0 ||
-	    env_str(envp, ENV_REPAIR_SIDECAR_ANNOTATION, ANN_STATUS, &c.sidecar_annotation) < 0 ||
-	    env_str(envp, ENV_REPAIR_INIT_CONTAINER_NAME, CONTAINER_ISTIO_VALIDATION,
-		    &c.init_container_name) < 0 ||
+	    env_filter(envp, ENV_REPAIR_SIDECAR_ANNOTATION, ANN_STATUS, &c.sidecar_annotation) < 0 ||
+	    env_filter(envp, ENV_REPAIR_INIT_CONTAINER_NAME, CONTAINER_ISTIO_VALIDATION,
+		       &c.init_container_name) < 0 ||
 	    env_str(envp, ENV_REPAIR_INIT_CONTAINER_TERMINATION_MESSAGE, "",
 		    &c.init_container_termination_message) < 0 ||
 	    env_str(envp, ENV_REPAIR_BROKEN_POD_LABEL_KEY, REPAIR_DEFAULT_BROKEN_POD_LABEL_KEY,

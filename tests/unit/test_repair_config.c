@@ -1,0 +1,213 @@
+// SPDX-License-Identifier: Apache-2.0
+/* REPAIR_* settings, action precedence, the token bucket and the backoff. */
+#include <errno.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "repair.h"
+
+static void test_defaults(void **state)
+{
+	(void)state;
+	const char *env[] = {"UNRELATED=1", NULL};
+	struct repair_config c;
+	struct error err = {0};
+	assert_int_equal(repair_config_from_env(env, &c, &err), 0);
+	assert_true(c.enabled);
+	assert_false(c.repair_pods);
+	assert_false(c.delete_pods);
+	assert_false(c.label_pods);
+	assert_true(c.run_as_daemon);
+	assert_string_equal(c.node_name, "");
+	assert_string_equal(c.sidecar_annotation, "sidecar.istio.io/status");
+	assert_string_equal(c.init_container_name, "istio-validation");
+	assert_string_equal(c.init_container_termination_message, "");
+	assert_int_equal(c.init_container_exit_code, 126);
+	assert_string_equal(c.label_selectors, "");
+	assert_string_equal(c.field_selectors, "");
+	assert_string_equal(c.broken_pod_label_key, "cni.istio.io/uninitialized");
+	assert_string_equal(c.broken_pod_label_value, "true");
+	assert_string_equal(c.host_proc_dir, "/host/proc");
+	assert_int_equal(c.rate_limit, 10);
+	assert_int_equal(c.rate_burst, 100);
+	assert_int_equal(repair_action_for(&c), REPAIR_ACTION_NONE);
+	char *fs = NULL;
+	assert_int_equal(repair_field_selector(&c, &fs), 0);
+	assert_string_equal(fs, "spec.nodeName=");
+	free(fs);
+	repair_config_done(&c);
+}
+
+static void test_values(void **state)
+{
+	(void)state;
+	const char *env[] = {
+		"REPAIR_ENABLED=false",
+		"REPAIR_DELETE_PODS=True",
+		"REPAIR_LABEL_PODS=1",
+		"REPAIR_RUN_AS_DAEMON=f",
+		"REPAIR_NODE_NAME=node-7",
+		"REPAIR_SIDECAR_ANNOTATION=x.io/status",
+		"REPAIR_INIT_CONTAINER_NAME=check",
+		"REPAIR_INIT_CONTAINER_TERMINATION_MESSAGE=boom",
+		"REPAIR_INIT_CONTAINER_EXIT_CODE=0",
+		"REPAIR_LABEL_SELECTORS= app=a , ,tier!=db,",
+		"REPAIR_FIELD_SELECTORS=metadata.namespace=default,,status.phase!=Running ",
+		"REPAIR_BROKEN_POD_LABEL_KEY=example.com/broken",
+		"REPAIR_BROKEN_POD_LABEL_VALUE=yes",
+		"HOST_PROC_DIR=/proc",
+		"REPAIR_RATE_LIMIT=50",
+		"REPAIR_RATE_BURST=7",
+		NULL,
+	};
+	struct repair_config c;
+	struct error err = {0};
+	assert_int_equal(repair_config_from_env(env, &c, &err), 0);
+	assert_false(c.enabled);
+	assert_true(c.delete_pods);
+	assert_true(c.label_pods);
+	assert_false(c.run_as_daemon);
+	assert_string_equal(c.node_name, "node-7");
+	assert_string_equal(c.sidecar_annotation, "x.io/status");
+	assert_string_equal(c.init_container_name, "check");
+	assert_string_equal(c.init_container_termination_message, "boom");
+	assert_int_equal(c.init_container_exit_code, 0);
+	assert_string_equal(c.label_selectors, "app=a,tier!=db");
+	assert_string_equal(c.field_selectors, "metadata.namespace=default,status.phase!=Running");
+	assert_string_equal(c.broken_pod_label_key, "example.com/broken");
+	assert_string_equal(c.broken_pod_label_value, "yes");
+	assert_string_equal(c.host_proc_dir, "/proc");
+	assert_int_equal(c.rate_limit, 50);
+	assert_int_equal(c.rate_burst, 7);
+	assert_int_equal(repair_action_for(&c), REPAIR_ACTION_DELETE);
+	char *fs = NULL;
+	assert_int_equal(repair_field_selector(&c, &fs), 0);
+	assert_string_equal(fs, "metadata.namespace=default,status.phase!=Running,spec.nodeName=node-7");
+	free(fs);
+	repair_config_done(&c);
+}
+
+static void test_invalid(void **state)
+{
+	(void)state;
+	/* clang-format off */
+	static const struct {
+		const char *var;
+		const char *name;
+	} t[] = {
+		{"REPAIR_ENABLED=yes", "REPAIR_ENABLED"},
+		{"REPAIR_REPAIR_PODS=on", "REPAIR_REPAIR_PODS"},
+		{"REPAIR_DELETE_PODS=2", "REPAIR_DELETE_PODS"},
+		{"REPAIR_LABEL_PODS=truee", "REPAIR_LABEL_PODS"},
+		{"REPAIR_RUN_AS_DAEMON=Y", "REPAIR_RUN_AS_DAEMON"},
+		{"REPAIR_INIT_CONTAINER_EXIT_CODE=-1", "REPAIR_INIT_CONTAINER_EXIT_CODE"},
+		{"REPAIR_INIT_CONTAINER_EXIT_CODE=256", "REPAIR_INIT_CONTAINER_EXIT_CODE"},
+		{"REPAIR_INIT_CONTAINER_EXIT_CODE=12a", "REPAIR_INIT_CONTAINER_EXIT_CODE"},
+		{"REPAIR_RATE_LIMIT=0", "REPAIR_RATE_LIMIT"},
+		{"REPAIR_RATE_LIMIT=ten", "REPAIR_RATE_LIMIT"},
+		{"REPAIR_RATE_BURST=0", "REPAIR_RATE_BURST"},
+		{"REPAIR_RATE_BURST=100001", "REPAIR_RATE_BURST"},
+		{"REPAIR_NODE_NAME=a,b", "REPAIR_NODE_NAME"},
+		{"REPAIR_NODE_NAME=a b", "REPAIR_NODE_NAME"},
+		{"REPAIR_LABEL_SELECTORS=app=a,tier in (a b)", "REPAIR_LABEL_SELECTORS"},
+		{"REPAIR_FIELD_SELECTORS=spec.x = y", "REPAIR_FIELD_SELECTORS"},
+		{"REPAIR_BROKEN_POD_LABEL_KEY=bad key", "REPAIR_BROKEN_POD_LABEL_KEY"},
+	};
+	/* clang-format on */
+	for (size_t i = 0; i < ELEMENTSOF(t); i++) {
+		const char *env[] = {t[i].var, NULL};
+		struct repair_config c = {.rate_limit = 4242};
+		struct error err = {0};
+		int r = repair_config_from_env(env, &c, &err);
+		if (r != -EINVAL)
+			fail_msg("%s: got %d", t[i].var, r);
+		assert_int_equal(err.kind, ERR_CONFIG);
+		if (!strstr(err.msg, t[i].name))
+			fail_msg("%s: the message does not name the variable: %s", t[i].var, err.msg);
+		assert_int_equal(c.rate_limit, 4242); /* untouched on failure */
+	}
+}
+
+static void test_precedence(void **state)
+{
+	(void)state;
+	/* clang-format off */
+	static const struct {
+		bool repair, del, label;
+		enum repair_action want;
+	} t[] = {
+		{false, false, false, REPAIR_ACTION_NONE},
+		{true, true, true, REPAIR_ACTION_REPAIR},
+		{true, false, false, REPAIR_ACTION_REPAIR},
+		{false, true, true, REPAIR_ACTION_DELETE},
+		{false, false, true, REPAIR_ACTION_LABEL},
+	};
+	/* clang-format on */
+	for (size_t i = 0; i < ELEMENTSOF(t); i++) {
+		struct repair_config c = {
+			.repair_pods = t[i].repair, .delete_pods = t[i].del, .label_pods = t[i].label};
+		assert_int_equal(repair_action_for(&c), t[i].want);
+	}
+	assert_string_equal(repair_action_to_string(REPAIR_ACTION_REPAIR), "repair");
+	assert_string_equal(repair_action_to_string(REPAIR_ACTION_DELETE), "delete");
+	assert_string_equal(repair_action_to_string(REPAIR_ACTION_LABEL), "label");
+}
+
+static void test_bucket(void **state)
+{
+	(void)state;
+	struct repair_bucket b;
+	/* 10/s, burst 3: three at once, then one per 100 ms. */
+	repair_bucket_init(&b, 10, 3, 1000);
+	for (int i = 0; i < 3; i++)
+		assert_int_equal(repair_bucket_take(&b, 1, 1000), 0);
+	uint64_t w = repair_bucket_take(&b, 1, 1000);
+	assert_true(w >= 100 && w <= 101);
+	assert_true(repair_bucket_take(&b, 1, 1050) > 0);
+	assert_int_equal(repair_bucket_take(&b, 1, 1100), 0);
+	/* Idle time refills up to the burst only. */
+	for (int i = 0; i < 3; i++)
+		assert_int_equal(repair_bucket_take(&b, 1, 100000), 0);
+	assert_true(repair_bucket_take(&b, 1, 100000) > 0);
+	/* Two at once (an action and its Event). */
+	repair_bucket_init(&b, 10, 3, 0);
+	assert_int_equal(repair_bucket_take(&b, 2, 0), 0);
+	w = repair_bucket_take(&b, 2, 0);
+	assert_true(w >= 100 && w <= 101);
+	assert_int_equal(repair_bucket_take(&b, 2, 100), 0);
+	/* More than the burst is capped at the burst. */
+	repair_bucket_init(&b, 10, 1, 0);
+	assert_int_equal(repair_bucket_take(&b, 2, 0), 0);
+	/* Over any window, at most burst + rate * window. */
+	repair_bucket_init(&b, 100, 5, 0);
+	unsigned taken = 0;
+	for (uint64_t t = 0; t <= 10000; t++)
+		while (repair_bucket_take(&b, 1, t) == 0)
+			taken++;
+	assert_true(taken <= 5 + 100 * 10 && taken >= 100 * 10);
+}
+
+static void test_backoff(void **state)
+{
+	(void)state;
+	static const uint64_t want[] = {200, 200, 400, 800, 1600, 3200};
+	for (unsigned i = 0; i < ELEMENTSOF(want); i++)
+		assert_int_equal(repair_backoff_ms(i), want[i]);
+	assert_int_equal(repair_backoff_ms(30), REPAIR_BACKOFF_MAX_MS);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_defaults),   cmocka_unit_test(test_values),
+		cmocka_unit_test(test_invalid),	   cmocka_unit_test(test_precedence),
+		cmocka_unit_test(test_bucket),	   cmocka_unit_test(test_backoff),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
