@@ -49,15 +49,17 @@ int http_daemon_start(int listen_fd, unsigned threads, MHD_AccessHandlerCallback
 {
 	struct MHD_OptionItem opts[8];
 	size_t n = 0;
+	/* The logger first, so that no option's message goes to stderr; two-argument
+	 * options take the function in value and its closure in ptr_value. */
+	opts[n++] = (struct MHD_OptionItem){MHD_OPTION_EXTERNAL_LOGGER, (intptr_t)mhd_log, NULL};
 	opts[n++] = (struct MHD_OptionItem){MHD_OPTION_LISTEN_SOCKET, listen_fd, NULL};
 	opts[n++] = (struct MHD_OptionItem){MHD_OPTION_CONNECTION_TIMEOUT,
 					    HTTP_CONNECTION_TIMEOUT_S, NULL};
 	opts[n++] = (struct MHD_OptionItem){MHD_OPTION_CONNECTION_LIMIT, HTTP_CONNECTION_LIMIT,
 					    NULL};
-	opts[n++] = (struct MHD_OptionItem){MHD_OPTION_EXTERNAL_LOGGER, 0, (void *)mhd_log};
 	if (completed)
-		opts[n++] = (struct MHD_OptionItem){MHD_OPTION_NOTIFY_COMPLETED, 0,
-						    (void *)completed};
+		opts[n++] = (struct MHD_OptionItem){MHD_OPTION_NOTIFY_COMPLETED,
+						    (intptr_t)completed, NULL};
 	if (threads > 1)
 		opts[n++] = (struct MHD_OptionItem){MHD_OPTION_THREAD_POOL_SIZE, threads, NULL};
 	opts[n] = (struct MHD_OptionItem){MHD_OPTION_END, 0, NULL};

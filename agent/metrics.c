@@ -299,12 +299,25 @@ void metric_format_value(double v, char *buf, size_t len)
 		(void)snprintf(buf, len, v > 0 ? "+Inf" : "-Inf");
 		return;
 	}
-	/* The shortest %g precision that reads back exactly. */
-	for (int prec = 1; prec <= 17; prec++) {
-		(void)snprintf(buf, len, "%.*g", prec, v);
-		if (strtod(buf, NULL) == v)
-			return;
+	/*
+	 * As Go's strconv.FormatFloat(v, 'g', -1, 64), which Prometheus' own
+	 * clients use: the fewest digits that read back exactly, in exponent
+	 * form when the exponent is below -4 or at least 6 ("1e+06", "0.0001").
+	 */
+	char e[64];
+	int prec;
+	for (prec = 1; prec < 17; prec++) {
+		(void)snprintf(e, sizeof(e), "%.*e", prec - 1, v);
+		if (strtod(e, NULL) == v)
+			break;
 	}
+	(void)snprintf(e, sizeof(e), "%.*e", prec - 1, v);
+	const char *x = strchr(e, 'e');
+	long exp = x ? strtol(x + 1, NULL, 10) : 0;
+	if (exp < -4 || exp >= 6)
+		(void)snprintf(buf, len, "%s", e);
+	else
+		(void)snprintf(buf, len, "%.*f", (int)(prec - 1 - exp > 0 ? prec - 1 - exp : 0), v);
 }
 
 /* A growing text buffer; on allocation failure it remembers and stops. */
