@@ -30,9 +30,12 @@
 #include "error.h"
 #include "kube_client.h"
 
-/* Page size of the LIST and the watch's timeoutSeconds (how often *stop is seen
- * when nothing happens). */
-#define POD_WATCH_PAGE_LIMIT 500
+/*
+ * Page size of the LIST (pods are ~10 KiB of JSON each: a page stays far
+ * below the client's 4 MiB answer cap and keeps memory small) and the
+ * watch's timeoutSeconds (how often *stop is seen when nothing happens).
+ */
+#define POD_WATCH_PAGE_LIMIT 100
 #define POD_WATCH_TIMEOUT_SECONDS 1
 /* Reconnect backoff (jittered, doubling). */
 #define POD_WATCH_BACKOFF_INITIAL_MS 200
