@@ -2,6 +2,7 @@
 #include "pod_cache.h"
 
 #include <errno.h>
+#include <malloc.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdint.h>
@@ -363,6 +364,9 @@ static int on_synced(void *ud)
 	if (!pc->synced)
 		log_info("pod cache: synced, %zu pods on this node", pod_cache_size(pc));
 	pod_cache_set_synced(pc, true);
+	/* A (re)list decodes whole pages of pods at once; give what that took
+	 * back to the system instead of keeping it in this thread's arena. */
+	(void)malloc_trim(0);
 	return 0;
 }
 

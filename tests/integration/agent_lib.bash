@@ -202,12 +202,14 @@ print(code); sys.stdout.write(body)
 PY
 }
 
-# ctl METHOD PATH [JSON]: the fake API server's control API.
+# ctl METHOD PATH [JSON|@FILE]: the fake API server's control API.
 ctl()
 {
 	in_node "$PYTHON" - "$CONTROL$2" "$1" "${3:-}" <<'PY'
 import sys, urllib.request
 url, method, body = sys.argv[1], sys.argv[2], sys.argv[3]
+if body.startswith("@"):
+    body = open(body[1:]).read()
 req = urllib.request.Request(url, method=method, data=body.encode() if body else None,
                              headers={"Content-Type": "application/json"})
 print(urllib.request.urlopen(req, timeout=5).read().decode())
