@@ -170,8 +170,8 @@ static void *repair_thread_main(void *arg)
 		if (atomic_load(&rt->stopper.stop))
 			break;
 		if (r < 0)
-			log_error("repair: stopped, restarting in %u ms: %s", AGENT_REPAIR_RESTART_MS,
-				  err.msg);
+			log_error("repair: stopped, restarting in %u ms: %s",
+				  AGENT_REPAIR_RESTART_MS, err.msg);
 		if (stopper_wait(&rt->stopper, AGENT_REPAIR_RESTART_MS))
 			break;
 	}
@@ -255,8 +255,7 @@ static void update_ready(struct agent *a)
 	bool ready = a->valid && watching(a);
 	bool was = atomic_exchange(&a->ready, ready);
 	if (ready != was)
-		log_info("%s", ready ? "ready: plugin installed and watches armed"
-				     : "not ready");
+		log_info("%s", ready ? "ready: plugin installed and watches armed" : "not ready");
 	agent_metrics_set_ready(a->metrics, ready);
 }
 
@@ -298,7 +297,8 @@ static void arm_watches(struct agent *a)
 			continue;
 		int wd = inotify_add_watch(a->inotify_fd, a->dirs[i], dir_mask);
 		if (wd < 0) {
-			log_warn_errno(-errno, "cannot watch %s %s: %m", watch_names[i], a->dirs[i]);
+			log_warn_errno(-errno, "cannot watch %s %s: %m", watch_names[i],
+				       a->dirs[i]);
 			continue;
 		}
 		/* One directory may serve two roles (a conf dir holding the binary). */
@@ -426,11 +426,12 @@ static void do_work(struct agent *a)
 		    (a->last_throttle_warn_ms == 0 ||
 		     now - a->last_throttle_warn_ms >= THROTTLE_WARN_INTERVAL_MS)) {
 			a->last_throttle_warn_ms = now;
-			log_warn("Configuration has been reconciled multiple times in a short period "
-				 "of time (%u times in a row). This may be due to a conflicting CNI "
-				 "plugin rewriting its configuration in %s; with Cilium, set "
-				 "cni.exclusive=false.",
-				 hits, installer_conf_dir(a->installer));
+			log_warn(
+				"Configuration has been reconciled multiple times in a short period "
+				"of time (%u times in a row). This may be due to a conflicting CNI "
+				"plugin rewriting its configuration in %s; with Cilium, set "
+				"cni.exclusive=false.",
+				hits, installer_conf_dir(a->installer));
 		}
 	} else {
 		uint64_t wait = install_throttle_take(&a->throttle, now);
@@ -524,8 +525,9 @@ static void handle_periodic(struct agent *a)
 static int dir_of(const char *path, char **ret)
 {
 	const char *slash = strrchr(path, '/');
-	char *d = slash == path ? strdup("/") : slash ? strndup(path, (size_t)(slash - path))
-						       : strdup(".");
+	char *d = slash == path ? strdup("/")
+		  : slash	? strndup(path, (size_t)(slash - path))
+				: strdup(".");
 	if (!d)
 		return -ENOMEM;
 	*ret = d;
@@ -790,7 +792,8 @@ int agent_run(const struct agent_config *cfg, const char *const *envp, struct er
 		} else {
 			r = pthread_create(&rt.thread, NULL, repair_thread_main, &rt);
 			if (r != 0) {
-				r = error_set(err, ERR_INTERNAL, -r, "cannot start the repair thread");
+				r = error_set(err, ERR_INTERNAL, -r,
+					      "cannot start the repair thread");
 				goto out;
 			}
 			rt.running = true;
@@ -811,7 +814,8 @@ int agent_run(const struct agent_config *cfg, const char *const *envp, struct er
 	a.pending_token = false;
 	update_ready(&a);
 	r = arm_timer(a.periodic_timer_fd,
-		      now_ms() + (watching(&a) ? AGENT_RECHECK_INTERVAL_MS : AGENT_REARM_INTERVAL_MS),
+		      now_ms() +
+			      (watching(&a) ? AGENT_RECHECK_INTERVAL_MS : AGENT_REARM_INTERVAL_MS),
 		      watching(&a) ? AGENT_RECHECK_INTERVAL_MS : AGENT_REARM_INTERVAL_MS);
 	if (r < 0) {
 		error_set(err, ERR_INTERNAL, r, "cannot arm the periodic timer");

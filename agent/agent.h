@@ -66,7 +66,7 @@ unsigned install_throttle_force(struct install_throttle *t, uint64_t now_ms);
  * from. Must be called before the process creates any thread: it blocks the
  * signals and drops capabilities for every thread to come.
  */
-int agent_run(const struct agent_config *cfg, const char *const *envp,
-	      struct error *err) _must_check_;
+int agent_run(const struct agent_config *cfg, const char *const *envp, struct error *err)
+	_must_check_;
 
 #endif

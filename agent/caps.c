@@ -99,16 +99,18 @@ int caps_apply(uint64_t keep, uint64_t *ret_kept, struct error *err)
 		if (cap_drop_bound((cap_value_t)c) < 0) {
 			int e = errno;
 			if (e != EPERM)
-				return error_set(err, ERR_INTERNAL, -e,
-						 "cannot drop capability %u from the bounding set: %s",
-						 c, strerror(e));
+				return error_set(
+					err, ERR_INTERNAL, -e,
+					"cannot drop capability %u from the bounding set: %s", c,
+					strerror(e));
 			error_add_details(err, "capability %u stays in the bounding set: %s", c,
 					  strerror(e));
 		}
 	}
 
 	if (prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0) < 0 && errno != EINVAL)
-		return error_set(err, ERR_INTERNAL, -errno, "cannot clear the ambient capabilities: %m");
+		return error_set(err, ERR_INTERNAL, -errno,
+				 "cannot clear the ambient capabilities: %m");
 
 	uint64_t kept = keep & permitted;
 	_cleanup_(cap_freep) cap_t next = cap_init();
@@ -120,7 +122,8 @@ int caps_apply(uint64_t keep, uint64_t *ret_kept, struct error *err)
 		cap_value_t v = (cap_value_t)c;
 		if (cap_set_flag(next, CAP_EFFECTIVE, 1, &v, CAP_SET) < 0 ||
 		    cap_set_flag(next, CAP_PERMITTED, 1, &v, CAP_SET) < 0)
-			return error_set(err, ERR_INTERNAL, -errno, "cannot build a capability set: %m");
+			return error_set(err, ERR_INTERNAL, -errno,
+					 "cannot build a capability set: %m");
 	}
 	if (cap_set_proc(next) < 0)
 		return error_set(err, ERR_INTERNAL, -errno, "cannot set our capabilities: %m");

@@ -44,8 +44,8 @@ static void mhd_log(void *cls, const char *fmt, va_list ap)
 	log_debug("libmicrohttpd: %s", msg);
 }
 
-int http_daemon_start(int listen_fd, unsigned threads, MHD_AccessHandlerCallback handler,
-		      void *cls, MHD_RequestCompletedCallback completed, struct MHD_Daemon **ret)
+int http_daemon_start(int listen_fd, unsigned threads, MHD_AccessHandlerCallback handler, void *cls,
+		      MHD_RequestCompletedCallback completed, struct MHD_Daemon **ret)
 {
 	struct MHD_OptionItem opts[8];
 	size_t n = 0;
@@ -64,9 +64,9 @@ int http_daemon_start(int listen_fd, unsigned threads, MHD_AccessHandlerCallback
 		opts[n++] = (struct MHD_OptionItem){MHD_OPTION_THREAD_POOL_SIZE, threads, NULL};
 	opts[n] = (struct MHD_OptionItem){MHD_OPTION_END, 0, NULL};
 
-	struct MHD_Daemon *d =
-		MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG, 0, NULL,
-				 NULL, handler, cls, MHD_OPTION_ARRAY, opts, MHD_OPTION_END);
+	struct MHD_Daemon *d = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG,
+						0, NULL, NULL, handler, cls, MHD_OPTION_ARRAY, opts,
+						MHD_OPTION_END);
 	if (!d) {
 		(void)close(listen_fd);
 		return -EIO;
@@ -78,8 +78,8 @@ int http_daemon_start(int listen_fd, unsigned threads, MHD_AccessHandlerCallback
 enum MHD_Result http_reply(struct MHD_Connection *conn, unsigned status, const char *content_type,
 			   const char *body, size_t len)
 {
-	struct MHD_Response *resp =
-		MHD_create_response_from_buffer(len, (void *)(uintptr_t)body, MHD_RESPMEM_MUST_COPY);
+	struct MHD_Response *resp = MHD_create_response_from_buffer(len, (void *)(uintptr_t)body,
+								    MHD_RESPMEM_MUST_COPY);
 	if (!resp)
 		return MHD_NO;
 	if (content_type &&
@@ -140,8 +140,7 @@ static int tcp_listen(const char *bind_address, uint16_t port, struct error *err
 	} else if (bind_address && inet_pton(AF_INET6, bind_address, &s6->sin6_addr) == 1) {
 		family = AF_INET6;
 	} else if (bind_address) {
-		return error_set(err, ERR_CONFIG, -EINVAL, "bad bind address \"%s\"",
-				 bind_address);
+		return error_set(err, ERR_CONFIG, -EINVAL, "bad bind address \"%s\"", bind_address);
 	} else {
 		family = AF_INET6;
 		s6->sin6_addr = in6addr_any;
@@ -200,7 +199,8 @@ int health_server_new(const struct health_server_options *opts, struct health_se
 		return error_prefix(err, fd, "health server");
 	int r = http_daemon_start(fd, 1, handle, &hs->health_ep, NULL, &hs->health);
 	if (r < 0)
-		return error_set(err, ERR_INTERNAL, r, "health server: libmicrohttpd did not start");
+		return error_set(err, ERR_INTERNAL, r,
+				 "health server: libmicrohttpd did not start");
 
 	if (!shared) {
 		fd = tcp_listen(opts->bind_address, opts->monitoring_port, err);

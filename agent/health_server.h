@@ -47,9 +47,8 @@ DEFINE_TRIVIAL_CLEANUP_FUNC(struct health_server *, health_server_free);
  * internal thread), connection timeout and limit set, and its messages sent
  * to our debug log.
  */
-int http_daemon_start(int listen_fd, unsigned threads, MHD_AccessHandlerCallback handler,
-		      void *cls, MHD_RequestCompletedCallback completed,
-		      struct MHD_Daemon **ret) _must_check_;
+int http_daemon_start(int listen_fd, unsigned threads, MHD_AccessHandlerCallback handler, void *cls,
+		      MHD_RequestCompletedCallback completed, struct MHD_Daemon **ret) _must_check_;
 
 /* Queues a response with a copy of body (len bytes) and content_type; MHD_NO on failure. */
 enum MHD_Result http_reply(struct MHD_Connection *conn, unsigned status, const char *content_type,

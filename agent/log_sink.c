@@ -146,8 +146,7 @@ int log_sink_handle_body(struct agent_metrics *metrics, const char *body, size_t
 	}
 	size_t n = 0, i;
 	json_t *v;
-	json_array_foreach(arr, i, v)
-	{
+	json_array_foreach (arr, i, v) {
 		if (n == LOG_SINK_MAX_LINES)
 			break;
 		if (!json_is_string(v))
@@ -200,8 +199,7 @@ static enum MHD_Result handle_pod(struct log_sink *ls, struct MHD_Connection *co
 					"the cache holds another pod of that name");
 	case -EAGAIN:
 		agent_metrics_count_pod_lookup(ls->metrics, "unavailable");
-		return reply_json_error(conn, MHD_HTTP_SERVICE_UNAVAILABLE,
-					"pod cache not synced");
+		return reply_json_error(conn, MHD_HTTP_SERVICE_UNAVAILABLE, "pod cache not synced");
 	case -EINVAL:
 		return reply_json_error(conn, MHD_HTTP_BAD_REQUEST, "bad namespace or name");
 	default:
@@ -210,8 +208,7 @@ static enum MHD_Result handle_pod(struct log_sink *ls, struct MHD_Connection *co
 }
 
 static enum MHD_Result handle_log(struct log_sink *ls, struct MHD_Connection *conn,
-				  const char *upload_data, size_t *upload_data_size,
-				  void **con_cls)
+				  const char *upload_data, size_t *upload_data_size, void **con_cls)
 {
 	struct upload *up = *con_cls;
 	if (!up) {
@@ -219,8 +216,7 @@ static enum MHD_Result handle_log(struct log_sink *ls, struct MHD_Connection *co
 							     MHD_HTTP_HEADER_CONTENT_LENGTH);
 		uint64_t n;
 		if (cl && parse_u64(cl, 0, LOG_SINK_MAX_BODY, &n) == -ERANGE)
-			return reply_json_error(conn, MHD_HTTP_CONTENT_TOO_LARGE,
-						"body too large");
+			return reply_json_error(conn, MHD_HTTP_CONTENT_TOO_LARGE, "body too large");
 		up = calloc(1, sizeof(*up));
 		if (!up)
 			return MHD_NO;

@@ -38,13 +38,13 @@ struct pod_cache;
 struct log_sink;
 
 struct log_sink_options {
-	const char *run_dir;	   /* the socket is <run_dir>/log.sock; created 0755 if missing */
-	struct pod_cache *pods;	   /* NULL: GET /pod answers 503 */
+	const char *run_dir;	/* the socket is <run_dir>/log.sock; created 0755 if missing */
+	struct pod_cache *pods; /* NULL: GET /pod answers 503 */
 	struct agent_metrics *metrics; /* may be NULL */
 };
 
-int log_sink_new(const struct log_sink_options *opts, struct log_sink **ret,
-		 struct error *err) _must_check_;
+int log_sink_new(const struct log_sink_options *opts, struct log_sink **ret, struct error *err)
+	_must_check_;
 /* Stops the server and removes the socket file. */
 void log_sink_free(struct log_sink *ls);
 DEFINE_TRIVIAL_CLEANUP_FUNC(struct log_sink *, log_sink_free);
@@ -63,9 +63,9 @@ enum plugin_line_kind {
 
 struct plugin_line {
 	enum plugin_line_kind kind;
-	int level;	   /* enum log_level */
-	char msg[LOG_SINK_MAX_LINE];  /* control characters escaped */
-	char pod[512];	   /* "ns/name" or "" */
+	int level;		     /* enum log_level */
+	char msg[LOG_SINK_MAX_LINE]; /* control characters escaped */
+	char pod[512];		     /* "ns/name" or "" */
 	char container_id[128];
 	double duration_s; /* from "duration_ms"; < 0 when absent */
 };

@@ -14,8 +14,9 @@
 
 struct series {
 	char *label_values[METRIC_MAX_LABELS];
-	double value;			      /* counter, gauge */
-	uint64_t counts[METRIC_MAX_BUCKETS + 1]; /* histogram, per bucket (last: +Inf), not cumulative */
+	double value; /* counter, gauge */
+	uint64_t counts[METRIC_MAX_BUCKETS +
+			1]; /* histogram, per bucket (last: +Inf), not cumulative */
 	uint64_t count;
 	double sum;
 };
@@ -220,7 +221,11 @@ static int find_series(struct metric *mt, const char *const *values, bool create
 	return 0;
 }
 
-enum op { OP_ADD, OP_SET, OP_OBSERVE };
+enum op {
+	OP_ADD,
+	OP_SET,
+	OP_OBSERVE
+};
 
 static int update(struct metric *mt, const char *const *values, double v, enum op op)
 {
@@ -489,8 +494,8 @@ int metrics_render(struct metrics *m, char **ret, size_t *ret_len)
 
 /* Plugin ADD latency buckets (seconds): from a skipped pod (~1 ms) to a
  * deadline-bound API retry (seconds). */
-static const double add_buckets[] = {0.001, 0.0025, 0.005, 0.01, 0.025, 0.05,
-				     0.1,   0.25,   0.5,   1,    2.5,   5, 10};
+static const double add_buckets[] = {0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1,
+				     0.25,  0.5,    1,	   2.5,	 5,	10};
 
 int agent_metrics_new(struct agent_metrics **ret)
 {
@@ -513,8 +518,8 @@ int agent_metrics_new(struct agent_metrics **ret)
 		struct metric **slot;
 	} defs[] = {
 		{METRIC_INSTALLS_TOTAL, METRIC_COUNTER,
-		 "Total number of CNI plugins installed by the Istio CNI installer", result, NULL, 0,
-		 &am->installs_total},
+		 "Total number of CNI plugins installed by the Istio CNI installer", result, NULL,
+		 0, &am->installs_total},
 		{METRIC_INSTALL_READY, METRIC_GAUGE,
 		 "Whether the CNI plugin installation is ready or not", NULL, NULL, 0,
 		 &am->install_ready},
@@ -577,7 +582,8 @@ void agent_metrics_set_ready(struct agent_metrics *am, bool ready)
 void agent_metrics_count_repair(struct agent_metrics *am, const char *type, const char *result)
 {
 	if (am)
-		checked(metric_add(am->repair_pods_repaired, (const char *const[]){type, result}, 1),
+		checked(metric_add(am->repair_pods_repaired, (const char *const[]){type, result},
+				   1),
 			am->repair_pods_repaired);
 }
 

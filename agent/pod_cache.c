@@ -384,8 +384,7 @@ static void wait_or_stop(struct pod_cache *pc, unsigned ms)
 static void *watch_thread(void *arg)
 {
 	struct pod_cache *pc = arg;
-	static const struct pod_watch_callbacks cb = {.on_event = on_event,
-						      .on_synced = on_synced};
+	static const struct pod_watch_callbacks cb = {.on_event = on_event, .on_synced = on_synced};
 	while (!atomic_load(&pc->stop)) {
 		struct error err = {0};
 		int r = pod_watch_run(pc->client, pc->field_selector, NULL, &cb, pc, &pc->stop,

@@ -35,9 +35,8 @@ static void test_wanted(void **state)
 		assert_int_equal(caps_wanted(&t[i].needs), t[i].want);
 	/* Nothing the agent never needs sneaks in. */
 	struct caps_needs all = {true, true, true};
-	uint64_t never = BIT(CAP_SETPCAP) | BIT(CAP_SYS_MODULE) | BIT(CAP_CHOWN) |
-			 BIT(CAP_FOWNER) | BIT(CAP_SETUID) | BIT(CAP_SYS_RAWIO) |
-			 BIT(CAP_MKNOD) | BIT(CAP_BPF);
+	uint64_t never = BIT(CAP_SETPCAP) | BIT(CAP_SYS_MODULE) | BIT(CAP_CHOWN) | BIT(CAP_FOWNER) |
+			 BIT(CAP_SETUID) | BIT(CAP_SYS_RAWIO) | BIT(CAP_MKNOD) | BIT(CAP_BPF);
 	assert_int_equal(caps_wanted(&all) & never, 0);
 }
 

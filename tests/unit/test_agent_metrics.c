@@ -99,7 +99,8 @@ static void test_update_rules(void **state)
 	struct metric *c, *g, *h;
 	static const char *const labels[] = {"result", NULL};
 	static const double b[] = {1};
-	assert_int_equal(metrics_register(m, "c_total", METRIC_COUNTER, "c", labels, NULL, 0, &c), 0);
+	assert_int_equal(metrics_register(m, "c_total", METRIC_COUNTER, "c", labels, NULL, 0, &c),
+			 0);
 	assert_int_equal(metrics_register(m, "g", METRIC_GAUGE, "g", NULL, NULL, 0, &g), 0);
 	assert_int_equal(metrics_register(m, "h", METRIC_HISTOGRAM, "h", NULL, b, 1, &h), 0);
 
@@ -150,7 +151,8 @@ static void test_render(void **state)
 	assert_int_equal(metrics_register(m, "x_total", METRIC_COUNTER, "Things \\ done\nok", tr,
 					  NULL, 0, &c),
 			 0);
-	assert_int_equal(metrics_register(m, "x_ready", METRIC_GAUGE, "Ready", NULL, NULL, 0, &g), 0);
+	assert_int_equal(metrics_register(m, "x_ready", METRIC_GAUGE, "Ready", NULL, NULL, 0, &g),
+			 0);
 	assert_int_equal(metrics_register(m, "x_seconds", METRIC_HISTOGRAM, "Time", NULL, b, 2, &h),
 			 0);
 	static const char *const r1[] = {"result", NULL};
@@ -232,10 +234,13 @@ static void test_plugin_line(void **state)
 		{"{\"time\":\"t\",\"level\":\"info\",\"scope\":\"istio-cni\",\"msg\":\"programmed "
 		 "traffic capture (nftables, 20 IPv4 and 0 IPv6 rules)\",\"pod\":\"ns/p\","
 		 "\"containerID\":\"abc\",\"duration_ms\":12.5}",
-		 PLUGIN_LINE_ADD_SUCCESS, 1, "programmed traffic capture (nftables, 20 IPv4 and 0 "
-		 "IPv6 rules)", "ns/p", 0.0125},
+		 PLUGIN_LINE_ADD_SUCCESS, 1,
+		 "programmed traffic capture (nftables, 20 IPv4 and 0 "
+		 "IPv6 rules)",
+		 "ns/p", 0.0125},
 		{"{\"level\":\"info\",\"msg\":\"skipping pod: excluded namespace\",\"pod\":\"kube-system/x\"}",
-		 PLUGIN_LINE_ADD_SKIPPED, 1, "skipping pod: excluded namespace", "kube-system/x", -1},
+		 PLUGIN_LINE_ADD_SKIPPED, 1, "skipping pod: excluded namespace", "kube-system/x",
+		 -1},
 		{"{\"level\":\"error\",\"msg\":\"ADD failed: boom\",\"pod\":\"a/b\"}",
 		 PLUGIN_LINE_ADD_FAILURE, 3, "ADD failed: boom", "a/b", -1},
 		{"{\"level\":\"warn\",\"msg\":\"two\\nlines\"}", PLUGIN_LINE_OTHER, 2,
@@ -266,10 +271,8 @@ static void test_log_body(void **state)
 		const char *body;
 		int want;
 	} t[] = {
-		{"[]", 0},
-		{"[\"a\", \"{\\\"msg\\\":\\\"ADD failed: x\\\"}\", 3, null]", 2},
-		{"{}", -EBADMSG},
-		{"[", -EBADMSG},
+		{"[]", 0},	  {"[\"a\", \"{\\\"msg\\\":\\\"ADD failed: x\\\"}\", 3, null]", 2},
+		{"{}", -EBADMSG}, {"[", -EBADMSG},
 		{"", -EBADMSG},
 	};
 	for (size_t i = 0; i < sizeof(t) / sizeof(t[0]); i++) {
@@ -288,8 +291,8 @@ static void test_log_body(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_format_value), cmocka_unit_test(test_register_rejects),
-		cmocka_unit_test(test_update_rules), cmocka_unit_test(test_render),
+		cmocka_unit_test(test_format_value),  cmocka_unit_test(test_register_rejects),
+		cmocka_unit_test(test_update_rules),  cmocka_unit_test(test_render),
 		cmocka_unit_test(test_agent_metrics), cmocka_unit_test(test_plugin_line),
 		cmocka_unit_test(test_log_body),
 	};

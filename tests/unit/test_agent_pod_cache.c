@@ -21,8 +21,10 @@
 static void put(struct pod_cache *pc, const char *ns, const char *name, const char *uid)
 {
 	char json[256];
-	int n = snprintf(json, sizeof(json), "{\"metadata\":{\"namespace\":\"%s\",\"name\":\"%s\","
-			 "\"uid\":\"%s\"}}", ns, name, uid);
+	int n = snprintf(json, sizeof(json),
+			 "{\"metadata\":{\"namespace\":\"%s\",\"name\":\"%s\","
+			 "\"uid\":\"%s\"}}",
+			 ns, name, uid);
 	assert_int_equal(pod_cache_put(pc, ns, name, uid, json, (size_t)n), 0);
 }
 
@@ -112,21 +114,26 @@ static void test_events(void **state)
 		int want;
 		size_t size_after;
 	} t[] = {
-		{KUBE_WATCH_ADDED, "{\"metadata\":{\"namespace\":\"a\",\"name\":\"p\",\"uid\":\"1\"},"
-		 "\"spec\":{\"nodeName\":\"n\"}}", 0, 1},
-		{KUBE_WATCH_MODIFIED, "{\"metadata\":{\"namespace\":\"a\",\"name\":\"p\",\"uid\":\"1\","
-		 "\"labels\":{\"x\":\"y\"}}}", 0, 1},
-		{KUBE_WATCH_ADDED, "{\"metadata\":{\"namespace\":\"a\",\"name\":\"q\",\"uid\":\"2\"}}",
-		 0, 2},
+		{KUBE_WATCH_ADDED,
+		 "{\"metadata\":{\"namespace\":\"a\",\"name\":\"p\",\"uid\":\"1\"},"
+		 "\"spec\":{\"nodeName\":\"n\"}}",
+		 0, 1},
+		{KUBE_WATCH_MODIFIED,
+		 "{\"metadata\":{\"namespace\":\"a\",\"name\":\"p\",\"uid\":\"1\","
+		 "\"labels\":{\"x\":\"y\"}}}",
+		 0, 1},
+		{KUBE_WATCH_ADDED,
+		 "{\"metadata\":{\"namespace\":\"a\",\"name\":\"q\",\"uid\":\"2\"}}", 0, 2},
 		/* A DELETED of an older uid leaves the newer pod alone. */
-		{KUBE_WATCH_DELETED, "{\"metadata\":{\"namespace\":\"a\",\"name\":\"q\",\"uid\":\"0\"}}",
-		 0, 2},
-		{KUBE_WATCH_DELETED, "{\"metadata\":{\"namespace\":\"a\",\"name\":\"q\",\"uid\":\"2\"}}",
-		 0, 1},
-		{KUBE_WATCH_ADDED, "{\"metadata\":{\"namespace\":\"a\",\"name\":\"r\"}}", -EBADMSG, 1},
+		{KUBE_WATCH_DELETED,
+		 "{\"metadata\":{\"namespace\":\"a\",\"name\":\"q\",\"uid\":\"0\"}}", 0, 2},
+		{KUBE_WATCH_DELETED,
+		 "{\"metadata\":{\"namespace\":\"a\",\"name\":\"q\",\"uid\":\"2\"}}", 0, 1},
+		{KUBE_WATCH_ADDED, "{\"metadata\":{\"namespace\":\"a\",\"name\":\"r\"}}", -EBADMSG,
+		 1},
 		{KUBE_WATCH_ADDED, "{\"kind\":\"Pod\"}", -EBADMSG, 1},
-		{KUBE_WATCH_BOOKMARK, "{\"metadata\":{\"namespace\":\"a\",\"name\":\"b\",\"uid\":\"9\"}}",
-		 0, 1},
+		{KUBE_WATCH_BOOKMARK,
+		 "{\"metadata\":{\"namespace\":\"a\",\"name\":\"b\",\"uid\":\"9\"}}", 0, 1},
 	};
 	for (size_t i = 0; i < sizeof(t) / sizeof(t[0]); i++) {
 		json_t *pod = json_loads(t[i].pod, 0, NULL);
@@ -143,7 +150,8 @@ static void test_events(void **state)
 	json_t *back = json_loads(json, 0, NULL);
 	assert_non_null(back);
 	assert_string_equal(json_string_value(json_object_get(
-				    json_object_get(json_object_get(back, "metadata"), "labels"), "x")),
+				    json_object_get(json_object_get(back, "metadata"), "labels"),
+				    "x")),
 			    "y");
 	json_decref(back);
 	free(json);
@@ -178,7 +186,7 @@ static void test_wait(void **state)
 		int want;
 	} t[] = {
 		{NULL, 30, 1000, 0},
-		{"old", 30, 1000, 0},	    /* replaced under the same name */
+		{"old", 30, 1000, 0}, /* replaced under the same name */
 		{NULL, 400, 50, -ENOENT},
 		{"old", 400, 50, -ESTALE},
 	};
@@ -187,7 +195,8 @@ static void test_wait(void **state)
 		assert_int_equal(pod_cache_new(NULL, &pc), 0);
 		pod_cache_set_synced(pc, true);
 		if (t[i].existing_uid)
-			assert_int_equal(pod_cache_put(pc, "late", "pod", t[i].existing_uid, "{}", 2),
+			assert_int_equal(pod_cache_put(pc, "late", "pod", t[i].existing_uid, "{}",
+						       2),
 					 0);
 		struct late_put lp = {pc, t[i].put_after_ms, "new"};
 		pthread_t th;
