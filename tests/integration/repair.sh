@@ -1,5 +1,6 @@
 #!/bin/bash
 # SPDX-License-Identifier: Apache-2.0
+# run-tests: asan
 # istio-cni-repair against the fake API server (SPEC 11, research I§6):
 #  - delete mode, one pass: the broken pod is deleted once with uid and
 #    resourceVersion preconditions and a DeleteBrokenPod Event; pods on other

@@ -1,5 +1,6 @@
 #!/bin/bash
 # SPDX-License-Identifier: Apache-2.0
+# run-tests: asan
 # Repair in place, end to end (SPEC 9 and 11): a pod netns with a veth address
 # and none of our tables fails istio-cni-validate (126, as the proxy UID); the
 # fake API reports that pod broken with that IP; istio-cni-repair with
