@@ -276,8 +276,7 @@ static int parse_all(const char *const *envp, struct agent_config *c, struct err
 				 mode);
 	CHECK(env_file_name(envp, "KUBECFG_FILE_NAME", LEGACY_KUBECONFIG_NAME,
 			    &c->kubecfg_file_name, err));
-	CHECK(env_path(envp, "SERVICE_ACCOUNT_DIR", KUBE_SA_DIR, &c->service_account_dir,
-		       err));
+	CHECK(env_path(envp, "SERVICE_ACCOUNT_DIR", KUBE_SA_DIR, &c->service_account_dir, err));
 	if (env_get(envp, "KUBE_CA_FILE")) {
 		CHECK(env_path(envp, "KUBE_CA_FILE", NULL, &c->kube_ca_file, err));
 	} else if (asprintf(&c->kube_ca_file, "%s/ca.crt", c->service_account_dir) < 0) {
@@ -419,9 +418,10 @@ void agent_config_log(const struct agent_config *c)
 		 "bin_dir=\"%s\" update_binaries=%s skip_binaries=\"%s\" repair=%s",
 		 c->era == AGENT_ERA_LEGACY ? "1.7-template" : "current", c->mounted_cni_net_dir,
 		 c->cni_net_dir, c->cni_conf_name ? c->cni_conf_name : "",
-		 c->chained_cni_plugin ? "true" : "false", c->cni_conf_group_read ? "true" : "false",
-		 c->cni_agent_run_dir, (unsigned)c->kubeconfig_mode, c->kubecfg_file_name,
-		 c->service_account_dir, c->kube_ca_file, c->skip_tls_verify ? "true" : "false",
+		 c->chained_cni_plugin ? "true" : "false",
+		 c->cni_conf_group_read ? "true" : "false", c->cni_agent_run_dir,
+		 (unsigned)c->kubeconfig_mode, c->kubecfg_file_name, c->service_account_dir,
+		 c->kube_ca_file, c->skip_tls_verify ? "true" : "false",
 		 c->kubernetes_service_protocol,
 		 c->kubernetes_service_host ? c->kubernetes_service_host : "<unset>",
 		 c->kubernetes_service_port ? c->kubernetes_service_port : "<unset>", c->node_name,

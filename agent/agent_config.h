@@ -57,16 +57,16 @@ struct agent_config {
 	char *cni_network_config_file; /* CNI_NETWORK_CONFIG_FILE, NULL when unset */
 
 	/* Run dir and kubeconfig. */
-	char *cni_agent_run_dir; /* CNI_AGENT_RUN_DIR, /var/run/istio-cni */
-	mode_t kubeconfig_mode;	 /* KUBECONFIG_MODE, 0600 (Go base autodetect) */
-	char *kubecfg_file_name; /* KUBECFG_FILE_NAME (1.7), ZZZ-istio-cni-kubeconfig */
-	char *service_account_dir; /* SERVICE_ACCOUNT_DIR (ours), the in-pod SA dir */
-	char *kube_ca_file;	   /* KUBE_CA_FILE, <service_account_dir>/ca.crt */
-	bool skip_tls_verify;	   /* SKIP_TLS_VERIFY, false */
+	char *cni_agent_run_dir;	   /* CNI_AGENT_RUN_DIR, /var/run/istio-cni */
+	mode_t kubeconfig_mode;		   /* KUBECONFIG_MODE, 0600 (Go base autodetect) */
+	char *kubecfg_file_name;	   /* KUBECFG_FILE_NAME (1.7), ZZZ-istio-cni-kubeconfig */
+	char *service_account_dir;	   /* SERVICE_ACCOUNT_DIR (ours), the in-pod SA dir */
+	char *kube_ca_file;		   /* KUBE_CA_FILE, <service_account_dir>/ca.crt */
+	bool skip_tls_verify;		   /* SKIP_TLS_VERIFY, false */
 	char *kubernetes_service_protocol; /* KUBERNETES_SERVICE_PROTOCOL, https */
 	char *kubernetes_service_host;	   /* KUBERNETES_SERVICE_HOST, NULL when unset */
-	char *kubernetes_service_port;	   /* KUBERNETES_SERVICE_PORT (validated), NULL when unset */
-	char *node_name;		   /* KUBERNETES_NODE_NAME, else the hostname */
+	char *kubernetes_service_port; /* KUBERNETES_SERVICE_PORT (validated), NULL when unset */
+	char *node_name;	       /* KUBERNETES_NODE_NAME, else the hostname */
 
 	/* Servers. */
 	uint16_t monitoring_port; /* MONITORING_PORT, 15014 */
@@ -75,10 +75,10 @@ struct agent_config {
 	/* Copied into the plugin entry. */
 	char **exclude_namespaces; /* EXCLUDE_NAMESPACES: trimmed, empties dropped */
 	size_t n_exclude_namespaces;
-	char *pod_namespace;	  /* POD_NAMESPACE, "" when unset */
-	bool native_nftables;	  /* NATIVE_NFTABLES, false */
-	bool ambient_enabled;	  /* AMBIENT_ENABLED, false (ambient is out of scope) */
-	char *redirect_backend;	  /* REDIRECT_BACKEND (ours): auto|nftables|iptables, NULL unset */
+	char *pod_namespace;	/* POD_NAMESPACE, "" when unset */
+	bool native_nftables;	/* NATIVE_NFTABLES, false */
+	bool ambient_enabled;	/* AMBIENT_ENABLED, false (ambient is out of scope) */
+	char *redirect_backend; /* REDIRECT_BACKEND (ours): auto|nftables|iptables, NULL unset */
 	enum log_level plugin_log_level; /* PLUGIN_LOG_LEVEL, else LOG_LEVEL, else info */
 
 	/* Logging: LOG_LEVEL (1.7 __LOG_LEVEL__; current Istio ignores it). */
@@ -102,8 +102,8 @@ struct agent_config {
  * value, -EIO with ERR_IO when CNI_NETWORK_CONFIG_FILE exists but cannot be
  * read, or -ENOMEM. *ret is the caller's (agent_config_free).
  */
-int agent_config_from_env(const char *const *envp, struct agent_config **ret,
-			  struct error *err) _must_check_;
+int agent_config_from_env(const char *const *envp, struct agent_config **ret, struct error *err)
+	_must_check_;
 
 struct agent_config *agent_config_free(struct agent_config *c);
 DEFINE_TRIVIAL_CLEANUP_FUNC(struct agent_config *, agent_config_free);

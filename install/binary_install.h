@@ -16,7 +16,7 @@
 #include "error.h"
 
 struct binary_install_opts {
-	bool update; /* UPDATE_CNI_BINARIES: false keeps an existing target */
+	bool update;	   /* UPDATE_CNI_BINARIES: false keeps an existing target */
 	char *const *skip; /* SKIP_CNI_BINARIES: names never copied */
 	size_t n_skip;
 };

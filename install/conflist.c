@@ -60,7 +60,8 @@ static int validate_single(const json_t *o, const char *where, struct error *err
 {
 	int r;
 	if (!json_is_object(o))
-		return error_set(err, ERR_CONFIG, -EINVAL, "%snot an object: missing 'type'", where);
+		return error_set(err, ERR_CONFIG, -EINVAL, "%snot an object: missing 'type'",
+				 where);
 	if ((r = typed_string(o, "cniVersion", where, err)) < 0 ||
 	    (r = typed_string(o, "name", where, err)) < 0 ||
 	    (r = typed_string(o, "type", where, err)) < 0)
@@ -69,15 +70,15 @@ static int validate_single(const json_t *o, const char *where, struct error *err
 	json_t *caps = json_object_get(o, "capabilities");
 	if (caps && !json_is_null(caps)) {
 		if (!json_is_object(caps))
-			return error_set(err, ERR_CONFIG, -EINVAL, "%s\"capabilities\" is not an object",
-					 where);
+			return error_set(err, ERR_CONFIG, -EINVAL,
+					 "%s\"capabilities\" is not an object", where);
 		const char *k;
 		const json_t *v;
 		json_object_foreach (caps, k, v)
 			if (!json_is_null(v) && !json_is_boolean(v))
 				return error_set(err, ERR_CONFIG, -EINVAL,
-						 "%s\"capabilities\".\"%s\" is not a boolean", where,
-						 k);
+						 "%s\"capabilities\".\"%s\" is not a boolean",
+						 where, k);
 	}
 	const json_t *ipam = json_object_get(o, "ipam");
 	if (ipam && !json_is_null(ipam)) {
@@ -140,7 +141,8 @@ static int validate_list(const json_t *o, struct error *err)
 		size_t i;
 		const json_t *e;
 		if (!json_is_array(vers))
-			return error_set(err, ERR_CONFIG, -EINVAL, "\"cniVersions\" is not an array");
+			return error_set(err, ERR_CONFIG, -EINVAL,
+					 "\"cniVersions\" is not an array");
 		json_array_foreach (vers, i, e)
 			if (!json_is_string(e))
 				return error_set(err, ERR_CONFIG, -EINVAL,
@@ -188,7 +190,8 @@ static int filter_plugins(const json_t *plugins, json_t **ret, size_t *ret_remov
 	const json_t *p;
 	json_array_foreach (plugins, i, p) {
 		if (!json_is_object(p))
-			return error_set(err, ERR_CONFIG, -EINVAL, "plugins[%zu] is not an object", i);
+			return error_set(err, ERR_CONFIG, -EINVAL, "plugins[%zu] is not an object",
+					 i);
 		if (is_istio_plugin(p)) {
 			removed++;
 			continue;
@@ -226,8 +229,9 @@ int conflist_insert(const json_t *existing, const json_t *entry, json_t **ret, s
 	} else {
 		const json_t *plugins = json_object_get(existing, "plugins");
 		if (!json_is_array(plugins))
-			return error_set(err, ERR_CONFIG, -EINVAL,
-					 "neither a single conf (\"type\") nor a list (\"plugins\")");
+			return error_set(
+				err, ERR_CONFIG, -EINVAL,
+				"neither a single conf (\"type\") nor a list (\"plugins\")");
 		_cleanup_json_ json_t *kept = NULL;
 		size_t removed;
 		int r = filter_plugins(plugins, &kept, &removed, err);
@@ -249,7 +253,8 @@ int conflist_remove(const json_t *existing, json_t **ret, size_t *ret_removed, s
 		return error_set(err, ERR_CONFIG, -EINVAL, "conf is not a JSON object");
 	const json_t *plugins = json_object_get(existing, "plugins");
 	if (!json_is_array(plugins))
-		return error_set(err, ERR_CONFIG, -EINVAL, "not a conf list (no \"plugins\" array)");
+		return error_set(err, ERR_CONFIG, -EINVAL,
+				 "not a conf list (no \"plugins\" array)");
 	_cleanup_json_ json_t *kept = NULL;
 	size_t removed;
 	int r = filter_plugins(plugins, &kept, &removed, err);

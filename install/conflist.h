@@ -68,16 +68,16 @@ int conflist_validate(const json_t *root, bool is_list, struct error *err) _must
  * Neither input is modified. Returns 0, or -EINVAL with ERR_CONFIG when
  * existing is not an object or a list without a plugins array of objects.
  */
-int conflist_insert(const json_t *existing, const json_t *entry, json_t **ret,
-		    struct error *err) _must_check_;
+int conflist_insert(const json_t *existing, const json_t *entry, json_t **ret, struct error *err)
+	_must_check_;
 
 /*
  * Removes every plugin of type "istio-cni" from a list. *ret_removed says how
  * many went (0: *ret is an equal copy). -EINVAL/ERR_CONFIG when existing is
  * not a list.
  */
-int conflist_remove(const json_t *existing, json_t **ret, size_t *ret_removed,
-		    struct error *err) _must_check_;
+int conflist_remove(const json_t *existing, json_t **ret, size_t *ret_removed, struct error *err)
+	_must_check_;
 
 /*
  * Istio's chained validity check: a list holding a plugin of type

@@ -577,8 +577,7 @@ static int uninstall_chained(struct installer *in, struct error *err)
 	if (r == -ENOENT)
 		return 0;
 	if (r < 0)
-		return error_set(err, ERR_IO, r, "reading \"%s\": %s", in->conf_path,
-				 strerror(-r));
+		return error_set(err, ERR_IO, r, "reading \"%s\": %s", in->conf_path, strerror(-r));
 	_cleanup_json_ json_t *root = NULL;
 	r = conflist_parse(buf, len, &root, err);
 	if (r < 0)
@@ -613,8 +612,7 @@ static int uninstall_chained(struct installer *in, struct error *err)
 		return error_set(err, ERR_INTERNAL, r, "serialising \"%s\"", in->conf_path);
 	r = write_file_atomic(in->conf_path, text, text_len, mode);
 	if (r < 0)
-		return error_set(err, ERR_IO, r, "writing \"%s\": %s", in->conf_path,
-				 strerror(-r));
+		return error_set(err, ERR_IO, r, "writing \"%s\": %s", in->conf_path, strerror(-r));
 	log_info("removed the istio-cni entry from CNI conf file=\"%s\"", in->conf_path);
 	return 0;
 }

@@ -47,8 +47,8 @@ struct installer;
  * Creates an installer over cfg, which must outlive it. Nothing is touched on
  * disk. Returns 0 or -ENOMEM.
  */
-int installer_new(const struct agent_config *cfg, struct installer **ret,
-		  struct error *err) _must_check_;
+int installer_new(const struct agent_config *cfg, struct installer **ret, struct error *err)
+	_must_check_;
 
 void installer_free(struct installer *in);
 DEFINE_TRIVIAL_CLEANUP_FUNC(struct installer *, installer_free);

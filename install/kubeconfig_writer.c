@@ -70,8 +70,8 @@ static void sbuf_quoted(struct sbuf *b, const char *s)
 /* Whether a YAML marshaller would write s unquoted (service-account JWTs are). */
 static bool yaml_plain_safe(const char *s)
 {
-	static const char *const reserved[] = {"true", "false", "yes", "no",   "on",
-					       "off",  "null",	"y",   "n",    "~"};
+	static const char *const reserved[] = {"true", "false", "yes", "no", "on",
+					       "off",  "null",	"y",   "n",  "~"};
 	if (!((s[0] >= 'a' && s[0] <= 'z') || (s[0] >= 'A' && s[0] <= 'Z')))
 		return false;
 	for (const char *p = s; *p; p++) {
@@ -98,11 +98,13 @@ int kubeconfig_writer_render(enum kubeconfig_shape shape, const struct kubeconfi
 			     char **ret, size_t *ret_len, struct error *err)
 {
 	if (!in->host || !in->host[0])
-		return error_set(err, ERR_CONFIG, -EINVAL,
-				 "KUBERNETES_SERVICE_HOST not set. Is this not running within a pod?");
+		return error_set(
+			err, ERR_CONFIG, -EINVAL,
+			"KUBERNETES_SERVICE_HOST not set. Is this not running within a pod?");
 	if (!in->port || !in->port[0])
-		return error_set(err, ERR_CONFIG, -EINVAL,
-				 "KUBERNETES_SERVICE_PORT not set. Is this not running within a pod?");
+		return error_set(
+			err, ERR_CONFIG, -EINVAL,
+			"KUBERNETES_SERVICE_PORT not set. Is this not running within a pod?");
 	if (has_control(in->host) || has_control(in->port) ||
 	    (in->protocol && has_control(in->protocol)))
 		return error_set(err, ERR_CONFIG, -EINVAL,

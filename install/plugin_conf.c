@@ -71,8 +71,8 @@ int plugin_template_values_from_config(const struct agent_config *cfg,
 				       struct plugin_template_values *ret)
 {
 	int r;
-	if ((r = join_path(st->log_uds_address, sizeof(st->log_uds_address),
-			   cfg->cni_agent_run_dir, AGENT_LOG_SOCKET_NAME)) < 0 ||
+	if ((r = join_path(st->log_uds_address, sizeof(st->log_uds_address), cfg->cni_agent_run_dir,
+			   AGENT_LOG_SOCKET_NAME)) < 0 ||
 	    (r = join_path(st->cni_event_address, sizeof(st->cni_event_address),
 			   cfg->cni_agent_run_dir, AGENT_CNI_EVENT_SOCKET_NAME)) < 0 ||
 	    (r = join_path(st->kubeconfig_filepath, sizeof(st->kubeconfig_filepath),

@@ -41,8 +41,10 @@ static void test_defaults(void **state)
 	assert_string_equal(c->cni_agent_run_dir, "/var/run/istio-cni");
 	assert_int_equal(c->kubeconfig_mode, 0600);
 	assert_string_equal(c->kubecfg_file_name, "ZZZ-istio-cni-kubeconfig");
-	assert_string_equal(c->service_account_dir, "/var/run/secrets/kubernetes.io/serviceaccount");
-	assert_string_equal(c->kube_ca_file, "/var/run/secrets/kubernetes.io/serviceaccount/ca.crt");
+	assert_string_equal(c->service_account_dir,
+			    "/var/run/secrets/kubernetes.io/serviceaccount");
+	assert_string_equal(c->kube_ca_file,
+			    "/var/run/secrets/kubernetes.io/serviceaccount/ca.crt");
 	assert_false(c->skip_tls_verify);
 	assert_string_equal(c->kubernetes_service_protocol, "https");
 	assert_null(c->kubernetes_service_host);
@@ -147,9 +149,19 @@ static void test_kubeconfig_mode(void **state)
 		const char *v;
 		int mode; /* -1: invalid */
 	} t[] = {
-		{"0600", 0600}, {"600", 600},	 {"0o640", 0640}, {"0x1a4", 0644}, {"0b110100000", 0640},
-		{"0", 0},	{"07777", 07777}, {"010000", -1}, {"0x", -1},	   {"0800", -1},
-		{"-1", -1},	{"6OO", -1},	 {"0600 ", -1},
+		{"0600", 0600},
+		{"600", 600},
+		{"0o640", 0640},
+		{"0x1a4", 0644},
+		{"0b110100000", 0640},
+		{"0", 0},
+		{"07777", 07777},
+		{"010000", -1},
+		{"0x", -1},
+		{"0800", -1},
+		{"-1", -1},
+		{"6OO", -1},
+		{"0600 ", -1},
 	};
 	for (size_t i = 0; i < ELEMENTSOF(t); i++) {
 		char var[64];
@@ -217,8 +229,9 @@ static void test_invalid(void **state)
 
 static void test_empty_is_unset(void **state)
 {
-	const char *const env[] = {"CHAINED_CNI_PLUGIN=", "MONITORING_PORT=", "KUBECONFIG_MODE=",
-				   "CNI_CONF_NAME=", "KUBERNETES_NODE_NAME=n", NULL};
+	const char *const env[] = {"CHAINED_CNI_PLUGIN=",    "MONITORING_PORT=",
+				   "KUBECONFIG_MODE=",	     "CNI_CONF_NAME=",
+				   "KUBERNETES_NODE_NAME=n", NULL};
 	_cleanup_(agent_config_freep) struct agent_config *c = ok(env);
 	assert_true(c->chained_cni_plugin);
 	assert_int_equal(c->monitoring_port, 15014);

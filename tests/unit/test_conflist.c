@@ -94,9 +94,14 @@ static void check_insert(const char *primary, const char *entry_path, const char
 /* ---- our own fixtures ---- */
 
 static const char *const primaries[] = {
-	"00-multus.conf",	 "05-cilium.conflist",	  "10-bridge.conf",
-	"10-calico.conflist",	 "10-flannel.conflist",	  "10-ovn-kubernetes.conf",
-	"20-calico-with-istio.conflist", "80-openshift-network.conf",
+	"00-multus.conf",
+	"05-cilium.conflist",
+	"10-bridge.conf",
+	"10-calico.conflist",
+	"10-flannel.conflist",
+	"10-ovn-kubernetes.conf",
+	"20-calico-with-istio.conflist",
+	"80-openshift-network.conf",
 };
 
 static void test_fixtures_insert_remove(void **state)
@@ -342,7 +347,8 @@ static void test_istio_removal(void **state)
 	} t[] = {
 		{REF_TEST "/expected/minikube_cni.conflist.expected",
 		 REF_TEST "/expected/minikube_cni.conflist.clean"},
-		{REF_TEST "/expected/10-calico.conflist-istioconfig", REF_TEST "/pre/calico.conflist"},
+		{REF_TEST "/expected/10-calico.conflist-istioconfig",
+		 REF_TEST "/pre/calico.conflist"},
 		{REF_INSTALL "/list-with-istio.conflist", REF_INSTALL "/list-no-istio.conflist"},
 		{REF_INSTALL "/list.conflist.golden", REF_INSTALL "/list.conflist"},
 	};

@@ -167,9 +167,14 @@ static size_t count_temps(const char *dir)
 }
 
 static const char *const primaries[] = {
-	"00-multus.conf",	 "05-cilium.conflist",	  "10-bridge.conf",
-	"10-calico.conflist",	 "10-flannel.conflist",	  "10-ovn-kubernetes.conf",
-	"20-calico-with-istio.conflist", "80-openshift-network.conf",
+	"00-multus.conf",
+	"05-cilium.conflist",
+	"10-bridge.conf",
+	"10-calico.conflist",
+	"10-flannel.conflist",
+	"10-ovn-kubernetes.conf",
+	"20-calico-with-istio.conflist",
+	"80-openshift-network.conf",
 };
 
 static void test_chained_every_primary(void **state)
@@ -387,7 +392,8 @@ static void test_standalone(void **state)
 		{{"CHAINED_CNI_PLUGIN=false", NULL}, "YYY-istio-cni.conf", 0600},
 		{{"CHAINED_CNI_PLUGIN=false", "CNI_CONF_NAME=istio-cni.conf",
 		  "CNI_CONF_GROUP_READ=true", NULL},
-		 "istio-cni.conf", 0640},
+		 "istio-cni.conf",
+		 0640},
 	};
 	for (size_t i = 0; i < ELEMENTSOF(t); i++) {
 		_cleanup_(agent_config_freep) struct agent_config *c = make_config(e, t[i].extra);
@@ -399,7 +405,8 @@ static void test_standalone(void **state)
 		(void)snprintf(ours, sizeof(ours), "%s/%s", e->net, t[i].file);
 		assert_string_equal(installer_conf_path(in), ours);
 		assert_int_equal(mode_of(ours), t[i].mode);
-		_cleanup_free_ char *got = slurp(ours), *want = slurp(FIX "/expected/YYY-istio-cni.conf");
+		_cleanup_free_ char *got = slurp(ours),
+				    *want = slurp(FIX "/expected/YYY-istio-cni.conf");
 		_cleanup_json_ json_t *g = json_loads(got, 0, NULL);
 		assert_string_equal(json_string_value(json_object_get(g, "name")), "istio-cni");
 		assert_string_equal(json_string_value(json_object_get(g, "type")), "istio-cni");
@@ -553,9 +560,9 @@ static void test_legacy_template(void **state)
 	json_t *plugins = json_object_get(j, "plugins");
 	json_t *ours = json_array_get(plugins, json_array_size(plugins) - 1);
 	assert_string_equal(json_string_value(json_object_get(ours, "log_level")), "info");
-	assert_string_equal(
-		json_string_value(json_object_get(json_object_get(ours, "kubernetes"), "kubeconfig")),
-		"/etc/cni/net.d/ZZZ-istio-cni-kubeconfig");
+	assert_string_equal(json_string_value(json_object_get(json_object_get(ours, "kubernetes"),
+							      "kubeconfig")),
+			    "/etc/cni/net.d/ZZZ-istio-cni-kubeconfig");
 	assert_null(json_object_get(ours, "cniVersion"));
 	_cleanup_free_ char *kc = NULL;
 	char kcp[256];

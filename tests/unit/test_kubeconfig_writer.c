@@ -143,8 +143,10 @@ static void test_quoting_and_errors(void **state)
 		{"bad\ntoken", NULL},
 	};
 	for (size_t i = 0; i < ELEMENTSOF(t); i++) {
-		struct kubeconfig_writer_input in = {
-			.host = "h", .port = "1", .skip_tls_verify = true, .token = t[i].token};
+		struct kubeconfig_writer_input in = {.host = "h",
+						     .port = "1",
+						     .skip_tls_verify = true,
+						     .token = t[i].token};
 		_cleanup_free_ char *got = NULL;
 		struct error err = {0};
 		int r = kubeconfig_writer_render(KUBECONFIG_SHAPE_CURRENT, &in, &got, NULL, &err);

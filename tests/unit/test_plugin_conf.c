@@ -72,8 +72,7 @@ static void check_generated(const char *const *envp, const char *golden, bool ow
 static void test_generate_own(void **state)
 {
 	const char *const env[] = {"EXCLUDE_NAMESPACES= kube-system, ,istio-system,",
-				   "POD_NAMESPACE=istio-system", "KUBERNETES_NODE_NAME=n1",
-				   NULL};
+				   "POD_NAMESPACE=istio-system", "KUBERNETES_NODE_NAME=n1", NULL};
 	check_generated(env, FIX "/expected/YYY-istio-cni.conf", true);
 	check_generated(env, FIX "/entry.json", true);
 }
@@ -100,7 +99,8 @@ static void test_generate_options(void **state)
 	assert_int_equal(plugin_conf_generate(c, &got), 0);
 	assert_true(json_is_true(json_object_get(got, "native_nftables")));
 	assert_true(json_is_true(json_object_get(got, "ambient_enabled")));
-	assert_string_equal(json_string_value(json_object_get(got, "redirect_backend")), "iptables");
+	assert_string_equal(json_string_value(json_object_get(got, "redirect_backend")),
+			    "iptables");
 	assert_true(json_is_null(json_object_get(got, "exclude_namespaces")));
 	assert_string_equal(json_string_value(json_object_get(got, "pod_namespace")), "");
 	assert_string_equal(json_string_value(json_object_get(got, "plugin_log_level")), "info");
@@ -129,10 +129,13 @@ static const char template_17[] =
 
 static void test_template(void **state)
 {
-	const char *const env[] = {"CNI_NETWORK_CONFIG=x", "LOG_LEVEL=info",
+	const char *const env[] = {"CNI_NETWORK_CONFIG=x",
+				   "LOG_LEVEL=info",
 				   "CNI_NET_DIR=/etc/cni/multus/net.d",
-				   "CNI_AGENT_RUN_DIR=/run/istio-cni", "KUBERNETES_SERVICE_HOST=10.0.0.1",
-				   "KUBERNETES_SERVICE_PORT=443", "KUBERNETES_NODE_NAME=worker-7",
+				   "CNI_AGENT_RUN_DIR=/run/istio-cni",
+				   "KUBERNETES_SERVICE_HOST=10.0.0.1",
+				   "KUBERNETES_SERVICE_PORT=443",
+				   "KUBERNETES_NODE_NAME=worker-7",
 				   NULL};
 	_cleanup_(agent_config_freep) struct agent_config *c = config(env);
 	assert_int_equal(c->era, AGENT_ERA_LEGACY);
@@ -185,9 +188,9 @@ static void test_template_istio(void **state)
 	assert_int_equal(plugin_conf_from_template(tmpl, &v, &text, &j, &err), 0);
 	free(text);
 	assert_string_equal(json_string_value(json_object_get(j, "plugin_log_level")), "debug");
-	assert_string_equal(
-		json_string_value(json_object_get(json_object_get(j, "kubernetes"), "kubeconfig")),
-		"/path/to/kubeconfig");
+	assert_string_equal(json_string_value(json_object_get(json_object_get(j, "kubernetes"),
+							      "kubeconfig")),
+			    "/path/to/kubeconfig");
 }
 
 static void test_template_invalid_hides_token(void **state)
