@@ -7,6 +7,8 @@
 #include <linux/netlink.h>
 #include <string.h>
 
+#include "backend_select.h"
+#include "iptables_backend.h"
 #include "istio_names.h"
 #include "netns.h"
 #include "nft_backend.h"
@@ -243,6 +245,268 @@ int redirect_check_pod(const json_t *pod, const char *netns_path, struct error *
 	r = nft_backend_check(s[1], &plan, err);
 out:
 	close_sockets(s);
+	if (captured)
+		redirect_params_done(&params);
+	return r;
+}
+
+/* ---- backend selection (SPEC 4) ------------------------------------------ */
+
+static enum redirect_backend configured_of(const struct netconf *conf)
+{
+	if (!conf)
+		return REDIRECT_BACKEND_AUTO;
+	return backend_configured(conf->redirect_backend, conf->native_nftables);
+}
+
+/* The pod netns: its fd (kept for the iptables sandbox), sockets, legacy tables. */
+struct pod_ns {
+	int fd;
+	struct mnl_socket *s[2]; /* [0] rtnetlink, [1] nfnetlink (NULL unless asked for) */
+	struct legacy_tables legacy;
+};
+
+struct pod_ns_ctx {
+	bool nfnl;
+	struct mnl_socket *s[2];
+	struct legacy_tables legacy;
+};
+
+/* Inside the pod netns: the sockets, then two small /proc reads. */
+static int pod_ns_in(void *userdata)
+{
+	struct pod_ns_ctx *c = userdata;
+	c->s[0] = mnl_socket_open2(NETLINK_ROUTE, SOCK_CLOEXEC);
+	if (!c->s[0])
+		return -errno;
+	if (c->nfnl) {
+		c->s[1] = mnl_socket_open2(NETLINK_NETFILTER, SOCK_CLOEXEC);
+		if (!c->s[1])
+			return -errno;
+	}
+	return backend_probe_legacy_tables(&c->legacy);
+}
+
+static void pod_ns_close(struct pod_ns *ns)
+{
+	close_sockets(ns->s);
+	ns->s[0] = ns->s[1] = NULL;
+	if (ns->fd >= 0)
+		(void)close(ns->fd);
+	ns->fd = -1;
+}
+
+static int pod_ns_open(const char *netns_path, bool nfnl, struct pod_ns *ret, struct error *err)
+{
+	struct pod_ns_ctx c = { .nfnl = nfnl };
+	_cleanup_close_ int fd = -1;
+	int r = netns_open(netns_path, &fd, err);
+	if (r < 0)
+		return r;
+	r = netns_run(fd, pod_ns_in, &c, err);
+	if (r < 0 && err && err->kind == ERR_NONE)
+		r = error_set(err, ERR_NETLINK, r, "opening sockets in the pod netns");
+	for (int i = 0; i < 2 && r >= 0; i++) {
+		if (!c.s[i])
+			continue;
+		r = mnl_socket_setup(c.s[i]);
+		if (r < 0)
+			r = error_set(err, ERR_NETLINK, r, "binding a netlink socket");
+	}
+	if (r < 0) {
+		close_sockets(c.s);
+		return r;
+	}
+	ret->fd = TAKE_FD(fd);
+	ret->s[0] = c.s[0];
+	ret->s[1] = c.s[1];
+	ret->legacy = c.legacy;
+	return 0;
+}
+
+/* After an nftables failure under auto: true when the kernel has no nf_tables. */
+static bool nft_missing(struct mnl_socket *nfnl)
+{
+	bool available = true;
+	if (!nfnl || backend_probe_nft(nfnl, &available, NULL) < 0)
+		return false;
+	return !available;
+}
+
+static struct iptables_ctx iptables_ctx_of(const struct pod_ns *ns, const char *netns_path,
+					   bool nft_available)
+{
+	struct iptables_ctx ctx = { .netns_fd = ns->fd, .lock_path = netns_path };
+	for (int f = 0; f < _PLAN_FAMILY_MAX; f++)
+		ctx.variant[f] = backend_iptables_variant(&ns->legacy, f, nft_available);
+	return ctx;
+}
+
+int redirect_apply_pod_with_conf(const json_t *pod, const char *netns_path,
+				 const struct netconf *conf, struct redirect_outcome *ret,
+				 struct error *err)
+{
+	enum redirect_backend configured = configured_of(conf);
+	if (configured == REDIRECT_BACKEND_NFTABLES) {
+		struct redirect_outcome o = {0};
+		int r = redirect_apply_pod(pod, netns_path, &o, err);
+		if (r >= 0 && ret) {
+			o.backend = REDIRECT_BACKEND_NFTABLES;
+			*ret = o;
+		}
+		return r;
+	}
+
+	struct redirect_outcome out = { .skip = REDIRECT_CAPTURE };
+	_cleanup_(redirect_plan_donep) struct redirect_plan plan = {0};
+	struct redirect_params params = {0};
+	struct pod_ns ns = { .fd = -1 };
+	bool ipv6 = false, nft_available = true;
+	int r;
+
+	r = decide(pod, NULL, &out.skip, &params, err);
+	if (r < 0)
+		return r;
+	if (r == 1) {
+		if (ret)
+			*ret = out;
+		return 1;
+	}
+
+	r = pod_ns_open(netns_path, configured == REDIRECT_BACKEND_AUTO, &ns, err);
+	if (r < 0)
+		goto out;
+	enum redirect_backend backend = backend_decide(configured, &ns.legacy, true);
+	r = rtnl_detect_ipv6(ns.s[0], params.dual_stack, &ipv6, err);
+	if (r < 0)
+		goto out;
+	r = redirect_plan_build(&params, ipv6, &plan, err);
+	if (r < 0)
+		goto out;
+	if (plan.ipv6) {
+		r = rtnl_add_passthrough_addr(ns.s[0], err);
+		if (r < 0)
+			goto out;
+	}
+	if (plan.tproxy_routes) {
+		r = rtnl_add_tproxy_routes(ns.s[0], plan.ipv6, err);
+		if (r < 0)
+			goto out;
+	}
+	if (backend == REDIRECT_BACKEND_NFTABLES) {
+		r = nft_backend_apply(ns.s[1], &plan, err);
+		if (r < 0 && nft_missing(ns.s[1])) {
+			/* auto: a kernel without nf_tables gets legacy iptables */
+			error_clear(err);
+			nft_available = false;
+			backend = REDIRECT_BACKEND_IPTABLES;
+		} else if (r < 0) {
+			goto out;
+		}
+	}
+	if (backend == REDIRECT_BACKEND_IPTABLES) {
+		struct iptables_ctx ctx = iptables_ctx_of(&ns, netns_path, nft_available);
+		r = iptables_backend_apply(&ctx, &plan, err);
+		if (r < 0)
+			goto out;
+		out.unchanged = r == 1;
+		out.variant = ctx.variant[PLAN_V4];
+	}
+
+	out.backend = backend;
+	out.ipv6 = plan.ipv6;
+	out.tproxy = params.mode == REDIRECT_MODE_TPROXY;
+	for (int f = 0; f < _PLAN_FAMILY_MAX; f++)
+		out.n_rules[f] = plan.fam[f].n;
+	if (ret)
+		*ret = out;
+	r = 0;
+out:
+	pod_ns_close(&ns);
+	redirect_params_done(&params);
+	return r;
+}
+
+int redirect_remove_with_conf(const char *netns_path, const struct netconf *conf,
+			      struct error *err)
+{
+	enum redirect_backend configured = configured_of(conf);
+	if (configured == REDIRECT_BACKEND_NFTABLES)
+		return redirect_remove(netns_path, err);
+
+	struct pod_ns ns = { .fd = -1 };
+	struct error e = {0};
+	bool nft_available = true;
+	int r = pod_ns_open(netns_path, configured == REDIRECT_BACKEND_AUTO, &ns, &e);
+	if (r == -ENOENT)
+		return 0; /* the netns is gone: nothing left to remove */
+	if (r < 0) {
+		if (err)
+			*err = e;
+		return r;
+	}
+	if (configured == REDIRECT_BACKEND_AUTO) {
+		r = nft_backend_remove(ns.s[1], err);
+		if (r < 0 && nft_missing(ns.s[1])) {
+			error_clear(err);
+			nft_available = false;
+			r = 0;
+		}
+		if (r < 0)
+			goto out;
+	}
+	/* auto used iptables only where it would choose it now */
+	if (backend_decide(configured, &ns.legacy, nft_available) == REDIRECT_BACKEND_IPTABLES) {
+		struct iptables_ctx ctx = iptables_ctx_of(&ns, netns_path, nft_available);
+		r = iptables_backend_remove(&ctx, err);
+	}
+out:
+	pod_ns_close(&ns);
+	return r;
+}
+
+int redirect_check_pod_with_conf(const json_t *pod, const char *netns_path,
+				 const struct netconf *conf, struct error *err)
+{
+	enum redirect_backend configured = configured_of(conf);
+	if (configured == REDIRECT_BACKEND_NFTABLES)
+		return redirect_check_pod(pod, netns_path, err);
+
+	_cleanup_(redirect_plan_donep) struct redirect_plan plan = {0};
+	struct redirect_params params = {0};
+	enum redirect_skip skip = REDIRECT_CAPTURE;
+	struct pod_ns ns = { .fd = -1 };
+	bool ipv6 = false, nft_available = true;
+	int r;
+
+	r = decide(pod, NULL, &skip, &params, err);
+	if (r < 0)
+		return r;
+	bool captured = r == 0;
+	r = pod_ns_open(netns_path, configured == REDIRECT_BACKEND_AUTO, &ns, err);
+	if (r < 0)
+		goto out;
+	if (captured) {
+		r = rtnl_detect_ipv6(ns.s[0], params.dual_stack, &ipv6, err);
+		if (r < 0)
+			goto out;
+		r = redirect_plan_build(&params, ipv6, &plan, err);
+		if (r < 0)
+			goto out;
+	}
+	enum redirect_backend backend = backend_decide(configured, &ns.legacy, true);
+	if (backend == REDIRECT_BACKEND_NFTABLES) {
+		r = nft_backend_check(ns.s[1], &plan, err);
+		if (r >= 0 || !nft_missing(ns.s[1]))
+			goto out;
+		error_clear(err);
+		nft_available = false;
+	}
+	/* A skipped pod is checked against the empty plan: none of our chains. */
+	struct iptables_ctx ctx = iptables_ctx_of(&ns, netns_path, nft_available);
+	r = iptables_backend_check(&ctx, &plan, err);
+out:
+	pod_ns_close(&ns);
 	if (captured)
 		redirect_params_done(&params);
 	return r;

@@ -2,7 +2,8 @@
 /*
  * From a pod to kernel state: the glue ADD, DEL, CHECK and the plan/apply
  * subcommands share. pod_info → skip decision → redirect parameters → IPv6
- * detection in the netns → plan → rtnetlink (::6, TPROXY routes) → nftables.
+ * detection in the netns → plan → rtnetlink (::6, TPROXY routes) → the
+ * backend the conf selects (backend_select.h): nftables, or iptables-restore.
  */
 #ifndef ISTIO_CNI_REDIRECT_APPLY_H
 #define ISTIO_CNI_REDIRECT_APPLY_H
@@ -10,8 +11,10 @@
 #include <jansson.h>
 #include <stdbool.h>
 
+#include "backend_select.h"
 #include "cleanup.h"
 #include "error.h"
+#include "netconf.h"
 #include "redirect_params.h"
 #include "redirect_plan.h"
 
@@ -20,7 +23,36 @@ struct redirect_outcome {
 	bool ipv6;               /* IPv6 rules programmed */
 	bool tproxy;
 	size_t n_rules[_PLAN_FAMILY_MAX]; /* plan rules per family */
+	enum redirect_backend backend;    /* NFTABLES or IPTABLES: what programmed it */
+	enum iptables_variant variant;    /* IPTABLES: the IPv4 binaries (nft or legacy) */
+	bool unchanged;                   /* IPTABLES: the rules were there already, no restore ran */
 };
+
+/*
+ * The *_with_conf functions choose the backend from conf (SPEC 4):
+ * `redirect_backend` when set to nftables or iptables, else
+ * `native_nftables: true` means nftables, else `auto`: nftables unless the pod
+ * netns already holds legacy-iptables nat tables or the kernel has no
+ * nf_tables. conf may be NULL (defaults: auto). The explicit nftables path
+ * costs exactly what redirect_apply_pod() costs; auto adds two small reads of
+ * /proc/thread-self/net/ip{,6}_tables_names while in the pod netns.
+ *
+ * The functions without _with_conf are the nftables backend alone, as before.
+ */
+int redirect_apply_pod_with_conf(const json_t *pod, const char *netns_path,
+				 const struct netconf *conf, struct redirect_outcome *ret,
+				 struct error *err) _must_check_;
+
+/*
+ * DEL: removes what the selected backend owns. With auto: our nftables tables,
+ * and our iptables chains too when the netns has legacy tables (the only case
+ * auto would have used iptables). A missing netns is success.
+ */
+int redirect_remove_with_conf(const char *netns_path, const struct netconf *conf,
+			      struct error *err) _must_check_;
+
+int redirect_check_pod_with_conf(const json_t *pod, const char *netns_path,
+				 const struct netconf *conf, struct error *err) _must_check_;
 
 /*
  * Programs the pod's netns as ADD does. Returns 0 when rules were programmed,

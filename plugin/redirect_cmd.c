@@ -67,10 +67,10 @@ static int load_json(const char *path, size_t cap, json_t **ret, struct error *e
 	return 0;
 }
 
-/* 1 when the conf excludes the pod's namespace. */
-static int namespace_excluded(const char *conf_path, const json_t *pod, const char **ret_ns,
-			      struct error *err)
+/* The conf of --conf, or NULL without one (defaults: backend auto). */
+static int load_conf(const char *conf_path, struct netconf **ret, struct error *err)
 {
+	*ret = NULL;
 	if (!conf_path)
 		return 0;
 	_cleanup_free_ char *buf = NULL;
@@ -82,12 +82,19 @@ static int namespace_excluded(const char *conf_path, const json_t *pod, const ch
 	r = netconf_parse(buf, len, &conf, err);
 	if (r < 0)
 		return error_prefix(err, r, "%s", conf_path);
+	*ret = conf;
+	return 0;
+}
+
+/* 1 when the conf excludes the pod's namespace. */
+static int namespace_excluded(const struct netconf *conf, const json_t *pod, const char **ret_ns)
+{
+	if (!conf)
+		return 0;
 	const json_t *md = json_object_get(pod, "metadata");
 	const char *ns = json_string_value(json_object_get(md, "namespace"));
-	bool excluded = ns && netconf_namespace_excluded(conf, ns);
-	(void)netconf_free(conf);
 	*ret_ns = ns;
-	return excluded ? 1 : 0;
+	return ns && netconf_namespace_excluded(conf, ns) ? 1 : 0;
 }
 
 static int fail(const char *verb, const struct error *err, int r)
@@ -121,6 +128,7 @@ int redirect_cmd_plan(int argc, char **argv)
 	struct cmd_args a;
 	struct error err = {0};
 	json_t *pod = NULL;
+	struct netconf *conf = NULL;
 	const char *ns = NULL;
 	int r;
 
@@ -131,12 +139,12 @@ int redirect_cmd_plan(int argc, char **argv)
 		return fail("plan", &err, r);
 
 	int status = 0;
-	r = namespace_excluded(a.conf, pod, &ns, &err);
+	r = load_conf(a.conf, &conf, &err);
 	if (r < 0) {
 		status = fail("plan", &err, r);
 		goto out;
 	}
-	if (r == 1) {
+	if (namespace_excluded(conf, pod, &ns) == 1) {
 		printf("decision: skip (namespace \"%s\" is in exclude_namespaces)\n", ns);
 		goto out;
 	}
@@ -172,6 +180,7 @@ int redirect_cmd_plan(int argc, char **argv)
 	if (r < 0)
 		status = fail("plan", &err, r);
 out:
+	(void)netconf_free(conf);
 	json_decref(pod);
 	return status;
 }
@@ -181,6 +190,7 @@ int redirect_cmd_apply(int argc, char **argv)
 	struct cmd_args a;
 	struct error err = {0};
 	json_t *pod = NULL;
+	struct netconf *conf = NULL;
 	const char *ns = NULL;
 	int r;
 
@@ -195,28 +205,34 @@ int redirect_cmd_apply(int argc, char **argv)
 		return fail("apply", &err, r);
 
 	int status = 0;
-	r = namespace_excluded(a.conf, pod, &ns, &err);
+	r = load_conf(a.conf, &conf, &err);
 	if (r < 0) {
 		status = fail("apply", &err, r);
 		goto out;
 	}
-	if (r == 1) {
+	if (namespace_excluded(conf, pod, &ns) == 1) {
 		printf("skipped: namespace \"%s\" is in exclude_namespaces\n", ns);
 		goto out;
 	}
 	struct redirect_outcome o;
-	r = redirect_apply_pod(pod, a.netns, &o, &err);
+	r = redirect_apply_pod_with_conf(pod, a.netns, conf, &o, &err);
 	if (r < 0) {
 		status = fail("apply", &err, r);
 		goto out;
 	}
 	if (r == 1)
 		printf("skipped: %s\n", redirect_skip_to_string(o.skip));
+	else if (o.backend == REDIRECT_BACKEND_IPTABLES)
+		printf("applied: %s%s, %zu IPv4 and %zu IPv6 plan rules, backend iptables-%s%s\n",
+		       o.tproxy ? "TPROXY" : "REDIRECT", o.ipv6 ? ", IPv6" : "",
+		       o.n_rules[PLAN_V4], o.n_rules[PLAN_V6], iptables_variant_to_string(o.variant),
+		       o.unchanged ? ", unchanged" : "");
 	else
-		printf("applied: %s%s, %zu IPv4 and %zu IPv6 plan rules\n",
+		printf("applied: %s%s, %zu IPv4 and %zu IPv6 plan rules, backend nftables\n",
 		       o.tproxy ? "TPROXY" : "REDIRECT", o.ipv6 ? ", IPv6" : "",
 		       o.n_rules[PLAN_V4], o.n_rules[PLAN_V6]);
 out:
+	(void)netconf_free(conf);
 	json_decref(pod);
 	return status;
 }
@@ -235,7 +251,11 @@ int redirect_cmd_check(int argc, char **argv)
 	r = load_json(a.pod, POD_FILE_MAX, &pod, &err);
 	if (r < 0)
 		return fail("check", &err, r);
-	r = redirect_check_pod(pod, a.netns, &err);
+	struct netconf *conf = NULL;
+	r = load_conf(a.conf, &conf, &err);
+	if (r >= 0)
+		r = redirect_check_pod_with_conf(pod, a.netns, conf, &err);
+	(void)netconf_free(conf);
 	json_decref(pod);
 	if (r < 0)
 		return fail("check", &err, r);
@@ -246,15 +266,22 @@ int redirect_cmd_check(int argc, char **argv)
 int redirect_cmd_remove(int argc, char **argv)
 {
 	struct error err = {0};
-	const char *netns = NULL;
-	for (int i = 1; i + 1 < argc; i++)
+	const char *netns = NULL, *conf_path = NULL;
+	for (int i = 1; i + 1 < argc; i++) {
 		if (strcmp(argv[i], "--netns") == 0)
 			netns = argv[i + 1];
+		else if (strcmp(argv[i], "--conf") == 0)
+			conf_path = argv[i + 1];
+	}
 	if (!netns) {
 		fprintf(stderr, "istio-cni remove: --netns PATH is required\n");
 		return 2;
 	}
-	int r = redirect_remove(netns, &err);
+	struct netconf *conf = NULL;
+	int r = load_conf(conf_path, &conf, &err);
+	if (r >= 0)
+		r = redirect_remove_with_conf(netns, conf, &err);
+	(void)netconf_free(conf);
 	if (r < 0)
 		return fail("remove", &err, r);
 	return 0;
