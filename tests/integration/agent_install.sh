@@ -41,7 +41,7 @@ mv "$NETD/.10-bridge.tmp" "$NETD/10-bridge.conflist"
 if agent_wait_ready 10; then pass "/readyz 200 once installed and watching"; else
 	fail "/readyz 200 once installed and watching"; fi
 assert_eq "$(count_istio "$NETD/10-bridge.conflist")" 1 "our entry inserted once"
-check "binary installed" cmp "$PLUGIN" "$BIN/istio-cni"
+check "binary installed" cmp "$SRC/istio-cni" "$BIN/istio-cni"
 KC=$RUN/istio-cni-kubeconfig
 assert_eq "$(stat -c %a "$KC" 2>/dev/null)" 600 "plugin kubeconfig written 0600"
 check "plugin kubeconfig holds the service-account token" grep -q "$TOKEN" "$KC"
@@ -89,7 +89,7 @@ if agent_wait_ready 5; then pass "ready again once the conf is valid"; else
 
 # --- the binary removed: restored -----------------------------------------
 rm -f "$BIN/istio-cni"
-if wait_for 5 cmp -s "$PLUGIN" "$BIN/istio-cni"; then pass "deleted binary restored"; else
+if wait_for 5 cmp -s "$SRC/istio-cni" "$BIN/istio-cni"; then pass "deleted binary restored"; else
 	fail "deleted binary restored"; fi
 
 # --- token rotation, the kubelet way ----------------------------------------

@@ -57,6 +57,9 @@ agent_setup()
 	SA=$T/sa
 	mkdir -p "$NETD" "$BIN" "$SRC" "$RUN" "$SA" "$T/api"
 	cp "$PLUGIN" "$SRC/istio-cni"
+	# Private copies: the build dir may be rebuilt while a test runs.
+	cp "$AGENT" "$T/istio-cni-agent"
+	AGENT=$T/istio-cni-agent
 	[[ -e "$T/pods.json" ]] || echo '[]' >"$T/pods.json"
 	TOKEN=$(od -An -N16 -tx1 /dev/urandom | tr -d ' \n')
 	in_node "$PYTHON" "$FAKE" --dir "$T/api" --pods-file "$T/pods.json" \
