@@ -24,6 +24,7 @@ static struct {
 	void *sink_userdata;
 	char keys[LOG_FIELDS_MAX][32];
 	char values[LOG_FIELDS_MAX][LOG_FIELD_MAX];
+	bool numeric[LOG_FIELDS_MAX]; /* JSON number rather than string */
 	size_t n_fields;
 } log_cfg = {
 	.scope = "istio-cni",
@@ -57,7 +58,21 @@ void log_set_json(bool json)
 	log_cfg.json = json;
 }
 
+static void set_field(const char *key, const char *value, bool numeric);
+
 void log_set_field(const char *key, const char *value)
+{
+	set_field(key, value, false);
+}
+
+void log_set_field_number(const char *key, double value)
+{
+	char buf[32];
+	(void)snprintf(buf, sizeof(buf), "%.3f", value);
+	set_field(key, buf, true);
+}
+
+static void set_field(const char *key, const char *value, bool numeric)
 {
 	size_t i;
 	for (i = 0; i < log_cfg.n_fields; i++)
@@ -67,6 +82,7 @@ void log_set_field(const char *key, const char *value)
 		return;
 	(void)snprintf(log_cfg.keys[i], sizeof(log_cfg.keys[i]), "%s", key);
 	(void)snprintf(log_cfg.values[i], sizeof(log_cfg.values[i]), "%s", value ? value : "");
+	log_cfg.numeric[i] = numeric;
 	if (i == log_cfg.n_fields)
 		log_cfg.n_fields++;
 }
@@ -171,9 +187,14 @@ static void emit_line(enum log_level level, const char *msg)
 		for (size_t i = 0; i < log_cfg.n_fields; i++) {
 			pos = append(line, pos, sizeof(line), ",\"");
 			pos = json_escape(line, pos, sizeof(line), log_cfg.keys[i]);
-			pos = append(line, pos, sizeof(line), "\":\"");
-			pos = json_escape(line, pos, sizeof(line), log_cfg.values[i]);
-			pos = append(line, pos, sizeof(line), "\"");
+			if (log_cfg.numeric[i]) {
+				pos = append(line, pos, sizeof(line), "\":");
+				pos = append(line, pos, sizeof(line), log_cfg.values[i]);
+			} else {
+				pos = append(line, pos, sizeof(line), "\":\"");
+				pos = json_escape(line, pos, sizeof(line), log_cfg.values[i]);
+				pos = append(line, pos, sizeof(line), "\"");
+			}
 		}
 		pos = append(line, pos, sizeof(line), "}");
 	} else {

@@ -38,6 +38,9 @@ void log_set_json(bool json);
 /* Adds key=value to every following line ("pod=ns/name"); value is copied. */
 void log_set_field(const char *key, const char *value);
 
+/* Like log_set_field, but a number: JSON lines carry it unquoted ("duration_ms":1.234). */
+void log_set_field_number(const char *key, double value);
+
 void log_set_sink(log_sink_cb cb, void *userdata);
 
 /* Accepts Istio's names: debug, info, warn, warning, error, none. */

@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "cni_args.h"
@@ -49,6 +50,7 @@ static const char *supported_list(void)
 }
 
 struct request {
+	struct timespec started; /* CLOCK_MONOTONIC at process start */
 	struct cni_env env;
 	char *stdin_buf;
 	size_t stdin_len;
@@ -100,6 +102,7 @@ static int print_error(const struct request *req, const struct error *err, int r
 	if (k < 0 || fputc('\n', stdout) == EOF || fflush(stdout) == EOF)
 		return -EIO;
 
+	plugin_log_duration(&req->started);
 	log_error("%s failed: %s%s%s", cni_command_to_string(req->env.command), msg,
 		  err->details[0] ? ": " : "", err->details);
 	return 0;
@@ -187,7 +190,7 @@ static int cmd_dispatch(struct request *req, struct error *err)
 
 	switch (req->env.command) {
 	case CNI_CMD_ADD:
-		return plugin_add(&req->env, req->conf, req->version, err);
+		return plugin_add(&req->env, req->conf, req->version, &req->started, err);
 	case CNI_CMD_DEL:
 		return plugin_del(&req->env, req->conf, err);
 	case CNI_CMD_CHECK:
@@ -256,6 +259,7 @@ int plugin_main(int argc, char **argv)
 
 	struct request req = {0};
 	struct error err = {0};
+	(void)clock_gettime(CLOCK_MONOTONIC, &req.started);
 	int r = cni_env_load((const char *const *)environ, &req.env, &err);
 	if (r == -ENOENT) {
 		print_about();

@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 
 #include "cni_args.h"
 #include "cni_result.h"
@@ -13,6 +14,15 @@
 #include "pod_lookup.h"
 #include "redirect_apply.h"
 #include "redirect_cmd.h"
+
+void plugin_log_duration(const struct timespec *started)
+{
+	struct timespec now;
+	(void)clock_gettime(CLOCK_MONOTONIC, &now);
+	double ms = (double)(now.tv_sec - started->tv_sec) * 1e3 +
+		    (double)(now.tv_nsec - started->tv_nsec) / 1e6;
+	log_set_field_number("duration_ms", ms);
+}
 
 enum pod_route {
 	POD_NOT_KUBERNETES, /* no namespace/name in CNI_ARGS */
@@ -84,7 +94,7 @@ static int print_result(const struct netconf *conf, enum cni_version version, st
 }
 
 int plugin_add(const struct cni_env *env, const struct netconf *conf, enum cni_version version,
-	       struct error *err)
+	       const struct timespec *started, struct error *err)
 {
 	struct cni_args args;
 	int r = cni_args_parse(env->args, &args, err);
@@ -102,6 +112,7 @@ int plugin_add(const struct cni_env *env, const struct netconf *conf, enum cni_v
 
 	enum pod_route route = route_pod(conf, &args);
 	if (route != POD_LOOKUP) {
+		plugin_log_duration(started);
 		log_info("skipping pod: %s", route_reasons[route]);
 		return print_result(conf, version, err);
 	}
@@ -116,6 +127,7 @@ int plugin_add(const struct cni_env *env, const struct netconf *conf, enum cni_v
 	json_decref(pod);
 	if (r < 0)
 		return r;
+	plugin_log_duration(started);
 	if (r > 0)
 		log_info("skipping pod: %s", redirect_skip_to_string(out.skip));
 	else

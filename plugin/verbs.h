@@ -3,14 +3,20 @@
 #ifndef ISTIO_CNI_VERBS_H
 #define ISTIO_CNI_VERBS_H
 
+#include <time.h>
+
 #include "cni_env.h"
 #include "cni_version.h"
 #include "error.h"
 #include "netconf.h"
 
 /* ADD: decide, program the netns when the pod is meshed, print the result. */
+/* started: when the plugin process began (CLOCK_MONOTONIC), for duration_ms. */
 int plugin_add(const struct cni_env *env, const struct netconf *conf, enum cni_version version,
-	       struct error *err) _must_check_;
+	       const struct timespec *started, struct error *err) _must_check_;
+
+/* Adds duration_ms (since started) to the log lines that follow; the agent's metrics read it. */
+void plugin_log_duration(const struct timespec *started);
 
 /* DEL: best effort and idempotent; removes our tables when the netns exists. */
 int plugin_del(const struct cni_env *env, const struct netconf *conf, struct error *err) _must_check_;
