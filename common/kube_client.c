@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "curl_api.h"
 #include "istio_names.h"
@@ -35,6 +36,7 @@ struct kube_client {
 
 	char errbuf[CURL_ERROR_SIZE];
 	struct kube_status last;
+	const atomic_bool *cancel; /* borrowed; NULL: none */
 };
 
 static void wipe_free(uint8_t *p, size_t len)
@@ -267,6 +269,36 @@ int kube_client_new(const struct kubeconfig *kc, const struct kube_client_option
 
 	*ret = TAKE_PTR(c);
 	return 0;
+}
+
+int kube_client_clone(const struct kube_client *c, struct kube_client **ret, struct error *err)
+{
+	if (!c || !ret)
+		return error_set(err, ERR_INTERNAL, -EINVAL, "kube_client_clone: no client");
+	/* kube_client_new copies everything it keeps, so borrowing is enough. */
+	const struct kubeconfig kc = {
+		.server = c->server,
+		.insecure_skip_tls_verify = c->insecure,
+		.ca_file = c->ca_file,
+		.ca_data = c->ca_data,
+		.ca_data_len = c->ca_data_len,
+		.token = c->auth->token,
+		.token_file = c->auth->token_file,
+		.client_cert_file = c->cert_file,
+		.client_cert_data = c->cert_data,
+		.client_cert_data_len = c->cert_data_len,
+		.client_key_file = c->key_file,
+		.client_key_data = c->key_data,
+		.client_key_data_len = c->key_data_len,
+	};
+	struct kube_client_options opts = c->opts;
+	opts.user_agent = c->user_agent;
+	return kube_client_new(&kc, &opts, ret, err);
+}
+
+void kube_client_set_cancel(struct kube_client *c, const atomic_bool *cancel)
+{
+	c->cancel = cancel;
 }
 
 /* --- Pure helpers --- */
@@ -802,6 +834,85 @@ static int prepare(struct kube_client *c, const char *method, const char *url, c
 	return 0;
 }
 
+static uint64_t now_ms(void)
+{
+	struct timespec ts;
+	(void)clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+static bool flag_set(const atomic_bool *f)
+{
+	return f && atomic_load(f);
+}
+
+/*
+ * libcurl's progress callback, there only to abort a transfer on request
+ * and to give a watch its ticks: libcurl calls it many times a second while
+ * data flows and about once a second while a transfer waits, connect and
+ * TLS handshake included.
+ */
+struct progress {
+	const struct kube_client *c;
+	const atomic_bool *stop; /* the request's own; may be NULL */
+	kube_tick_cb tick;
+	void *tick_userdata;
+	uint64_t last_tick_ms;
+	int tick_r; /* the tick's non-zero return */
+	bool cancelled;
+};
+
+static int on_progress(void *clientp, curl_off_t dltotal, curl_off_t dlnow, curl_off_t ultotal,
+		       curl_off_t ulnow)
+{
+	struct progress *p = clientp;
+	(void)dltotal;
+	(void)dlnow;
+	(void)ultotal;
+	(void)ulnow;
+	if (flag_set(p->stop) || flag_set(p->c->cancel)) {
+		p->cancelled = true;
+		return 1;
+	}
+	if (!p->tick)
+		return 0;
+	uint64_t now = now_ms();
+	if (now - p->last_tick_ms < KUBE_CLIENT_TICK_MS)
+		return 0;
+	p->last_tick_ms = now;
+	int r = p->tick(p->tick_userdata);
+	if (r != 0) {
+		p->tick_r = r;
+		return 1;
+	}
+	/* The tick may have taken a while: see a stop it waited through now. */
+	if (flag_set(p->stop) || flag_set(p->c->cancel)) {
+		p->cancelled = true;
+		return 1;
+	}
+	return 0;
+}
+
+/* Installs on_progress when there is something for it to do. */
+static int set_progress(struct kube_client *c, struct progress *p)
+{
+	if (!p->stop && !p->c->cancel && !p->tick)
+		return 0;
+	p->last_tick_ms = now_ms();
+	curl_xferinfo_callback fn = on_progress;
+	if (c->api->easy_setopt(c->h, CURLOPT_XFERINFOFUNCTION, fn) != CURLE_OK ||
+	    c->api->easy_setopt(c->h, CURLOPT_XFERINFODATA, p) != CURLE_OK ||
+	    set_long(c, CURLOPT_NOPROGRESS, 0L) < 0)
+		return -EINVAL;
+	return 0;
+}
+
+static int cancelled_error(const struct kube_client *c, const char *what, struct error *err)
+{
+	return error_set(err, ERR_TRANSIENT, -ECANCELED, "%s on the Kubernetes API at %s cancelled",
+			 what, c->server);
+}
+
 static void collect_status(struct kube_client *c, CURLcode code, struct kube_status *st)
 {
 	long http = 0;
@@ -843,9 +954,15 @@ static int request(struct kube_client *c, const char *method, const char *path, 
 		return r;
 
 	struct body b = {.max = c->opts.max_response_bytes};
-	if (set_writer(c, body_write, &b) < 0) {
+	struct progress prog = {.c = c};
+	if (set_writer(c, body_write, &b) < 0 || set_progress(c, &prog) < 0) {
 		slist_wipe_free(c->api, headers);
-		return error_set(err, ERR_INTERNAL, -EINVAL, "libcurl refused the write callback");
+		free(b.data);
+		return error_set(err, ERR_INTERNAL, -EINVAL, "libcurl refused the callbacks");
+	}
+	if (flag_set(c->cancel)) {
+		slist_wipe_free(c->api, headers);
+		return cancelled_error(c, what, err);
 	}
 	CURLcode code = c->api->easy_perform(c->h);
 	/* The header list held the token: clear it and unhook it at once. */
@@ -854,7 +971,9 @@ static int request(struct kube_client *c, const char *method, const char *path, 
 
 	collect_status(c, code, &c->last);
 	_cleanup_free_ char *data = b.data;
-	if (b.too_big || code == CURLE_FILESIZE_EXCEEDED)
+	if (prog.cancelled)
+		r = cancelled_error(c, what, err);
+	else if (b.too_big || code == CURLE_FILESIZE_EXCEEDED)
 		r = error_set(err, ERR_API, -EFBIG,
 			      "answer to %s is larger than the %zu-byte limit", what,
 			      c->opts.max_response_bytes);
@@ -1065,6 +1184,13 @@ static size_t watch_write(char *ptr, size_t size, size_t nmemb, void *userdata)
 int kube_client_watch(struct kube_client *c, const char *path, kube_watch_cb cb, void *userdata,
 		      struct kube_status *status, struct error *err)
 {
+	return kube_client_watch_full(c, path, cb, userdata, NULL, status, err);
+}
+
+int kube_client_watch_full(struct kube_client *c, const char *path, kube_watch_cb cb,
+			   void *userdata, const struct kube_watch_options *opts,
+			   struct kube_status *status, struct error *err)
+{
 	c->last = (struct kube_status){0};
 	if (status)
 		*status = c->last;
@@ -1091,9 +1217,23 @@ int kube_client_watch(struct kube_client *c, const char *path, kube_watch_cb cb,
 		.line = {.max = c->opts.max_watch_line_bytes},
 		.errbody = {.max = KUBE_CLIENT_MAX_ERROR_BODY},
 	};
-	if (set_writer(c, watch_write, &w) < 0) {
+	struct progress prog = {.c = c};
+	if (opts) {
+		prog.stop = opts->stop;
+		prog.tick = opts->tick;
+		prog.tick_userdata = opts->tick_userdata;
+	}
+	uint64_t timeout_ms = opts && opts->timeout_ms ? opts->timeout_ms : c->opts.watch_timeout_ms;
+	if (timeout_ms > INT32_MAX)
+		timeout_ms = INT32_MAX;
+	if (set_writer(c, watch_write, &w) < 0 || set_progress(c, &prog) < 0 ||
+	    set_long(c, CURLOPT_TIMEOUT_MS, (long)timeout_ms) < 0) {
 		slist_wipe_free(c->api, headers);
-		return error_set(err, ERR_INTERNAL, -EINVAL, "libcurl refused the write callback");
+		return error_set(err, ERR_INTERNAL, -EINVAL, "libcurl refused the watch options");
+	}
+	if (flag_set(prog.stop) || flag_set(c->cancel)) {
+		slist_wipe_free(c->api, headers);
+		return cancelled_error(c, what, err);
 	}
 	CURLcode code = c->api->easy_perform(c->h);
 	(void)set_ptr(c, CURLOPT_HTTPHEADER, NULL);
@@ -1107,8 +1247,15 @@ int kube_client_watch(struct kube_client *c, const char *path, kube_watch_cb cb,
 	else if (w.line_too_big)
 		r = error_set(err, ERR_API, -EFBIG, "%s: an event is larger than %zu bytes", what,
 			      c->opts.max_watch_line_bytes);
-	else if (w.stopped)
+	else if (w.stopped || prog.tick_r > 0)
 		r = 0;
+	else if (prog.tick_r < 0) {
+		r = prog.tick_r;
+		if (err && err->msg[0] == '\0')
+			(void)error_set(err, ERR_INTERNAL, r, "watch tick failed: %s",
+					strerror(-r));
+	} else if (prog.cancelled)
+		r = cancelled_error(c, what, err);
 	else if (w.checked && !w.ok)
 		r = kube_status_to_error(c->last.http_code, ebody, w.errbody.len, what, &c->last,
 					 err);

@@ -28,6 +28,7 @@
 #define ISTIO_CNI_KUBE_CLIENT_H
 
 #include <jansson.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -42,6 +43,13 @@
 #define KUBE_CLIENT_MAX_WATCH_LINE (4u * 1024u * 1024u)
 /* How much of an error body is kept to decode its Status. */
 #define KUBE_CLIENT_MAX_ERROR_BODY (64u * 1024u)
+/*
+ * Least time between two ticks of a watch (struct kube_watch_options). They
+ * are driven by libcurl's progress callback, which runs many times a second
+ * while data flows and about once a second on an idle stream: so a tick
+ * comes every 0.5 to ~1 s whatever the stream does.
+ */
+#define KUBE_CLIENT_TICK_MS 500
 
 struct kube_client_options {
 	uint64_t connect_timeout_ms; /* 0: KUBE_CLIENT_CONNECT_TIMEOUT_MS */
@@ -72,6 +80,23 @@ int kube_client_new(const struct kubeconfig *kc, const struct kube_client_option
 		    struct kube_client **ret, struct error *err) _must_check_;
 void kube_client_free(struct kube_client *c);
 DEFINE_TRIVIAL_CLEANUP_FUNC(struct kube_client *, kube_client_free);
+
+/*
+ * A second client with c's server, TLS material, credentials (token or
+ * tokenFile, re-read per request as for c) and options, and its own
+ * connection: one thread can then keep a watch open on c while it writes
+ * with the clone (libcurl never lets one handle make a request from inside
+ * a callback of its own transfer). The cancel flag is not copied.
+ */
+int kube_client_clone(const struct kube_client *c, struct kube_client **ret,
+		      struct error *err) _must_check_;
+
+/*
+ * Every later request of c, watches included, is aborted within about a
+ * second once *cancel is true, and fails with -ECANCELED (ERR_TRANSIENT).
+ * NULL turns this off. The flag is borrowed: it must outlive its use by c.
+ */
+void kube_client_set_cancel(struct kube_client *c, const atomic_bool *cancel);
 
 /* The status of the last request made with c. */
 const struct kube_status *kube_client_last_status(const struct kube_client *c);
@@ -106,6 +131,38 @@ typedef int (*kube_watch_cb)(json_t *event, void *userdata);
  */
 int kube_client_watch(struct kube_client *c, const char *path, kube_watch_cb cb, void *userdata,
 		      struct kube_status *status, struct error *err) _must_check_;
+
+/*
+ * Called every KUBE_CLIENT_TICK_MS to about a second while a watch is open,
+ * whether events flow or not, from the thread that called the watch and
+ * never during cb: a consumer can do periodic work (retry timers, a
+ * rate-limited queue) without ending the watch. It must not use the
+ * watching client. Return 0 to go on, > 0 to stop the watch cleanly,
+ * < 0 (a -errno) to stop it with that error.
+ */
+typedef int (*kube_tick_cb)(void *userdata);
+
+struct kube_watch_options {
+	/* When it becomes true the watch is aborted within about a second and
+	 * returns -ECANCELED (ERR_TRANSIENT); may be NULL. Borrowed. */
+	const atomic_bool *stop;
+	kube_tick_cb tick; /* may be NULL */
+	void *tick_userdata;
+	/* Client-side bound of the whole watch, against a stream that hangs
+	 * without ending; 0: the client's watch_timeout_ms. Keep it above the
+	 * timeoutSeconds asked of the server. */
+	uint64_t timeout_ms;
+};
+
+/*
+ * kube_client_watch with options (NULL: none). A tick's non-zero return ends
+ * the watch as a cb's would: > 0 returns the events delivered, < 0 returns
+ * it (err gets a note if the tick left it empty). *stop or the client's
+ * cancel flag: -ECANCELED, even when the server had not answered yet.
+ */
+int kube_client_watch_full(struct kube_client *c, const char *path, kube_watch_cb cb,
+			   void *userdata, const struct kube_watch_options *opts,
+			   struct kube_status *status, struct error *err) _must_check_;
 
 /*
  * DELETE path with {"kind":"DeleteOptions","apiVersion":"v1","preconditions":
