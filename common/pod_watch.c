@@ -361,6 +361,18 @@ void pod_watch_cursor_reset(struct pod_watch_cursor *cur)
 	cur->resource_version[0] = '\0';
 }
 
+unsigned pod_watch_timeout_pick(uint32_t *seed, unsigned min_s, unsigned max_s)
+{
+	if (max_s <= min_s)
+		return min_s;
+	uint32_t x = *seed ? *seed : 1;
+	x ^= x << 13;
+	x ^= x >> 17;
+	x ^= x << 5;
+	*seed = x;
+	return min_s + x % (max_s - min_s);
+}
+
 /* --- The loop --- */
 
 struct pod_watch {
@@ -374,9 +386,11 @@ struct pod_watch {
 	struct pod_watch_cursor cur;
 	int cb_r;	   /* the consumer's non-zero return */
 	bool gone;	   /* 410 seen inside the stream */
-	bool pause;	   /* the consumer asked to end this request */
 	bool synced;	   /* a list completed */
 	bool backing_off;
+	unsigned watch_events; /* events (bookmarks included) of the current watch */
+	unsigned timeout_min_s, timeout_max_s;
+	uint64_t last_tick_ms;
 	struct kube_backoff backoff;
 	uint32_t seed;
 	struct error *err;
@@ -394,13 +408,41 @@ static uint64_t now_ms(void)
 	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
 }
 
-/* Sleeps ms in slices, returning early when stopped. */
-static void wait_ms(const struct pod_watch *w, uint64_t ms)
+/* Calls on_tick; its non-zero return is kept as the consumer's. */
+static int tick(struct pod_watch *w)
+{
+	w->last_tick_ms = now_ms();
+	if (!w->cb->on_tick)
+		return 0;
+	int r = w->cb->on_tick(w->ud);
+	if (r != 0)
+		w->cb_r = r;
+	return r;
+}
+
+/* The tick outside a watch (list pages, backoff): when a second has passed. */
+static int maybe_tick(struct pod_watch *w)
+{
+	if (now_ms() - w->last_tick_ms < POD_WATCH_TICK_MS)
+		return 0;
+	return tick(w);
+}
+
+/* The watch's tick, from the client's progress callback. */
+static int on_watch_tick(void *userdata)
+{
+	return tick(userdata);
+}
+
+/* Sleeps ms in slices, returning early when stopped or a tick asks to stop. */
+static void wait_ms(struct pod_watch *w, uint64_t ms)
 {
 	uint64_t end = now_ms() + ms;
 	while (!stopped(w)) {
 		uint64_t now = now_ms();
 		if (now >= end)
+			return;
+		if (maybe_tick(w) != 0)
 			return;
 		uint64_t slice = end - now < 100 ? end - now : 100;
 		struct timespec ts = {.tv_sec = 0, .tv_nsec = (long)(slice * 1000000u)};
@@ -423,7 +465,7 @@ static int do_list(struct pod_watch *w)
 	pod_store_relist_begin(w->store);
 	char list_rv[sizeof(w->cur.resource_version)] = "";
 	for (;;) {
-		if (stopped(w))
+		if (stopped(w) || maybe_tick(w) != 0)
 			return 0;
 		struct kube_list_query q = {
 			.label_selector = w->label_selector,
@@ -476,6 +518,7 @@ static int on_watch_event(json_t *event, void *userdata)
 	struct pod_watch *w = userdata;
 	if (stopped(w))
 		return 1;
+	w->watch_events++;
 	struct kube_watch_event ev;
 	int r = kube_watch_event_parse(event, &ev, w->err);
 	if (r < 0)
@@ -500,18 +543,17 @@ static int on_watch_event(json_t *event, void *userdata)
 	if (w->cb_r != 0)
 		return w->cb_r > 0 ? 1 : w->cb_r;
 	(void)pod_watch_cursor_advance(&w->cur, rv);
-	if (w->pause)
-		return 1;
 	return 0;
 }
 
 static int do_watch(struct pod_watch *w)
 {
+	unsigned timeout_s = pod_watch_timeout_pick(&w->seed, w->timeout_min_s, w->timeout_max_s);
 	struct kube_list_query q = {
 		.label_selector = w->label_selector,
 		.field_selector = w->field_selector,
 		.resource_version = w->cur.resource_version,
-		.timeout_seconds = POD_WATCH_TIMEOUT_SECONDS,
+		.timeout_seconds = timeout_s,
 		.watch = true,
 		.allow_watch_bookmarks = true,
 	};
@@ -519,8 +561,22 @@ static int do_watch(struct pod_watch *w)
 	int r = kube_list_path("/api/v1/pods", &q, &path);
 	if (r < 0)
 		return error_set(w->err, ERR_INTERNAL, r, "cannot build the pod watch path");
+	const struct kube_watch_options opts = {
+		.stop = w->stop,
+		.tick = on_watch_tick,
+		.tick_userdata = w,
+		.timeout_ms = ((uint64_t)timeout_s + POD_WATCH_TIMEOUT_SLACK_SECONDS) * 1000u,
+	};
 	w->gone = false;
-	return kube_client_watch(w->c, path, on_watch_event, w, NULL, w->err);
+	w->watch_events = 0;
+	uint64_t start = now_ms();
+	r = kube_client_watch_full(w->c, path, on_watch_event, w, &opts, NULL, w->err);
+	if (r >= 0 && !w->gone && w->cb_r == 0 && !stopped(w) && w->watch_events == 0 &&
+	    now_ms() - start < POD_WATCH_SHORT_WATCH_MS)
+		return error_set(w->err, ERR_TRANSIENT, -EIO,
+				 "the pod watch ended after %llu ms without sending anything",
+				 (unsigned long long)(now_ms() - start));
+	return r;
 }
 
 static bool permanent(int r)
@@ -539,6 +595,9 @@ int pod_watch_new(struct kube_client *c, const char *field_selector, const char 
 	w->c = c;
 	w->cb = cb;
 	w->ud = ud;
+	w->timeout_min_s = POD_WATCH_TIMEOUT_MIN_SECONDS;
+	w->timeout_max_s = POD_WATCH_TIMEOUT_MAX_SECONDS;
+	w->last_tick_ms = now_ms();
 	w->seed = (uint32_t)getpid() ^ (uint32_t)now_ms() ^ (uint32_t)(uintptr_t)w;
 	if (!w->seed)
 		w->seed = 1;
@@ -563,24 +622,21 @@ struct pod_watch *pod_watch_free(struct pod_watch *w)
 	return NULL;
 }
 
-void pod_watch_pause(struct pod_watch *w)
-{
-	w->pause = true;
-}
-
 bool pod_watch_synced(const struct pod_watch *w)
 {
 	return w->synced;
 }
 
-int pod_watch_step(struct pod_watch *w, const atomic_bool *stop, struct error *err)
+void pod_watch_set_timeout(struct pod_watch *w, unsigned min_s, unsigned max_s)
 {
-	w->stop = stop;
-	if (stopped(w))
-		return 0;
+	w->timeout_min_s = min_s ? min_s : 1;
+	w->timeout_max_s = max_s;
+}
+
+static int step(struct pod_watch *w, struct error *err)
+{
 	struct error e = {0};
 	w->err = &e;
-	w->pause = false;
 	w->cb_r = 0;
 	int r = w->cur.resource_version[0] ? do_watch(w) : do_list(w);
 	w->err = NULL;
@@ -589,6 +645,8 @@ int pod_watch_step(struct pod_watch *w, const atomic_bool *stop, struct error *e
 			*err = e;
 		return w->cb_r;
 	}
+	if (stopped(w) || r == -ECANCELED)
+		return 0;
 	if (r >= 0 && !w->gone) {
 		w->backing_off = false;
 		return 0;
@@ -618,7 +676,22 @@ int pod_watch_step(struct pod_watch *w, const atomic_bool *stop, struct error *e
 		wait = POD_WATCH_BACKOFF_MAX_MS;
 	log_debug("pod watch: %s; reconnecting in %llu ms", e.msg, (unsigned long long)wait);
 	wait_ms(w, wait);
-	return 0;
+	if (w->cb_r < 0)
+		return error_set(err, ERR_INTERNAL, w->cb_r, "pod watch: on_tick failed: %s",
+				 strerror(-w->cb_r));
+	return w->cb_r;
+}
+
+int pod_watch_step(struct pod_watch *w, const atomic_bool *stop, struct error *err)
+{
+	w->stop = stop;
+	if (stopped(w))
+		return 0;
+	/* A LIST page, too, ends within a second of a stop. */
+	kube_client_set_cancel(w->c, stop);
+	int r = step(w, err);
+	kube_client_set_cancel(w->c, NULL);
+	return r;
 }
 
 int pod_watch_run(struct kube_client *c, const char *field_selector, const char *label_selector,

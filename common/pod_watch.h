@@ -31,49 +31,80 @@
 #include "kube_client.h"
 
 /*
- * Page size of the LIST (pods are ~10 KiB of JSON each: a page stays far
- * below the client's 4 MiB answer cap and keeps memory small) and the
- * watch's timeoutSeconds (how often *stop is seen when nothing happens).
+ * Page size of the LIST: pods are ~10 KiB of JSON each, so a page stays far
+ * below the client's 4 MiB answer cap, and the page (decoded whole) is what
+ * sets the watcher's peak memory during a relist.
  */
 #define POD_WATCH_PAGE_LIMIT 100
-#define POD_WATCH_TIMEOUT_SECONDS 1
+/*
+ * A WATCH asks the server to end it after timeoutSeconds drawn at random
+ * from [MIN, MAX) (client-go's reflector does the same, so that the watches
+ * of a DaemonSet restarted at once do not all reconnect at once later), and
+ * is then resumed from the last resourceVersion seen, without a LIST. The
+ * client gives up on its own SLACK seconds after that, should the stream
+ * hang without ending (TCP keepalive catches a dead peer before).
+ */
+#define POD_WATCH_TIMEOUT_MIN_SECONDS 300
+#define POD_WATCH_TIMEOUT_MAX_SECONDS 600
+#define POD_WATCH_TIMEOUT_SLACK_SECONDS 30
+/* A watch that the server ends sooner than this without sending anything
+ * is treated as a failure (backoff), so a server that closes every watch at
+ * once cannot turn the watcher into a request loop. */
+#define POD_WATCH_SHORT_WATCH_MS 1000
 /* Reconnect backoff (jittered, doubling). */
 #define POD_WATCH_BACKOFF_INITIAL_MS 200
 #define POD_WATCH_BACKOFF_MAX_MS 30000
+/* on_tick comes about this often (KUBE_CLIENT_TICK_MS at the least). */
+#define POD_WATCH_TICK_MS 1000
 
 struct pod_watch_callbacks {
 	/*
 	 * One pod event (ADDED, MODIFIED or DELETED; never BOOKMARK or ERROR).
 	 * pod is borrowed for the call (json_incref to keep it). A negative
-	 * return stops pod_watch_run with that error, > 0 stops it cleanly.
+	 * return stops the watcher with that error, > 0 stops it cleanly.
 	 */
 	int (*on_event)(void *ud, enum kube_watch_type type, json_t *pod);
 	/* After each (re)list and its deltas; may be NULL. Same return rules. */
 	int (*on_synced)(void *ud);
+	/*
+	 * About once a second (between KUBE_CLIENT_TICK_MS and ~POD_WATCH_TICK_MS
+	 * apart), whether events flow or not: while a WATCH is open (from
+	 * libcurl's progress callback, never in the middle of on_event),
+	 * between the pages of a LIST and during reconnect backoff. For
+	 * periodic work: retry timers, a rate-limited queue. It must not use
+	 * the watcher's client (it runs inside that client's transfer). May be
+	 * NULL. Same return rules.
+	 */
+	int (*on_tick)(void *ud);
 };
 
 /*
  * Blocks: LIST then WATCH pods of all namespaces with the given selectors
  * (either may be NULL or ""), delivering events to cb until *stop becomes
- * true (seen at least once a second; stop may be NULL for "never"), a
- * callback asks to stop, or a permanent error (401, 403, 400/422 for a bad
- * selector). Transient errors (connection refused, 5xx, 429, cuts) reconnect
- * with exponential backoff and jitter. Returns 0 on stop, the callback's
- * positive value, or a negative errno with err set.
+ * true (seen within about a second, also in the middle of a request; stop
+ * may be NULL for "never"), a callback asks to stop, or a permanent error
+ * (401, 403, 400/422 for a bad selector). Each WATCH lasts
+ * POD_WATCH_TIMEOUT_MIN_SECONDS to _MAX_SECONDS and is resumed from the last
+ * resourceVersion (bookmarks keep it current); 410 Gone relists. Transient
+ * errors (connection refused, 5xx, 429, cuts) reconnect with exponential
+ * backoff and jitter. Returns 0 on stop, the callback's positive value, or
+ * a negative errno with err set.
  */
 int pod_watch_run(struct kube_client *c, const char *field_selector, const char *label_selector,
 		  const struct pod_watch_callbacks *cb, void *ud, const atomic_bool *stop,
 		  struct error *err) _must_check_;
 
 /*
- * The same loop one request at a time, for a consumer that must use the
- * client between requests (the repair loop writes with it). pod_watch_step
- * makes one LIST (all pages) when there is no resourceVersion to resume
- * from, else one WATCH that ends after POD_WATCH_TIMEOUT_SECONDS, at a cut,
- * or after the event during which the consumer called pod_watch_pause; after
- * a transient failure it waits the backoff (stop is seen every 100 ms).
- * Returns 0 to be called again, the consumer's non-zero return, or a
- * permanent error. The state survives between steps: no relist unless 410.
+ * The same loop one request at a time, for a consumer that needs control
+ * between them (the repair loop's one-pass mode lists once and stops).
+ * pod_watch_step makes one LIST (all pages) when there is no resourceVersion
+ * to resume from, else one WATCH that lasts until the server ends it
+ * (timeoutSeconds, above), a cut, *stop, or a callback's non-zero return;
+ * after a transient failure it waits the backoff (stop is seen every
+ * 100 ms, on_tick every second). While a step runs, c's cancel flag
+ * (kube_client_set_cancel) is stop. Returns 0 to be called again, the
+ * consumer's non-zero return, or a permanent error. The state survives
+ * between steps: no relist unless 410.
  */
 struct pod_watch;
 int pod_watch_new(struct kube_client *c, const char *field_selector, const char *label_selector,
@@ -81,10 +112,13 @@ int pod_watch_new(struct kube_client *c, const char *field_selector, const char 
 struct pod_watch *pod_watch_free(struct pod_watch *w);
 DEFINE_TRIVIAL_CLEANUP_FUNC(struct pod_watch *, pod_watch_free);
 int pod_watch_step(struct pod_watch *w, const atomic_bool *stop, struct error *err) _must_check_;
-/* From inside on_event: end the current request after this event (resumed by the next step). */
-void pod_watch_pause(struct pod_watch *w);
 /* Whether a list has completed (and so on_synced was called) at least once. */
 bool pod_watch_synced(const struct pod_watch *w);
+/*
+ * The range timeoutSeconds is drawn from, [min_s, max_s) (max_s <= min_s:
+ * always min_s); by default POD_WATCH_TIMEOUT_MIN/MAX_SECONDS. For tests.
+ */
+void pod_watch_set_timeout(struct pod_watch *w, unsigned min_s, unsigned max_s);
 
 /* --- Pure parts (no I/O), public for the tests. --- */
 
@@ -131,6 +165,12 @@ int pod_store_relist_end(struct pod_store *s, pod_emit_fn emit, void *ud,
 			 struct error *err) _must_check_;
 int pod_store_relist(struct pod_store *s, json_t *items, pod_emit_fn emit, void *ud,
 		     struct error *err) _must_check_;
+
+/*
+ * A timeoutSeconds in [min_s, max_s) (min_s when max_s <= min_s) from the
+ * xorshift state *seed (non-zero; advanced).
+ */
+unsigned pod_watch_timeout_pick(uint32_t *seed, unsigned min_s, unsigned max_s);
 
 /* The resourceVersion a watch resumes from. */
 struct pod_watch_cursor {
