@@ -1,8 +1,12 @@
 // SPDX-License-Identifier: Apache-2.0
 /*
- * The repair loop: pod_watch steps deliver this node's pods; broken ones go
- * into a queue keyed by uid; between steps the queue is worked through the
- * token bucket, each pod at most REPAIR_MAX_ATTEMPTS times with backoff.
+ * The repair loop: one long-lived pod watch (pod_watch) delivers this node's
+ * pods; broken ones go into a queue keyed by uid, worked through the token
+ * bucket at once from the event that queued them and, for what the bucket
+ * or a pod's backoff held back, from the watch's tick (about once a
+ * second, events or not). Each pod is tried at most REPAIR_MAX_ATTEMPTS
+ * times. The writes go through a second client (a clone of the watch's), so
+ * that they can be made while the watch's transfer is open.
  * A uid acted on successfully is remembered until its pod is deleted, so a
  * replayed or relisted event never causes a second action.
  */
@@ -20,8 +24,12 @@
 #include "redirect_apply.h"
 #include "repair.h"
 
-/* How long one round of the queue may last before the watch is resumed. */
-#define DRAIN_MS 1000
+/*
+ * How long one tick may keep working the queue, sleeping until the bucket
+ * refills, before it lets the watch read on: the bucket's rate is then
+ * reached even when it exceeds its burst per tick.
+ */
+#define TICK_DRAIN_MS 1000
 
 struct item {
 	struct item *next;
@@ -41,7 +49,9 @@ struct done {
 
 struct repair {
 	const struct repair_config *cfg;
-	struct kube_client *c;
+	struct kube_client *c; /* the watch's */
+	struct kube_client *w; /* writes: DELETE, PATCH, POST Event */
+	const atomic_bool *stop;
 	const struct repair_hooks *hooks;
 	enum repair_action action;
 	struct pod_watch *watch;
@@ -195,6 +205,8 @@ static unsigned writes_for(enum repair_action a)
 	return a == REPAIR_ACTION_REPAIR ? 1 : 2;
 }
 
+static uint64_t process(struct repair *rp);
+
 static int on_event(void *ud, enum kube_watch_type type, json_t *pod)
 {
 	struct repair *rp = ud;
@@ -235,9 +247,9 @@ static int on_event(void *ud, enum kube_watch_type type, json_t *pod)
 	int r = enqueue(rp, p, pod);
 	if (r < 0)
 		return r;
-	if (r > 0 && rp->watch && bucket_ready(&rp->bucket, writes_for(rp->action), now_ms()))
-		/* Act now rather than at the end of this watch request. */
-		pod_watch_pause(rp->watch);
+	/* Act now when the bucket allows; otherwise a tick will. */
+	if (r > 0 && bucket_ready(&rp->bucket, writes_for(rp->action), now_ms()))
+		(void)process(rp);
 	return 0;
 }
 
@@ -277,7 +289,7 @@ static void post_event(struct repair *rp, const struct item *it, const char *rea
 	if (!ev)
 		return;
 	struct error e = {0};
-	int r = kube_client_post(rp->c, path, ev, NULL, NULL, &e);
+	int r = kube_client_post(rp->w, path, ev, NULL, NULL, &e);
 	if (r < 0)
 		log_warn("repair: cannot record the %s event for pod=%s/%s: %s", reason, it->ns,
 			 it->name, e.msg);
@@ -307,7 +319,7 @@ static enum outcome do_delete(struct repair *rp, struct item *it, struct error *
 		return OUTCOME_FAILED;
 	}
 	struct kube_status st = {0};
-	int r = kube_client_delete(rp->c, path, it->uid, it->rv, NULL, &st, e);
+	int r = kube_client_delete(rp->w, path, it->uid, it->rv, NULL, &st, e);
 	if (r >= 0) {
 		log_info("repair: deleted broken pod=%s/%s uid=%s", it->ns, it->name, it->uid);
 		post_event(rp, it, EVENT_REASON_DELETE_BROKEN_POD, "Warning",
@@ -346,7 +358,7 @@ static enum outcome do_label(struct repair *rp, struct item *it, struct error *e
 	if (!patch)
 		return OUTCOME_RETRY;
 	struct kube_status st = {0};
-	int r = kube_client_patch(rp->c, path, patch, NULL, &st, e);
+	int r = kube_client_patch(rp->w, path, patch, NULL, &st, e);
 	if (r >= 0) {
 		log_info("repair: labelled broken pod=%s/%s uid=%s %s=%s", it->ns, it->name,
 			 it->uid, rp->cfg->broken_pod_label_key, rp->cfg->broken_pod_label_value);
@@ -480,10 +492,15 @@ static uint64_t process(struct repair *rp)
 	return next;
 }
 
+static bool stopped(const atomic_bool *stop)
+{
+	return stop && atomic_load(stop);
+}
+
 static void sleep_ms(const atomic_bool *stop, uint64_t ms)
 {
 	uint64_t end = now_ms() + ms;
-	while (!(stop && atomic_load(stop))) {
+	while (!stopped(stop)) {
 		uint64_t now = now_ms();
 		if (now >= end)
 			return;
@@ -491,6 +508,24 @@ static void sleep_ms(const atomic_bool *stop, uint64_t ms)
 		struct timespec ts = {.tv_sec = 0, .tv_nsec = (long)(slice * 1000000u)};
 		(void)nanosleep(&ts, NULL);
 	}
+}
+
+/*
+ * The watch's tick: the items whose backoff ended, and those the bucket held
+ * back, for up to TICK_DRAIN_MS when the next one is due within it.
+ */
+static int on_tick(void *ud)
+{
+	struct repair *rp = ud;
+	uint64_t until = now_ms() + TICK_DRAIN_MS;
+	uint64_t next = process(rp);
+	while (next != UINT64_MAX && !stopped(rp->stop)) {
+		if (now_ms() + next > until)
+			break;
+		sleep_ms(rp->stop, next);
+		next = process(rp);
+	}
+	return 0;
 }
 
 static void repair_cleanup(struct repair *rp)
@@ -501,6 +536,7 @@ static void repair_cleanup(struct repair *rp)
 		free(rp->done.uids[i]);
 	free(rp->done.uids);
 	pod_watch_free(rp->watch);
+	kube_client_free(rp->w);
 }
 
 int repair_run(const struct repair_config *cfg, struct kube_client *c,
@@ -511,21 +547,28 @@ int repair_run(const struct repair_config *cfg, struct kube_client *c,
 	_cleanup_(repair_cleanup) struct repair rp = {
 		.cfg = cfg,
 		.c = c,
+		.stop = stop,
 		.hooks = hooks,
 		.action = repair_action_for(cfg),
 	};
+	int r = kube_client_clone(c, &rp.w, err);
+	if (r < 0)
+		return error_prefix(err, r, "repair: cannot make the client for writes");
+	/* A write in flight is abandoned at a stop, as the watch is. */
+	kube_client_set_cancel(rp.w, stop);
 	repair_bucket_init(&rp.bucket, cfg->rate_limit, cfg->rate_burst, now_ms());
 	_cleanup_free_ char *fs = NULL;
 	if (repair_field_selector(cfg, &fs) < 0)
 		return error_set(err, ERR_INTERNAL, -ENOMEM, "out of memory");
-	static const struct pod_watch_callbacks cbs = {.on_event = on_event};
-	int r = pod_watch_new(c, fs, cfg->label_selectors, &cbs, &rp, &rp.watch);
+	static const struct pod_watch_callbacks cbs = {.on_event = on_event, .on_tick = on_tick};
+	r = pod_watch_new(c, fs, cfg->label_selectors, &cbs, &rp, &rp.watch);
 	if (r < 0)
 		return error_set(err, ERR_INTERNAL, r, "cannot start the pod watch");
 
-	while (!(stop && atomic_load(stop))) {
-		bool listed = pod_watch_synced(rp.watch);
-		if (cfg->run_as_daemon || !listed) {
+	while (!stopped(stop)) {
+		/* Daemon: one long WATCH per step (a LIST first, and again after
+		 * 410); the actions happen inside it. One pass: the LIST only. */
+		if (cfg->run_as_daemon || !pod_watch_synced(rp.watch)) {
 			r = pod_watch_step(rp.watch, stop, err);
 			if (r < 0)
 				return r;
@@ -535,18 +578,6 @@ int repair_run(const struct repair_config *cfg, struct kube_client *c,
 			if (!rp.head)
 				break;
 			sleep_ms(stop, next == UINT64_MAX ? 100 : next);
-			continue;
-		}
-		/* Keep draining for up to a second when the next item is close,
-		 * so the bucket's rate is reached even when it exceeds its burst
-		 * per watch request; then watch again. */
-		uint64_t until = now_ms() + DRAIN_MS;
-		while (next != UINT64_MAX && !(stop && atomic_load(stop))) {
-			uint64_t now = now_ms();
-			if (now + next > until)
-				break;
-			sleep_ms(stop, next);
-			next = process(&rp);
 		}
 	}
 	return 0;

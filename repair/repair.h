@@ -107,13 +107,16 @@ struct repair_hooks {
 };
 
 /*
- * Blocking. Watches this node's pods (pod_watch_run's protocol) and acts on
- * broken ones, one action per pod uid, writes through the token bucket and
- * failures retried with per-pod backoff up to REPAIR_MAX_ATTEMPTS. With
- * run_as_daemon it returns 0 when *stop becomes true (stop may be NULL);
- * otherwise after one list and the actions it called for (retries
- * included). Logs one info line per action. A permanent error of the watch
- * (401, 403, a bad selector) is returned; a refused write only fails its pod.
+ * Blocking. Watches this node's pods with c (pod_watch_run's protocol: one
+ * long-lived WATCH at a time) and acts on broken ones, one action per pod
+ * uid, writes through the token bucket and failures retried with per-pod
+ * backoff up to REPAIR_MAX_ATTEMPTS. The writes go through a clone of c
+ * (kube_client_clone), made and freed here, so that a broken pod is acted
+ * on from inside the open watch. With run_as_daemon it returns 0 within
+ * about a second of *stop becoming true (stop may be NULL); otherwise after
+ * one list and the actions it called for (retries included). Logs one info
+ * line per action. A permanent error of the watch (401, 403, a bad
+ * selector) is returned; a refused write only fails its pod.
  */
 int repair_run(const struct repair_config *cfg, struct kube_client *c,
 	       const struct repair_hooks *hooks, const atomic_bool *stop,
