@@ -10,7 +10,7 @@
 #include "file_util.h"
 #include "iptables_render.h"
 #include "netconf.h"
-#include "nft_backend.h"
+#include "nft_render.h"
 #include "pod_info.h"
 #include "redirect_apply.h"
 

@@ -17,7 +17,8 @@
 
 #include <cmocka.h>
 
-#include "nft_backend.h"
+#include "nft_render.h"
+#include "nft_rules.h"
 #include "parse_util.h"
 #include "redirect_plan.h"
 
