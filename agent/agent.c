@@ -824,6 +824,12 @@ int agent_run(const struct agent_config *cfg, const char *const *envp, struct er
 	schedule_work(&a, now_ms() + AGENT_DEBOUNCE_MS);
 
 	int sig = loop(&a);
+	/* Both watch threads end within about a second of being told; tell
+	 * them now, so that they stop while we uninstall and the joins below
+	 * do not add up. */
+	if (rt.running)
+		stopper_stop(&rt.stopper);
+	pod_cache_signal_stop(pods);
 	if (sig < 0) {
 		r = error_set(err, ERR_INTERNAL, sig, "event loop failed");
 	} else {

@@ -427,14 +427,23 @@ int pod_cache_start(struct pod_cache *pc, const struct kubeconfig *kc, const cha
 	return 0;
 }
 
-void pod_cache_stop(struct pod_cache *pc)
+void pod_cache_signal_stop(struct pod_cache *pc)
 {
-	if (!pc->thread_running)
+	if (!pc)
 		return;
+	/* Under the lock: a waiter between its check and its wait gets the broadcast. */
 	(void)pthread_mutex_lock(&pc->lock);
 	atomic_store(&pc->stop, true);
 	(void)pthread_cond_broadcast(&pc->changed);
 	(void)pthread_mutex_unlock(&pc->lock);
+}
+
+void pod_cache_stop(struct pod_cache *pc)
+{
+	if (!pc->thread_running)
+		return;
+	/* The watch sees the flag within about a second, even mid-request. */
+	pod_cache_signal_stop(pc);
 	(void)pthread_join(pc->thread, NULL);
 	pc->thread_running = false;
 	kube_client_free(pc->client);

@@ -2,7 +2,7 @@
 /*
  * The agent's cache of its node's pods (SPEC 8): one list-then-watch of
  * pods with fieldSelector=spec.nodeName=<node> (pod_watch_run, in its own
- * thread) fills a map namespace/name -> (uid, the Pod JSON as the API sent
+ * thread; one WATCH request lasts minutes, see pod_watch.h) fills a map namespace/name -> (uid, the Pod JSON as the API sent
  * it), from which the log socket answers the plugin's
  * GET /pod?namespace=&name=&uid= so that a pod start needs no API request.
  *
@@ -80,6 +80,13 @@ int pod_cache_lookup(struct pod_cache *pc, const char *ns, const char *name, con
  */
 int pod_cache_start(struct pod_cache *pc, const struct kubeconfig *kc, const char *node_name,
 		    struct error *err) _must_check_;
+
+/*
+ * Asks the thread to stop without waiting for it: its watch (or list, or
+ * backoff) ends within about a second. Lookups stop waiting at once. For a
+ * caller that stops several threads: signal them all, then join each.
+ */
+void pod_cache_signal_stop(struct pod_cache *pc);
 
 /* Asks the thread to stop and joins it (within about a second); idempotent. */
 void pod_cache_stop(struct pod_cache *pc);
