@@ -391,8 +391,9 @@ static int batch_send(struct mnl_socket *nl, struct batch *b, const struct nft_p
 			return error_set(err, ERR_NFTABLES, -errno, "reading nftables acks");
 		}
 		const struct nlmsghdr *nlh = (const struct nlmsghdr *)rbuf;
-		size_t left = (size_t)n;
-		for (; mnl_nlmsg_ok(nlh, (int)left); nlh = mnl_nlmsg_next(nlh, (int *)&left)) {
+		/* A receive is at most the buffer's size, so it fits libmnl's int. */
+		int left = (int)n;
+		for (; mnl_nlmsg_ok(nlh, left); nlh = mnl_nlmsg_next(nlh, &left)) {
 			if (nlh->nlmsg_type != NLMSG_ERROR)
 				continue;
 			if (nlh->nlmsg_len < mnl_nlmsg_size(sizeof(struct nlmsgerr)))
