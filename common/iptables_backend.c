@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "iptables_render.h"
+#include "istio_names.h"
 #include "log.h"
 #include "parse_util.h"
 
@@ -372,6 +373,11 @@ static int strv_push(struct strv *s, char *str)
 	return 0;
 }
 
+/*
+ * iptables-save prints marks and masks in hex ("0x539/0xffffffff") where we
+ * write decimal, so this accepts both (base 0); parse_u64 is decimal only.
+ * Only used to put two spellings of one rule into the same form.
+ */
 static bool parse_num(const char *s, uint64_t *ret)
 {
 	if (!s[0])
@@ -589,7 +595,7 @@ static bool is_builtin_name(const char *n)
 
 static bool is_ours_name(const char *n)
 {
-	return strncmp(n, "ISTIO_", 6) == 0;
+	return strncmp(n, IPTABLES_CHAIN_PREFIX, strlen(IPTABLES_CHAIN_PREFIX)) == 0;
 }
 
 static int table_from_name(const char *n)
@@ -781,7 +787,7 @@ static bool canon_has(const char *canon, const char *group)
 
 static bool jumps_to_ours(const char *canon)
 {
-	const char *p = strstr(canon, "-j ISTIO_");
+	const char *p = strstr(canon, "-j " IPTABLES_CHAIN_PREFIX);
 	return p && (p == canon || p[-1] == ' ');
 }
 
@@ -807,8 +813,8 @@ static bool builtin_rule_ours(enum plan_table t, const struct vrule *rule,
 		return true;
 	if (t == PLAN_TABLE_MANGLE) {
 		char m1[32], m2[48];
-		(void)snprintf(m1, sizeof(m1), "--mark %u", 1337u);
-		(void)snprintf(m2, sizeof(m2), "--set-xmark %u/4294967295", 1338u);
+		(void)snprintf(m1, sizeof(m1), "--mark %u", TPROXY_MARK);
+		(void)snprintf(m2, sizeof(m2), "--set-xmark %u/4294967295", TPROXY_OUTBOUND_MARK);
 		if (canon_has(rule->canon, m1) || canon_has(rule->canon, m2))
 			return true;
 	}

@@ -11,7 +11,8 @@
  * resolves names first; a lookup from a half-built netns can hang), setns()
  * into the pod netns, and execve() of an absolute path with an explicit argv
  * and an environment of PATH and XTABLES_LOCKFILE only. stdin is the document
- * (a sealed-off memfd, so a child that dies early cannot SIGPIPE us), stdout
+ * in a memfd (no pipe: a child that dies early cannot SIGPIPE us, and a large
+ * document cannot deadlock against unread output), stdout
  * and stderr are captured with caps, and the child is killed after a timeout.
  *
  * Ownership: our state is every ISTIO_* chain in nat, mangle and raw, the

@@ -65,6 +65,8 @@
 #define NFT_CHAIN_DIVERT "istio-divert"
 #define NFT_CHAIN_TPROXY "istio-tproxy"
 #define NFT_CHAIN_DROP "istio-drop"
+/* iptables: every chain whose name starts so is Istio's (its cleanup and state check) */
+#define IPTABLES_CHAIN_PREFIX "ISTIO_"
 
 /* Plugin configuration defaults and file names. */
 #define DEFAULT_CNI_AGENT_RUN_DIR "/var/run/istio-cni"

@@ -8,7 +8,9 @@
  *       prints the decision and the rules of both backends; touches nothing.
  *       The family comes from --netns when given, else from the pod's podIPs.
  *   istio-cni apply --pod FILE --netns PATH [--conf FILE]
- *       programs the netns exactly as ADD would (skip decisions included).
+ *       programs the netns exactly as ADD would (skip decisions included),
+ *       with the backend the conf selects (redirect_backend, native_nftables;
+ *       without --conf: auto).
  *
  * Exit status: 0 done (or skipped), 1 failure (message on stderr), 2 usage.
  */
@@ -20,8 +22,9 @@ int redirect_cmd_apply(int argc, char **argv);
 
 /*
  * Test and operator helpers, same conventions:
- *   check --pod FILE --netns PATH   CHECK's comparison; differences on stderr, exit 1
- *   remove --netns PATH             DEL's removal of our tables
+ *   check --pod FILE --netns PATH [--conf FILE]   CHECK's comparison; differences on
+ *                                                 stderr, exit 1
+ *   remove --netns PATH [--conf FILE]             DEL's removal of our tables/chains
  */
 int redirect_cmd_check(int argc, char **argv);
 int redirect_cmd_remove(int argc, char **argv);

@@ -7,9 +7,14 @@
 
 #include <cmocka.h>
 
+#include <libmnl/libmnl.h>
+#include <linux/netlink.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include "backend_select.h"
+#include "netns.h"
 
 static void test_parse_table_names(void **state)
 {
@@ -129,6 +134,25 @@ static void test_probe_runs(void **state)
 	assert_int_equal(backend_probe_legacy_tables(&l), 0);
 }
 
+/* NFT_MSG_GETGEN on a kernel with nf_tables (root; skipped otherwise). */
+static void test_probe_nft(void **state)
+{
+	(void)state;
+	if (geteuid() != 0)
+		skip();
+	struct mnl_socket *nl = mnl_socket_open2(NETLINK_NETFILTER, SOCK_CLOEXEC);
+	if (!nl)
+		skip();
+	assert_int_equal(mnl_socket_setup(nl), 0);
+	bool available = false;
+	struct error err = {0};
+	int r = backend_probe_nft(nl, &available, &err);
+	(void)mnl_socket_close(nl);
+	assert_int_equal(r, 0);
+	if (access("/sys/module/nf_tables", F_OK) == 0) /* loaded or built in */
+		assert_true(available);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -137,6 +161,7 @@ int main(void)
 		cmocka_unit_test(test_decide),
 		cmocka_unit_test(test_variant),
 		cmocka_unit_test(test_probe_runs),
+		cmocka_unit_test(test_probe_nft),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
