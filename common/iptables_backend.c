@@ -426,7 +426,6 @@ static int cmp_str(const void *a, const void *b)
 static int canon_group(bool neg, const char *name, struct strv *vals, char **ret)
 {
 	const char *n = name;
-	_cleanup_free_ char *v = NULL;
 
 	if (strcmp(n, "-m") == 0 && vals->n == 1 &&
 	    (strcmp(vals->v[0], "tcp") == 0 || strcmp(vals->v[0], "udp") == 0)) {
