@@ -1237,16 +1237,12 @@ static char *go_escape(const char *s)
 	return out;
 }
 
-int cni_result_print(const struct cni_result *r, enum cni_version v, FILE *out)
+/* Prints o (consumed) as libcni prints a result of version v. */
+static int print_json(json_t *o, enum cni_version v, FILE *out)
 {
 	_cleanup_free_ char *raw = NULL, *text = NULL;
-	json_t *o = NULL;
 	size_t flags = JSON_INDENT(4) | JSON_PRESERVE_ORDER;
-	int k;
 
-	k = cni_result_to_json(r, v, &o, NULL);
-	if (k < 0)
-		return k;
 	/* types/100's MarshalJSON goes through a Go map: keys sorted, at every level. */
 	if (cni_version_result_family(v) == CNI_RESULT_100)
 		flags |= JSON_SORT_KEYS;
@@ -1264,11 +1260,36 @@ int cni_result_print(const struct cni_result *r, enum cni_version v, FILE *out)
 	return 0;
 }
 
+int cni_result_print(const struct cni_result *r, enum cni_version v, FILE *out)
+{
+	json_t *o = NULL;
+	int k = cni_result_to_json(r, v, &o, NULL);
+	if (k < 0)
+		return k;
+	return print_json(o, v, out);
+}
+
 int cni_result_print_empty(enum cni_version v, FILE *out)
 {
 	_cleanup_cni_result_ struct cni_result *r = NULL;
 	int k = cni_result_new(&r);
 	if (k < 0)
 		return k;
-	return cni_result_print(r, v, out);
+	if (cni_version_result_family(v) != CNI_RESULT_020)
+		return cni_result_print(r, v, out);
+
+	/*
+	 * libcni refuses to convert an address-less result to 0.1.0/0.2.0, but a
+	 * plugin run without prevResult (Multus standalone) must still answer
+	 * with a result in the conf's version (SPEC 3): cniVersion and dns.
+	 */
+	if ((unsigned int)v >= _CNI_VERSION_MAX)
+		return -EINVAL;
+	struct builder b = {0};
+	json_t *o = result_json_020(&b, r, v);
+	if (!o || b.failed) {
+		json_decref(o);
+		return -ENOMEM;
+	}
+	return print_json(o, v, out);
 }
