@@ -123,7 +123,7 @@ int plugin_add(const struct cni_env *env, const struct netconf *conf, enum cni_v
 	if (r < 0)
 		return r;
 	struct redirect_outcome out = {0};
-	r = redirect_apply_pod(pod, env->netns, &out, err);
+	r = redirect_apply_pod_with_conf(pod, env->netns, conf, &out, err);
 	json_decref(pod);
 	if (r < 0)
 		return r;
@@ -131,9 +131,10 @@ int plugin_add(const struct cni_env *env, const struct netconf *conf, enum cni_v
 	if (r > 0)
 		log_info("skipping pod: %s", redirect_skip_to_string(out.skip));
 	else
-		log_info("programmed traffic capture (%s%s, %zu IPv4 and %zu IPv6 rules)",
+		log_info("programmed traffic capture (%s%s, %zu IPv4 and %zu IPv6 rules, %s%s)",
 			 out.tproxy ? "TPROXY" : "REDIRECT", out.ipv6 ? ", IPv6" : "",
-			 out.n_rules[PLAN_V4], out.n_rules[PLAN_V6]);
+			 out.n_rules[PLAN_V4], out.n_rules[PLAN_V6],
+			 redirect_backend_to_string(out.backend), out.unchanged ? ", unchanged" : "");
 	return print_result(conf, version, err);
 }
 
@@ -146,7 +147,7 @@ int plugin_del(const struct cni_env *env, const struct netconf *conf, struct err
 	if (stat(env->netns, &st) < 0)
 		return 0;
 	/* Whatever the pod was, nothing but our own tables is touched. */
-	return redirect_remove(env->netns, err);
+	return redirect_remove_with_conf(env->netns, conf, err);
 }
 
 int plugin_check(const struct cni_env *env, const struct netconf *conf, enum cni_version version,
@@ -172,7 +173,7 @@ int plugin_check(const struct cni_env *env, const struct netconf *conf, enum cni
 	r = pod_lookup(conf, &args, &pod, err);
 	if (r < 0)
 		return r;
-	r = redirect_check_pod(pod, env->netns, err);
+	r = redirect_check_pod_with_conf(pod, env->netns, conf, err);
 	json_decref(pod);
 	return r;
 }
