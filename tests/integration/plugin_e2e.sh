@@ -238,6 +238,26 @@ expect_error "API unreachable: code 11 after the deadline" 11 'within 2 s'
 	fail "API unreachable: gave up after the 2 s deadline (${ms} ms)"
 has_tables "$F" && fail "API unreachable: no tables" || pass "API unreachable: no tables"
 
+# --- the iptables backend chosen by the conf --------------------------------
+"$PYTHON" - "$T/direct.json" "$T/ipt.json" <<'PY'
+import json, sys
+conf = json.load(open(sys.argv[1]))
+conf["redirect_backend"] = "iptables"
+json.dump(conf, open(sys.argv[2], "w"))
+PY
+run_plugin_in_node "$T/ipt.json" CNI_COMMAND=ADD CNI_CONTAINERID=e2e CNI_NETNS="/var/run/netns/$F" \
+	CNI_IFNAME=eth0 CNI_PATH="$CNI_PATH_VAL" CNI_ARGS="IgnoreUnknown=1;K8S_POD_NAMESPACE=default;K8S_POD_NAME=web"
+expect_ok "redirect_backend iptables: ADD succeeds"
+if ip netns exec "$F" iptables-nft-save -t nat | grep -q -- '-A ISTIO_OUTPUT' && ! has_tables "$F"; then
+	pass "redirect_backend iptables: ISTIO chains, no nftables tables"
+else fail "redirect_backend iptables: ISTIO chains, no nftables tables"; fi
+run_plugin_in_node "$T/ipt.json" CNI_COMMAND=DEL CNI_CONTAINERID=e2e CNI_NETNS="/var/run/netns/$F" \
+	CNI_IFNAME=eth0 CNI_PATH="$CNI_PATH_VAL"
+expect_ok "redirect_backend iptables: DEL succeeds"
+if ip netns exec "$F" iptables-nft-save -t nat | grep -q ISTIO; then
+	fail "redirect_backend iptables: DEL removes the chains"
+else pass "redirect_backend iptables: DEL removes the chains"; fi
+
 # --- runtime-passed annotations and the agent's pod cache ------------------
 write_kubeconfig "$API_URL" cni-token
 ctl DELETE /requests >/dev/null
