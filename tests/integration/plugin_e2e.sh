@@ -239,6 +239,7 @@ expect_error "API unreachable: code 11 after the deadline" 11 'within 2 s'
 has_tables "$F" && fail "API unreachable: no tables" || pass "API unreachable: no tables"
 
 # --- the iptables backend chosen by the conf --------------------------------
+write_kubeconfig "$API_URL" cni-token
 "$PYTHON" - "$T/direct.json" "$T/ipt.json" <<'PY'
 import json, sys
 conf = json.load(open(sys.argv[1]))
