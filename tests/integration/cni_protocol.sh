@@ -92,11 +92,9 @@ cnitool_run()
 	RUN_SEQ=$((RUN_SEQ + 1))
 	RUN_OUT=$T/cnitool.$RUN_SEQ.out
 	RUN_ERR=$T/cnitool.$RUN_SEQ.err
-	ip netns exec "$NODE" env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin "${SANITIZER_ENV[@]}" \
-		CNI_PATH="$CNI_PATH_LIST" NETCONFPATH="$T/conf" CNI_ARGS="$4" \
-		/bin/sh -c 'mount -t tmpfs -o size=4m none /var/lib && mkdir /var/lib/cni &&
-			mount --bind "$0" /var/lib/cni && exec "$@"' \
-		"$T/state" "$CNITOOL" "$1" "$2" "$3" >"$RUN_OUT" 2>"$RUN_ERR"
+	node_exec "$NODE" "$T/state" env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin \
+		"${SANITIZER_ENV[@]}" CNI_PATH="$CNI_PATH_LIST" NETCONFPATH="$T/conf" \
+		CNI_ARGS="$4" "$CNITOOL" "$1" "$2" "$3" >"$RUN_OUT" 2>"$RUN_ERR"
 	RUN_RC=$?
 }
 

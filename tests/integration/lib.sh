@@ -76,6 +76,19 @@ netns_new()
 	printf -v "$1" '%s' "$name"
 }
 
+# node_exec NODE STATE_DIR CMD...: run CMD in netns NODE with a private
+# /var/lib (tmpfs) whose cni/ is STATE_DIR, so libcni's result cache and
+# host-local's default dataDir live in STATE_DIR and the host's /var/lib/cni is
+# never written. The mounts vanish with CMD (ip netns exec gives it its own
+# mount namespace). The environment is passed as is: wrap CMD in env -i.
+node_exec()
+{
+	local node=$1 state=$2
+	shift 2
+	ip netns exec "$node" /bin/sh -c 'mount -t tmpfs -o size=16m none /var/lib &&
+		mkdir /var/lib/cni && mount --bind "$0" /var/lib/cni && exec "$@"' "$state" "$@"
+}
+
 require_root()
 {
 	if [[ $(id -u) -ne 0 ]]; then
