@@ -15,6 +15,7 @@
  *   KUBE_LIVE_PODS             how many pods are seeded on that node
  */
 #include <errno.h>
+#include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -31,6 +32,7 @@
 #include "file_util.h"
 #include "kube_client.h"
 #include "kube_retry.h"
+#include "pod_watch.h"
 
 #define NS "default"
 
@@ -735,6 +737,324 @@ static void test_size_cap(void **state)
 	kube_client_free(c);
 }
 
+/* --- Long-lived watches: stop, tick, clone, cancel, pod_watch resume --- */
+
+struct stopper_arg {
+	atomic_bool *flag;
+	unsigned after_ms;
+	uint64_t set_at_ms;
+};
+
+static void *set_later(void *arg)
+{
+	struct stopper_arg *a = arg;
+	struct timespec ts = {.tv_sec = a->after_ms / 1000,
+			      .tv_nsec = (long)(a->after_ms % 1000) * 1000000L};
+	(void)nanosleep(&ts, NULL);
+	a->set_at_ms = now_ms();
+	atomic_store(a->flag, true);
+	return NULL;
+}
+
+struct tick_state {
+	unsigned ticks;
+	uint64_t last_ms, min_gap_ms;
+	unsigned stop_after; /* 0: never */
+	int stop_with;
+	unsigned events;
+};
+
+static int count_events(json_t *event, void *userdata)
+{
+	(void)event;
+	((struct tick_state *)userdata)->events++;
+	return 0;
+}
+
+static int count_tick(void *userdata)
+{
+	struct tick_state *t = userdata;
+	uint64_t now = now_ms();
+	if (t->ticks > 0 && now - t->last_ms < t->min_gap_ms)
+		t->min_gap_ms = now - t->last_ms;
+	t->last_ms = now;
+	t->ticks++;
+	if (t->stop_after && t->ticks >= t->stop_after)
+		return t->stop_with;
+	return 0;
+}
+
+/* A watch from the current resourceVersion that asks for timeout_s. */
+static char *quiet_watch_path(struct kube_client *c, unsigned timeout_s)
+{
+	_cleanup_free_ char *rv = NULL;
+	json_decref(list_node_pods(c, &rv));
+	struct kube_list_query q = {.field_selector = "spec.nodeName=no-such-node",
+				    .resource_version = rv,
+				    .watch = true,
+				    .timeout_seconds = timeout_s};
+	char *path = NULL;
+	assert_int_equal(kube_list_path("/api/v1/pods", &q, &path), 0);
+	return path;
+}
+
+static void test_watch_stop_and_tick(void **state)
+{
+	REQUIRE_LIVE();
+	struct kube_client *c = good_client();
+	/* No pod matches and no bookmarks are asked for: an idle stream. */
+	_cleanup_free_ char *path = quiet_watch_path(c, 60);
+	atomic_bool stop;
+	atomic_init(&stop, false);
+	struct tick_state t = {.min_gap_ms = UINT64_MAX};
+	const struct kube_watch_options o = {
+		.stop = &stop, .tick = count_tick, .tick_userdata = &t};
+
+	/* Stopped from another thread after 2.2 s: -ECANCELED within ~1 s,
+	 * ticks every 0.5 to ~1 s until then although nothing flowed. */
+	struct stopper_arg a = {.flag = &stop, .after_ms = 2200};
+	pthread_t th;
+	assert_int_equal(pthread_create(&th, NULL, set_later, &a), 0);
+	struct error err = {0};
+	uint64_t t0 = now_ms();
+	int r = kube_client_watch_full(c, path, count_events, &t, &o, NULL, &err);
+	uint64_t t1 = now_ms();
+	assert_int_equal(pthread_join(th, NULL), 0);
+	assert_int_equal(r, -ECANCELED);
+	assert_int_equal(err.kind, ERR_TRANSIENT);
+	assert_non_null(strstr(err.msg, "cancelled"));
+	assert_int_equal(t.events, 0);
+	if (t1 - a.set_at_ms > 1300)
+		fail_msg("the watch ended %llu ms after the stop",
+			 (unsigned long long)(t1 - a.set_at_ms));
+	assert_true(t1 - t0 >= 2200);
+	assert_true(t.ticks >= 2 && t.ticks <= 5);
+	assert_true(t.min_gap_ms >= KUBE_CLIENT_TICK_MS - 10);
+
+	/* Already stopped: no request at all. */
+	error_clear(&err);
+	t0 = now_ms();
+	assert_int_equal(kube_client_watch_full(c, path, count_events, &t, &o, NULL, &err),
+			 -ECANCELED);
+	assert_true(now_ms() - t0 < 200);
+
+	/* A tick's positive return ends the watch cleanly, a negative one with it. */
+	atomic_store(&stop, false);
+	t = (struct tick_state){.min_gap_ms = UINT64_MAX, .stop_after = 2, .stop_with = 1};
+	error_clear(&err);
+	assert_int_equal(kube_client_watch_full(c, path, count_events, &t, &o, NULL, &err), 0);
+	assert_int_equal(t.ticks, 2);
+	t = (struct tick_state){
+		.min_gap_ms = UINT64_MAX, .stop_after = 1, .stop_with = -ENOTRECOVERABLE};
+	error_clear(&err);
+	assert_int_equal(kube_client_watch_full(c, path, count_events, &t, &o, NULL, &err),
+			 -ENOTRECOVERABLE);
+	assert_non_null(strstr(err.msg, "watch tick failed"));
+
+	/* The server's end of the stream still ends it (timeoutSeconds=1). */
+	free(path);
+	path = quiet_watch_path(c, 1);
+	t = (struct tick_state){.min_gap_ms = UINT64_MAX};
+	error_clear(&err);
+	t0 = now_ms();
+	assert_int_equal(kube_client_watch_full(c, path, count_events, &t, &o, NULL, &err), 0);
+	assert_true(now_ms() - t0 < 3000);
+
+	/* A client-side bound below the server's: -ETIMEDOUT. */
+	free(path);
+	path = quiet_watch_path(c, 30);
+	const struct kube_watch_options bounded = {.timeout_ms = 700};
+	error_clear(&err);
+	t0 = now_ms();
+	assert_int_equal(kube_client_watch_full(c, path, count_events, &t, &bounded, NULL, &err),
+			 -ETIMEDOUT);
+	assert_true(now_ms() - t0 < 2500);
+
+	/* The client is usable afterwards. */
+	json_t *j = NULL;
+	error_clear(&err);
+	assert_int_equal(kube_client_list(c, "/api/v1/pods?limit=1", &j, NULL, &err), 0);
+	json_decref(j);
+	kube_client_free(c);
+}
+
+static void test_clone_and_cancel(void **state)
+{
+	REQUIRE_LIVE();
+	if (!env("KUBE_LIVE_CONTROL"))
+		skip();
+	struct kube_client *c = good_client();
+	struct kube_client *w = NULL;
+	struct error err = {0};
+	if (kube_client_clone(c, &w, &err) < 0)
+		fail_msg("clone: %s", err.msg);
+	/* The clone owns copies of everything: it outlives its original. */
+	kube_client_free(c);
+	json_t *j = NULL;
+	if (kube_client_list(w, "/api/v1/pods?limit=1", &j, NULL, &err) < 0)
+		fail_msg("LIST with the clone: %s", err.msg);
+	json_decref(j);
+	assert_int_equal(kube_client_last_status(w)->http_code, 200);
+
+	/* The cancel flag aborts a request the server is slow to answer. */
+	clear_faults();
+	control_post("/faults", "{\"kind\":\"latency\",\"seconds\":4,\"count\":1}");
+	atomic_bool cancel;
+	atomic_init(&cancel, false);
+	kube_client_set_cancel(w, &cancel);
+	struct stopper_arg a = {.flag = &cancel, .after_ms = 300};
+	pthread_t th;
+	assert_int_equal(pthread_create(&th, NULL, set_later, &a), 0);
+	j = NULL;
+	error_clear(&err);
+	assert_int_equal(kube_client_get(w, "/api/v1/pods", &j, NULL, &err), -ECANCELED);
+	uint64_t t1 = now_ms();
+	assert_int_equal(pthread_join(th, NULL), 0);
+	assert_null(j);
+	if (t1 - a.set_at_ms > 1300)
+		fail_msg("the GET ended %llu ms after the cancel",
+			 (unsigned long long)(t1 - a.set_at_ms));
+	/* Still set: every request fails at once; cleared: back to normal. */
+	error_clear(&err);
+	assert_int_equal(kube_client_get(w, "/api/v1/pods", &j, NULL, &err), -ECANCELED);
+	kube_client_set_cancel(w, NULL);
+	clear_faults();
+	error_clear(&err);
+	assert_int_equal(kube_client_list(w, "/api/v1/pods?limit=1", &j, NULL, &err), 0);
+	json_decref(j);
+	kube_client_free(w);
+}
+
+struct pw_state {
+	unsigned added, modified, deleted, synced, ticks;
+	uint64_t t0;
+	struct kube_client *patcher;
+	const char *patch_ns, *patch_name;
+	bool patched;
+};
+
+static int pw_event(void *ud, enum kube_watch_type type, json_t *pod)
+{
+	struct pw_state *s = ud;
+	(void)pod;
+	if (type == KUBE_WATCH_ADDED)
+		s->added++;
+	else if (type == KUBE_WATCH_MODIFIED)
+		s->modified++;
+	else
+		s->deleted++;
+	return 0;
+}
+
+static int pw_synced(void *ud)
+{
+	((struct pw_state *)ud)->synced++;
+	return 0;
+}
+
+/* From inside the watch: a change made through another client at 1.5 s,
+ * and the end of the test at 4.5 s. */
+static int pw_tick(void *ud)
+{
+	struct pw_state *s = ud;
+	s->ticks++;
+	uint64_t el = now_ms() - s->t0;
+	if (!s->patched && el >= 1500) {
+		char path[512];
+		/* pods/status: what the test's token may patch. */
+		(void)snprintf(path, sizeof(path), "/api/v1/namespaces/%s/pods/%s/status",
+			       s->patch_ns, s->patch_name);
+		json_t *patch = json_pack("{s:{s:{s:s}}}", "metadata", "labels", "tick-test",
+					  "seen");
+		struct error err = {0};
+		int r = kube_client_patch(s->patcher, path, patch, NULL, NULL, &err);
+		json_decref(patch);
+		if (r < 0)
+			return r;
+		s->patched = true;
+	}
+	return el >= 4500 ? 1 : 0;
+}
+
+static void test_pod_watch_resume(void **state)
+{
+	REQUIRE_LIVE();
+	if (!env("KUBE_LIVE_CONTROL"))
+		skip();
+	struct kube_client *c = good_client();
+	json_t *list = list_node_pods(c, NULL);
+	size_t n = json_array_size(json_object_get(list, "items"));
+	json_t *first = json_array_get(json_object_get(list, "items"), 0);
+	assert_true(n > 0);
+	struct pw_state s = {.t0 = now_ms(),
+			     .patcher = good_client(),
+			     .patch_ns = pod_field(first, "namespace"),
+			     .patch_name = pod_field(first, "name")};
+	char sel[128];
+	(void)snprintf(sel, sizeof(sel), "spec.nodeName=%s", node());
+	static const struct pod_watch_callbacks cb = {
+		.on_event = pw_event, .on_synced = pw_synced, .on_tick = pw_tick};
+	struct pod_watch *w = NULL;
+	assert_int_equal(pod_watch_new(c, sel, NULL, &cb, &s, &w), 0);
+	/* Watches of 1 s: four or so in the 4.5 s the test lasts. */
+	pod_watch_set_timeout(w, 1, 2);
+	struct kube_client *ctl = control_client();
+	struct error err = {0};
+	assert_int_equal(kube_client_delete(ctl, "/requests", NULL, NULL, NULL, NULL, &err), 0);
+
+	atomic_bool stop;
+	atomic_init(&stop, false);
+	int r;
+	while ((r = pod_watch_step(w, &stop, &err)) == 0)
+		;
+	if (r != 1) /* the tick's */
+		fail_msg("pod_watch_step: %d %s", r, err.msg);
+	assert_int_equal(s.synced, 1);
+	assert_int_equal(s.added, n);
+	assert_int_equal(s.modified, 1);
+	assert_int_equal(s.deleted, 0);
+	assert_true(s.ticks >= 4);
+
+	/* One LIST; every WATCH resumed from a resourceVersion, timeoutSeconds=1. */
+	json_t *log = NULL;
+	assert_int_equal(kube_client_get(ctl, "/requests", &log, NULL, &err), 0);
+	unsigned lists = 0, watches = 0;
+	size_t i;
+	json_t *x;
+	json_array_foreach (json_object_get(log, "items"), i, x) {
+		if (strcmp(json_string_value(json_object_get(x, "path")), "/api/v1/pods") != 0)
+			continue;
+		json_t *p = json_object_get(x, "params");
+		/* Only ours: a request an earlier test abandoned may be logged late. */
+		const char *fs = json_string_value(json_object_get(p, "fieldSelector"));
+		if (!fs || strcmp(fs, sel) != 0)
+			continue;
+		if (!json_object_get(p, "watch")) {
+			lists++;
+			continue;
+		}
+		watches++;
+		assert_string_equal(json_string_value(json_object_get(p, "timeoutSeconds")), "1");
+		assert_string_equal(json_string_value(json_object_get(p, "allowWatchBookmarks")),
+				    "true");
+		const char *rv = json_string_value(json_object_get(p, "resourceVersion"));
+		assert_non_null(rv);
+		assert_string_not_equal(rv, "0");
+	}
+	assert_int_equal(lists, 1);
+	assert_true(watches >= 3 && watches <= 6);
+	json_decref(log);
+
+	/* A stop ends the next step at once with 0. */
+	atomic_store(&stop, true);
+	assert_int_equal(pod_watch_step(w, &stop, &err), 0);
+	pod_watch_free(w);
+	kube_client_free(ctl);
+	kube_client_free(s.patcher);
+	json_decref(list);
+	kube_client_free(c);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -751,6 +1071,9 @@ int main(void)
 		cmocka_unit_test(test_token_rotation),
 		cmocka_unit_test(test_faults),
 		cmocka_unit_test(test_size_cap),
+		cmocka_unit_test(test_watch_stop_and_tick),
+		cmocka_unit_test(test_clone_and_cancel),
+		cmocka_unit_test(test_pod_watch_resume),
 		/* Last: it compacts the server's history. */
 		cmocka_unit_test(test_watch_gone),
 	};

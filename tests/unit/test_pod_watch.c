@@ -253,12 +253,48 @@ static void test_cursor(void **state)
 	assert_string_equal(c.resource_version, "");
 }
 
+static void test_timeout_pick(void **state)
+{
+	(void)state;
+	/* clang-format off */
+	static const struct {
+		unsigned min, max;
+		unsigned want_lo, want_hi; /* the draws cover at least [lo, hi] */
+	} t[] = {
+		{POD_WATCH_TIMEOUT_MIN_SECONDS, POD_WATCH_TIMEOUT_MAX_SECONDS, 310, 589},
+		{1, 2, 1, 1},
+		{5, 5, 5, 5},		/* empty range: min */
+		{10, 3, 10, 10},	/* reversed: min */
+	};
+	/* clang-format on */
+	for (size_t i = 0; i < ELEMENTSOF(t); i++) {
+		for (uint32_t seed0 = 0; seed0 < 3; seed0++) {
+			uint32_t seed = seed0;
+			unsigned lo = UINT32_MAX, hi = 0;
+			for (int n = 0; n < 5000; n++) {
+				unsigned v = pod_watch_timeout_pick(&seed, t[i].min, t[i].max);
+				assert_true(v >= t[i].min);
+				assert_true(t[i].max <= t[i].min ? v == t[i].min : v < t[i].max);
+				lo = v < lo ? v : lo;
+				hi = v > hi ? v : hi;
+			}
+			assert_true(lo <= t[i].want_lo);
+			assert_true(hi >= t[i].want_hi);
+		}
+	}
+	/* The defaults: client-go's window, and the client's guard above it. */
+	assert_int_equal(POD_WATCH_TIMEOUT_MIN_SECONDS, 300);
+	assert_int_equal(POD_WATCH_TIMEOUT_MAX_SECONDS, 600);
+	assert_true(POD_WATCH_TIMEOUT_SLACK_SECONDS > 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_relist_deltas),	 cmocka_unit_test(test_relist_paged_and_restarted),
 		cmocka_unit_test(test_watch_events),	 cmocka_unit_test(test_bad_pods_and_stop),
 		cmocka_unit_test(test_many_pods),	 cmocka_unit_test(test_cursor),
+		cmocka_unit_test(test_timeout_pick),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
