@@ -1223,7 +1223,8 @@ int kube_client_watch_full(struct kube_client *c, const char *path, kube_watch_c
 		prog.tick = opts->tick;
 		prog.tick_userdata = opts->tick_userdata;
 	}
-	uint64_t timeout_ms = opts && opts->timeout_ms ? opts->timeout_ms : c->opts.watch_timeout_ms;
+	uint64_t timeout_ms = opts && opts->timeout_ms ? opts->timeout_ms
+						       : c->opts.watch_timeout_ms;
 	if (timeout_ms > INT32_MAX)
 		timeout_ms = INT32_MAX;
 	if (set_writer(c, watch_write, &w) < 0 || set_progress(c, &prog) < 0 ||

@@ -88,8 +88,8 @@ DEFINE_TRIVIAL_CLEANUP_FUNC(struct kube_client *, kube_client_free);
  * with the clone (libcurl never lets one handle make a request from inside
  * a callback of its own transfer). The cancel flag is not copied.
  */
-int kube_client_clone(const struct kube_client *c, struct kube_client **ret,
-		      struct error *err) _must_check_;
+int kube_client_clone(const struct kube_client *c, struct kube_client **ret, struct error *err)
+	_must_check_;
 
 /*
  * Every later request of c, watches included, is aborted within about a

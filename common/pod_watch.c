@@ -384,9 +384,9 @@ struct pod_watch {
 	const atomic_bool *stop;
 	struct pod_store *store;
 	struct pod_watch_cursor cur;
-	int cb_r;	   /* the consumer's non-zero return */
-	bool gone;	   /* 410 seen inside the stream */
-	bool synced;	   /* a list completed */
+	int cb_r;    /* the consumer's non-zero return */
+	bool gone;   /* 410 seen inside the stream */
+	bool synced; /* a list completed */
 	bool backing_off;
 	unsigned watch_events; /* events (bookmarks included) of the current watch */
 	unsigned timeout_min_s, timeout_max_s;

@@ -108,7 +108,8 @@ int pod_watch_run(struct kube_client *c, const char *field_selector, const char 
  */
 struct pod_watch;
 int pod_watch_new(struct kube_client *c, const char *field_selector, const char *label_selector,
-		  const struct pod_watch_callbacks *cb, void *ud, struct pod_watch **ret) _must_check_;
+		  const struct pod_watch_callbacks *cb, void *ud, struct pod_watch **ret)
+	_must_check_;
 struct pod_watch *pod_watch_free(struct pod_watch *w);
 DEFINE_TRIVIAL_CLEANUP_FUNC(struct pod_watch *, pod_watch_free);
 int pod_watch_step(struct pod_watch *w, const atomic_bool *stop, struct error *err) _must_check_;

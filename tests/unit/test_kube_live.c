@@ -807,8 +807,9 @@ static void test_watch_stop_and_tick(void **state)
 	atomic_bool stop;
 	atomic_init(&stop, false);
 	struct tick_state t = {.min_gap_ms = UINT64_MAX};
-	const struct kube_watch_options o = {
-		.stop = &stop, .tick = count_tick, .tick_userdata = &t};
+	const struct kube_watch_options o = {.stop = &stop,
+					     .tick = count_tick,
+					     .tick_userdata = &t};
 
 	/* Stopped from another thread after 2.2 s: -ECANCELED within ~1 s,
 	 * ticks every 0.5 to ~1 s until then although nothing flowed. */
@@ -844,8 +845,9 @@ static void test_watch_stop_and_tick(void **state)
 	error_clear(&err);
 	assert_int_equal(kube_client_watch_full(c, path, count_events, &t, &o, NULL, &err), 0);
 	assert_int_equal(t.ticks, 2);
-	t = (struct tick_state){
-		.min_gap_ms = UINT64_MAX, .stop_after = 1, .stop_with = -ENOTRECOVERABLE};
+	t = (struct tick_state){.min_gap_ms = UINT64_MAX,
+				.stop_after = 1,
+				.stop_with = -ENOTRECOVERABLE};
 	error_clear(&err);
 	assert_int_equal(kube_client_watch_full(c, path, count_events, &t, &o, NULL, &err),
 			 -ENOTRECOVERABLE);
@@ -992,8 +994,9 @@ static void test_pod_watch_resume(void **state)
 			     .patch_name = pod_field(first, "name")};
 	char sel[128];
 	(void)snprintf(sel, sizeof(sel), "spec.nodeName=%s", node());
-	static const struct pod_watch_callbacks cb = {
-		.on_event = pw_event, .on_synced = pw_synced, .on_tick = pw_tick};
+	static const struct pod_watch_callbacks cb = {.on_event = pw_event,
+						      .on_synced = pw_synced,
+						      .on_tick = pw_tick};
 	struct pod_watch *w = NULL;
 	assert_int_equal(pod_watch_new(c, sel, NULL, &cb, &s, &w), 0);
 	/* Watches of 1 s: four or so in the 4.5 s the test lasts. */

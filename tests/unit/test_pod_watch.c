@@ -44,9 +44,8 @@ struct seen {
 static int record_emit(void *ud, enum kube_watch_type type, json_t *p)
 {
 	struct seen *s = ud;
-	static const char t[] = {[KUBE_WATCH_ADDED] = 'A',
-				 [KUBE_WATCH_MODIFIED] = 'M',
-				 [KUBE_WATCH_DELETED] = 'D'};
+	static const char t[] = {
+		[KUBE_WATCH_ADDED] = 'A', [KUBE_WATCH_MODIFIED] = 'M', [KUBE_WATCH_DELETED] = 'D'};
 	json_t *m = json_object_get(p, "metadata");
 	size_t l = strlen(s->buf);
 	(void)snprintf(s->buf + l, sizeof(s->buf) - l, "%s%c %s:%s:%s", l ? " " : "", t[type],
@@ -291,9 +290,12 @@ static void test_timeout_pick(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_relist_deltas),	 cmocka_unit_test(test_relist_paged_and_restarted),
-		cmocka_unit_test(test_watch_events),	 cmocka_unit_test(test_bad_pods_and_stop),
-		cmocka_unit_test(test_many_pods),	 cmocka_unit_test(test_cursor),
+		cmocka_unit_test(test_relist_deltas),
+		cmocka_unit_test(test_relist_paged_and_restarted),
+		cmocka_unit_test(test_watch_events),
+		cmocka_unit_test(test_bad_pods_and_stop),
+		cmocka_unit_test(test_many_pods),
+		cmocka_unit_test(test_cursor),
 		cmocka_unit_test(test_timeout_pick),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
