@@ -730,8 +730,9 @@ oom:
 	return error_set(err, ERR_INTERNAL, -ENOMEM, "out of memory");
 }
 
-static int transport_error(struct kube_client *c, CURLcode code, bool watch, const char *what,
-			   struct error *err)
+/* timeout_ms: the bound the request ran under, for the message. */
+static int transport_error(struct kube_client *c, CURLcode code, uint64_t timeout_ms,
+			   const char *what, struct error *err)
 {
 	const char *detail = c->errbuf[0] ? c->errbuf : c->api->easy_strerror(code);
 	enum error_kind kind = kube_retry_classify(code, 0, 0) == KUBE_RETRY_AGAIN ? ERR_TRANSIENT
@@ -740,10 +741,7 @@ static int transport_error(struct kube_client *c, CURLcode code, bool watch, con
 	case CURLE_OPERATION_TIMEDOUT:
 		return error_set(err, kind, -ETIMEDOUT,
 				 "Kubernetes API at %s did not answer %s within %llu ms: %s",
-				 c->server, what,
-				 (unsigned long long)(watch ? c->opts.watch_timeout_ms
-							    : c->opts.timeout_ms),
-				 detail);
+				 c->server, what, (unsigned long long)timeout_ms, detail);
 	case CURLE_COULDNT_CONNECT:
 		return error_set(err, kind, -ECONNREFUSED,
 				 "cannot connect to the Kubernetes API at %s: %s", c->server,
@@ -978,7 +976,7 @@ static int request(struct kube_client *c, const char *method, const char *path, 
 			      "answer to %s is larger than the %zu-byte limit", what,
 			      c->opts.max_response_bytes);
 	else if (code != CURLE_OK)
-		r = transport_error(c, code, false, what, err);
+		r = transport_error(c, code, c->opts.timeout_ms, what, err);
 	else if (c->last.http_code < 200 || c->last.http_code > 299)
 		r = kube_status_to_error(c->last.http_code, data, b.len, what, &c->last, err);
 
@@ -1261,7 +1259,7 @@ int kube_client_watch_full(struct kube_client *c, const char *path, kube_watch_c
 		r = kube_status_to_error(c->last.http_code, ebody, w.errbody.len, what, &c->last,
 					 err);
 	else if (code != CURLE_OK)
-		r = transport_error(c, code, true, what, err);
+		r = transport_error(c, code, timeout_ms, what, err);
 	else if (c->last.http_code < 200 || c->last.http_code > 299)
 		/* An error answer without a body. */
 		r = kube_status_to_error(c->last.http_code, NULL, 0, what, &c->last, err);

@@ -871,6 +871,7 @@ static void test_watch_stop_and_tick(void **state)
 	assert_int_equal(kube_client_watch_full(c, path, count_events, &t, &bounded, NULL, &err),
 			 -ETIMEDOUT);
 	assert_true(now_ms() - t0 < 2500);
+	assert_non_null(strstr(err.msg, "within 700 ms"));
 
 	/* The client is usable afterwards. */
 	json_t *j = NULL;
