@@ -14,6 +14,7 @@
 #include "istio_names.h"
 #include "kubeconfig.h"
 #include "parse_util.h"
+#include "strv.h"
 
 #define DEFAULT_MOUNTED_CNI_NET_DIR "/host/etc/cni/net.d"
 #define DEFAULT_CNI_NET_DIR "/etc/cni/net.d"
@@ -142,15 +143,6 @@ static int parse_mode_autodetect(const char *s, mode_t *ret)
 	}
 	*ret = (mode_t)v;
 	return 0;
-}
-
-static void strv_free(char **v, size_t n)
-{
-	if (!v)
-		return;
-	for (size_t i = 0; i < n; i++)
-		free(v[i]);
-	free(v);
 }
 
 /* Splits on any character of seps, trims ASCII whitespace, drops empties. */

@@ -21,16 +21,12 @@
 #include <string.h>
 #include <strings.h>
 
+#include "json_util.h"
+#include "strv.h"
+
 #define PATH_LEN 192
 
 /* ---- memory ---------------------------------------------------------------------------- */
-
-static void strv_free(char **v, size_t n)
-{
-	for (size_t i = 0; i < n; i++)
-		free(v[i]);
-	free(v);
-}
 
 static void interface_clear(struct cni_interface *i)
 {
@@ -81,31 +77,11 @@ int cni_result_new(struct cni_result **ret)
 
 /* ---- decoding helpers ------------------------------------------------------------------ */
 
-static const char *json_type_name(const json_t *v)
-{
-	switch (json_typeof(v)) {
-	case JSON_OBJECT:
-		return "object";
-	case JSON_ARRAY:
-		return "array";
-	case JSON_STRING:
-		return "string";
-	case JSON_INTEGER:
-	case JSON_REAL:
-		return "number";
-	case JSON_TRUE:
-	case JSON_FALSE:
-		return "boolean";
-	case JSON_NULL:
-		return "null";
-	}
-	return "value";
-}
-
 static int type_error(struct error *err, const char *path, const char *want, const json_t *v)
 {
+	/* Go's encoding/json has one number type: integers are numbers too. */
 	return error_set(err, ERR_DECODE, -EINVAL, "%s: expected %s, got %s", path, want,
-			 json_type_name(v));
+			 json_is_number(v) ? "number" : json_type_name(v));
 }
 
 static int oom(struct error *err)

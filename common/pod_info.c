@@ -7,30 +7,10 @@
 #include <string.h>
 
 #include "istio_names.h"
+#include "json_util.h"
+#include "strv.h"
 
 #define PATH_MAX_LEN 160
-
-static const char *json_type_name(const json_t *v)
-{
-	switch (json_typeof(v)) {
-	case JSON_OBJECT:
-		return "object";
-	case JSON_ARRAY:
-		return "array";
-	case JSON_STRING:
-		return "string";
-	case JSON_INTEGER:
-		return "integer";
-	case JSON_REAL:
-		return "number";
-	case JSON_TRUE:
-	case JSON_FALSE:
-		return "boolean";
-	case JSON_NULL:
-		return "null";
-	}
-	return "unknown";
-}
 
 static int type_error(struct error *err, const char *path, const char *want, const json_t *v)
 {
@@ -138,13 +118,6 @@ static void free_kv(struct pod_kv *kv, size_t n)
 	free(kv);
 }
 
-static void free_strv(char **v, size_t n)
-{
-	for (size_t i = 0; i < n; i++)
-		free(v[i]);
-	free(v);
-}
-
 static void free_terminated(struct pod_terminated *t)
 {
 	free(t->reason);
@@ -162,16 +135,16 @@ struct pod_info *pod_info_free(struct pod_info *p)
 	free_kv(p->labels, p->n_labels);
 	free_kv(p->annotations, p->n_annotations);
 	free(p->node_name);
-	free_strv(p->containers, p->n_containers);
-	free_strv(p->init_containers, p->n_init_containers);
-	free_strv(p->proxy_args, p->n_proxy_args);
+	strv_free(p->containers, p->n_containers);
+	strv_free(p->init_containers, p->n_init_containers);
+	strv_free(p->proxy_args, p->n_proxy_args);
 	for (size_t i = 0; i < p->n_proxy_env; i++) {
 		free(p->proxy_env[i].name);
 		free(p->proxy_env[i].value);
 	}
 	free(p->proxy_env);
 	free(p->pod_ip);
-	free_strv(p->pod_ips, p->n_pod_ips);
+	strv_free(p->pod_ips, p->n_pod_ips);
 	for (size_t i = 0; i < p->n_init_statuses; i++) {
 		free(p->init_statuses[i].name);
 		free_terminated(&p->init_statuses[i].state);
@@ -271,7 +244,7 @@ static int decode_strv(const json_t *arr, const char *path, char ***ret, size_t 
 			break;
 	}
 	if (r < 0) {
-		free_strv(v, i);
+		strv_free(v, i);
 		return r;
 	}
 	*ret = v;

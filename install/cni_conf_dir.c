@@ -12,6 +12,7 @@
 
 #include "conflist.h"
 #include "file_util.h"
+#include "strv.h"
 
 static const char *extension(const char *name)
 {
@@ -63,13 +64,6 @@ static void closedirp(DIR **d)
 static int cmp_names(const void *a, const void *b)
 {
 	return strcmp(*(char *const *)a, *(char *const *)b);
-}
-
-static void strv_free(char **v, size_t n)
-{
-	for (size_t i = 0; i < n; i++)
-		free(v[i]);
-	free(v);
 }
 
 /* The candidates of dir in byte order; a missing dir has none (libcni). */
