@@ -20,6 +20,7 @@
 #include <sys/socket.h>
 #include <time.h>
 
+#include "netlink.h"
 #include "nft_internal.h"
 #include "nft_render.h"
 
@@ -313,26 +314,6 @@ static void describe_msg(const struct nft_program *p, const struct msg_info *mi,
 	}
 }
 
-/* Extended ack text of an NLMSG_ERROR, or NULL. */
-static const char *extack_msg(const struct nlmsghdr *nlh)
-{
-	const struct nlmsgerr *e = mnl_nlmsg_get_payload(nlh);
-	if (!(nlh->nlmsg_flags & NLM_F_ACK_TLVS))
-		return NULL;
-	size_t off = sizeof(*e);
-	if (!(nlh->nlmsg_flags & NLM_F_CAPPED))
-		off += e->msg.nlmsg_len - sizeof(e->msg);
-	/* Not const: mnl_attr_for_each casts it to char * (clang's -Wcast-qual). */
-	struct nlattr *attr;
-	const char *msg = NULL;
-	mnl_attr_for_each(attr, nlh, off) {
-		if (mnl_attr_get_type(attr) == NLMSGERR_ATTR_MSG &&
-		    mnl_attr_validate(attr, MNL_TYPE_NUL_STRING) >= 0)
-			msg = mnl_attr_get_str(attr);
-	}
-	return msg;
-}
-
 static int socket_grow_sndbuf(struct mnl_socket *nl, size_t len)
 {
 	int fd = mnl_socket_get_fd(nl);
@@ -409,7 +390,7 @@ static int batch_send(struct mnl_socket *nl, struct batch *b, const struct nft_p
 			if (e->error != 0 && !first_err) {
 				first_err = e->error;
 				first_idx = idx;
-				const char *ext = extack_msg(nlh);
+				const char *ext = netlink_extack_msg(nlh);
 				if (ext)
 					(void)snprintf(first_ext, sizeof(first_ext), " (%s)", ext);
 			}

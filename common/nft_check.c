@@ -17,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "netlink.h"
 #include "nft_internal.h"
 #include "nft_render.h"
 
@@ -51,22 +52,14 @@ static int dump(struct mnl_socket *nl, uint16_t type, const char *table, const c
 		nftnl_rule_nlmsg_build_payload(nlh, r);
 	}
 
-	if (mnl_socket_sendto(nl, nlh, nlh->nlmsg_len) < 0)
-		return error_set(err, ERR_NFTABLES, -errno, "sending nftables dump request");
-	uint32_t portid = mnl_socket_get_portid(nl);
-	for (;;) {
-		ssize_t n = mnl_socket_recvfrom(nl, buf, sizeof(buf));
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			return error_set(err, ERR_NFTABLES, -errno, "reading nftables dump");
-		}
-		int r = mnl_cb_run(buf, (size_t)n, seq, portid, cb, data);
-		if (r < 0)
-			return error_set(err, ERR_NFTABLES, -errno, "nftables dump");
-		if (r == MNL_CB_STOP)
-			return 0;
-	}
+	enum netlink_step step;
+	int r = netlink_request(nl, nlh, buf, sizeof(buf), cb, data, &step);
+	if (r < 0)
+		return error_set(err, ERR_NFTABLES, r, "%s",
+				 step == NETLINK_STEP_SEND ? "sending nftables dump request" :
+				 step == NETLINK_STEP_RECV ? "reading nftables dump" :
+							     "nftables dump");
+	return 0;
 }
 
 static int table_index(const char *name)

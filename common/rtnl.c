@@ -13,6 +13,7 @@
 #include <time.h>
 
 #include "istio_names.h"
+#include "netlink.h"
 
 /* The loopback device is ifindex 1 in every network namespace. */
 #define LOOPBACK_IFINDEX 1
@@ -23,23 +24,6 @@ static uint32_t next_seq(void)
 	if (seq == 0)
 		seq = (uint32_t)time(NULL);
 	return ++seq;
-}
-
-static const char *extack(const struct nlmsghdr *nlh)
-{
-	const struct nlmsgerr *e = mnl_nlmsg_get_payload(nlh);
-	if (!(nlh->nlmsg_flags & NLM_F_ACK_TLVS))
-		return NULL;
-	size_t off = sizeof(*e);
-	if (!(nlh->nlmsg_flags & NLM_F_CAPPED))
-		off += e->msg.nlmsg_len - sizeof(e->msg);
-	const struct nlattr *a;
-	mnl_attr_for_each(a, nlh, off) {
-		if (mnl_attr_get_type(a) == NLMSGERR_ATTR_MSG &&
-		    mnl_attr_validate(a, MNL_TYPE_NUL_STRING) >= 0)
-			return mnl_attr_get_str(a);
-	}
-	return NULL;
 }
 
 /* Sends one request and reads its ack; the kernel's errno is returned. */
@@ -67,7 +51,7 @@ static int talk(struct mnl_socket *nl, struct nlmsghdr *nlh, const char *what, b
 			const struct nlmsgerr *e = mnl_nlmsg_get_payload(h);
 			if (e->error == 0 || (eexist_ok && e->error == -EEXIST))
 				return 0;
-			const char *ext = extack(h);
+			const char *ext = netlink_extack_msg(h);
 			return error_set(err, ERR_NETLINK, e->error, "%s: %s%s%s%s", what,
 					 strerror(-e->error), ext ? " (" : "", ext ? ext : "",
 					 ext ? ")" : "");
@@ -146,30 +130,19 @@ int rtnl_detect_ipv6(struct mnl_socket *nl, bool dual_stack, bool *ret_ipv6, str
 	char buf[16384] __attribute__((aligned(4)));
 	struct nlmsghdr *nlh = mnl_nlmsg_put_header(buf);
 	struct addr_scan s = { .dual_stack = dual_stack };
-	uint32_t seq = next_seq();
 
 	nlh->nlmsg_type = RTM_GETADDR;
 	nlh->nlmsg_flags = NLM_F_REQUEST | NLM_F_DUMP;
-	nlh->nlmsg_seq = seq;
+	nlh->nlmsg_seq = next_seq();
 	struct ifaddrmsg *ifa = mnl_nlmsg_put_extra_header(nlh, sizeof(*ifa));
 	ifa->ifa_family = AF_UNSPEC;
 
-	if (mnl_socket_sendto(nl, nlh, nlh->nlmsg_len) < 0)
-		return error_set(err, ERR_NETLINK, -errno, "requesting the pod's addresses");
-	uint32_t portid = mnl_socket_get_portid(nl);
-	for (;;) {
-		ssize_t n = mnl_socket_recvfrom(nl, buf, sizeof(buf));
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			return error_set(err, ERR_NETLINK, -errno, "reading the pod's addresses");
-		}
-		int r = mnl_cb_run(buf, (size_t)n, seq, portid, addr_cb, &s);
-		if (r < 0)
-			return error_set(err, ERR_NETLINK, -errno, "reading the pod's addresses");
-		if (r == MNL_CB_STOP)
-			break;
-	}
+	enum netlink_step step;
+	int r = netlink_request(nl, nlh, buf, sizeof(buf), addr_cb, &s, &step);
+	if (r < 0)
+		return error_set(err, ERR_NETLINK, r, "%s",
+				 step == NETLINK_STEP_SEND ? "requesting the pod's addresses" :
+							     "reading the pod's addresses");
 	if (!s.found)
 		return error_set(err, ERR_NETLINK, -EADDRNOTAVAIL,
 				 "the pod netns has no usable address (all loopback or link-local)");
