@@ -37,7 +37,8 @@ cni()
 {
 	OUT=$T/$1.out
 	ERR=$T/$1.err
-	in_node env CNI_PATH="$BIN:$CNI_PLUGINS_DIR" NETCONFPATH="$NETD" \
+	mkdir -p "$T/cni-state"
+	node_exec "$NODE" "$T/cni-state" env CNI_PATH="$BIN:$CNI_PLUGINS_DIR" NETCONFPATH="$NETD" \
 		CNI_ARGS="IgnoreUnknown=1;K8S_POD_NAMESPACE=default;K8S_POD_NAME=$2;K8S_POD_UID=$WEB_UID" \
 		"$CNITOOL" "$1" k8s-pod-network "/var/run/netns/$POD" >"$OUT" 2>"$ERR"
 	RC=$?

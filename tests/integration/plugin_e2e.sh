@@ -18,7 +18,7 @@ CONF_NAME=e2e
 RUN=$T/run
 NETD=$T/net.d
 API=$T/api
-mkdir -p "$RUN" "$NETD" "$API"
+mkdir -p "$RUN" "$NETD" "$API" "$T/cni-state"
 SA_USER=system:serviceaccount:istio-system:istio-cni
 
 # --- pods the fake API server serves -------------------------------------
@@ -112,7 +112,8 @@ cni()
 	local verb=$1 ns=$2 name=$3 netns=$4
 	OUT=$T/$verb-$name.out
 	ERR=$T/$verb-$name.err
-	ip netns exec "$NODE" env CNI_PATH="$CNI_PATH_VAL" NETCONFPATH="$NETD" \
+	# A private /var/lib/cni: libcni's cache and host-local's leases stay in $T.
+	node_exec "$NODE" "$T/cni-state" env CNI_PATH="$CNI_PATH_VAL" NETCONFPATH="$NETD" \
 		CNI_ARGS="IgnoreUnknown=1;K8S_POD_NAMESPACE=$ns;K8S_POD_NAME=$name" \
 		"$CNITOOL" "$verb" "$CONF_NAME" "/var/run/netns/$netns" >"$OUT" 2>"$ERR"
 	RC=$?
