@@ -51,13 +51,23 @@ static int parse_args(int argc, char **argv, const char *verb, struct cmd_args *
 	return 0;
 }
 
+/* Reads path whole (at most cap bytes); a failure names the file. */
+static int read_input(const char *path, size_t cap, char **ret_buf, size_t *ret_len,
+		      struct error *err)
+{
+	int r = read_file_full(path, cap, ret_buf, ret_len);
+	if (r < 0)
+		return error_set(err, ERR_IO, r, "reading %s: %s", path, strerror(-r));
+	return 0;
+}
+
 static int load_json(const char *path, size_t cap, json_t **ret, struct error *err)
 {
 	_cleanup_free_ char *buf = NULL;
 	size_t len;
-	int r = read_file_full(path, cap, &buf, &len);
+	int r = read_input(path, cap, &buf, &len, err);
 	if (r < 0)
-		return error_set(err, ERR_IO, r, "reading %s: %s", path, strerror(-r));
+		return r;
 	json_error_t je;
 	json_t *j = json_loadb(buf, len, JSON_REJECT_DUPLICATES, &je);
 	if (!j)
@@ -75,9 +85,9 @@ static int load_conf(const char *conf_path, struct netconf **ret, struct error *
 		return 0;
 	_cleanup_free_ char *buf = NULL;
 	size_t len;
-	int r = read_file_full(conf_path, CONF_FILE_MAX, &buf, &len);
+	int r = read_input(conf_path, CONF_FILE_MAX, &buf, &len, err);
 	if (r < 0)
-		return error_set(err, ERR_IO, r, "reading %s: %s", conf_path, strerror(-r));
+		return r;
 	struct netconf *conf = NULL;
 	r = netconf_parse(buf, len, &conf, err);
 	if (r < 0)
@@ -103,6 +113,29 @@ static int fail(const char *verb, const struct error *err, int r)
 	if (err->details[0])
 		fprintf(stderr, "%s", err->details);
 	return 1;
+}
+
+/*
+ * The pod JSON of --pod and the conf of --conf (NULL without one); both are
+ * the caller's. On failure prints the error and returns the exit status 1.
+ */
+static int load_inputs(const char *verb, const struct cmd_args *a, json_t **ret_pod,
+		       struct netconf **ret_conf)
+{
+	struct error err = {0};
+	json_t *pod = NULL;
+	struct netconf *conf = NULL;
+	int r = load_json(a->pod, POD_FILE_MAX, &pod, &err);
+	if (r < 0)
+		return fail(verb, &err, r);
+	r = load_conf(a->conf, &conf, &err);
+	if (r < 0) {
+		json_decref(pod);
+		return fail(verb, &err, r);
+	}
+	*ret_pod = pod;
+	*ret_conf = conf;
+	return 0;
 }
 
 /* Both backends' text for plan; kept apart so plan's gotos jump over no cleanup. */
@@ -134,16 +167,9 @@ int redirect_cmd_plan(int argc, char **argv)
 
 	if (parse_args(argc, argv, "plan", &a) < 0)
 		return 2;
-	r = load_json(a.pod, POD_FILE_MAX, &pod, &err);
-	if (r < 0)
-		return fail("plan", &err, r);
-
-	int status = 0;
-	r = load_conf(a.conf, &conf, &err);
-	if (r < 0) {
-		status = fail("plan", &err, r);
-		goto out;
-	}
+	int status = load_inputs("plan", &a, &pod, &conf);
+	if (status != 0)
+		return status;
 	if (namespace_excluded(conf, pod, &ns) == 1) {
 		printf("decision: skip (namespace \"%s\" is in exclude_namespaces)\n", ns);
 		goto out;
@@ -200,16 +226,9 @@ int redirect_cmd_apply(int argc, char **argv)
 		fprintf(stderr, "istio-cni apply: --netns PATH is required\n");
 		return 2;
 	}
-	r = load_json(a.pod, POD_FILE_MAX, &pod, &err);
-	if (r < 0)
-		return fail("apply", &err, r);
-
-	int status = 0;
-	r = load_conf(a.conf, &conf, &err);
-	if (r < 0) {
-		status = fail("apply", &err, r);
-		goto out;
-	}
+	int status = load_inputs("apply", &a, &pod, &conf);
+	if (status != 0)
+		return status;
 	if (namespace_excluded(conf, pod, &ns) == 1) {
 		printf("skipped: namespace \"%s\" is in exclude_namespaces\n", ns);
 		goto out;
@@ -248,13 +267,11 @@ int redirect_cmd_check(int argc, char **argv)
 		fprintf(stderr, "istio-cni check: --pod FILE --netns PATH are required\n");
 		return 2;
 	}
-	r = load_json(a.pod, POD_FILE_MAX, &pod, &err);
-	if (r < 0)
-		return fail("check", &err, r);
 	struct netconf *conf = NULL;
-	r = load_conf(a.conf, &conf, &err);
-	if (r >= 0)
-		r = redirect_check_pod_with_conf(pod, a.netns, conf, &err);
+	int status = load_inputs("check", &a, &pod, &conf);
+	if (status != 0)
+		return status;
+	r = redirect_check_pod_with_conf(pod, a.netns, conf, &err);
 	(void)netconf_free(conf);
 	json_decref(pod);
 	if (r < 0)
