@@ -42,16 +42,22 @@ static int decide(const json_t *pod, struct pod_info **ret_info, enum redirect_s
 	return 0;
 }
 
-static bool dual_stack_of(const json_t *pod)
+/* The proxy's dual-stack setting; unset or not a boolean is false. */
+static bool proxy_dual_stack(const struct pod_info *info)
 {
-	_cleanup_(pod_info_freep) struct pod_info *info = NULL;
-	if (pod_info_from_json(pod, &info, NULL) < 0)
-		return false;
 	const char *v = pod_info_proxy_env(info, PROXY_ENV_DUAL_STACK);
 	bool b = false;
 	if (v && parse_bool(v, &b) < 0)
 		b = false;
 	return b;
+}
+
+static bool dual_stack_of(const json_t *pod)
+{
+	_cleanup_(pod_info_freep) struct pod_info *info = NULL;
+	if (pod_info_from_json(pod, &info, NULL) < 0)
+		return false;
+	return proxy_dual_stack(info);
 }
 
 int redirect_plan_pod(const json_t *pod, bool ipv6, enum redirect_skip *ret_skip,
@@ -80,10 +86,7 @@ int redirect_ipv6_from_pod(const json_t *pod, bool *ret_ipv6, struct error *err)
 	int r = pod_info_from_json(pod, &info, err);
 	if (r < 0)
 		return r;
-	bool dual = false;
-	const char *v = pod_info_proxy_env(info, PROXY_ENV_DUAL_STACK);
-	if (v && parse_bool(v, &dual) < 0)
-		dual = false;
+	bool dual = proxy_dual_stack(info);
 
 	bool found = false, ipv6 = false;
 	for (size_t i = 0; i < info->n_pod_ips; i++) {
@@ -133,6 +136,50 @@ static void close_sockets(struct mnl_socket **s)
 			(void)mnl_socket_close(s[i]);
 }
 
+/* The plan for params, its IP families detected in the pod netns of rtnl. */
+static int plan_in_netns(struct mnl_socket *rtnl, const struct redirect_params *params,
+			 struct redirect_plan *ret, struct error *err)
+{
+	bool ipv6 = false;
+	int r = rtnl_detect_ipv6(rtnl, params->dual_stack, &ipv6, err);
+	if (r < 0)
+		return r;
+	return redirect_plan_build(params, ipv6, ret, err);
+}
+
+/*
+ * plan_in_netns, then what the plan needs besides rules: the IPv6 inbound
+ * pass-through address on lo and the TPROXY routes.
+ */
+static int plan_and_route(struct mnl_socket *rtnl, const struct redirect_params *params,
+			  struct redirect_plan *ret, struct error *err)
+{
+	int r = plan_in_netns(rtnl, params, ret, err);
+	if (r < 0)
+		return r;
+	if (ret->ipv6) {
+		r = rtnl_add_passthrough_addr(rtnl, err);
+		if (r < 0)
+			return r;
+	}
+	if (ret->tproxy_routes) {
+		r = rtnl_add_tproxy_routes(rtnl, ret->ipv6, err);
+		if (r < 0)
+			return r;
+	}
+	return 0;
+}
+
+/* The outcome fields every backend reports alike. */
+static void outcome_of_plan(struct redirect_outcome *o, const struct redirect_plan *plan,
+			    const struct redirect_params *params)
+{
+	o->ipv6 = plan->ipv6;
+	o->tproxy = params->mode == REDIRECT_MODE_TPROXY;
+	for (int f = 0; f < _PLAN_FAMILY_MAX; f++)
+		o->n_rules[f] = plan->fam[f].n;
+}
+
 int redirect_ipv6_from_netns(const json_t *pod, const char *netns_path, bool *ret_ipv6,
 			     struct error *err)
 {
@@ -152,7 +199,6 @@ int redirect_apply_pod(const json_t *pod, const char *netns_path, struct redirec
 	_cleanup_(redirect_plan_donep) struct redirect_plan plan = {0};
 	struct redirect_params params = {0};
 	struct mnl_socket *s[2] = {0};
-	bool ipv6 = false;
 	int r;
 
 	r = decide(pod, NULL, &out.skip, &params, err);
@@ -167,30 +213,14 @@ int redirect_apply_pod(const json_t *pod, const char *netns_path, struct redirec
 	r = open_sockets(netns_path, s, err);
 	if (r < 0)
 		goto out;
-	r = rtnl_detect_ipv6(s[0], params.dual_stack, &ipv6, err);
+	r = plan_and_route(s[0], &params, &plan, err);
 	if (r < 0)
 		goto out;
-	r = redirect_plan_build(&params, ipv6, &plan, err);
-	if (r < 0)
-		goto out;
-	if (plan.ipv6) {
-		r = rtnl_add_passthrough_addr(s[0], err);
-		if (r < 0)
-			goto out;
-	}
-	if (plan.tproxy_routes) {
-		r = rtnl_add_tproxy_routes(s[0], plan.ipv6, err);
-		if (r < 0)
-			goto out;
-	}
 	r = nft_backend_apply(s[1], &plan, err);
 	if (r < 0)
 		goto out;
 
-	out.ipv6 = plan.ipv6;
-	out.tproxy = params.mode == REDIRECT_MODE_TPROXY;
-	for (int f = 0; f < _PLAN_FAMILY_MAX; f++)
-		out.n_rules[f] = plan.fam[f].n;
+	outcome_of_plan(&out, &plan, &params);
 	if (ret)
 		*ret = out;
 	r = 0;
@@ -223,7 +253,6 @@ int redirect_check_pod(const json_t *pod, const char *netns_path, struct error *
 	struct redirect_params params = {0};
 	enum redirect_skip skip = REDIRECT_CAPTURE;
 	struct mnl_socket *s[2] = {0};
-	bool ipv6 = false;
 	int r;
 
 	r = decide(pod, NULL, &skip, &params, err);
@@ -234,10 +263,7 @@ int redirect_check_pod(const json_t *pod, const char *netns_path, struct error *
 	if (r < 0)
 		goto out;
 	if (captured) {
-		r = rtnl_detect_ipv6(s[0], params.dual_stack, &ipv6, err);
-		if (r < 0)
-			goto out;
-		r = redirect_plan_build(&params, ipv6, &plan, err);
+		r = plan_in_netns(s[0], &params, &plan, err);
 		if (r < 0)
 			goto out;
 	}
@@ -361,7 +387,7 @@ int redirect_apply_pod_with_conf(const json_t *pod, const char *netns_path,
 	_cleanup_(redirect_plan_donep) struct redirect_plan plan = {0};
 	struct redirect_params params = {0};
 	struct pod_ns ns = { .fd = -1 };
-	bool ipv6 = false, nft_available = true;
+	bool nft_available = true;
 	int r;
 
 	r = decide(pod, NULL, &out.skip, &params, err);
@@ -377,22 +403,9 @@ int redirect_apply_pod_with_conf(const json_t *pod, const char *netns_path,
 	if (r < 0)
 		goto out;
 	enum redirect_backend backend = backend_decide(configured, &ns.legacy, true);
-	r = rtnl_detect_ipv6(ns.s[0], params.dual_stack, &ipv6, err);
+	r = plan_and_route(ns.s[0], &params, &plan, err);
 	if (r < 0)
 		goto out;
-	r = redirect_plan_build(&params, ipv6, &plan, err);
-	if (r < 0)
-		goto out;
-	if (plan.ipv6) {
-		r = rtnl_add_passthrough_addr(ns.s[0], err);
-		if (r < 0)
-			goto out;
-	}
-	if (plan.tproxy_routes) {
-		r = rtnl_add_tproxy_routes(ns.s[0], plan.ipv6, err);
-		if (r < 0)
-			goto out;
-	}
 	if (backend == REDIRECT_BACKEND_NFTABLES) {
 		r = nft_backend_apply(ns.s[1], &plan, err);
 		if (r < 0 && nft_missing(ns.s[1])) {
@@ -414,10 +427,7 @@ int redirect_apply_pod_with_conf(const json_t *pod, const char *netns_path,
 	}
 
 	out.backend = backend;
-	out.ipv6 = plan.ipv6;
-	out.tproxy = params.mode == REDIRECT_MODE_TPROXY;
-	for (int f = 0; f < _PLAN_FAMILY_MAX; f++)
-		out.n_rules[f] = plan.fam[f].n;
+	outcome_of_plan(&out, &plan, &params);
 	if (ret)
 		*ret = out;
 	r = 0;
@@ -476,7 +486,7 @@ int redirect_check_pod_with_conf(const json_t *pod, const char *netns_path,
 	struct redirect_params params = {0};
 	enum redirect_skip skip = REDIRECT_CAPTURE;
 	struct pod_ns ns = { .fd = -1 };
-	bool ipv6 = false, nft_available = true;
+	bool nft_available = true;
 	int r;
 
 	r = decide(pod, NULL, &skip, &params, err);
@@ -487,10 +497,7 @@ int redirect_check_pod_with_conf(const json_t *pod, const char *netns_path,
 	if (r < 0)
 		goto out;
 	if (captured) {
-		r = rtnl_detect_ipv6(ns.s[0], params.dual_stack, &ipv6, err);
-		if (r < 0)
-			goto out;
-		r = redirect_plan_build(&params, ipv6, &plan, err);
+		r = plan_in_netns(ns.s[0], &params, &plan, err);
 		if (r < 0)
 			goto out;
 	}
