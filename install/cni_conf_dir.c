@@ -31,13 +31,9 @@ bool cni_conf_name_is_list(const char *name)
 	return strcmp(extension(name), ".conflist") == 0;
 }
 
-int cni_conf_load(const char *dir, const char *name, json_t **ret, struct error *err)
+int cni_conf_read(const char *path, bool is_list, const char *context, json_t **ret,
+		  char **ret_bytes, size_t *ret_len, struct error *err)
 {
-	char path[PATH_MAX];
-	int n = snprintf(path, sizeof(path), "%s/%s", dir, name);
-	if (n < 0 || (size_t)n >= sizeof(path))
-		return error_set(err, ERR_IO, -ENAMETOOLONG, "\"%s/%s\": path too long", dir, name);
-
 	_cleanup_free_ char *buf = NULL;
 	size_t len;
 	int r = read_file_full(path, CONFLIST_MAX_BYTES, &buf, &len);
@@ -46,13 +42,27 @@ int cni_conf_load(const char *dir, const char *name, json_t **ret, struct error 
 
 	_cleanup_json_ json_t *root = NULL;
 	r = conflist_parse(buf, len, &root, err);
+	if (r >= 0)
+		r = conflist_validate(root, is_list, err);
 	if (r < 0)
-		return error_prefix(err, r, "\"%s\"", path);
-	r = conflist_validate(root, cni_conf_name_is_list(name), err);
-	if (r < 0)
-		return error_prefix(err, r, "\"%s\"", path);
+		return error_prefix(err, r, "%s%s\"%s\"", context ? context : "",
+				    context ? " " : "", path);
 	*ret = TAKE_PTR(root);
+	if (ret_bytes) {
+		*ret_bytes = TAKE_PTR(buf);
+		*ret_len = len;
+	}
 	return 0;
+}
+
+int cni_conf_load(const char *dir, const char *name, json_t **ret, struct error *err)
+{
+	char path[PATH_MAX];
+	int n = snprintf(path, sizeof(path), "%s/%s", dir, name);
+	if (n < 0 || (size_t)n >= sizeof(path))
+		return error_set(err, ERR_IO, -ENAMETOOLONG, "\"%s/%s\": path too long", dir, name);
+
+	return cni_conf_read(path, cni_conf_name_is_list(name), NULL, ret, NULL, NULL, err);
 }
 
 static void closedirp(DIR **d)

@@ -12,6 +12,7 @@
 
 #include <jansson.h>
 #include <stdbool.h>
+#include <stddef.h>
 
 #include "cleanup.h"
 #include "error.h"
@@ -23,6 +24,18 @@ typedef void (*cni_conf_skip_cb)(void *userdata, const char *name, const struct 
 bool cni_conf_name_is_candidate(const char *name);
 /* Whether name ends in ".conflist". */
 bool cni_conf_name_is_list(const char *name);
+
+/*
+ * Reads path (capped at CONFLIST_MAX_BYTES), parses it and checks libcni
+ * validity: as a conflist when is_list, else as a single conf. Returns 0 with
+ * *ret the parsed object and, when ret_bytes is not NULL, *ret_bytes (NUL
+ * terminated) and *ret_len the file as read, all the caller's. A read failure
+ * is ERR_IO "reading \"<path>\": <strerror>"; a parse or validity failure
+ * keeps its kind, its message prefixed with "<context> \"<path>\"" (only the
+ * quoted path when context is NULL).
+ */
+int cni_conf_read(const char *path, bool is_list, const char *context, json_t **ret,
+		  char **ret_bytes, size_t *ret_len, struct error *err) _must_check_;
 
 /*
  * Reads dir/name (capped at CONFLIST_MAX_BYTES), parses it and checks libcni

@@ -291,23 +291,8 @@ static int load_conf(const char *dir, const char *name, json_t **ret, char **ret
 	_cleanup_free_ char *path = path_join(dir, name);
 	if (!path)
 		return error_set(err, ERR_INTERNAL, -ENOMEM, "out of memory");
-	_cleanup_free_ char *buf = NULL;
-	size_t len;
-	int r = read_file_full(path, CONFLIST_MAX_BYTES, &buf, &len);
-	if (r < 0)
-		return error_set(err, ERR_IO, r, "reading \"%s\": %s", path, strerror(-r));
-	_cleanup_json_ json_t *root = NULL;
-	r = conflist_parse(buf, len, &root, err);
-	if (r >= 0)
-		r = conflist_validate(root, cni_conf_name_is_list(name), err);
-	if (r < 0)
-		return error_prefix(err, r, "not rewriting \"%s\"", path);
-	*ret = TAKE_PTR(root);
-	if (ret_bytes) {
-		*ret_bytes = TAKE_PTR(buf);
-		*ret_len = len;
-	}
-	return 0;
+	return cni_conf_read(path, cni_conf_name_is_list(name), "not rewriting", ret, ret_bytes,
+			     ret_len, err);
 }
 
 static int set_conf(struct installer *in, const char *name, json_t *written, struct error *err)
