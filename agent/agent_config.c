@@ -10,6 +10,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "env_util.h"
 #include "file_util.h"
 #include "istio_names.h"
 #include "kubeconfig.h"
@@ -23,65 +24,6 @@
 #define DEFAULT_KUBECONFIG_MODE 0600
 #define DEFAULT_MONITORING_PORT 15014
 #define DEFAULT_HEALTH_PORT 8000
-
-/* The first "name=value" of envp; NULL when absent or empty (empty counts as unset). */
-static const char *env_get(const char *const *envp, const char *name)
-{
-	size_t n = strlen(name);
-	if (!envp)
-		return NULL;
-	for (const char *const *e = envp; *e; e++) {
-		if (strncmp(*e, name, n) == 0 && (*e)[n] == '=') {
-			const char *v = *e + n + 1;
-			return v[0] ? v : NULL;
-		}
-	}
-	return NULL;
-}
-
-static int env_string(const char *const *envp, const char *name, const char *def, char **ret)
-{
-	const char *v = env_get(envp, name);
-	if (!v)
-		v = def;
-	if (!v) {
-		*ret = NULL;
-		return 0;
-	}
-	char *s = strdup(v);
-	if (!s)
-		return -ENOMEM;
-	*ret = s;
-	return 0;
-}
-
-static int env_bool(const char *const *envp, const char *name, bool def, bool *ret,
-		    struct error *err)
-{
-	const char *v = env_get(envp, name);
-	if (!v) {
-		*ret = def;
-		return 0;
-	}
-	if (parse_bool(v, ret) < 0)
-		return error_set(err, ERR_CONFIG, -EINVAL,
-				 "%s=\"%s\": not a boolean (true/false/1/0)", name, v);
-	return 0;
-}
-
-static int env_port(const char *const *envp, const char *name, uint16_t def, uint16_t *ret,
-		    struct error *err)
-{
-	const char *v = env_get(envp, name);
-	if (!v) {
-		*ret = def;
-		return 0;
-	}
-	if (parse_port(v, ret) < 0)
-		return error_set(err, ERR_CONFIG, -EINVAL, "%s=\"%s\": not a port (1-65535)", name,
-				 v);
-	return 0;
-}
 
 static int env_log_level(const char *const *envp, const char *name, enum log_level *ret,
 			 bool *ret_set, struct error *err)
