@@ -13,7 +13,8 @@ RUNS=${RUNS:-50}
 PYTHON=${PYTHON:-/usr/bin/python3}
 REF=${REFERENCE_DIR:-$ROOT/../shared/reference}
 
-[[ $(id -u) -eq 0 ]] || { echo "bench/add.sh: must run as root" >&2; exit 1; }
+. "$ROOT/bench/lib.sh"
+bench_require_root
 ((RUNS >= 50)) || { echo "RUNS must be >= 50" >&2; exit 1; }
 
 TMP=$(mktemp -d /tmp/bench-add.XXXXXX)
@@ -24,13 +25,7 @@ trap cleanup EXIT
 PLUGIN=$TMP/istio-cni
 cp "$BUILD_DIR/bin/istio-cni" "$PLUGIN"
 
-BASIC=$REF/istio/cni/pkg/plugin/testdata/basic.txt.golden
-NFTG=$REF/istio/tools/istio-nftables/pkg/capture/testdata/inbound-ports-wildcard.golden
-if [[ ! -f "$BASIC" || ! -f "$NFTG" ]]; then
-	BASIC=$ROOT/bench/fixtures/basic.txt
-	NFTG=$ROOT/bench/fixtures/inbound-ports-wildcard.nft
-	echo "reference goldens absent: using bench/fixtures/"
-fi
+bench_goldens
 
 "$PYTHON" - "$ROOT/tests/fakeapi" "$TMP/pods.json" <<'PY'
 import json, sys

@@ -14,13 +14,12 @@ CONF_DIR holds api.json / excluded.json / agent.json: the stdin of each ADD.
 Netns creation and teardown are not timed. No assertion on the numbers.
 """
 import os
-import statistics
 import subprocess
 import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from apply_bench import fresh_netns, sh, timed  # noqa: E402
+from apply_bench import medians, timed  # noqa: E402
 
 
 def add(plugin, conf, ns, name):
@@ -55,18 +54,7 @@ def main():
     if agent:
         variants["h"] = lambda ns: add(plugin, os.path.join(conf_dir, "agent.json"), ns,
                                        ("default", "web"))
-    samples = {k: [] for k in variants}
-    for i in range(runs + 1):
-        for k, fn in variants.items():
-            ns = "%s-%s-%d" % (ns_base, k, i)
-            fresh_netns(ns)
-            try:
-                ms = fn(ns)
-            finally:
-                sh("ip", "netns", "delete", ns)
-            if i > 0:  # the first round warms caches
-                samples[k].append(ms)
-    med = {k: statistics.median(v) for k, v in samples.items()}
+    med = medians(variants, runs, ns_base)
     names = {
         "b": "iptables-nft-restore basic.txt",
         "d": "nft -f inbound-ports-wildcard",

@@ -15,10 +15,8 @@ RUNS=${RUNS:-30}
 PYTHON=${PYTHON:-/usr/bin/python3}
 REF=${REFERENCE_DIR:-$ROOT/../shared/reference}
 
-if [[ $(id -u) -ne 0 ]]; then
-	echo "bench/apply.sh: must run as root" >&2
-	exit 1
-fi
+. "$ROOT/bench/lib.sh"
+bench_require_root
 ((RUNS >= 30)) || { echo "RUNS must be >= 30" >&2; exit 1; }
 
 TMP=$(mktemp -d /tmp/bench-apply.XXXXXX)
@@ -32,13 +30,7 @@ if ! [[ -x "$CNI" ]] || [[ "$("$CNI" plan 2>&1 || true)" == *"unknown command"* 
 	"$ROOT/tests/tools/build-redirect-tool.sh" "$BUILD_DIR" "$CNI"
 fi
 
-BASIC=$REF/istio/cni/pkg/plugin/testdata/basic.txt.golden
-NFTG=$REF/istio/tools/istio-nftables/pkg/capture/testdata/inbound-ports-wildcard.golden
-if [[ ! -f "$BASIC" || ! -f "$NFTG" ]]; then
-	BASIC=$ROOT/bench/fixtures/basic.txt
-	NFTG=$ROOT/bench/fixtures/inbound-ports-wildcard.nft
-	echo "reference goldens absent: using bench/fixtures/"
-fi
+bench_goldens
 
 "$PYTHON" "$ROOT/tests/tools/mkpod.py" "$TMP/pod.json"
 n=1000

@@ -44,6 +44,24 @@ def timed(argv, stdin_path=None):
     return (t1 - t0) * 1000.0
 
 
+def medians(variants, runs, ns_base):
+    """Runs each variant runs + 1 times, interleaved, each into a fresh netns
+    named ns_base-KEY-ROUND; the first round warms caches and loads modules
+    and is not counted. Returns {key: median ms}."""
+    samples = {k: [] for k in variants}
+    for i in range(runs + 1):
+        for k, fn in variants.items():
+            ns = "%s-%s-%d" % (ns_base, k, i)
+            fresh_netns(ns)
+            try:
+                ms = fn(ns)
+            finally:
+                sh("ip", "netns", "delete", ns)
+            if i > 0:
+                samples[k].append(ms)
+    return {k: statistics.median(v) for k, v in samples.items()}
+
+
 def main():
     cni, pod, pod1000, basic, nftgold, runs, n_cidrs = sys.argv[1:8]
     runs = int(runs)
@@ -58,18 +76,7 @@ def main():
         "e": lambda ns: timed([cni, "apply", "--pod", pod1000, "--netns",
                                "/var/run/netns/" + ns]),
     }
-    samples = {k: [] for k in variants}
-    for i in range(runs + 1):
-        for k, fn in variants.items():
-            ns = "%s-%s-%d" % (ns_base, k, i)
-            fresh_netns(ns)
-            try:
-                ms = fn(ns)
-            finally:
-                sh("ip", "netns", "delete", ns)
-            if i > 0:  # the first round warms caches and loads modules
-                samples[k].append(ms)
-    med = {k: statistics.median(v) for k, v in samples.items()}
+    med = medians(variants, runs, ns_base)
     names = {
         "a": "istio-cni apply, default pod",
         "b": "iptables-nft-restore basic.txt",
