@@ -22,7 +22,11 @@ enum env_var {
 	_ENV_VAR_MAX,
 };
 
-/* Which verb requires which variable; libcni's skel table (v1.x). */
+/*
+ * Which verb requires which variable: libcni's skel table (v1.x), except
+ * that STATUS and GC do not need CNI_PATH: we never exec a delegate, and a
+ * failing STATUS would mark the node's network not ready (SPEC 3).
+ */
 static const struct {
 	const char *name;
 	bool required[_CNI_CMD_MAX];
@@ -34,8 +38,7 @@ static const struct {
 			{[CNI_CMD_ADD] = true, [CNI_CMD_DEL] = true, [CNI_CMD_CHECK] = true}},
 	[ENV_ARGS] = {"CNI_ARGS", {}},
 	[ENV_PATH] = {"CNI_PATH",
-		      {[CNI_CMD_ADD] = true, [CNI_CMD_DEL] = true, [CNI_CMD_CHECK] = true,
-		       [CNI_CMD_STATUS] = true, [CNI_CMD_GC] = true}},
+		      {[CNI_CMD_ADD] = true, [CNI_CMD_DEL] = true, [CNI_CMD_CHECK] = true}},
 };
 
 int cni_command_from_string(const char *s, enum cni_command *ret)

@@ -8,6 +8,7 @@
 
 #include <errno.h>
 #include <limits.h>
+#include <stdbool.h>
 #include <jansson.h>
 #include <stdio.h>
 #include <string.h>
@@ -52,6 +53,7 @@ static const char *supported_list(void)
 struct request {
 	struct timespec started; /* CLOCK_MONOTONIC at process start */
 	struct cni_env env;
+	bool env_loaded; /* env is valid (else the command is unknown) */
 	char *stdin_buf;
 	size_t stdin_len;
 	struct netconf *conf;
@@ -103,7 +105,7 @@ static int print_error(const struct request *req, const struct error *err, int r
 		return -EIO;
 
 	plugin_log_duration(&req->started);
-	log_error("%s failed: %s%s%s", cni_command_to_string(req->env.command), msg,
+	log_error("%s failed: %s%s%s", req->env_loaded ? cni_command_to_string(req->env.command) : "CNI request", msg,
 		  err->details[0] ? ": " : "", err->details);
 	return 0;
 }
@@ -268,8 +270,10 @@ int plugin_main(int argc, char **argv)
 
 	struct log_forward fwd = {0};
 	log_forward_start(&fwd);
-	if (r >= 0)
+	if (r >= 0) {
+		req.env_loaded = true;
 		r = cmd_dispatch(&req, &err);
+	}
 	int status = 0;
 	if (r < 0) {
 		(void)print_error(&req, &err, r);

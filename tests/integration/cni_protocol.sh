@@ -182,6 +182,9 @@ assert sorted(doc[0]['supportedVersions']) == sorted('${ALL_VERSIONS[*]}'.split(
 		>"$in/gc.json"
 	ok_run "$tag GC succeeds" "$in/gc.json" CNI_COMMAND=GC \
 		CNI_PATH="$DIRECT_CNI_PATH"
+	# SPEC 3: STATUS succeeds; nothing in it or in GC needs CNI_PATH.
+	ok_run "$tag STATUS without CNI_PATH succeeds" "$in/conf-1.1.0.json" CNI_COMMAND=STATUS
+	ok_run "$tag GC without CNI_PATH succeeds" "$in/gc.json" CNI_COMMAND=GC
 
 	# Standalone (Multus-like): no prevResult, CNI_IFNAME=net1 → empty result.
 	for v in "${ALL_VERSIONS[@]}"; do
