@@ -100,18 +100,10 @@ static int split_list(const char *s, const char *seps, char ***ret, size_t *ret_
 		strip(tok);
 		if (tok[0] == '\0')
 			continue;
-		char **nv = reallocarray(v, n + 1, sizeof(*v));
-		if (!nv) {
+		if (strv_push(&v, &n, tok) < 0) {
 			strv_free(v, n);
 			return -ENOMEM;
 		}
-		v = nv;
-		v[n] = strdup(tok);
-		if (!v[n]) {
-			strv_free(v, n);
-			return -ENOMEM;
-		}
-		n++;
 	}
 	*ret = v;
 	*ret_n = n;

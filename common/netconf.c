@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "istio_names.h"
+#include "strv.h"
 
 #define POD_LOOKUP_TIMEOUT_MAX 600
 
@@ -23,9 +24,7 @@ const char *redirect_backend_to_string(enum redirect_backend b)
 
 static void string_list_done(struct string_list *l)
 {
-	for (size_t i = 0; i < l->n; i++)
-		free(l->v[i]);
-	free(l->v);
+	strv_free(l->v, l->n);
 	l->v = NULL;
 	l->n = 0;
 }
@@ -127,13 +126,8 @@ static int get_string_array(const json_t *obj, const char *key, const char *path
 			dup = dup || strcmp(l->v[j], s) == 0;
 		if (dup)
 			continue;
-		char **n = reallocarray(l->v, l->n + 1, sizeof(*n));
-		if (!n)
+		if (strv_push(&l->v, &l->n, s) < 0)
 			return -ENOMEM;
-		l->v = n;
-		if (!(l->v[l->n] = strdup(s)))
-			return -ENOMEM;
-		l->n++;
 	}
 	return 1;
 }

@@ -5,7 +5,15 @@
 
 #include <stddef.h>
 
+#include "cleanup.h"
+
 /* Frees the first n strings of v and v itself; v may be NULL. */
 void strv_free(char **v, size_t n);
+
+/*
+ * Appends a copy of s to the *n strings of *v (NULL when empty), growing *v.
+ * Returns 0, or -ENOMEM with *v and *n as they were (still the caller's).
+ */
+int strv_push(char ***v, size_t *n, const char *s) _must_check_;
 
 #endif

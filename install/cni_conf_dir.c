@@ -100,18 +100,10 @@ static int list_candidates(const char *dir, char ***ret, size_t *ret_n)
 		if (fstatat(dirfd(d), de->d_name, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
 		    S_ISDIR(st.st_mode))
 			continue;
-		char **nv = reallocarray(v, n + 1, sizeof(*v));
-		if (!nv) {
+		if (strv_push(&v, &n, de->d_name) < 0) {
 			strv_free(v, n);
 			return -ENOMEM;
 		}
-		v = nv;
-		v[n] = strdup(de->d_name);
-		if (!v[n]) {
-			strv_free(v, n);
-			return -ENOMEM;
-		}
-		n++;
 		errno = 0;
 	}
 	if (errno != 0) {
