@@ -13,13 +13,7 @@ require_root
 TRIALS=${TRIALS:-100}
 TOOLS=$ROOT/tests/tools
 tmpdir_new TMP
-TOOL=$TMP/redirect_tool
-"$TOOLS/build-redirect-tool.sh" "$BUILD_DIR" "$TOOL" || { echo "cannot build $TOOL"; exit 1; }
-CNI=$PLUGIN
-probe_out=$("$CNI" plan 2>&1)
-if ! [[ -x "$CNI" ]] || [[ "$probe_out" == *"unknown command"* ]]; then
-	CNI=$TOOL
-fi
+redirect_cli "$TMP"
 
 # TPROXY + DNS capture + INVALID_DROP: rules in nat, mangle and raw; a long
 # exclusion list makes the batch big enough to be caught mid-way if it could be.

@@ -64,14 +64,6 @@ pod_new()
 	printf -v "$var" '%s' "$pn"
 }
 
-expect()
-{
-	local desc=$1 want=$2 got
-	shift 2
-	got=$("$@" 2>&1 | head -n 1)
-	if [[ "$got" == "$want"* ]]; then pass "$desc"; else fail "$desc: got '$got', want '$want'"; fi
-}
-
 # ours NETNS VARIANT: our chains and rules as iptables-save prints them (nat, mangle, raw).
 ours() { ip netns exec "$1" "iptables-$2-save" | grep -E '^(\*|:ISTIO|-A .*ISTIO)' | sed 's/ \[[0-9]*:[0-9]*\]$//'; }
 
@@ -93,19 +85,19 @@ for v in nft legacy; do
 		fail "$v: apply: $out"
 		continue
 	fi
-	expect "$v: outbound TCP lands on 15001 with original dst" "pod L=15001 O=10.20.$n.1:80" \
+	expect_line "$v: outbound TCP lands on 15001 with original dst" "pod L=15001 O=10.20.$n.1:80" \
 		ip netns exec "$POD" $PROBE connect "10.20.$n.1" 80
-	expect "$v: inbound TCP lands on 15006 with original dst" "pod L=15006 O=10.$n.0.2:8080" \
+	expect_line "$v: inbound TCP lands on 15006 with original dst" "pod L=15006 O=10.$n.0.2:8080" \
 		ip netns exec "$PEER" $PROBE connect "10.$n.0.2" 8080
-	expect "$v: inbound 15008 not captured" "pod L=15008" \
+	expect_line "$v: inbound 15008 not captured" "pod L=15008" \
 		ip netns exec "$PEER" $PROBE connect "10.$n.0.2" 15008
-	expect "$v: proxy UID/GID to the peer not captured" "peer L=80" \
+	expect_line "$v: proxy UID/GID to the peer not captured" "peer L=80" \
 		ip netns exec "$POD" setpriv --reuid 1337 --regid 1337 --clear-groups \
 		$PROBE connect "10.20.$n.1" 80
-	expect "$v: proxy to its own IP over lo goes to 15006" "pod L=15006 O=10.$n.0.2:8080" \
+	expect_line "$v: proxy to its own IP over lo goes to 15006" "pod L=15006 O=10.$n.0.2:8080" \
 		ip netns exec "$POD" setpriv --reuid 1337 --regid 1337 --clear-groups \
 		$PROBE connect "10.$n.0.2" 8080
-	expect "$v: outbound 15020 excluded" "peer L=15020" \
+	expect_line "$v: outbound 15020 excluded" "peer L=15020" \
 		ip netns exec "$POD" $PROBE connect "10.20.$n.1" 15020
 	assert_eq "$(ip netns exec "$POD" nft list tables 2>/dev/null | grep -c istio-proxy)" 0 \
 		"$v: no nftables tables of ours"
@@ -159,7 +151,7 @@ for v in nft legacy; do
 	assert_eq "$(ip netns exec "$POD" "iptables-$v-save" -t nat | grep -c -- '--dport 9999 -j RETURN')" 1 \
 		"$v: remove keeps other rules"
 	check "$v: remove again is success" "$CNI" remove --netns "$NSP" --conf "$TMP/ipt.conf"
-	expect "$v: after remove outbound is not captured" "peer L=80" \
+	expect_line "$v: after remove outbound is not captured" "peer L=80" \
 		ip netns exec "$POD" $PROBE connect "10.20.$n.1" 80
 done
 
@@ -170,9 +162,9 @@ ip netns exec "$LPOD" iptables-legacy -t nat -A POSTROUTING -s 10.41.0.0/24 -j R
 out=$("$CNI" apply --pod "$TMP/default.json" --netns "/var/run/netns/$LPOD" --conf "$TMP/auto.conf" 2>&1)
 [[ $? -eq 0 && "$out" == *"backend iptables-legacy"* ]] &&
 	pass "auto: a netns with legacy nat rules gets iptables-legacy" || fail "auto with legacy nat: $out"
-expect "auto/legacy: outbound captured" "pod L=15001 O=10.20.41.1:80" \
+expect_line "auto/legacy: outbound captured" "pod L=15001 O=10.20.41.1:80" \
 	ip netns exec "$LPOD" $PROBE connect 10.20.41.1 80
-expect "auto/legacy: inbound captured" "pod L=15006" ip netns exec "$PEER" $PROBE connect 10.41.0.2 8080
+expect_line "auto/legacy: inbound captured" "pod L=15006" ip netns exec "$PEER" $PROBE connect 10.41.0.2 8080
 assert_eq "$(ip netns exec "$LPOD" nft list tables 2>/dev/null | grep -c istio-proxy)" 0 \
 	"auto/legacy: no nftables tables"
 check "auto/legacy: CHECK passes" "$CNI" check --pod "$TMP/default.json" --netns "/var/run/netns/$LPOD" --conf "$TMP/auto.conf"
@@ -199,7 +191,7 @@ out=$("$CNI" apply --pod "$TMP/default.json" --netns "/var/run/netns/$APOD" --co
 assert_eq "$(ip netns exec "$APOD" nft list tables | grep -c istio-proxy-nat)" 1 "auto/nftables: table inet istio-proxy-nat"
 assert_eq "$(ip netns exec "$APOD" cat /proc/net/ip_tables_names | grep -c nat)" 0 \
 	"auto/nftables: no legacy table instantiated by the probe"
-expect "auto/nftables: outbound captured" "pod L=15001 O=10.20.42.1:80" \
+expect_line "auto/nftables: outbound captured" "pod L=15001 O=10.20.42.1:80" \
 	ip netns exec "$APOD" $PROBE connect 10.20.42.1 80
 check "auto/nftables: CHECK passes" "$CNI" check --pod "$TMP/default.json" --netns "/var/run/netns/$APOD" --conf "$TMP/auto.conf"
 check "auto/nftables: remove" "$CNI" remove --netns "/var/run/netns/$APOD" --conf "$TMP/auto.conf"
@@ -227,6 +219,6 @@ else
 fi
 [[ "$out" == *"apply=0"* && "$out" == *"backend iptables-nft"* ]] &&
 	pass "apply completes although nsswitch.conf would hang a lookup" || fail "apply under a hanging nsswitch.conf: $out"
-expect "hang: capture works" "pod L=15001" ip netns exec "$HPOD" $PROBE connect 10.20.43.1 80
+expect_line "hang: capture works" "pod L=15001" ip netns exec "$HPOD" $PROBE connect 10.20.43.1 80
 
 summary

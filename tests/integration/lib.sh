@@ -134,6 +134,20 @@ assert_eq()
 	fi
 }
 
+# expect_line DESC WANT CMD...: pass when the first line CMD prints (stdout
+# and stderr together) starts with WANT.
+expect_line()
+{
+	local desc=$1 want=$2 got
+	shift 2
+	got=$("$@" 2>&1 | head -n 1)
+	if [[ "$got" == "$want"* ]]; then
+		pass "$desc"
+	else
+		fail "$desc: got '$got', want '$want'"
+	fi
+}
+
 # summary: "N passed, M failed" alone on a line; returns 1 on any failure
 # and also when nothing passed (a test that ran nothing is not green).
 summary()
@@ -185,6 +199,24 @@ show_run()
 	printf '     | exit %s\n' "$RUN_RC"
 	sed 's/^/     | out: /' "$RUN_OUT" | head -n 20
 	sed 's/^/     | err: /' "$RUN_ERR" | head -n 20
+}
+
+# --- the redirect commands (plan, apply, check, remove) -----------------
+
+# redirect_cli DIR: build tests/tools/redirect_tool into DIR/redirect_tool
+# and set TOOL to it, and CNI to the plugin binary when that knows the
+# plan/apply subcommands, else to TOOL. Exits the test when the build fails.
+redirect_cli()
+{
+	local probe_out
+	TOOL=$1/redirect_tool
+	"$ROOT/tests/tools/build-redirect-tool.sh" "$BUILD_DIR" "$TOOL" ||
+		{ echo "cannot build $TOOL"; exit 1; }
+	CNI=$PLUGIN
+	probe_out=$("$CNI" plan 2>&1)
+	if ! [[ -x "$CNI" ]] || [[ "$probe_out" == *"unknown command"* ]]; then
+		CNI=$TOOL
+	fi
 }
 
 # --- JSON checks (python3, no jq) ---------------------------------------

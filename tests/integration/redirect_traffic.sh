@@ -22,13 +22,7 @@ tmpdir_new TMP
 
 # plan/apply: the plugin binary when it knows the subcommands, else the
 # stand-in tool; check/remove (CHECK's and DEL's code paths): the tool.
-TOOL=$TMP/redirect_tool
-"$TOOLS/build-redirect-tool.sh" "$BUILD_DIR" "$TOOL" || { echo "cannot build $TOOL"; exit 1; }
-CNI=$PLUGIN
-probe_out=$("$CNI" plan 2>&1)
-if ! [[ -x "$CNI" ]] || [[ "$probe_out" == *"unknown command"* ]]; then
-	CNI=$TOOL
-fi
+redirect_cli "$TMP"
 log "plan/apply via $CNI"
 cni()
 {
@@ -94,19 +88,6 @@ from_pod() { ip netns exec "$POD" $PROBE connect "$@"; }
 from_peer() { ip netns exec "$PEER" $PROBE connect "$@"; }
 as_proxy() { ip netns exec "$POD" setpriv --reuid "$1" --regid "$2" --clear-groups $PROBE connect "${@:3}"; }
 
-# expect DESC WANT CMD...: the first line CMD prints must start with WANT.
-expect()
-{
-	local desc=$1 want=$2 got
-	shift 2
-	got=$("$@" 2>&1 | head -n 1)
-	if [[ "$got" == "$want"* ]]; then
-		pass "$desc"
-	else
-		fail "$desc: got '$got', want '$want'"
-	fi
-}
-
 tables() { ip netns exec "$POD" nft list tables 2>/dev/null | grep -c 'istio-proxy' ; }
 
 # --- cases ---------------------------------------------------------------
@@ -114,35 +95,35 @@ tables() { ip netns exec "$POD" nft list tables 2>/dev/null | grep -c 'istio-pro
 # Default pod, IPv4 only (its first address is IPv4, no dual stack).
 pod_json default
 apply default && {
-	expect "default: outbound TCP captured to 15001 with original dst" \
+	expect_line "default: outbound TCP captured to 15001 with original dst" \
 		"pod L=15001 O=10.20.0.1:80" from_pod 10.20.0.1 80
-	expect "default: inbound TCP captured to 15006 with original dst" \
+	expect_line "default: inbound TCP captured to 15006 with original dst" \
 		"pod L=15006 O=10.10.0.2:8080" from_peer 10.10.0.2 8080
 	for p in 15008 15020 15021 15090; do
-		expect "default: inbound $p not captured" "pod L=$p" from_peer 10.10.0.2 $p
+		expect_line "default: inbound $p not captured" "pod L=$p" from_peer 10.10.0.2 $p
 	done
-	expect "default: outbound to 15020 excluded (default excludeOutboundPorts)" \
+	expect_line "default: outbound to 15020 excluded (default excludeOutboundPorts)" \
 		"peer L=15020" from_pod 10.20.0.1 15020
-	expect "default: IPv6 outbound not captured (IPv6 rules off)" "peer L=80" \
+	expect_line "default: IPv6 outbound not captured (IPv6 rules off)" "peer L=80" \
 		from_pod fd20::1 80
-	expect "default: IPv6 inbound not captured (IPv6 rules off)" "pod L=8080" \
+	expect_line "default: IPv6 inbound not captured (IPv6 rules off)" "pod L=8080" \
 		from_peer fd10::2 8080
-	expect "default: app to 127.0.0.1 untouched" "pod L=8080" from_pod 127.0.0.1 8080
-	expect "default: app to its own IP over lo untouched" "pod L=8080" from_pod 10.10.0.2 8080
-	expect "proxy uid/gid to peer not captured" "peer L=80" as_proxy 1337 1337 10.20.0.1 80
-	expect "proxy to 127.0.0.1 not captured" "pod L=8080" as_proxy 1337 1337 127.0.0.1 8080
-	expect "proxy to own IP over lo goes to 15006" "pod L=15006 O=10.10.0.2:8080" \
+	expect_line "default: app to 127.0.0.1 untouched" "pod L=8080" from_pod 127.0.0.1 8080
+	expect_line "default: app to its own IP over lo untouched" "pod L=8080" from_pod 10.10.0.2 8080
+	expect_line "proxy uid/gid to peer not captured" "peer L=80" as_proxy 1337 1337 10.20.0.1 80
+	expect_line "proxy to 127.0.0.1 not captured" "pod L=8080" as_proxy 1337 1337 127.0.0.1 8080
+	expect_line "proxy to own IP over lo goes to 15006" "pod L=15006 O=10.10.0.2:8080" \
 		as_proxy 1337 1337 10.10.0.2 8080
-	expect "proxy to own IP:15008 over lo not captured" "pod L=15008" \
+	expect_line "proxy to own IP:15008 over lo not captured" "pod L=15008" \
 		as_proxy 1337 1337 10.10.0.2 15008
-	expect "proxy from 127.0.0.6 to own IP passes through" "pod L=8080" \
+	expect_line "proxy from 127.0.0.6 to own IP passes through" "pod L=8080" \
 		as_proxy 1337 1337 10.10.0.2 8080 --src 127.0.0.6
-	expect "proxy GID with other UID to own IP not captured" "pod L=8080" \
+	expect_line "proxy GID with other UID to own IP not captured" "pod L=8080" \
 		as_proxy 2000 1337 10.10.0.2 8080
-	expect "proxy GID with other UID to peer not captured" "peer L=80" \
+	expect_line "proxy GID with other UID to peer not captured" "peer L=80" \
 		as_proxy 2000 1337 10.20.0.1 80
-	expect "other UID to peer captured" "pod L=15001" as_proxy 2000 2000 10.20.0.1 80
-	expect "UDP outbound not captured without DNS capture" "peer L=53 udp" \
+	expect_line "other UID to peer captured" "pod L=15001" as_proxy 2000 2000 10.20.0.1 80
+	expect_line "UDP outbound not captured without DNS capture" "peer L=53 udp" \
 		from_pod 10.20.0.1 53 --udp
 	check "default: CHECK passes" cni check --pod "$TMP/default.json" --netns "$NSP"
 }
@@ -174,14 +155,14 @@ check "apply restores after tampering; CHECK passes" cni check --pod "$TMP/defau
 # Outbound CIDRs.
 pod_json incl ann:traffic.sidecar.istio.io/includeOutboundIPRanges=10.20.0.0/16
 apply incl && {
-	expect "includeOutboundIPRanges: included captured" "pod L=15001 O=10.20.0.1:80" \
+	expect_line "includeOutboundIPRanges: included captured" "pod L=15001 O=10.20.0.1:80" \
 		from_pod 10.20.0.1 80
-	expect "includeOutboundIPRanges: other not captured" "peer L=80" from_pod 10.30.0.1 80
+	expect_line "includeOutboundIPRanges: other not captured" "peer L=80" from_pod 10.30.0.1 80
 }
 pod_json excl ann:traffic.sidecar.istio.io/excludeOutboundIPRanges=10.30.0.0/16,10.31.0.0/16
 apply excl && {
-	expect "excludeOutboundIPRanges: excluded untouched" "peer L=80" from_pod 10.30.0.1 80
-	expect "excludeOutboundIPRanges: other captured" "pod L=15001" from_pod 10.20.0.1 80
+	expect_line "excludeOutboundIPRanges: excluded untouched" "peer L=80" from_pod 10.30.0.1 80
+	expect_line "excludeOutboundIPRanges: other captured" "pod L=15001" from_pod 10.20.0.1 80
 }
 cidrs=$("$PYTHON" -c '
 import ipaddress
@@ -197,100 +178,101 @@ if ! cni apply --pod "$TMP/excl1000.json" --netns "$NSP" >"$TMP/apply.out" 2>&1 
 	log "running the large-list cases with 250 CIDRs instead"
 fi
 apply excl1000 && {
-	expect "1,000 excluded CIDRs: excluded untouched" "peer L=80" from_pod 10.30.0.1 80
-	expect "1,000 excluded CIDRs: other captured" "pod L=15001" from_pod 10.20.0.1 80
+	expect_line "1,000 excluded CIDRs: excluded untouched" "peer L=80" from_pod 10.30.0.1 80
+	expect_line "1,000 excluded CIDRs: other captured" "pod L=15001" from_pod 10.20.0.1 80
 	n=$(ip netns exec "$POD" nft list chain inet istio-proxy-nat istio-output | grep -c 'return\|jump')
 	((n < 15)) && pass "1,000 excluded CIDRs fold into one set rule ($n rules in istio-output)" ||
 		fail "1,000 excluded CIDRs: $n rules in istio-output"
 	check "1,000 excluded CIDRs: CHECK passes" cni check --pod "$TMP/excl1000.json" --netns "$NSP"
 }
 pod_json inclnone ann:traffic.sidecar.istio.io/includeOutboundIPRanges=
-apply inclnone && expect "includeOutboundIPRanges \"\": nothing captured" "peer L=80" \
+apply inclnone && expect_line "includeOutboundIPRanges \"\": nothing captured" "peer L=80" \
 	from_pod 10.20.0.1 80
 
 # Inbound ports.
 pod_json inport ann:traffic.sidecar.istio.io/includeInboundPorts=8080
 apply inport && {
-	expect "includeInboundPorts 8080: captured" "pod L=15006" from_peer 10.10.0.2 8080
-	expect "includeInboundPorts 8080: 9000 untouched" "pod L=9000" from_peer 10.10.0.2 9000
+	expect_line "includeInboundPorts 8080: captured" "pod L=15006" from_peer 10.10.0.2 8080
+	expect_line "includeInboundPorts 8080: 9000 untouched" "pod L=9000" from_peer 10.10.0.2 9000
 }
 pod_json inexcl ann:traffic.sidecar.istio.io/excludeInboundPorts=9000
 apply inexcl && {
-	expect "excludeInboundPorts 9000: untouched" "pod L=9000" from_peer 10.10.0.2 9000
-	expect "excludeInboundPorts 9000: 8080 captured" "pod L=15006" from_peer 10.10.0.2 8080
-	expect "excludeInboundPorts 9000: 15020 still excluded" "pod L=15020" from_peer 10.10.0.2 15020
+	expect_line "excludeInboundPorts 9000: untouched" "pod L=9000" from_peer 10.10.0.2 9000
+	expect_line "excludeInboundPorts 9000: 8080 captured" "pod L=15006" from_peer 10.10.0.2 8080
+	expect_line "excludeInboundPorts 9000: 15020 still excluded" "pod L=15020" \
+		from_peer 10.10.0.2 15020
 }
 pod_json innone ann:traffic.sidecar.istio.io/includeInboundPorts=
-apply innone && expect "includeInboundPorts \"\": nothing captured inbound" "pod L=8080" \
+apply innone && expect_line "includeInboundPorts \"\": nothing captured inbound" "pod L=8080" \
 	from_peer 10.10.0.2 8080
 
 # Outbound ports, TCP and UDP (UDP is observable through DNS capture).
 pod_json outexcl ann:traffic.sidecar.istio.io/excludeOutboundPorts=9090,53 \
 	env:ISTIO_META_DNS_CAPTURE=true
 apply outexcl && {
-	expect "excludeOutboundPorts TCP 9090 untouched" "peer L=9090" from_pod 10.20.0.1 9090
-	expect "excludeOutboundPorts: TCP 80 captured" "pod L=15001" from_pod 10.20.0.1 80
-	expect "excludeOutboundPorts UDP 53 untouched despite DNS capture" "peer L=53 udp" \
+	expect_line "excludeOutboundPorts TCP 9090 untouched" "peer L=9090" from_pod 10.20.0.1 9090
+	expect_line "excludeOutboundPorts: TCP 80 captured" "pod L=15001" from_pod 10.20.0.1 80
+	expect_line "excludeOutboundPorts UDP 53 untouched despite DNS capture" "peer L=53 udp" \
 		from_pod 10.20.0.1 53 --udp
 }
 pod_json dns env:ISTIO_META_DNS_CAPTURE=true
 apply dns && {
-	expect "DNS capture: UDP 53 to 15053" "pod L=15053 udp" from_pod 10.20.0.1 53 --udp
-	expect "DNS capture: proxy's own DNS not captured" "peer L=53 udp" \
+	expect_line "DNS capture: UDP 53 to 15053" "pod L=15053 udp" from_pod 10.20.0.1 53 --udp
+	expect_line "DNS capture: proxy's own DNS not captured" "peer L=53 udp" \
 		as_proxy 1337 1337 10.20.0.1 53 --udp
 }
 pod_json outincl ann:traffic.sidecar.istio.io/includeOutboundPorts=9090 \
 	ann:traffic.sidecar.istio.io/includeOutboundIPRanges=
 apply outincl && {
-	expect "includeOutboundPorts 9090 captured" "pod L=15001 O=10.30.0.1:9090" \
+	expect_line "includeOutboundPorts 9090 captured" "pod L=15001 O=10.30.0.1:9090" \
 		from_pod 10.30.0.1 9090
-	expect "includeOutboundPorts: 80 untouched" "peer L=80" from_pod 10.30.0.1 80
+	expect_line "includeOutboundPorts: 80 untouched" "peer L=80" from_pod 10.30.0.1 80
 }
 
 # Custom proxy UID/GID.
 pod_json uid uid=1500 gid=1500
 apply uid && {
-	expect "custom uid 1500: its traffic not captured" "peer L=80" as_proxy 1500 1500 10.20.0.1 80
-	expect "custom uid 1500: uid 1337 now captured" "pod L=15001" as_proxy 1337 1337 10.20.0.1 80
-	expect "custom uid 1500: to own IP over lo goes to 15006" "pod L=15006" \
+	expect_line "custom uid 1500: its traffic not captured" "peer L=80" as_proxy 1500 1500 10.20.0.1 80
+	expect_line "custom uid 1500: uid 1337 now captured" "pod L=15001" as_proxy 1337 1337 10.20.0.1 80
+	expect_line "custom uid 1500: to own IP over lo goes to 15006" "pod L=15006" \
 		as_proxy 1500 1500 10.10.0.2 8080
 }
 
 # Interfaces.
 pod_json exif ann:traffic.sidecar.istio.io/excludeInterfaces=p0
 apply exif && {
-	expect "excludeInterfaces p0: outbound untouched" "peer L=80" from_pod 10.20.0.1 80
-	expect "excludeInterfaces p0: inbound untouched" "pod L=8080" from_peer 10.10.0.2 8080
-	expect "excludeInterfaces p0: inbound on p1 captured" "pod L=15006" from_peer 10.11.0.2 8080
+	expect_line "excludeInterfaces p0: outbound untouched" "peer L=80" from_pod 10.20.0.1 80
+	expect_line "excludeInterfaces p0: inbound untouched" "pod L=8080" from_peer 10.10.0.2 8080
+	expect_line "excludeInterfaces p0: inbound on p1 captured" "pod L=15006" from_peer 10.11.0.2 8080
 }
 pod_json reroute ann:istio.io/reroute-virtual-interfaces=p1
 apply reroute && {
-	expect "reroute-virtual-interfaces p1: inbound treated as outbound (15001)" \
+	expect_line "reroute-virtual-interfaces p1: inbound treated as outbound (15001)" \
 		"pod L=15001 O=10.11.0.2:8080" from_peer 10.11.0.2 8080
-	expect "reroute-virtual-interfaces p1: p0 inbound still 15006" "pod L=15006" \
+	expect_line "reroute-virtual-interfaces p1: p0 inbound still 15006" "pod L=15006" \
 		from_peer 10.10.0.2 8080
 }
 pod_json kubevirt ann:traffic.sidecar.istio.io/kubevirtInterfaces=p1
-apply kubevirt && expect "kubevirtInterfaces p1: inbound treated as outbound" "pod L=15001" \
+apply kubevirt && expect_line "kubevirtInterfaces p1: inbound treated as outbound" "pod L=15001" \
 	from_peer 10.11.0.2 8080
 
 # Dual stack: IPv6 rules on.
 pod_json dual env:ISTIO_DUAL_STACK=true \
 	ann:traffic.sidecar.istio.io/excludeOutboundIPRanges=fd30::/64,10.30.0.0/16
 apply dual && {
-	expect "dual stack: IPv6 outbound captured with original dst" "pod L=15001 O=[fd20::1]:80" \
+	expect_line "dual stack: IPv6 outbound captured with original dst" "pod L=15001 O=[fd20::1]:80" \
 		from_pod fd20::1 80
-	expect "dual stack: IPv4 outbound captured" "pod L=15001 O=10.20.0.1:80" from_pod 10.20.0.1 80
-	expect "dual stack: IPv6 excluded CIDR untouched" "peer L=80" from_pod fd30::1 80
-	expect "dual stack: IPv4 excluded CIDR untouched" "peer L=80" from_pod 10.30.0.1 80
-	expect "dual stack: IPv6 inbound captured" "pod L=15006 O=[fd10::2]:8080" \
+	expect_line "dual stack: IPv4 outbound captured" "pod L=15001 O=10.20.0.1:80" from_pod 10.20.0.1 80
+	expect_line "dual stack: IPv6 excluded CIDR untouched" "peer L=80" from_pod fd30::1 80
+	expect_line "dual stack: IPv4 excluded CIDR untouched" "peer L=80" from_pod 10.30.0.1 80
+	expect_line "dual stack: IPv6 inbound captured" "pod L=15006 O=[fd10::2]:8080" \
 		from_peer fd10::2 8080
-	expect "dual stack: IPv6 inbound 15021 untouched" "pod L=15021" from_peer fd10::2 15021
-	expect "dual stack: proxy to own IPv6 over lo goes to 15006" "pod L=15006" \
+	expect_line "dual stack: IPv6 inbound 15021 untouched" "pod L=15021" from_peer fd10::2 15021
+	expect_line "dual stack: proxy to own IPv6 over lo goes to 15006" "pod L=15006" \
 		as_proxy 1337 1337 fd10::2 8080
-	expect "dual stack: proxy from ::6 passes through" "pod L=8080" \
+	expect_line "dual stack: proxy from ::6 passes through" "pod L=8080" \
 		as_proxy 1337 1337 fd10::2 8080 --src ::6
-	expect "dual stack: proxy to ::1 untouched" "pod L=8080" as_proxy 1337 1337 ::1 8080
+	expect_line "dual stack: proxy to ::1 untouched" "pod L=8080" as_proxy 1337 1337 ::1 8080
 	check "dual stack: ::6/128 on lo" sh -c "ip -n $POD -6 addr show dev lo | grep -q '::6/128'"
 	check "dual stack: CHECK passes" cni check --pod "$TMP/dual.json" --netns "$NSP"
 }
@@ -333,11 +315,11 @@ on_exit kill "$TPOD_PID"
 for _ in $(seq 100); do grep -q ready "$TMP/tpod.log" && break; sleep 0.05; done
 pod_json tproxy ann:sidecar.istio.io/interceptionMode=TPROXY
 if cni apply --pod "$TMP/tproxy.json" --netns "/var/run/netns/$TPOD" >"$TMP/t.out" 2>&1; then
-	expect "TPROXY: inbound delivered to 15006 with original dst" "pod L=15006 O=10.12.0.2:8080" \
+	expect_line "TPROXY: inbound delivered to 15006 with original dst" "pod L=15006 O=10.12.0.2:8080" \
 		ip netns exec "$PEER" $PROBE connect 10.12.0.2 8080
-	expect "TPROXY: inbound 15021 untouched" "pod L=15021" \
+	expect_line "TPROXY: inbound 15021 untouched" "pod L=15021" \
 		ip netns exec "$PEER" $PROBE connect 10.12.0.2 15021
-	expect "TPROXY: outbound captured to 15001" "pod L=15001 O=10.20.0.1:80" \
+	expect_line "TPROXY: outbound captured to 15001" "pod L=15001 O=10.20.0.1:80" \
 		ip netns exec "$TPOD" $PROBE connect 10.20.0.1 80
 	check "TPROXY: ip rule fwmark 1337 lookup 133" sh -c \
 		"ip -n $TPOD rule | grep -q 'fwmark 0x539 lookup 133'"
