@@ -225,11 +225,9 @@ static int parse_all(const char *const *envp, struct agent_config *c, struct err
 						 "KUBERNETES_SERVICE_HOST=\"%s\": not a host",
 						 host);
 	CHECK(env_string(envp, "KUBERNETES_SERVICE_HOST", NULL, &c->kubernetes_service_host));
-	const char *port = env_get(envp, "KUBERNETES_SERVICE_PORT");
+	/* Checked as a port, kept as the string it was given. */
 	uint16_t port_num;
-	if (port && parse_port(port, &port_num) < 0)
-		return error_set(err, ERR_CONFIG, -EINVAL,
-				 "KUBERNETES_SERVICE_PORT=\"%s\": not a port (1-65535)", port);
+	CHECK(env_port(envp, "KUBERNETES_SERVICE_PORT", 0, &port_num, err));
 	CHECK(env_string(envp, "KUBERNETES_SERVICE_PORT", NULL, &c->kubernetes_service_port));
 	if (env_get(envp, "KUBERNETES_NODE_NAME")) {
 		CHECK(env_string(envp, "KUBERNETES_NODE_NAME", NULL, &c->node_name));
