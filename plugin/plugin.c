@@ -140,6 +140,8 @@ static int load_conf(struct request *req, struct error *err)
 
 	if (req->conf->log_level_set)
 		log_set_level(req->conf->log_level);
+	if (req->conf->ambient_enabled)
+		log_warn("ambient_enabled is set, but ambient mode is not supported: pods get sidecar capture only");
 	return 0;
 }
 
