@@ -6,6 +6,7 @@
 # is found, an unknown pod is 404, a uid that differs from the cached one is
 # 409, pods of other nodes are not cached, deletions and replacements are
 # followed.
+# run-tests: asan
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/agent_lib.bash"
 require_root

@@ -7,13 +7,14 @@
 # tables are there, CHECK must pass: never a half-built table.
 #
 # TRIALS overrides the count. Prints "N passed, M failed".
+# run-tests: asan
 . "$(dirname "$0")/lib.sh"
 require_root
 
 TRIALS=${TRIALS:-100}
 TOOLS=$ROOT/tests/tools
 tmpdir_new TMP
-redirect_cli "$TMP"
+redirect_cli
 
 # TPROXY + DNS capture + INVALID_DROP: rules in nat, mangle and raw; a long
 # exclusion list makes the batch big enough to be caught mid-way if it could be.
@@ -58,7 +59,7 @@ for ((i = 0; i < TRIALS; i++)); do
 	if [[ "$n" == 0 && $pre -ne 3 ]] || [[ "$n" == 3 ]]; then
 		if [[ "$n" == 3 ]]; then
 			saw_all=$((saw_all + 1))
-			if "$TOOL" check --pod "$TMP/pod.json" --netns "/var/run/netns/$NS" >"$TMP/check.out" 2>&1; then
+			if "$CNI" check --pod "$TMP/pod.json" --netns "/var/run/netns/$NS" >"$TMP/check.out" 2>&1; then
 				pass "trial $i (kill after ${us}us, pre=$pre): all tables, CHECK passes"
 			else
 				fail "trial $i (kill after ${us}us): tables present but CHECK fails"

@@ -20,6 +20,7 @@
 # hang the apply: the sandbox masks the file.
 #
 # Needs root, nf_tables, ip_tables, iptables 1.8 (nft and legacy), python3, setpriv.
+# run-tests: asan
 . "$(dirname "$0")/lib.sh"
 require_root
 

@@ -15,6 +15,7 @@
 #
 # No root needed; traffic only on loopback. Env: BUILD_DIR (default build).
 
+# run-tests: asan
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 LIVE=$BUILD_DIR/tests/test_kube_live

@@ -203,20 +203,12 @@ show_run()
 
 # --- the redirect commands (plan, apply, check, remove) -----------------
 
-# redirect_cli DIR: build tests/tools/redirect_tool into DIR/redirect_tool
-# and set TOOL to it, and CNI to the plugin binary when that knows the
-# plan/apply subcommands, else to TOOL. Exits the test when the build fails.
+# redirect_cli: CNI is the plugin binary whose plan/apply/check/remove
+# subcommands the redirect tests drive.
 redirect_cli()
 {
-	local probe_out
-	TOOL=$1/redirect_tool
-	"$ROOT/tests/tools/build-redirect-tool.sh" "$BUILD_DIR" "$TOOL" ||
-		{ echo "cannot build $TOOL"; exit 1; }
 	CNI=$PLUGIN
-	probe_out=$("$CNI" plan 2>&1)
-	if ! [[ -x "$CNI" ]] || [[ "$probe_out" == *"unknown command"* ]]; then
-		CNI=$TOOL
-	fi
+	require_file "$CNI" "build the project first"
 }
 
 # --- JSON checks (python3, no jq) ---------------------------------------

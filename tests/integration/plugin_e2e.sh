@@ -6,6 +6,7 @@
 # token) listening on the node netns' loopback. Injected pods get their
 # capture, proven by real traffic; every skip path leaves no tables; API
 # failures fail ADD closed with the right code.
+# run-tests: asan
 . "$(dirname "$0")/lib.sh"
 require_root
 require_file "$PLUGIN" "$CNITOOL"

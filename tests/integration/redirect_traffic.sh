@@ -12,6 +12,7 @@
 #   "peer L=<port>"        reached the peer untouched
 #
 # Needs root, nf_tables, python3 and setpriv. Prints "N passed, M failed".
+# run-tests: asan
 . "$(dirname "$0")/lib.sh"
 require_root
 
@@ -20,17 +21,9 @@ PROBE="$PYTHON $TOOLS/capture_probe.py"
 
 tmpdir_new TMP
 
-# plan/apply: the plugin binary when it knows the subcommands, else the
-# stand-in tool; check/remove (CHECK's and DEL's code paths): the tool.
-redirect_cli "$TMP"
-log "plan/apply via $CNI"
-cni()
-{
-	case "$1" in
-	check | remove) "$TOOL" "$@" ;;
-	*) "$CNI" "$@" ;;
-	esac
-}
+# istio-cni plan/apply/check/remove: the code paths of ADD, CHECK and DEL.
+redirect_cli
+cni() { "$CNI" "$@"; }
 
 netns_new POD pod
 netns_new PEER peer
