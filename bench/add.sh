@@ -21,6 +21,7 @@ TMP=$(mktemp -d /tmp/bench-add.XXXXXX)
 PIDS=()
 cleanup() { for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf -- "$TMP"; }
 trap cleanup EXIT
+[[ -n "${KEEP:-}" ]] && trap - EXIT
 
 PLUGIN=$TMP/istio-cni
 cp "$BUILD_DIR/bin/istio-cni" "$PLUGIN"
@@ -77,6 +78,12 @@ conf "$TMP/run" warn api.json
 conf "$TMP/run" warn excluded.json
 conf "$TMP/run-agent" warn agent.json
 
+# A TCP port nobody listens on now (the agent binds it right after).
+free_port()
+{
+	"$PYTHON" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+}
+
 AGENT_ARG=()
 if [[ -x "$BUILD_DIR/bin/istio-cni-agent" ]]; then
 	mkdir -p "$TMP/sa" "$TMP/netd" "$TMP/bin" "$TMP/src"
@@ -87,10 +94,13 @@ if [[ -x "$BUILD_DIR/bin/istio-cni-agent" ]]; then
 		KUBERNETES_SERVICE_PORT="$PORT" SERVICE_ACCOUNT_DIR="$TMP/sa" KUBERNETES_NODE_NAME=node-1 \
 		CNI_AGENT_RUN_DIR="$TMP/run-agent" MOUNTED_CNI_NET_DIR="$TMP/netd" \
 		MOUNTED_CNI_BIN_DIR="$TMP/bin" CNI_BIN_SOURCE_DIR="$TMP/src" CHAINED_CNI_PLUGIN=false \
-		HEALTH_PORT=0 MONITORING_PORT=0 REPAIR_ENABLED=false \
+		HEALTH_PORT="$(free_port)" MONITORING_PORT="$(free_port)" REPAIR_ENABLED=false \
 		"$BUILD_DIR/bin/istio-cni-agent" >"$TMP/agent.log" 2>&1 &
 	PIDS+=($!)
 	for _ in $(seq 100); do [[ -S "$TMP/run-agent/log.sock" ]] && break; sleep 0.1; done
+	[[ -S "$TMP/run-agent/log.sock" ]] || { echo "the agent did not start:"; tail -n 5 "$TMP/agent.log"; exit 1; }
+	# The cache answers once it has listed the node's pods.
+	for _ in $(seq 100); do grep -q 'synced' "$TMP/agent.log" && break; sleep 0.1; done
 	# The kubeconfig the agent wrote is the one the plugin would use on fallback.
 	AGENT_ARG=("$TMP/run-agent/log.sock")
 fi

@@ -10,6 +10,7 @@ Variants (median of RUNS runs each, interleaved so drift hits all alike):
   f  ADD of an injected pod, the pod read from the API server over TLS
   g  ADD of a pod in an excluded namespace (no API call, no rules)
   h  ADD of the injected pod served from the node agent's pod cache (when given)
+  t  exec of /bin/true: the machine's floor for any process start
 CONF_DIR holds api.json / excluded.json / agent.json: the stdin of each ADD.
 Netns creation and teardown are not timed. No assertion on the numbers.
 """
@@ -54,6 +55,7 @@ def main():
     if agent:
         variants["h"] = lambda ns: add(plugin, os.path.join(conf_dir, "agent.json"), ns,
                                        ("default", "web"))
+    variants["t"] = lambda ns: timed(["/bin/true"])
     med = medians(variants, runs, ns_base)
     names = {
         "b": "iptables-nft-restore basic.txt",
@@ -61,6 +63,7 @@ def main():
         "f": "istio-cni ADD, pod from the API (TLS)",
         "g": "istio-cni ADD, excluded namespace",
         "h": "istio-cni ADD, pod from the agent cache",
+        "t": "/bin/true (process start floor)",
     }
     print("median of %d runs, each into a fresh netns (ms):" % runs)
     for k in variants:
