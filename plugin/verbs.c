@@ -70,24 +70,10 @@ static void set_log_fields(const struct cni_env *env, const struct cni_args *arg
 		log_set_field("containerID", env->container_id);
 }
 
-/* Prints prevResult converted to version, or an empty result without one. */
-static int print_result(const struct netconf *conf, enum cni_version version, struct error *err)
+/* Prints prev (the parsed prevResult) converted to version, or an empty result without one. */
+static int print_result(const struct cni_result *prev, enum cni_version version, struct error *err)
 {
-	int r;
-	if (!conf->prev_result) {
-		r = cni_result_print_empty(version, stdout);
-		if (r == -EOPNOTSUPP)
-			/* libcni cannot express an empty result in 0.1.0/0.2.0 either. */
-			return error_set(err, ERR_VERSION, r,
-					 "cannot print an empty result in CNI version %s",
-					 cni_version_to_string(version));
-	} else {
-		_cleanup_(cni_result_freep) struct cni_result *prev = NULL;
-		r = cni_result_from_json(conf->prev_result, version, &prev, err);
-		if (r < 0)
-			return error_prefix(err, r, "could not parse prevResult");
-		r = cni_result_print(prev, version, stdout);
-	}
+	int r = prev ? cni_result_print(prev, version, stdout) : cni_result_print_empty(version, stdout);
 	if (r < 0)
 		return error_set(err, ERR_IO, r, "failed to write the result to stdout");
 	return 0;
@@ -102,9 +88,9 @@ int plugin_add(const struct cni_env *env, const struct netconf *conf, enum cni_v
 		return r;
 	set_log_fields(env, &args);
 
-	/* Check prevResult before deciding anything: a bad one fails every pod alike. */
+	/* Parse prevResult before deciding anything: a bad one fails every pod alike. */
+	_cleanup_(cni_result_freep) struct cni_result *prev = NULL;
 	if (conf->prev_result) {
-		_cleanup_(cni_result_freep) struct cni_result *prev = NULL;
 		r = cni_result_from_json(conf->prev_result, version, &prev, err);
 		if (r < 0)
 			return error_prefix(err, r, "could not parse prevResult");
@@ -114,7 +100,7 @@ int plugin_add(const struct cni_env *env, const struct netconf *conf, enum cni_v
 	if (route != POD_LOOKUP) {
 		plugin_log_duration(started);
 		log_info("skipping pod: %s", route_reasons[route]);
-		return print_result(conf, version, err);
+		return print_result(prev, version, err);
 	}
 
 	/* Every failure from here on fails ADD: a pod never starts unmeshed by mistake. */
@@ -135,7 +121,7 @@ int plugin_add(const struct cni_env *env, const struct netconf *conf, enum cni_v
 			 out.tproxy ? "TPROXY" : "REDIRECT", out.ipv6 ? ", IPv6" : "",
 			 out.n_rules[PLAN_V4], out.n_rules[PLAN_V6],
 			 redirect_backend_to_string(out.backend), out.unchanged ? ", unchanged" : "");
-	return print_result(conf, version, err);
+	return print_result(prev, version, err);
 }
 
 int plugin_del(const struct cni_env *env, const struct netconf *conf, struct error *err)
