@@ -27,8 +27,8 @@ unsigned int backend_parse_table_names(const char *buf, size_t len)
 		const char *name;
 		unsigned int bit;
 	} known[] = {
-		{"filter", LEGACY_TABLE_FILTER}, {"nat", LEGACY_TABLE_NAT},
-		{"mangle", LEGACY_TABLE_MANGLE}, {"raw", LEGACY_TABLE_RAW},
+		{"filter", LEGACY_TABLE_FILTER},     {"nat", LEGACY_TABLE_NAT},
+		{"mangle", LEGACY_TABLE_MANGLE},     {"raw", LEGACY_TABLE_RAW},
 		{"security", LEGACY_TABLE_SECURITY},
 	};
 	unsigned int mask = 0;
@@ -46,7 +46,8 @@ unsigned int backend_parse_table_names(const char *buf, size_t len)
 			continue;
 		unsigned int bit = LEGACY_TABLE_OTHER;
 		for (size_t k = 0; k < ELEMENTSOF(known); k++) {
-			if (strlen(known[k].name) == n && memcmp(known[k].name, buf + start, n) == 0) {
+			if (strlen(known[k].name) == n &&
+			    memcmp(known[k].name, buf + start, n) == 0) {
 				bit = known[k].bit;
 				break;
 			}
@@ -145,7 +146,8 @@ int backend_probe_nft(struct mnl_socket *nl, bool *ret_available, struct error *
 	nfg->res_id = 0;
 
 	if (mnl_socket_sendto(nl, nlh, nlh->nlmsg_len) < 0)
-		return error_set(err, ERR_NFTABLES, -errno, "asking for the nf_tables generation: %m");
+		return error_set(err, ERR_NFTABLES, -errno,
+				 "asking for the nf_tables generation: %m");
 
 	struct gen_ctx c = {0};
 	unsigned int portid = mnl_socket_get_portid(nl);

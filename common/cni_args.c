@@ -14,7 +14,8 @@ bool k8s_name_valid(const char *s)
 		return false;
 	for (size_t i = 0; i < n; i++) {
 		char c = s[i];
-		if (!(islower((unsigned char)c) || isdigit((unsigned char)c) || c == '-' || c == '.'))
+		if (!(islower((unsigned char)c) || isdigit((unsigned char)c) || c == '-' ||
+		      c == '.'))
 			return false;
 	}
 	return isalnum((unsigned char)s[0]) && isalnum((unsigned char)s[n - 1]);
@@ -66,7 +67,8 @@ int cni_args_parse(const char *s, struct cni_args *ret, struct error *err)
 		return 0;
 	}
 	if (strlen(s) > CNI_ARGS_MAX)
-		return error_set(err, ERR_ENV, -E2BIG, "CNI_ARGS longer than %d bytes", CNI_ARGS_MAX);
+		return error_set(err, ERR_ENV, -E2BIG, "CNI_ARGS longer than %d bytes",
+				 CNI_ARGS_MAX);
 	memcpy(buf, s, strlen(s) + 1);
 
 	char *save = NULL;
@@ -87,7 +89,8 @@ int cni_args_parse(const char *s, struct cni_args *ret, struct error *err)
 		if (strcmp(key, "IgnoreUnknown") == 0) {
 			if (parse_ignore_unknown(val, &a.ignore_unknown) < 0)
 				return error_set(err, ERR_ENV, -EINVAL,
-						 "CNI_ARGS: invalid IgnoreUnknown value \"%.16s\"", val);
+						 "CNI_ARGS: invalid IgnoreUnknown value \"%.16s\"",
+						 val);
 		} else if (strcmp(key, "K8S_POD_NAMESPACE") == 0) {
 			r = copy_value(a.pod_namespace, sizeof(a.pod_namespace), key, val, err);
 		} else if (strcmp(key, "K8S_POD_NAME") == 0) {
@@ -118,8 +121,8 @@ int cni_args_parse(const char *s, struct cni_args *ret, struct error *err)
 				 "CNI_ARGS: K8S_POD_NAME \"%.64s\" is not a Kubernetes name",
 				 a.pod_name);
 	if (a.pod_uid[0] && !uid_valid(a.pod_uid))
-		return error_set(err, ERR_ENV, -EINVAL, "CNI_ARGS: K8S_POD_UID \"%.64s\" is invalid",
-				 a.pod_uid);
+		return error_set(err, ERR_ENV, -EINVAL,
+				 "CNI_ARGS: K8S_POD_UID \"%.64s\" is invalid", a.pod_uid);
 	*ret = a;
 	return 0;
 }

@@ -9,7 +9,7 @@
 #include "parse_util.h"
 
 static const char *const command_names[_CNI_CMD_MAX] = {
-	[CNI_CMD_ADD] = "ADD",         [CNI_CMD_DEL] = "DEL",       [CNI_CMD_CHECK] = "CHECK",
+	[CNI_CMD_ADD] = "ADD",	       [CNI_CMD_DEL] = "DEL",	    [CNI_CMD_CHECK] = "CHECK",
 	[CNI_CMD_VERSION] = "VERSION", [CNI_CMD_STATUS] = "STATUS", [CNI_CMD_GC] = "GC",
 };
 

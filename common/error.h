@@ -17,21 +17,21 @@
 
 enum error_kind {
 	ERR_NONE = 0,
-	ERR_VERSION,           /* incompatible CNI version: 1 */
+	ERR_VERSION,	       /* incompatible CNI version: 1 */
 	ERR_UNSUPPORTED_FIELD, /* unsupported field in the config: 2 */
 	ERR_UNKNOWN_CONTAINER, /* netns missing on ADD/CHECK: 3 */
-	ERR_ENV,               /* missing or invalid CNI_* variables: 4 */
-	ERR_IO,                /* reading stdin or a file: 5 */
-	ERR_DECODE,            /* JSON syntax or shape: 6 */
-	ERR_CONFIG,            /* semantic validation, bad annotation: 7 */
+	ERR_ENV,	       /* missing or invalid CNI_* variables: 4 */
+	ERR_IO,		       /* reading stdin or a file: 5 */
+	ERR_DECODE,	       /* JSON syntax or shape: 6 */
+	ERR_CONFIG,	       /* semantic validation, bad annotation: 7 */
 	ERR_INVALID_NETNS,     /* we did not get back to our own netns: 8 */
-	ERR_TRANSIENT,         /* try again later: 11 */
-	ERR_NETLINK,           /* rtnetlink request failed: 100 */
-	ERR_NFTABLES,          /* nftables batch rejected: 101 */
-	ERR_IPTABLES,          /* iptables-restore failed: 102 */
-	ERR_API,               /* Kubernetes API refused the request: 103 */
-	ERR_CHECK,             /* CHECK found state that differs from the plan: 104 */
-	ERR_INTERNAL,          /* anything unexpected: 999 */
+	ERR_TRANSIENT,	       /* try again later: 11 */
+	ERR_NETLINK,	       /* rtnetlink request failed: 100 */
+	ERR_NFTABLES,	       /* nftables batch rejected: 101 */
+	ERR_IPTABLES,	       /* iptables-restore failed: 102 */
+	ERR_API,	       /* Kubernetes API refused the request: 103 */
+	ERR_CHECK,	       /* CHECK found state that differs from the plan: 104 */
+	ERR_INTERNAL,	       /* anything unexpected: 999 */
 	_ERR_KIND_MAX,
 };
 

@@ -25,7 +25,7 @@
 #define NSSWITCH_CONF "/etc/nsswitch.conf"
 #define LEGACY_WAIT_ARG "--wait=5"
 
-static const char *const bin_dirs[] = { "/usr/sbin", "/sbin", "/usr/bin" };
+static const char *const bin_dirs[] = {"/usr/sbin", "/sbin", "/usr/bin"};
 
 /* ---- sandboxed exec ------------------------------------------------------ */
 
@@ -74,7 +74,7 @@ _Noreturn static void child_run(const struct sandbox_cmd *cmd, char *const *envp
 {
 	int step;
 	sigset_t none;
-	struct sigaction dfl = { .sa_handler = SIG_DFL };
+	struct sigaction dfl = {.sa_handler = SIG_DFL};
 
 	(void)sigemptyset(&none);
 	(void)sigprocmask(SIG_SETMASK, &none, NULL);
@@ -110,10 +110,10 @@ _Noreturn static void child_run(const struct sandbox_cmd *cmd, char *const *envp
 	union {
 		const char *const *c;
 		char *const *m;
-	} argv = { .c = cmd->argv };
+	} argv = {.c = cmd->argv};
 	execve(cmd->argv[0], argv.m, envp);
 fail:;
-	int report[2] = { step, errno };
+	int report[2] = {step, errno};
 	(void)!write(report_fd, report, sizeof(report));
 	_exit(127);
 }
@@ -128,7 +128,7 @@ static int64_t now_ms(void)
 struct capture {
 	char *buf;
 	size_t len;
-	size_t cap;   /* bytes kept */
+	size_t cap; /* bytes kept */
 	bool overflow;
 	bool eof;
 };
@@ -172,10 +172,10 @@ static void close_pair(int p[2])
 int iptables_sandbox_exec(const struct sandbox_cmd *cmd, struct sandbox_result *ret,
 			  struct error *err)
 {
-	int out_p[2] = { -1, -1 }, err_p[2] = { -1, -1 }, rep_p[2] = { -1, -1 };
+	int out_p[2] = {-1, -1}, err_p[2] = {-1, -1}, rep_p[2] = {-1, -1};
 	_cleanup_close_ int in_fd = -1;
 	_cleanup_free_ char *lock_env = NULL;
-	struct capture out = { .cap = cmd->stdout_cap }, errc = { .cap = IPTABLES_STDERR_MAX };
+	struct capture out = {.cap = cmd->stdout_cap}, errc = {.cap = IPTABLES_STDERR_MAX};
 	const char *prog = cmd->argv && cmd->argv[0] ? cmd->argv[0] : "";
 	int r;
 
@@ -184,7 +184,7 @@ int iptables_sandbox_exec(const struct sandbox_cmd *cmd, struct sandbox_result *
 	if (cmd->lock_path && asprintf(&lock_env, "XTABLES_LOCKFILE=%s", cmd->lock_path) < 0)
 		return -ENOMEM;
 	static char path_env[] = SANDBOX_PATH;
-	char *const envp[] = { path_env, lock_env, NULL };
+	char *const envp[] = {path_env, lock_env, NULL};
 
 	in_fd = memfd_create("istio-cni-input", MFD_CLOEXEC);
 	if (in_fd < 0)
@@ -228,9 +228,9 @@ int iptables_sandbox_exec(const struct sandbox_cmd *cmd, struct sandbox_result *
 	r = 0;
 	while (r == 0 && (!out.eof || !errc.eof || !rep_eof)) {
 		struct pollfd pfd[3] = {
-			{ .fd = out.eof ? -1 : out_p[0], .events = POLLIN },
-			{ .fd = errc.eof ? -1 : err_p[0], .events = POLLIN },
-			{ .fd = rep_eof ? -1 : rep_p[0], .events = POLLIN },
+			{.fd = out.eof ? -1 : out_p[0], .events = POLLIN},
+			{.fd = errc.eof ? -1 : err_p[0], .events = POLLIN},
+			{.fd = rep_eof ? -1 : rep_p[0], .events = POLLIN},
 		};
 		int64_t left = deadline - now_ms();
 		if (left <= 0) {
@@ -266,7 +266,8 @@ int iptables_sandbox_exec(const struct sandbox_cmd *cmd, struct sandbox_result *
 	while (waitpid(pid, &wstatus, 0) < 0) {
 		if (errno != EINTR) {
 			if (r == 0)
-				r = error_set(err, ERR_IPTABLES, -errno, "waiting for %s: %m", prog);
+				r = error_set(err, ERR_IPTABLES, -errno, "waiting for %s: %m",
+					      prog);
 			break;
 		}
 	}
@@ -408,7 +409,9 @@ static char *canon_value(const char *v)
 		if (left && parse_num(left, &a) && parse_num(slash + 1, &b)) {
 			char *out = NULL;
 			return asprintf(&out, "%llu/%llu", (unsigned long long)a,
-					(unsigned long long)b) < 0 ? NULL : out;
+					(unsigned long long)b) < 0
+				       ? NULL
+				       : out;
 		}
 	} else if (parse_num(v, &a)) {
 		char *out = NULL;
@@ -549,7 +552,7 @@ struct vrule {
 struct vchain {
 	char *name;
 	bool builtin;
-	bool ours;   /* ISTIO_* */
+	bool ours; /* ISTIO_* */
 	struct vrule *rule;
 	size_t n;
 	size_t cap;
@@ -585,7 +588,7 @@ static void view_done(struct view *v)
 
 static bool is_builtin_name(const char *n)
 {
-	static const char *const b[] = { "PREROUTING", "INPUT", "FORWARD", "OUTPUT", "POSTROUTING" };
+	static const char *const b[] = {"PREROUTING", "INPUT", "FORWARD", "OUTPUT", "POSTROUTING"};
 	for (size_t i = 0; i < ELEMENTSOF(b); i++)
 		if (strcmp(n, b[i]) == 0)
 			return true;
@@ -664,7 +667,7 @@ static int chain_insert(struct vchain *c, size_t pos, char *spec)
 	if (pos > c->n)
 		pos = c->n;
 	memmove(&c->rule[pos + 1], &c->rule[pos], (c->n - pos) * sizeof(*c->rule));
-	c->rule[pos] = (struct vrule){ .spec = spec, .canon = canon };
+	c->rule[pos] = (struct vrule){.spec = spec, .canon = canon};
 	c->n++;
 	return 0;
 }
@@ -730,8 +733,7 @@ fail:
 	return r;
 }
 
-static int view_from_plan(const struct redirect_plan *plan, enum plan_family fam,
-			  struct view *ret)
+static int view_from_plan(const struct redirect_plan *plan, enum plan_family fam, struct view *ret)
 {
 	struct view v = {0};
 	const struct plan_rules *rs = &plan->fam[fam];
@@ -844,7 +846,8 @@ _printf_(2, 3) static void diff_add(struct diff *d, const char *fmt, ...)
 
 static int cmp_rule_canon(const void *a, const void *b)
 {
-	const struct vrule *x = *(const struct vrule *const *)a, *y = *(const struct vrule *const *)b;
+	const struct vrule *x = *(const struct vrule *const *)a,
+			   *y = *(const struct vrule *const *)b;
 	return strcmp(x->canon, y->canon);
 }
 
@@ -883,8 +886,8 @@ static int compare_chain(struct diff *d, const char *table, const struct vchain 
 			diff_add(d, "missing rule in %s%s %s: -A %s %s", d->family, table, name,
 				 name, wnt[i++]->spec);
 		} else {
-			diff_add(d, "extra rule in %s%s %s: -A %s %s", d->family, table, name,
-				 name, sel[k++]->spec);
+			diff_add(d, "extra rule in %s%s %s: -A %s %s", d->family, table, name, name,
+				 sel[k++]->spec);
 		}
 	}
 	if (d->n == before)
@@ -895,7 +898,7 @@ static int compare_chain(struct diff *d, const char *table, const struct vchain 
 static int compare_views(const struct view *want, struct view *have, enum plan_family fam,
 			 struct error *err)
 {
-	struct diff d = { .family = fam == PLAN_V6 ? "ip6tables " : "", .err = err };
+	struct diff d = {.family = fam == PLAN_V6 ? "ip6tables " : "", .err = err};
 
 	for (int t = 0; t < _PLAN_TABLE_MAX; t++) {
 		const struct vtable *wt = &want->table[t];
@@ -905,8 +908,7 @@ static int compare_views(const struct view *want, struct view *have, enum plan_f
 			const struct vchain *wc = &wt->chain[c];
 			struct vchain *hc = chain_get(ht, wc->name, false);
 			if (!hc && !wc->builtin) {
-				diff_add(&d, "missing chain %s%s %s", d.family,
-					 tname, wc->name);
+				diff_add(&d, "missing chain %s%s %s", d.family, tname, wc->name);
 				continue;
 			}
 			if (compare_chain(&d, tname, wc, hc, t) < 0)
@@ -1072,9 +1074,10 @@ static int run_save(const struct iptables_ctx *ctx, enum plan_family fam, char *
 	_cleanup_free_ char *bin = NULL;
 	int r = iptables_binary(fam, ctx->variant[fam], true, &bin);
 	if (r < 0)
-		return error_set(err, ERR_IPTABLES, r, "no %s-%s-save in /usr/sbin, /sbin, /usr/bin",
-				 fam_tool(fam), iptables_variant_to_string(ctx->variant[fam]));
-	const char *argv[] = { bin, NULL };
+		return error_set(err, ERR_IPTABLES, r,
+				 "no %s-%s-save in /usr/sbin, /sbin, /usr/bin", fam_tool(fam),
+				 iptables_variant_to_string(ctx->variant[fam]));
+	const char *argv[] = {bin, NULL};
 	struct sandbox_cmd cmd = {
 		.netns_fd = ctx->netns_fd,
 		.lock_path = ctx->lock_path,
@@ -1107,9 +1110,9 @@ static int run_restore(const struct iptables_ctx *ctx, enum plan_family fam, con
 				 "no %s-%s-restore in /usr/sbin, /sbin, /usr/bin", fam_tool(fam),
 				 iptables_variant_to_string(ctx->variant[fam]));
 	/* legacy takes the (per-netns) xtables lock; --wait bounds the wait for it */
-	const char *argv[] = { bin, "--noflush",
-			       ctx->variant[fam] == IPTABLES_VARIANT_LEGACY ? LEGACY_WAIT_ARG : NULL,
-			       NULL };
+	const char *argv[] = {bin, "--noflush",
+			      ctx->variant[fam] == IPTABLES_VARIANT_LEGACY ? LEGACY_WAIT_ARG : NULL,
+			      NULL};
 	struct sandbox_cmd cmd = {
 		.netns_fd = ctx->netns_fd,
 		.lock_path = ctx->lock_path,
@@ -1142,7 +1145,8 @@ static int converge(const struct iptables_ctx *ctx, const struct redirect_plan *
 	int r = run_save(ctx, fam, &save, &e);
 	if (r < 0) {
 		if (tolerate_save_failure) {
-			log_debug("%s-save failed, nothing of ours assumed: %s", fam_tool(fam), e.msg);
+			log_debug("%s-save failed, nothing of ours assumed: %s", fam_tool(fam),
+				  e.msg);
 			return 1;
 		}
 		if (err)

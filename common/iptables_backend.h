@@ -35,20 +35,20 @@
 #define IPTABLES_STDERR_MAX 4096
 
 struct sandbox_cmd {
-	int netns_fd;            /* the child enters it; < 0: stays in ours */
-	const char *lock_path;   /* XTABLES_LOCKFILE; NULL leaves it out */
+	int netns_fd;		 /* the child enters it; < 0: stays in ours */
+	const char *lock_path;	 /* XTABLES_LOCKFILE; NULL leaves it out */
 	const char *const *argv; /* argv[0] is the absolute path executed */
-	const char *input;       /* stdin; NULL = empty */
+	const char *input;	 /* stdin; NULL = empty */
 	size_t input_len;
-	size_t stdout_cap;   /* 0 = discard stdout */
+	size_t stdout_cap;	 /* 0 = discard stdout */
 	unsigned int timeout_ms; /* 0 = IPTABLES_EXEC_TIMEOUT_MS */
 };
 
 struct sandbox_result {
-	int status;    /* exit code, or 128 + signal */
-	char *out;     /* stdout, NUL-terminated (NULL when discarded) */
+	int status; /* exit code, or 128 + signal */
+	char *out;  /* stdout, NUL-terminated (NULL when discarded) */
 	size_t out_len;
-	char *err;     /* stderr, at most IPTABLES_STDERR_MAX bytes, NUL-terminated */
+	char *err; /* stderr, at most IPTABLES_STDERR_MAX bytes, NUL-terminated */
 };
 
 void sandbox_result_done(struct sandbox_result *r);
@@ -64,8 +64,8 @@ int iptables_sandbox_exec(const struct sandbox_cmd *cmd, struct sandbox_result *
 			  struct error *err) _must_check_;
 
 struct iptables_ctx {
-	int netns_fd;           /* the pod netns */
-	const char *lock_path;  /* per-netns XTABLES_LOCKFILE (Istio: the netns path) */
+	int netns_fd;	       /* the pod netns */
+	const char *lock_path; /* per-netns XTABLES_LOCKFILE (Istio: the netns path) */
 	enum iptables_variant variant[_PLAN_FAMILY_MAX];
 };
 
@@ -95,7 +95,8 @@ int iptables_backend_check(const struct iptables_ctx *ctx, const struct redirect
  * unversioned "<iptables|ip6tables>-<restore|save>"; -ENOENT when none.
  * *ret is a heap string.
  */
-int iptables_binary(enum plan_family fam, enum iptables_variant v, bool save, char **ret) _must_check_;
+int iptables_binary(enum plan_family fam, enum iptables_variant v, bool save, char **ret)
+	_must_check_;
 
 /* --- pure parts, exposed for tests --------------------------------------- */
 

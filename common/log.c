@@ -3,9 +3,9 @@
 
 #include <errno.h>
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
-#include <stdint.h>
 #include <strings.h>
 #include <sys/uio.h>
 #include <time.h>
@@ -178,8 +178,10 @@ static void emit_line(enum log_level level, const char *msg)
 	(void)snprintf(ts + tl, sizeof(ts) - tl, ".%06ldZ", now.tv_nsec / 1000);
 
 	if (log_cfg.json) {
-		pos = clamp_len(snprintf(line, sizeof(line), "{\"time\":\"%s\",\"level\":\"%s\",\"scope\":\"",
-					ts, level_names[level]), sizeof(line));
+		pos = clamp_len(snprintf(line, sizeof(line),
+					 "{\"time\":\"%s\",\"level\":\"%s\",\"scope\":\"", ts,
+					 level_names[level]),
+				sizeof(line));
 		pos = json_escape(line, pos, sizeof(line), log_cfg.scope);
 		pos = append(line, pos, sizeof(line), "\",\"msg\":\"");
 		pos = json_escape(line, pos, sizeof(line), msg);
@@ -198,8 +200,8 @@ static void emit_line(enum log_level level, const char *msg)
 		}
 		pos = append(line, pos, sizeof(line), "}");
 	} else {
-		pos = clamp_len(snprintf(line, sizeof(line), "%s\t%s\t%s\t%s", ts, level_names[level],
-					 log_cfg.scope, msg),
+		pos = clamp_len(snprintf(line, sizeof(line), "%s\t%s\t%s\t%s", ts,
+					 level_names[level], log_cfg.scope, msg),
 				sizeof(line));
 		for (size_t i = 0; i < log_cfg.n_fields; i++) {
 			pos = append(line, pos, sizeof(line), " ");

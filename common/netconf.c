@@ -116,7 +116,7 @@ static int get_string_array(const json_t *obj, const char *key, const char *path
 				 path, key);
 	size_t i;
 	const json_t *v;
-	json_array_foreach(arr, i, v) {
+	json_array_foreach (arr, i, v) {
 		if (!json_is_string(v))
 			return error_set(err, ERR_DECODE, -EINVAL, "%s%s[%zu]: expected a string",
 					 path, key, i);
@@ -144,10 +144,10 @@ static int get_string_map(const json_t *obj, const char *path, struct string_map
 		return -ENOMEM;
 	const char *k;
 	const json_t *v;
-	json_object_foreach((json_t *)(uintptr_t)obj, k, v) {
+	json_object_foreach ((json_t *)(uintptr_t)obj, k, v) {
 		if (!json_is_string(v))
-			return error_set(err, ERR_DECODE, -EINVAL, "%s[\"%.64s\"]: expected a string",
-					 path, k);
+			return error_set(err, ERR_DECODE, -EINVAL,
+					 "%s[\"%.64s\"]: expected a string", path, k);
 		m->keys[m->n] = strdup(k);
 		m->values[m->n] = strdup(json_string_value(v));
 		m->n++;
@@ -161,14 +161,16 @@ static int decode(const json_t *root, struct netconf *c, struct error *err)
 {
 	int r;
 	if (!json_is_object(root))
-		return error_set(err, ERR_DECODE, -EINVAL, "network configuration is not a JSON object");
+		return error_set(err, ERR_DECODE, -EINVAL,
+				 "network configuration is not a JSON object");
 
 	if ((r = get_string(root, "cniVersion", "", &c->cni_version, err)) < 0 ||
 	    (r = get_string_array(root, "cniVersions", "", &c->cni_versions, err)) < 0 ||
 	    (r = get_string(root, "name", "", &c->name, err)) < 0 ||
 	    (r = get_string(root, "type", "", &c->type, err)) < 0 ||
 	    (r = get_string(root, "cni_agent_run_dir", "", &c->cni_agent_run_dir, err)) < 0 ||
-	    (r = get_string_array(root, "exclude_namespaces", "", &c->exclude_namespaces, err)) < 0 ||
+	    (r = get_string_array(root, "exclude_namespaces", "", &c->exclude_namespaces, err)) <
+		    0 ||
 	    (r = get_string(root, "pod_namespace", "", &c->pod_namespace, err)) < 0 ||
 	    (r = get_string(root, "log_uds_address", "", &c->log_uds_address, err)) < 0 ||
 	    (r = get_bool(root, "native_nftables", "", &c->native_nftables, err)) < 0 ||
@@ -178,7 +180,8 @@ static int decode(const json_t *root, struct netconf *c, struct error *err)
 	const json_t *prev = json_object_get(root, "prevResult");
 	if (prev && !json_is_null(prev)) {
 		if (!json_is_object(prev))
-			return error_set(err, ERR_DECODE, -EINVAL, "prevResult: expected an object");
+			return error_set(err, ERR_DECODE, -EINVAL,
+					 "prevResult: expected an object");
 		c->prev_result = json_incref((json_t *)(uintptr_t)prev);
 	}
 
@@ -203,9 +206,10 @@ static int decode(const json_t *root, struct netconf *c, struct error *err)
 			if (strcmp(backend, backend_names[i]) == 0)
 				break;
 		if (i == _REDIRECT_BACKEND_MAX)
-			return error_set(err, ERR_CONFIG, -EINVAL,
-					 "redirect_backend: \"%.32s\" is not one of auto, nftables, iptables",
-					 backend);
+			return error_set(
+				err, ERR_CONFIG, -EINVAL,
+				"redirect_backend: \"%.32s\" is not one of auto, nftables, iptables",
+				backend);
 		c->redirect_backend = (enum redirect_backend)i;
 	}
 
@@ -225,7 +229,8 @@ static int decode(const json_t *root, struct netconf *c, struct error *err)
 	const json_t *k8s = json_object_get(root, "kubernetes");
 	if (k8s && !json_is_null(k8s)) {
 		if (!json_is_object(k8s))
-			return error_set(err, ERR_DECODE, -EINVAL, "kubernetes: expected an object");
+			return error_set(err, ERR_DECODE, -EINVAL,
+					 "kubernetes: expected an object");
 		if ((r = get_string(k8s, "kubeconfig", "kubernetes.", &c->kubeconfig, err)) < 0 ||
 		    (r = get_string_array(k8s, "exclude_namespaces", "kubernetes.",
 					  &c->exclude_namespaces, err)) < 0)
@@ -236,7 +241,8 @@ static int decode(const json_t *root, struct netconf *c, struct error *err)
 	if (rc && json_is_object(rc)) {
 		const json_t *ann = json_object_get(rc, "io.kubernetes.cri.pod-annotations");
 		if (ann && !json_is_null(ann)) {
-			r = get_string_map(ann, "runtimeConfig[\"io.kubernetes.cri.pod-annotations\"]",
+			r = get_string_map(ann,
+					   "runtimeConfig[\"io.kubernetes.cri.pod-annotations\"]",
 					   &c->pod_annotations, err);
 			if (r < 0)
 				return r;
@@ -265,7 +271,8 @@ int netconf_parse(const char *buf, size_t len, struct netconf **ret, struct erro
 	json_decref(root);
 	if (r >= 0 && !c->cni_version && !(c->cni_version = strdup("0.1.0")))
 		r = -ENOMEM;
-	if (r >= 0 && !c->cni_agent_run_dir && !(c->cni_agent_run_dir = strdup(DEFAULT_CNI_AGENT_RUN_DIR)))
+	if (r >= 0 && !c->cni_agent_run_dir &&
+	    !(c->cni_agent_run_dir = strdup(DEFAULT_CNI_AGENT_RUN_DIR)))
 		r = -ENOMEM;
 	if (r < 0) {
 		netconf_free(c);

@@ -37,14 +37,14 @@ struct string_map {
 };
 
 struct netconf {
-	char *cni_version; /* as given; libcni reads a missing one as "0.1.0" */
+	char *cni_version;		 /* as given; libcni reads a missing one as "0.1.0" */
 	struct string_list cni_versions; /* CNI 1.1 "cniVersions" */
 	char *name;
 	char *type;
 	json_t *prev_result; /* owned reference; NULL when absent */
 
-	char *kubeconfig;        /* kubernetes.kubeconfig (1.7 era), else NULL */
-	char *cni_agent_run_dir; /* default DEFAULT_CNI_AGENT_RUN_DIR */
+	char *kubeconfig;		       /* kubernetes.kubeconfig (1.7 era), else NULL */
+	char *cni_agent_run_dir;	       /* default DEFAULT_CNI_AGENT_RUN_DIR */
 	struct string_list exclude_namespaces; /* top-level and kubernetes.* merged */
 	char *pod_namespace;
 	bool log_level_set;
@@ -64,7 +64,8 @@ struct netconf {
  * Decodes buf (JSON, duplicate keys rejected) into a new netconf. Syntax and
  * type errors are ERR_DECODE with the line/column or the JSON path.
  */
-int netconf_parse(const char *buf, size_t len, struct netconf **ret, struct error *err) _must_check_;
+int netconf_parse(const char *buf, size_t len, struct netconf **ret, struct error *err)
+	_must_check_;
 
 /* Semantic checks: name present (ERR_CONFIG), values in range. */
 int netconf_validate(const struct netconf *conf, struct error *err) _must_check_;

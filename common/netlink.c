@@ -17,7 +17,7 @@ const char *netlink_extack_msg(const struct nlmsghdr *nlh)
 		off += e->msg.nlmsg_len - sizeof(e->msg);
 	/* Not const: mnl_attr_for_each casts it to char * (clang's -Wcast-qual). */
 	struct nlattr *a;
-	mnl_attr_for_each(a, nlh, off) {
+	mnl_attr_for_each (a, nlh, off) {
 		if (mnl_attr_get_type(a) == NLMSGERR_ATTR_MSG &&
 		    mnl_attr_validate(a, MNL_TYPE_NUL_STRING) >= 0)
 			return mnl_attr_get_str(a);

@@ -102,7 +102,7 @@ int netns_mnl_open(int netns_fd, const int *bus, struct mnl_socket **ret, unsign
 		   struct error *err)
 {
 	struct mnl_socket *out[4] = {0};
-	struct open_ctx c = { .bus = bus, .out = out, .n = n };
+	struct open_ctx c = {.bus = bus, .out = out, .n = n};
 	int r;
 
 	if (n > ELEMENTSOF(out))

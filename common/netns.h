@@ -31,8 +31,8 @@ int netns_open(const char *path, int *ret_fd, struct error *err) _must_check_;
  * fn must only open sockets: no exec, no name resolution, no file access that
  * depends on the netns.
  */
-int netns_run(int netns_fd, int (*fn)(void *userdata), void *userdata,
-	      struct error *err) _must_check_;
+int netns_run(int netns_fd, int (*fn)(void *userdata), void *userdata, struct error *err)
+	_must_check_;
 
 /*
  * Opens, configures (extended ack, capped acks, close-on-exec) and binds a

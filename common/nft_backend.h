@@ -29,8 +29,8 @@ struct mnl_socket;
  * failures carry the failing message and the kernel's extended ack
  * (ERR_NFTABLES). A plan without rules removes our tables.
  */
-int nft_backend_apply(struct mnl_socket *nl, const struct redirect_plan *plan,
-		      struct error *err) _must_check_;
+int nft_backend_apply(struct mnl_socket *nl, const struct redirect_plan *plan, struct error *err)
+	_must_check_;
 
 /* Deletes exactly our three tables if present, in one batch. Missing = success. */
 int nft_backend_remove(struct mnl_socket *nl, struct error *err) _must_check_;
@@ -40,11 +40,11 @@ int nft_backend_remove(struct mnl_socket *nl, struct error *err) _must_check_;
  * Differences → -EBADMSG with ERR_CHECK, naming each missing or extra table,
  * chain and rule (rules as nft text) in the message and details.
  */
-int nft_backend_check(struct mnl_socket *nl, const struct redirect_plan *plan,
-		      struct error *err) _must_check_;
+int nft_backend_check(struct mnl_socket *nl, const struct redirect_plan *plan, struct error *err)
+	_must_check_;
 
 /* Which of our tables exist (bit i = enum plan_table i). */
-int nft_backend_tables_present(struct mnl_socket *nl, unsigned int *ret_mask,
-			       struct error *err) _must_check_;
+int nft_backend_tables_present(struct mnl_socket *nl, unsigned int *ret_mask, struct error *err)
+	_must_check_;
 
 #endif

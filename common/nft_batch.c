@@ -125,7 +125,7 @@ static int batch_end(struct batch *b)
 static int batch_table(struct batch *b, enum plan_table t, bool add)
 {
 	_cleanup_(nftnl_table_freep) struct nftnl_table *tb = nftnl_table_alloc();
-	struct msg_info info = { .kind = add ? MSG_ADD_TABLE : MSG_DEL_TABLE, .table = t };
+	struct msg_info info = {.kind = add ? MSG_ADD_TABLE : MSG_DEL_TABLE, .table = t};
 	if (!tb)
 		return -ENOMEM;
 	nftnl_table_set_u32(tb, NFTNL_TABLE_FAMILY, NFPROTO_INET);
@@ -160,11 +160,10 @@ static struct nftnl_chain *chain_new(enum plan_table t, enum plan_chain c)
 static int batch_chain(struct batch *b, enum plan_table t, enum plan_chain c)
 {
 	_cleanup_(nftnl_chain_freep) struct nftnl_chain *ch = chain_new(t, c);
-	struct msg_info info = { .kind = MSG_ADD_CHAIN, .table = t, .chain = c };
+	struct msg_info info = {.kind = MSG_ADD_CHAIN, .table = t, .chain = c};
 	if (!ch)
 		return -ENOMEM;
-	struct nlmsghdr *nlh =
-		batch_msg(b, NFT_MSG_NEWCHAIN, NLM_F_CREATE | NLM_F_EXCL, &info);
+	struct nlmsghdr *nlh = batch_msg(b, NFT_MSG_NEWCHAIN, NLM_F_CREATE | NLM_F_EXCL, &info);
 	if (!nlh)
 		return -ENOMEM;
 	nftnl_chain_nlmsg_build_payload(nlh, ch);
@@ -187,8 +186,8 @@ static int chunk_flush(struct elem_chunk_ctx *c)
 	if (!c->chunk || c->n == 0)
 		return 0;
 	c->info.kind = MSG_ADD_ELEMS;
-	struct nlmsghdr *nlh =
-		batch_msg(c->b, NFT_MSG_NEWSETELEM, NLM_F_CREATE | NLM_F_EXCL, &c->info);
+	struct nlmsghdr *nlh = batch_msg(c->b, NFT_MSG_NEWSETELEM, NLM_F_CREATE | NLM_F_EXCL,
+					 &c->info);
 	if (!nlh)
 		return -ENOMEM;
 	nftnl_set_elems_nlmsg_build_payload(nlh, c->chunk);
@@ -211,9 +210,9 @@ static int elem_chunk_cb(struct nftnl_set_elem *e, void *data)
 	}
 	uint32_t klen = 0;
 	const void *key = nftnl_set_elem_get(e, NFTNL_SET_ELEM_KEY, &klen);
-	uint32_t flags = nftnl_set_elem_is_set(e, NFTNL_SET_ELEM_FLAGS) ?
-				 nftnl_set_elem_get_u32(e, NFTNL_SET_ELEM_FLAGS) :
-				 0;
+	uint32_t flags = nftnl_set_elem_is_set(e, NFTNL_SET_ELEM_FLAGS)
+				 ? nftnl_set_elem_get_u32(e, NFTNL_SET_ELEM_FLAGS)
+				 : 0;
 	int r = nft_set_add_elem(c->chunk, key, klen, flags);
 	if (r < 0) {
 		c->err = r;
@@ -240,8 +239,10 @@ static int batch_set(struct batch *b, struct nftnl_set *s, const struct msg_info
 	batch_commit_msg(b, nlh);
 
 	/* Elements in bounded chunks, each its own message. */
-	struct elem_chunk_ctx c = { .b = b, .info = info, .table = nftnl_set_get_str(s, NFTNL_SET_TABLE),
-				    .set_id = nftnl_set_get_u32(s, NFTNL_SET_ID) };
+	struct elem_chunk_ctx c = {.b = b,
+				   .info = info,
+				   .table = nftnl_set_get_str(s, NFTNL_SET_TABLE),
+				   .set_id = nftnl_set_get_u32(s, NFTNL_SET_ID)};
 	int r = nftnl_set_elem_foreach(s, elem_chunk_cb, &c);
 	if (r >= 0 && c.err >= 0)
 		r = chunk_flush(&c);
@@ -253,9 +254,10 @@ static int batch_set(struct batch *b, struct nftnl_set *s, const struct msg_info
 static int batch_rule(struct batch *b, const struct nft_rule_ir *ir, size_t idx, uint32_t set_id)
 {
 	struct nft_built_rule br;
-	struct msg_info info = {
-		.kind = MSG_ADD_RULE, .table = ir->table, .chain = ir->chain, .rule = idx
-	};
+	struct msg_info info = {.kind = MSG_ADD_RULE,
+				.table = ir->table,
+				.chain = ir->chain,
+				.rule = idx};
 	int r = nft_build_rule(ir, set_id, &br);
 	if (r < 0)
 		return r;
@@ -264,8 +266,7 @@ static int batch_rule(struct batch *b, const struct nft_rule_ir *ir, size_t idx,
 		if (r < 0)
 			goto out;
 	}
-	struct nlmsghdr *nlh =
-		batch_msg(b, NFT_MSG_NEWRULE, NLM_F_CREATE | NLM_F_APPEND, &info);
+	struct nlmsghdr *nlh = batch_msg(b, NFT_MSG_NEWRULE, NLM_F_CREATE | NLM_F_APPEND, &info);
 	if (!nlh) {
 		r = -ENOMEM;
 		goto out;
@@ -305,9 +306,9 @@ static void describe_msg(const struct nft_program *p, const struct msg_info *mi,
 		if (!p || mi->rule >= p->n || nft_rule_ir_render(&p->rule[mi->rule], &text) < 0)
 			text = NULL;
 		(void)snprintf(buf, len, "%s inet %s %s %s",
-			       mi->kind == MSG_ADD_RULE  ? "add rule" :
-			       mi->kind == MSG_ADD_SET	 ? "add set for rule" :
-							   "add set elements for rule",
+			       mi->kind == MSG_ADD_RULE	 ? "add rule"
+			       : mi->kind == MSG_ADD_SET ? "add set for rule"
+							 : "add set elements for rule",
 			       t, plan_chain_nft_name(mi->chain), text ? text : "");
 		break;
 	}
@@ -356,7 +357,7 @@ static int batch_send(struct mnl_socket *nl, struct batch *b, const struct nft_p
 		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
 			if (first_err)
 				break; /* an aborted batch does not ack the rest */
-			struct pollfd pfd = { .fd = fd, .events = POLLIN };
+			struct pollfd pfd = {.fd = fd, .events = POLLIN};
 			int pr = poll(&pfd, 1, 1000);
 			if (pr < 0 && errno == EINTR)
 				continue;
@@ -404,7 +405,6 @@ static int batch_send(struct mnl_socket *nl, struct batch *b, const struct nft_p
 	}
 	return 0;
 }
-
 
 int nft_batch_apply(struct mnl_socket *nl, const struct nft_program *p, unsigned int del_mask,
 		    struct error *err)

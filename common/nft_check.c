@@ -28,8 +28,8 @@ static int dump(struct mnl_socket *nl, uint16_t type, const char *table, const c
 {
 	char buf[16384] __attribute__((aligned(4)));
 	uint32_t seq = nft_seq_start() | 0x1;
-	struct nlmsghdr *nlh =
-		nftnl_nlmsg_build_hdr(buf, type, NFPROTO_INET, NLM_F_DUMP | NLM_F_ACK, seq);
+	struct nlmsghdr *nlh = nftnl_nlmsg_build_hdr(buf, type, NFPROTO_INET,
+						     NLM_F_DUMP | NLM_F_ACK, seq);
 
 	if (type == NFT_MSG_GETSETELEM) {
 		_cleanup_(nftnl_set_freep) struct nftnl_set *s = nftnl_set_alloc();
@@ -56,9 +56,9 @@ static int dump(struct mnl_socket *nl, uint16_t type, const char *table, const c
 	int r = netlink_request(nl, nlh, buf, sizeof(buf), cb, data, &step);
 	if (r < 0)
 		return error_set(err, ERR_NFTABLES, r, "%s",
-				 step == NETLINK_STEP_SEND ? "sending nftables dump request" :
-				 step == NETLINK_STEP_RECV ? "reading nftables dump" :
-							     "nftables dump");
+				 step == NETLINK_STEP_SEND   ? "sending nftables dump request"
+				 : step == NETLINK_STEP_RECV ? "reading nftables dump"
+							     : "nftables dump");
 	return 0;
 }
 
@@ -136,9 +136,9 @@ static int elem_canon_cb(struct nftnl_set_elem *e, void *data)
 	struct strv *v = data;
 	uint32_t len = 0;
 	const uint8_t *key = nftnl_set_elem_get(e, NFTNL_SET_ELEM_KEY, &len);
-	uint32_t flags = nftnl_set_elem_is_set(e, NFTNL_SET_ELEM_FLAGS) ?
-				 nftnl_set_elem_get_u32(e, NFTNL_SET_ELEM_FLAGS) :
-				 0;
+	uint32_t flags = nftnl_set_elem_is_set(e, NFTNL_SET_ELEM_FLAGS)
+				 ? nftnl_set_elem_get_u32(e, NFTNL_SET_ELEM_FLAGS)
+				 : 0;
 	char buf[80];
 	size_t o = 0;
 	for (uint32_t i = 0; key && i < len && o + 3 < sizeof(buf); i++)
@@ -253,7 +253,7 @@ static int chains_cb(const struct nlmsghdr *nlh, void *data)
 	}
 	k->ch = n;
 	struct kchain *kc = &k->ch[k->n_ch];
-	*kc = (struct kchain){ .table = t };
+	*kc = (struct kchain){.table = t};
 	kc->name = strdup(nftnl_chain_get_str(c, NFTNL_CHAIN_NAME));
 	if (!kc->name) {
 		k->err = -ENOMEM;
@@ -339,13 +339,14 @@ static int rule_canon(struct nftnl_rule *rule, const char *set_canon_text, const
 		if (strcmp(name, "counter") == 0) {
 			fputs("[counter]", f);
 		} else if (strcmp(name, "lookup") == 0) {
-			const char *set = set_canon_text ?
-						  set_canon_text :
-						  kset_canon(k, table,
-								     nftnl_expr_get_str(e, NFTNL_EXPR_LOOKUP_SET));
-			uint32_t flags = nftnl_expr_is_set(e, NFTNL_EXPR_LOOKUP_FLAGS) ?
-						 nftnl_expr_get_u32(e, NFTNL_EXPR_LOOKUP_FLAGS) :
-						 0;
+			const char *set =
+				set_canon_text
+					? set_canon_text
+					: kset_canon(k, table,
+						     nftnl_expr_get_str(e, NFTNL_EXPR_LOOKUP_SET));
+			uint32_t flags = nftnl_expr_is_set(e, NFTNL_EXPR_LOOKUP_FLAGS)
+						 ? nftnl_expr_get_u32(e, NFTNL_EXPR_LOOKUP_FLAGS)
+						 : 0;
 			fprintf(f, "[lookup reg %u flags %x %s]",
 				nftnl_expr_get_u32(e, NFTNL_EXPR_LOOKUP_SREG), flags, set);
 		} else {
@@ -411,7 +412,7 @@ static int kstate_read(struct mnl_socket *nl, struct kstate *k, struct error *er
 			_cleanup_(nftnl_set_freep) struct nftnl_set *s = nftnl_set_alloc();
 			if (!s || !k->sets[i].name)
 				return error_set(err, ERR_INTERNAL, -ENOMEM, "out of memory");
-			struct elems_ctx ec = { .set = s };
+			struct elems_ctx ec = {.set = s};
 			r = dump(nl, NFT_MSG_GETSETELEM, tn, k->sets[i].name, elems_cb, &ec, err);
 			if (r < 0)
 				break;
@@ -492,8 +493,8 @@ int nft_check_program(struct mnl_socket *nl, const struct nft_program *p, struct
 			    (bc && (bc->hooknum != kc->hooknum || bc->prio != kc->prio ||
 				    strcmp(bc->type, kc->type ? kc->type : "") != 0)))
 				diff_add(err, &ndiff, first, sizeof(first),
-					 "chain inet %s %s has the wrong type, hook or priority", tn,
-					 cn);
+					 "chain inet %s %s has the wrong type, hook or priority",
+					 tn, cn);
 
 			/* Expected rules of this chain, canonical. */
 			struct strv exp = {0};
@@ -550,7 +551,8 @@ int nft_check_program(struct mnl_socket *nl, const struct nft_program *p, struct
 				for (size_t i = 0; i < exp.n; i++) {
 					size_t j;
 					for (j = 0; j < kc->rules.n; j++)
-						if (!used[j] && strcmp(exp.s[i], kc->rules.s[j]) == 0)
+						if (!used[j] &&
+						    strcmp(exp.s[i], kc->rules.s[j]) == 0)
 							break;
 					if (j < kc->rules.n) {
 						used[j] = true;
@@ -584,8 +586,8 @@ int nft_check_program(struct mnl_socket *nl, const struct nft_program *p, struct
 				if (strcmp(k.ch[i].name, plan_chain_nft_name(c)) == 0)
 					known = true;
 			if (!known)
-				diff_add(err, &ndiff, first, sizeof(first), "extra chain inet %s %s",
-					 tn, k.ch[i].name);
+				diff_add(err, &ndiff, first, sizeof(first),
+					 "extra chain inet %s %s", tn, k.ch[i].name);
 		}
 	}
 	if (ndiff)

@@ -14,15 +14,15 @@
 struct mnl_socket;
 
 /* Which of our tables exist in the netns of nl (bit i = enum plan_table i). */
-int nft_check_tables_present(struct mnl_socket *nl, unsigned int *ret_mask,
-			     struct error *err) _must_check_;
+int nft_check_tables_present(struct mnl_socket *nl, unsigned int *ret_mask, struct error *err)
+	_must_check_;
 
 /*
  * Reads our tables back and compares them with p. Equal → 0. Differences →
  * -EBADMSG with ERR_CHECK, naming each missing or extra table, chain and rule
  * (rules as nft text) in the message and details.
  */
-int nft_check_program(struct mnl_socket *nl, const struct nft_program *p,
-		      struct error *err) _must_check_;
+int nft_check_program(struct mnl_socket *nl, const struct nft_program *p, struct error *err)
+	_must_check_;
 
 #endif

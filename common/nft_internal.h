@@ -56,8 +56,8 @@ struct nft_built_rule {
  * Builds the libnftnl rule for r and, when r needs one, its anonymous set
  * with id set_id. On success *ret is the caller's (nft_built_rule_done).
  */
-int nft_build_rule(const struct nft_rule_ir *r, uint32_t set_id,
-		   struct nft_built_rule *ret) _must_check_;
+int nft_build_rule(const struct nft_rule_ir *r, uint32_t set_id, struct nft_built_rule *ret)
+	_must_check_;
 void nft_built_rule_done(struct nft_built_rule *br);
 
 /* Whether r is built with an anonymous set (a fold or a port list). */
@@ -70,8 +70,8 @@ bool nft_rule_needs_set(const struct nft_rule_ir *r);
 struct nftnl_set *nft_set_ref_new(const char *table, uint32_t set_id);
 
 /* Adds one element (key of len bytes, element flags) to s. */
-int nft_set_add_elem(struct nftnl_set *s, const void *key, uint32_t len,
-		     uint32_t flags) _must_check_;
+int nft_set_add_elem(struct nftnl_set *s, const void *key, uint32_t len, uint32_t flags)
+	_must_check_;
 
 /* ---- netlink (nft_batch.c) ---- */
 

@@ -236,7 +236,8 @@ static void build_match(struct rb *b, const struct plan_match *m)
 	}
 	case PM_DPORT:
 	case PM_SPORT:
-		e_payload(b, NFT_PAYLOAD_TRANSPORT_HEADER, m->kind == PM_DPORT ? 2 : 0, 2, NFT_REG_1);
+		e_payload(b, NFT_PAYLOAD_TRANSPORT_HEADER, m->kind == PM_DPORT ? 2 : 0, 2,
+			  NFT_REG_1);
 		cmp_be16(b, m->neg, m->u.port);
 		break;
 	case PM_UID:
@@ -337,8 +338,8 @@ static int set_add_ports(struct nftnl_set *s, const uint16_t *port, size_t n)
 	return k;
 }
 
-static int build_set(const struct nft_rule_ir *r, const struct plan_match *dports, const char *table,
-		     uint32_t set_id, struct nftnl_set **ret)
+static int build_set(const struct nft_rule_ir *r, const struct plan_match *dports,
+		     const char *table, uint32_t set_id, struct nftnl_set **ret)
 {
 	struct nftnl_set *s;
 	int k = 0;

@@ -36,7 +36,8 @@ static void put_proto(FILE *f, uint8_t proto)
 static const char *rule_l4(const struct nft_rule_ir *r)
 {
 	for (unsigned int i = 0; i < r->n_matches; i++)
-		if (r->match[i].kind == PM_PROTO && !r->match[i].neg && proto_name(r->match[i].u.proto))
+		if (r->match[i].kind == PM_PROTO && !r->match[i].neg &&
+		    proto_name(r->match[i].u.proto))
 			return proto_name(r->match[i].u.proto);
 	return "th";
 }
@@ -84,9 +85,9 @@ static void put_ctstate(FILE *f, uint32_t s)
 		uint32_t bit;
 		const char *name;
 	} names[] = {
-		{ PLAN_CT_INVALID, "invalid" },
-		{ PLAN_CT_RELATED, "related" },
-		{ PLAN_CT_ESTABLISHED, "established" },
+		{PLAN_CT_INVALID, "invalid"},
+		{PLAN_CT_RELATED, "related"},
+		{PLAN_CT_ESTABLISHED, "established"},
 	};
 	bool first = true;
 	for (size_t i = 0; i < ELEMENTSOF(names); i++)

@@ -78,7 +78,8 @@ static bool match_eq(const struct plan_match *a, const struct plan_match *b)
 		return a->u.proto == b->u.proto;
 	case PM_SADDR:
 	case PM_DADDR:
-		return a->u.cidr.family == b->u.cidr.family && a->u.cidr.prefix == b->u.cidr.prefix &&
+		return a->u.cidr.family == b->u.cidr.family &&
+		       a->u.cidr.prefix == b->u.cidr.prefix &&
 		       memcmp(&a->u.cidr.addr, &b->u.cidr.addr,
 			      a->u.cidr.family == AF_INET ? 4 : 16) == 0;
 	case PM_DPORT:
@@ -175,8 +176,8 @@ static uint8_t family_nfproto(int af)
  * rules both families record at the same point, which is how Istio records
  * them (AppendRule), and qualifies the rest.
  */
-static int merge_chain(struct nft_program *p, const struct chain_list *a, const struct chain_list *b,
-		       bool qualify_v4)
+static int merge_chain(struct nft_program *p, const struct chain_list *a,
+		       const struct chain_list *b, bool qualify_v4)
 {
 	size_t i = 0, j = 0;
 	int k;
@@ -240,7 +241,8 @@ void nft_cidr_interval(const struct cidr *c, struct nft_interval *ret)
 }
 
 /* Which match indices differ between two rules of the same shape; -1 if shapes differ. */
-static int rule_diff(const struct nft_rule_ir *a, const struct nft_rule_ir *b, unsigned int *ret_mask)
+static int rule_diff(const struct nft_rule_ir *a, const struct nft_rule_ir *b,
+		     unsigned int *ret_mask)
 {
 	if (a->table != b->table || a->chain != b->chain || a->nfproto != b->nfproto ||
 	    a->n_matches != b->n_matches || !verdict_eq(&a->verdict, &b->verdict))
@@ -323,7 +325,8 @@ static bool value_overlaps(const struct nft_rule_ir *run, size_t n, const struct
 			struct nft_interval x, y;
 			nft_cidr_interval(&o->match[idx].u.cidr, &x);
 			nft_cidr_interval(&r->match[idx].u.cidr, &y);
-			if (intervals_overlap(&x, &y, o->match[idx].u.cidr.family == AF_INET ? 4 : 16))
+			if (intervals_overlap(&x, &y,
+					      o->match[idx].u.cidr.family == AF_INET ? 4 : 16))
 				return true;
 			break;
 		}
@@ -345,14 +348,14 @@ static bool value_overlaps(const struct nft_rule_ir *run, size_t n, const struct
 
 static int cmp_interval4(const void *a, const void *b)
 {
-	return memcmp(((const struct nft_interval *)a)->start, ((const struct nft_interval *)b)->start,
-		      4);
+	return memcmp(((const struct nft_interval *)a)->start,
+		      ((const struct nft_interval *)b)->start, 4);
 }
 
 static int cmp_interval16(const void *a, const void *b)
 {
-	return memcmp(((const struct nft_interval *)a)->start, ((const struct nft_interval *)b)->start,
-		      16);
+	return memcmp(((const struct nft_interval *)a)->start,
+		      ((const struct nft_interval *)b)->start, 16);
 }
 
 static int cmp_u16(const void *a, const void *b)
@@ -491,7 +494,8 @@ static int fold_chain(struct nft_program *p, size_t from)
 				uint8_t i1, i2;
 				if (rule_diff(&p->rule[s], &p->rule[e], &mask) < 0)
 					break;
-				enum nft_fold_kind k = fold_pattern(&p->rule[s], uni | mask, &i1, &i2);
+				enum nft_fold_kind k = fold_pattern(&p->rule[s], uni | mask, &i1,
+								    &i2);
 				if (k == NFT_FOLD_NONE && (uni | mask) != 0)
 					break;
 				if (mask == 0 && p->rule[s].verdict.kind == PV_JUMP)
@@ -590,12 +594,12 @@ fail:
 /* ---- base chains ---- */
 
 static const struct nft_base_chain base_chains[_PLAN_TABLE_MAX][2] = {
-	[PLAN_TABLE_NAT] = { { "nat", "prerouting", -100, NF_INET_PRE_ROUTING },
-			     { "nat", "output", -100, NF_INET_LOCAL_OUT } },
-	[PLAN_TABLE_MANGLE] = { { "filter", "prerouting", -150, NF_INET_PRE_ROUTING },
-				{ "route", "output", -150, NF_INET_LOCAL_OUT } },
-	[PLAN_TABLE_RAW] = { { "filter", "prerouting", -300, NF_INET_PRE_ROUTING },
-			     { "filter", "output", -300, NF_INET_LOCAL_OUT } },
+	[PLAN_TABLE_NAT] = {{"nat", "prerouting", -100, NF_INET_PRE_ROUTING},
+			    {"nat", "output", -100, NF_INET_LOCAL_OUT}},
+	[PLAN_TABLE_MANGLE] = {{"filter", "prerouting", -150, NF_INET_PRE_ROUTING},
+			       {"route", "output", -150, NF_INET_LOCAL_OUT}},
+	[PLAN_TABLE_RAW] = {{"filter", "prerouting", -300, NF_INET_PRE_ROUTING},
+			    {"filter", "output", -300, NF_INET_LOCAL_OUT}},
 };
 
 const struct nft_base_chain *nft_base_chain(enum plan_table t, enum plan_chain c)

@@ -27,9 +27,9 @@
 
 enum nft_fold_kind {
 	NFT_FOLD_NONE,
-	NFT_FOLD_SADDR,      /* ip[6] saddr { intervals } */
-	NFT_FOLD_DADDR,      /* ip[6] daddr { intervals } */
-	NFT_FOLD_DPORT,      /* th dport { ports } */
+	NFT_FOLD_SADDR,	     /* ip[6] saddr { intervals } */
+	NFT_FOLD_DADDR,	     /* ip[6] daddr { intervals } */
+	NFT_FOLD_DPORT,	     /* th dport { ports } */
 	NFT_FOLD_PROTO_DPORT /* meta l4proto . th dport { proto . port } */
 };
 
@@ -60,8 +60,8 @@ struct nft_rule_ir {
 	uint8_t fold_idx2;
 	int fold_family; /* AF_INET / AF_INET6 for address folds */
 	size_t n_elems;
-	struct nft_interval *iv;  /* SADDR, DADDR: sorted, disjoint, not adjacent */
-	uint16_t *port;           /* DPORT: sorted, unique */
+	struct nft_interval *iv;   /* SADDR, DADDR: sorted, disjoint, not adjacent */
+	uint16_t *port;		   /* DPORT: sorted, unique */
 	struct nft_proto_port *pp; /* PROTO_DPORT: sorted, unique */
 	/* How many plan rules this one stands for (1 unless folded). */
 	size_t n_folded;
@@ -86,8 +86,8 @@ struct nft_program {
  * (nft_program_done); on failure nothing is left allocated and *ret is
  * untouched.
  */
-int nft_program_build(const struct redirect_plan *plan, struct nft_program *ret,
-		      struct error *err) _must_check_;
+int nft_program_build(const struct redirect_plan *plan, struct nft_program *ret, struct error *err)
+	_must_check_;
 /* Frees what p holds and zeroes it; accepts NULL. */
 void nft_program_done(struct nft_program *p);
 

@@ -165,8 +165,8 @@ int pod_store_apply(struct pod_store *s, enum kube_watch_type type, json_t *pod,
 void pod_store_relist_begin(struct pod_store *s);
 int pod_store_relist_page(struct pod_store *s, json_t *items, pod_emit_fn emit, void *ud,
 			  struct error *err) _must_check_;
-int pod_store_relist_end(struct pod_store *s, pod_emit_fn emit, void *ud,
-			 struct error *err) _must_check_;
+int pod_store_relist_end(struct pod_store *s, pod_emit_fn emit, void *ud, struct error *err)
+	_must_check_;
 int pod_store_relist(struct pod_store *s, json_t *items, pod_emit_fn emit, void *ud,
 		     struct error *err) _must_check_;
 

@@ -101,7 +101,8 @@ static int for_each_entry(const char *key, const char *value, entry_fn fn, void 
 		strip(buf);
 		if (buf[0] != '\0') {
 			if (++count > REDIRECT_LIST_MAX)
-				return invalid(err, key, value, "more than %d entries", REDIRECT_LIST_MAX);
+				return invalid(err, key, value, "more than %d entries",
+					       REDIRECT_LIST_MAX);
 			int r = fn(buf, userdata);
 			if (r == -ENOMEM)
 				return r;

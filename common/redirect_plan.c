@@ -16,7 +16,8 @@ void redirect_plan_done(struct redirect_plan *plan)
 	memset(plan, 0, sizeof(*plan));
 }
 
-int redirect_plan_add(struct redirect_plan *plan, enum plan_family fam, const struct plan_rule *rule)
+int redirect_plan_add(struct redirect_plan *plan, enum plan_family fam,
+		      const struct plan_rule *rule)
 {
 	struct plan_rules *rs = &plan->fam[fam];
 	if (rs->n == rs->cap) {
@@ -44,16 +45,11 @@ static const char *const table_nft[_PLAN_TABLE_MAX] = {
 };
 
 static const char *const chain_ipt[_PLAN_CHAIN_MAX] = {
-	[PLAN_CHAIN_PREROUTING] = "PREROUTING",
-	[PLAN_CHAIN_OUTPUT] = "OUTPUT",
-	[PLAN_CHAIN_INBOUND] = "ISTIO_INBOUND",
-	[PLAN_CHAIN_REDIRECT] = "ISTIO_REDIRECT",
-	[PLAN_CHAIN_IN_REDIRECT] = "ISTIO_IN_REDIRECT",
-	[PLAN_CHAIN_OUTPUT_ISTIO] = "ISTIO_OUTPUT",
-	[PLAN_CHAIN_OUTPUT_DNS] = "ISTIO_OUTPUT_DNS",
-	[PLAN_CHAIN_DIVERT] = "ISTIO_DIVERT",
-	[PLAN_CHAIN_TPROXY] = "ISTIO_TPROXY",
-	[PLAN_CHAIN_DROP] = "ISTIO_DROP",
+	[PLAN_CHAIN_PREROUTING] = "PREROUTING",		[PLAN_CHAIN_OUTPUT] = "OUTPUT",
+	[PLAN_CHAIN_INBOUND] = "ISTIO_INBOUND",		[PLAN_CHAIN_REDIRECT] = "ISTIO_REDIRECT",
+	[PLAN_CHAIN_IN_REDIRECT] = "ISTIO_IN_REDIRECT", [PLAN_CHAIN_OUTPUT_ISTIO] = "ISTIO_OUTPUT",
+	[PLAN_CHAIN_OUTPUT_DNS] = "ISTIO_OUTPUT_DNS",	[PLAN_CHAIN_DIVERT] = "ISTIO_DIVERT",
+	[PLAN_CHAIN_TPROXY] = "ISTIO_TPROXY",		[PLAN_CHAIN_DROP] = "ISTIO_DROP",
 };
 
 static const char *const chain_nft[_PLAN_CHAIN_MAX] = {

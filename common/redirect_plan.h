@@ -51,16 +51,16 @@ enum plan_chain {
 };
 
 enum plan_match_kind {
-	PM_IIF,      /* -i NAME            / iifname NAME */
-	PM_OIF,      /* -o NAME            / oifname NAME */
+	PM_IIF,	     /* -i NAME            / iifname NAME */
+	PM_OIF,	     /* -o NAME            / oifname NAME */
 	PM_PROTO,    /* -p tcp|udp         / meta l4proto */
 	PM_SADDR,    /* -s CIDR            / ip[6] saddr */
 	PM_DADDR,    /* -d CIDR            / ip[6] daddr */
 	PM_DPORT,    /* --dport N          / th dport */
 	PM_SPORT,    /* --sport N          / th sport */
 	PM_DPORTS,   /* -m multiport --dports a,b / th dport { a, b } */
-	PM_UID,      /* -m owner --uid-owner N / meta skuid */
-	PM_GID,      /* -m owner --gid-owner N / meta skgid */
+	PM_UID,	     /* -m owner --uid-owner N / meta skuid */
+	PM_GID,	     /* -m owner --gid-owner N / meta skgid */
 	PM_MARK,     /* -m mark --mark N   / meta mark */
 	PM_CONNMARK, /* -m connmark --mark N / ct mark */
 	PM_CTSTATE,  /* -m conntrack --ctstate ... / ct state */
@@ -81,40 +81,40 @@ struct plan_match {
 	enum plan_match_kind kind;
 	bool neg;
 	union {
-		char ifname[16];     /* PM_IIF, PM_OIF */
-		uint8_t proto;       /* PM_PROTO: IPPROTO_TCP or IPPROTO_UDP */
-		struct cidr cidr;    /* PM_SADDR, PM_DADDR: as written, host bits kept */
-		uint16_t port;       /* PM_DPORT, PM_SPORT */
-		struct {             /* PM_DPORTS */
+		char ifname[16];  /* PM_IIF, PM_OIF */
+		uint8_t proto;	  /* PM_PROTO: IPPROTO_TCP or IPPROTO_UDP */
+		struct cidr cidr; /* PM_SADDR, PM_DADDR: as written, host bits kept */
+		uint16_t port;	  /* PM_DPORT, PM_SPORT */
+		struct {	  /* PM_DPORTS */
 			uint16_t port[PLAN_PORTS_MAX];
 			uint8_t n;
 		} ports;
-		uint32_t id;         /* PM_UID, PM_GID */
-		uint32_t mark;       /* PM_MARK, PM_CONNMARK */
-		uint32_t ctstate;    /* PM_CTSTATE: enum plan_ctstate bits */
+		uint32_t id;	  /* PM_UID, PM_GID */
+		uint32_t mark;	  /* PM_MARK, PM_CONNMARK */
+		uint32_t ctstate; /* PM_CTSTATE: enum plan_ctstate bits */
 	} u;
 };
 
 enum plan_verdict_kind {
-	PV_JUMP,             /* -j CHAIN       / jump chain */
-	PV_RETURN,           /* -j RETURN      / return */
-	PV_ACCEPT,           /* -j ACCEPT      / accept */
-	PV_DROP,             /* -j DROP        / drop */
-	PV_REDIRECT,         /* -j REDIRECT --to-ports P / redirect to :P */
-	PV_TPROXY,           /* -j TPROXY --tproxy-mark M/0xffffffff --on-port P */
-	PV_MARK_SET,         /* -j MARK --set-mark M */
+	PV_JUMP,	     /* -j CHAIN       / jump chain */
+	PV_RETURN,	     /* -j RETURN      / return */
+	PV_ACCEPT,	     /* -j ACCEPT      / accept */
+	PV_DROP,	     /* -j DROP        / drop */
+	PV_REDIRECT,	     /* -j REDIRECT --to-ports P / redirect to :P */
+	PV_TPROXY,	     /* -j TPROXY --tproxy-mark M/0xffffffff --on-port P */
+	PV_MARK_SET,	     /* -j MARK --set-mark M */
 	PV_CONNMARK_SAVE,    /* -j CONNMARK --save-mark */
 	PV_CONNMARK_RESTORE, /* -j CONNMARK --restore-mark */
-	PV_CT_ZONE,          /* -j CT --zone Z */
+	PV_CT_ZONE,	     /* -j CT --zone Z */
 	_PV_KIND_MAX,
 };
 
 struct plan_verdict {
 	enum plan_verdict_kind kind;
 	enum plan_chain chain; /* PV_JUMP */
-	uint16_t port;         /* PV_REDIRECT, PV_TPROXY */
-	uint32_t mark;         /* PV_TPROXY, PV_MARK_SET */
-	uint16_t zone;         /* PV_CT_ZONE */
+	uint16_t port;	       /* PV_REDIRECT, PV_TPROXY */
+	uint32_t mark;	       /* PV_TPROXY, PV_MARK_SET */
+	uint16_t zone;	       /* PV_CT_ZONE */
 	/* Istio writes "--to-port" (singular) for the UDP DNS redirect; text only. */
 	bool to_port_singular;
 };
@@ -138,7 +138,7 @@ struct plan_rules {
 struct redirect_plan {
 	/* Rules per family, in Istio's recording order. V6 is empty unless ipv6. */
 	struct plan_rules fam[_PLAN_FAMILY_MAX];
-	bool ipv6;          /* IPv6 rules are programmed; also add ::6/128 to lo */
+	bool ipv6;	    /* IPv6 rules are programmed; also add ::6/128 to lo */
 	bool tproxy_routes; /* ip rule fwmark 1337 lookup 133 + local default route on lo */
 };
 

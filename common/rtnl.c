@@ -77,8 +77,8 @@ static void consider(struct addr_scan *s, int family, const uint8_t *a)
 {
 	bool v6 = family == AF_INET6;
 	if (v6) {
-		static const uint8_t mapped[12] = { 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff };
-		static const uint8_t loop[16] = { [15] = 1 };
+		static const uint8_t mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
+		static const uint8_t loop[16] = {[15] = 1};
 		if (memcmp(a, mapped, 12) == 0) {
 			v6 = false;
 			a += 12;
@@ -109,7 +109,7 @@ static int addr_cb(const struct nlmsghdr *nlh, void *data)
 
 	if (s->done || nlh->nlmsg_type != RTM_NEWADDR)
 		return MNL_CB_OK;
-	mnl_attr_for_each(a, nlh, sizeof(*ifa)) {
+	mnl_attr_for_each (a, nlh, sizeof(*ifa)) {
 		if (mnl_attr_get_type(a) == IFA_ADDRESS)
 			addr = a;
 		else if (mnl_attr_get_type(a) == IFA_LOCAL)
@@ -129,7 +129,7 @@ int rtnl_detect_ipv6(struct mnl_socket *nl, bool dual_stack, bool *ret_ipv6, str
 {
 	char buf[16384] __attribute__((aligned(4)));
 	struct nlmsghdr *nlh = mnl_nlmsg_put_header(buf);
-	struct addr_scan s = { .dual_stack = dual_stack };
+	struct addr_scan s = {.dual_stack = dual_stack};
 
 	nlh->nlmsg_type = RTM_GETADDR;
 	nlh->nlmsg_flags = NLM_F_REQUEST | NLM_F_DUMP;
@@ -141,11 +141,12 @@ int rtnl_detect_ipv6(struct mnl_socket *nl, bool dual_stack, bool *ret_ipv6, str
 	int r = netlink_request(nl, nlh, buf, sizeof(buf), addr_cb, &s, &step);
 	if (r < 0)
 		return error_set(err, ERR_NETLINK, r, "%s",
-				 step == NETLINK_STEP_SEND ? "requesting the pod's addresses" :
-							     "reading the pod's addresses");
+				 step == NETLINK_STEP_SEND ? "requesting the pod's addresses"
+							   : "reading the pod's addresses");
 	if (!s.found)
-		return error_set(err, ERR_NETLINK, -EADDRNOTAVAIL,
-				 "the pod netns has no usable address (all loopback or link-local)");
+		return error_set(
+			err, ERR_NETLINK, -EADDRNOTAVAIL,
+			"the pod netns has no usable address (all loopback or link-local)");
 	*ret_ipv6 = s.ipv6;
 	return 0;
 }
@@ -188,8 +189,8 @@ static int add_rule(struct mnl_socket *nl, int family, struct error *err)
 	mnl_attr_put_u32(nlh, FRA_FWMARK, TPROXY_MARK);
 	mnl_attr_put_u32(nlh, FRA_TABLE, TPROXY_ROUTE_TABLE);
 	return talk(nl, nlh,
-		    family == AF_INET ? "adding ip rule fwmark 1337 lookup 133" :
-					"adding ip -6 rule fwmark 1337 lookup 133",
+		    family == AF_INET ? "adding ip rule fwmark 1337 lookup 133"
+				      : "adding ip -6 rule fwmark 1337 lookup 133",
 		    true, err);
 }
 
@@ -211,8 +212,8 @@ static int add_route(struct mnl_socket *nl, int family, struct error *err)
 	mnl_attr_put_u32(nlh, RTA_TABLE, TPROXY_ROUTE_TABLE);
 	mnl_attr_put_u32(nlh, RTA_OIF, LOOPBACK_IFINDEX);
 	return talk(nl, nlh,
-		    family == AF_INET ? "adding local default route dev lo table 133" :
-					"adding local ::/0 route dev lo table 133",
+		    family == AF_INET ? "adding local default route dev lo table 133"
+				      : "adding local ::/0 route dev lo table 133",
 		    true, err);
 }
 

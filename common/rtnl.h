@@ -21,8 +21,8 @@ struct mnl_socket;
  * counts as IPv4). Without dual stack the first remaining address decides;
  * with dual stack any IPv6 address does. No address at all → -EADDRNOTAVAIL.
  */
-int rtnl_detect_ipv6(struct mnl_socket *nl, bool dual_stack, bool *ret_ipv6,
-		     struct error *err) _must_check_;
+int rtnl_detect_ipv6(struct mnl_socket *nl, bool dual_stack, bool *ret_ipv6, struct error *err)
+	_must_check_;
 
 /* Adds ::6/128 to lo (the IPv6 inbound pass-through source); EEXIST is success. */
 int rtnl_add_passthrough_addr(struct mnl_socket *nl, struct error *err) _must_check_;

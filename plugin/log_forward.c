@@ -33,7 +33,8 @@ void log_forward_start(struct log_forward *fwd)
 static int post(const char *socket_path, const char *body, size_t body_len, int timeout_ms)
 {
 	struct uds_http_response resp = {0};
-	int r = uds_http_request(socket_path, "POST", "/log", body, body_len, timeout_ms, 4096, &resp);
+	int r = uds_http_request(socket_path, "POST", "/log", body, body_len, timeout_ms, 4096,
+				 &resp);
 	if (r < 0)
 		return r;
 	int status = resp.status;

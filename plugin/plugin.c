@@ -7,9 +7,9 @@
 #include "plugin.h"
 
 #include <errno.h>
+#include <jansson.h>
 #include <limits.h>
 #include <stdbool.h>
-#include <jansson.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -88,8 +88,9 @@ static json_t *json_text(const char *s)
 /* The error object of the CNI spec, 4-space indented as libcni prints it. */
 static int print_error(const struct request *req, const struct error *err, int r)
 {
-	const char *version = req->conf && req->conf->cni_version ? req->conf->cni_version
-								   : cni_version_to_string(CNI_VERSION_LATEST);
+	const char *version = req->conf && req->conf->cni_version
+				      ? req->conf->cni_version
+				      : cni_version_to_string(CNI_VERSION_LATEST);
 	int code = error_cni_code(err, r);
 	const char *msg = err->msg[0] ? err->msg : strerror(r < 0 ? -r : EINVAL);
 
@@ -105,7 +106,8 @@ static int print_error(const struct request *req, const struct error *err, int r
 		return -EIO;
 
 	plugin_log_duration(&req->started);
-	log_error("%s failed: %s%s%s", req->env_loaded ? cni_command_to_string(req->env.command) : "CNI request", msg,
+	log_error("%s failed: %s%s%s",
+		  req->env_loaded ? cni_command_to_string(req->env.command) : "CNI request", msg,
 		  err->details[0] ? ": " : "", err->details);
 	return 0;
 }
@@ -131,17 +133,20 @@ static int load_conf(struct request *req, struct error *err)
 	if (r < 0)
 		return r;
 
-	r = cni_version_negotiate(req->conf->cni_version, (const char *const *)req->conf->cni_versions.v,
+	r = cni_version_negotiate(req->conf->cni_version,
+				  (const char *const *)req->conf->cni_versions.v,
 				  req->conf->cni_versions.n, &req->version);
 	if (r < 0)
-		return error_set(err, ERR_VERSION, r,
-				 "incompatible CNI versions: config is \"%.32s\", plugin supports %s",
-				 req->conf->cni_version, supported_list());
+		return error_set(
+			err, ERR_VERSION, r,
+			"incompatible CNI versions: config is \"%.32s\", plugin supports %s",
+			req->conf->cni_version, supported_list());
 
 	if (req->conf->log_level_set)
 		log_set_level(req->conf->log_level);
 	if (req->conf->ambient_enabled)
-		log_warn("ambient_enabled is set, but ambient mode is not supported: pods get sidecar capture only");
+		log_warn(
+			"ambient_enabled is set, but ambient mode is not supported: pods get sidecar capture only");
 	return 0;
 }
 
@@ -176,7 +181,8 @@ static int cmd_check(struct request *req, struct error *err)
 	/* CHECK exists from 0.4.0 on; libcni refuses it for older configs too. */
 	if (!cni_version_has_check(req->version))
 		return error_set(err, ERR_VERSION, -EINVAL,
-				 "config version \"%s\" does not allow CHECK", req->conf->cni_version);
+				 "config version \"%s\" does not allow CHECK",
+				 req->conf->cni_version);
 	return plugin_check(&req->env, req->conf, req->version, err);
 }
 

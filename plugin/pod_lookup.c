@@ -34,7 +34,8 @@ static uint64_t now_ms(void)
 
 static void sleep_ms(uint64_t ms)
 {
-	struct timespec ts = {.tv_sec = (time_t)(ms / 1000), .tv_nsec = (long)(ms % 1000) * 1000000L};
+	struct timespec ts = {.tv_sec = (time_t)(ms / 1000),
+			      .tv_nsec = (long)(ms % 1000) * 1000000L};
 	while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
 		;
 }
@@ -63,9 +64,10 @@ static int make_client(const struct netconf *conf, uint64_t timeout_ms, struct k
 	if (r == -ENOENT) {
 		/* The agent (re)writes it at start-up, e.g. after a reboot: try again later. */
 		error_clear(err);
-		return error_set(err, ERR_TRANSIENT, r,
-				 "kubeconfig %s does not exist (is the istio-cni node agent running?)",
-				 path);
+		return error_set(
+			err, ERR_TRANSIENT, r,
+			"kubeconfig %s does not exist (is the istio-cni node agent running?)",
+			path);
 	}
 	if (r < 0)
 		return error_prefix(err, r, "failed to load kubeconfig %s", path);
@@ -126,7 +128,8 @@ static int ask_agent(const struct netconf *conf, const struct cni_args *args, js
 	uds_http_response_done(&resp);
 	if (!json_is_object(pod)) {
 		json_decref(pod);
-		log_warn("pod cache of the agent answered something that is not a Pod; asking the API server");
+		log_warn(
+			"pod cache of the agent answered something that is not a Pod; asking the API server");
 		return -ENOENT;
 	}
 	const char *uid = pod_uid(pod);
@@ -168,10 +171,11 @@ int pod_lookup(const struct netconf *conf, const struct cni_args *args, json_t *
 			const char *uid = pod_uid(pod);
 			if (args->pod_uid[0] && (!uid || strcmp(uid, args->pod_uid) != 0)) {
 				/* uid is borrowed from pod: format before letting go of it. */
-				r = error_set(err, ERR_API, -ESTALE,
-					      "pod %s/%s has uid %.64s, not the sandbox's %s: it was replaced",
-					      args->pod_namespace, args->pod_name, uid ? uid : "(none)",
-					      args->pod_uid);
+				r = error_set(
+					err, ERR_API, -ESTALE,
+					"pod %s/%s has uid %.64s, not the sandbox's %s: it was replaced",
+					args->pod_namespace, args->pod_name, uid ? uid : "(none)",
+					args->pod_uid);
 				json_decref(pod);
 				return r;
 			}
@@ -180,8 +184,8 @@ int pod_lookup(const struct netconf *conf, const struct cni_args *args, json_t *
 			return 0;
 		}
 
-		enum kube_retry_verdict v =
-			kube_retry_classify(st->curl_code, st->http_code, KUBE_RETRY_NOT_FOUND);
+		enum kube_retry_verdict v = kube_retry_classify(st->curl_code, st->http_code,
+								KUBE_RETRY_NOT_FOUND);
 		if (v != KUBE_RETRY_AGAIN) {
 			if (err)
 				*err = attempt_err;

@@ -121,7 +121,7 @@ int redirect_ipv6_from_pod(const json_t *pod, bool *ret_ipv6, struct error *err)
 /* Sockets in the pod netns: [0] rtnetlink, [1] nfnetlink. */
 static int open_sockets(const char *netns_path, struct mnl_socket **ret, struct error *err)
 {
-	static const int bus[2] = { NETLINK_ROUTE, NETLINK_NETFILTER };
+	static const int bus[2] = {NETLINK_ROUTE, NETLINK_NETFILTER};
 	_cleanup_close_ int fd = -1;
 	int r = netns_open(netns_path, &fd, err);
 	if (r < 0)
@@ -195,7 +195,7 @@ int redirect_ipv6_from_netns(const json_t *pod, const char *netns_path, bool *re
 int redirect_apply_pod(const json_t *pod, const char *netns_path, struct redirect_outcome *ret,
 		       struct error *err)
 {
-	struct redirect_outcome out = { .skip = REDIRECT_CAPTURE };
+	struct redirect_outcome out = {.skip = REDIRECT_CAPTURE};
 	_cleanup_(redirect_plan_donep) struct redirect_plan plan = {0};
 	struct redirect_params params = {0};
 	struct mnl_socket *s[2] = {0};
@@ -324,7 +324,7 @@ static void pod_ns_close(struct pod_ns *ns)
 
 static int pod_ns_open(const char *netns_path, bool nfnl, struct pod_ns *ret, struct error *err)
 {
-	struct pod_ns_ctx c = { .nfnl = nfnl };
+	struct pod_ns_ctx c = {.nfnl = nfnl};
 	_cleanup_close_ int fd = -1;
 	int r = netns_open(netns_path, &fd, err);
 	if (r < 0)
@@ -362,7 +362,7 @@ static bool nft_missing(struct mnl_socket *nfnl)
 static struct iptables_ctx iptables_ctx_of(const struct pod_ns *ns, const char *netns_path,
 					   bool nft_available)
 {
-	struct iptables_ctx ctx = { .netns_fd = ns->fd, .lock_path = netns_path };
+	struct iptables_ctx ctx = {.netns_fd = ns->fd, .lock_path = netns_path};
 	for (int f = 0; f < _PLAN_FAMILY_MAX; f++)
 		ctx.variant[f] = backend_iptables_variant(&ns->legacy, f, nft_available);
 	return ctx;
@@ -383,10 +383,10 @@ int redirect_apply_pod_with_conf(const json_t *pod, const char *netns_path,
 		return r;
 	}
 
-	struct redirect_outcome out = { .skip = REDIRECT_CAPTURE };
+	struct redirect_outcome out = {.skip = REDIRECT_CAPTURE};
 	_cleanup_(redirect_plan_donep) struct redirect_plan plan = {0};
 	struct redirect_params params = {0};
-	struct pod_ns ns = { .fd = -1 };
+	struct pod_ns ns = {.fd = -1};
 	bool nft_available = true;
 	int r;
 
@@ -437,14 +437,13 @@ out:
 	return r;
 }
 
-int redirect_remove_with_conf(const char *netns_path, const struct netconf *conf,
-			      struct error *err)
+int redirect_remove_with_conf(const char *netns_path, const struct netconf *conf, struct error *err)
 {
 	enum redirect_backend configured = configured_of(conf);
 	if (configured == REDIRECT_BACKEND_NFTABLES)
 		return redirect_remove(netns_path, err);
 
-	struct pod_ns ns = { .fd = -1 };
+	struct pod_ns ns = {.fd = -1};
 	struct error e = {0};
 	bool nft_available = true;
 	int r = pod_ns_open(netns_path, configured == REDIRECT_BACKEND_AUTO, &ns, &e);
@@ -485,7 +484,7 @@ int redirect_check_pod_with_conf(const json_t *pod, const char *netns_path,
 	_cleanup_(redirect_plan_donep) struct redirect_plan plan = {0};
 	struct redirect_params params = {0};
 	enum redirect_skip skip = REDIRECT_CAPTURE;
-	struct pod_ns ns = { .fd = -1 };
+	struct pod_ns ns = {.fd = -1};
 	bool nft_available = true;
 	int r;
 

@@ -20,12 +20,12 @@
 
 struct redirect_outcome {
 	enum redirect_skip skip; /* REDIRECT_CAPTURE when rules were programmed */
-	bool ipv6;               /* IPv6 rules programmed */
+	bool ipv6;		 /* IPv6 rules programmed */
 	bool tproxy;
 	size_t n_rules[_PLAN_FAMILY_MAX]; /* plan rules per family */
-	enum redirect_backend backend;    /* NFTABLES or IPTABLES: what programmed it */
-	enum iptables_variant variant;    /* IPTABLES: the IPv4 binaries (nft or legacy) */
-	bool unchanged;                   /* IPTABLES: the rules were there already, no restore ran */
+	enum redirect_backend backend;	  /* NFTABLES or IPTABLES: what programmed it */
+	enum iptables_variant variant;	  /* IPTABLES: the IPv4 binaries (nft or legacy) */
+	bool unchanged; /* IPTABLES: the rules were there already, no restore ran */
 };
 
 /*
@@ -48,8 +48,8 @@ int redirect_apply_pod_with_conf(const json_t *pod, const char *netns_path,
  * and our iptables chains too when the netns has legacy tables (the only case
  * auto would have used iptables). A missing netns is success.
  */
-int redirect_remove_with_conf(const char *netns_path, const struct netconf *conf,
-			      struct error *err) _must_check_;
+int redirect_remove_with_conf(const char *netns_path, const struct netconf *conf, struct error *err)
+	_must_check_;
 
 int redirect_check_pod_with_conf(const json_t *pod, const char *netns_path,
 				 const struct netconf *conf, struct error *err) _must_check_;

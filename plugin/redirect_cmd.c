@@ -38,7 +38,8 @@ static int parse_args(int argc, char **argv, const char *verb, struct cmd_args *
 		else if (strcmp(argv[i], "--netns") == 0)
 			slot = &a.netns;
 		if (!slot || i + 1 >= argc) {
-			fprintf(stderr, "istio-cni %s: unexpected argument \"%s\"\n", verb, argv[i]);
+			fprintf(stderr, "istio-cni %s: unexpected argument \"%s\"\n", verb,
+				argv[i]);
 			return -EINVAL;
 		}
 		*slot = argv[++i];
@@ -71,8 +72,8 @@ static int load_json(const char *path, size_t cap, json_t **ret, struct error *e
 	json_error_t je;
 	json_t *j = json_loadb(buf, len, JSON_REJECT_DUPLICATES, &je);
 	if (!j)
-		return error_set(err, ERR_DECODE, -EINVAL, "%s:%d:%d: %s", path, je.line,
-				 je.column, je.text);
+		return error_set(err, ERR_DECODE, -EINVAL, "%s:%d:%d: %s", path, je.line, je.column,
+				 je.text);
 	*ret = j;
 	return 0;
 }
@@ -243,13 +244,13 @@ int redirect_cmd_apply(int argc, char **argv)
 		printf("skipped: %s\n", redirect_skip_to_string(o.skip));
 	else if (o.backend == REDIRECT_BACKEND_IPTABLES)
 		printf("applied: %s%s, %zu IPv4 and %zu IPv6 plan rules, backend iptables-%s%s\n",
-		       o.tproxy ? "TPROXY" : "REDIRECT", o.ipv6 ? ", IPv6" : "",
-		       o.n_rules[PLAN_V4], o.n_rules[PLAN_V6], iptables_variant_to_string(o.variant),
+		       o.tproxy ? "TPROXY" : "REDIRECT", o.ipv6 ? ", IPv6" : "", o.n_rules[PLAN_V4],
+		       o.n_rules[PLAN_V6], iptables_variant_to_string(o.variant),
 		       o.unchanged ? ", unchanged" : "");
 	else
 		printf("applied: %s%s, %zu IPv4 and %zu IPv6 plan rules, backend nftables\n",
-		       o.tproxy ? "TPROXY" : "REDIRECT", o.ipv6 ? ", IPv6" : "",
-		       o.n_rules[PLAN_V4], o.n_rules[PLAN_V6]);
+		       o.tproxy ? "TPROXY" : "REDIRECT", o.ipv6 ? ", IPv6" : "", o.n_rules[PLAN_V4],
+		       o.n_rules[PLAN_V6]);
 out:
 	(void)netconf_free(conf);
 	json_decref(pod);

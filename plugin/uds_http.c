@@ -176,8 +176,9 @@ int uds_http_request(const char *socket_path, const char *method, const char *ta
 			     "Content-Length: %zu\r\nConnection: close\r\n\r\n",
 			     method, target, body_len);
 	else
-		n = snprintf(head, sizeof(head), "%s %s HTTP/1.1\r\nHost: unix\r\nConnection: close\r\n\r\n",
-			     method, target);
+		n = snprintf(head, sizeof(head),
+			     "%s %s HTTP/1.1\r\nHost: unix\r\nConnection: close\r\n\r\n", method,
+			     target);
 	if (n < 0 || (size_t)n >= sizeof(head))
 		return -E2BIG;
 	r = send_all(fd, head, (size_t)n, deadline);

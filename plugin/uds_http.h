@@ -14,8 +14,8 @@
 #include "cleanup.h"
 
 struct uds_http_response {
-	int status;  /* HTTP status code */
-	char *body;  /* NUL-terminated, caller frees */
+	int status; /* HTTP status code */
+	char *body; /* NUL-terminated, caller frees */
 	size_t body_len;
 };
 

@@ -26,10 +26,10 @@ void plugin_log_duration(const struct timespec *started)
 
 enum pod_route {
 	POD_NOT_KUBERNETES, /* no namespace/name in CNI_ARGS */
-	POD_OWN,            /* the agent's own pod: never blocked on the API */
+	POD_OWN,	    /* the agent's own pod: never blocked on the API */
 	POD_EXCLUDED_NS,    /* exclude_namespaces */
 	POD_NOT_INJECTED,   /* runtime-passed annotations lack the sidecar status */
-	POD_LOOKUP,         /* must read the pod to decide */
+	POD_LOOKUP,	    /* must read the pod to decide */
 };
 
 static const char *const route_reasons[] = {
@@ -73,7 +73,8 @@ static void set_log_fields(const struct cni_env *env, const struct cni_args *arg
 /* Prints prev (the parsed prevResult) converted to version, or an empty result without one. */
 static int print_result(const struct cni_result *prev, enum cni_version version, struct error *err)
 {
-	int r = prev ? cni_result_print(prev, version, stdout) : cni_result_print_empty(version, stdout);
+	int r = prev ? cni_result_print(prev, version, stdout)
+		     : cni_result_print_empty(version, stdout);
 	if (r < 0)
 		return error_set(err, ERR_IO, r, "failed to write the result to stdout");
 	return 0;
@@ -120,7 +121,8 @@ int plugin_add(const struct cni_env *env, const struct netconf *conf, enum cni_v
 		log_info("programmed traffic capture (%s%s, %zu IPv4 and %zu IPv6 rules, %s%s)",
 			 out.tproxy ? "TPROXY" : "REDIRECT", out.ipv6 ? ", IPv6" : "",
 			 out.n_rules[PLAN_V4], out.n_rules[PLAN_V6],
-			 redirect_backend_to_string(out.backend), out.unchanged ? ", unchanged" : "");
+			 redirect_backend_to_string(out.backend),
+			 out.unchanged ? ", unchanged" : "");
 	return print_result(prev, version, err);
 }
 

@@ -19,7 +19,8 @@ int plugin_add(const struct cni_env *env, const struct netconf *conf, enum cni_v
 void plugin_log_duration(const struct timespec *started);
 
 /* DEL: best effort and idempotent; removes our tables when the netns exists. */
-int plugin_del(const struct cni_env *env, const struct netconf *conf, struct error *err) _must_check_;
+int plugin_del(const struct cni_env *env, const struct netconf *conf, struct error *err)
+	_must_check_;
 
 /* CHECK: verifies the netns holds what ADD would program. */
 int plugin_check(const struct cni_env *env, const struct netconf *conf, enum cni_version version,

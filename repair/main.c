@@ -23,21 +23,20 @@ static void on_signal(int sig)
 
 static void usage(FILE *f)
 {
-	fprintf(f,
-		"Usage: istio-cni-repair [--help] [--version]\n"
-		"\n"
-		"Watches this node's pods and repairs, deletes or labels the ones whose\n"
-		"istio-validation init container failed because the node's CNI was not ready.\n"
-		"\n"
-		"Configured by the environment (Istio's names): REPAIR_REPAIR_PODS,\n"
-		"REPAIR_DELETE_PODS, REPAIR_LABEL_PODS, REPAIR_NODE_NAME,\n"
-		"REPAIR_SIDECAR_ANNOTATION, REPAIR_INIT_CONTAINER_NAME,\n"
-		"REPAIR_INIT_CONTAINER_TERMINATION_MESSAGE, REPAIR_INIT_CONTAINER_EXIT_CODE,\n"
-		"REPAIR_LABEL_SELECTORS, REPAIR_FIELD_SELECTORS, REPAIR_BROKEN_POD_LABEL_KEY,\n"
-		"REPAIR_BROKEN_POD_LABEL_VALUE, REPAIR_RUN_AS_DAEMON; ours: REPAIR_RATE_LIMIT,\n"
-		"REPAIR_RATE_BURST, HOST_PROC_DIR (default /host/proc), LOG_LEVEL.\n"
-		"API access: KUBECONFIG when set, else in-cluster (KUBERNETES_SERVICE_HOST,\n"
-		"KUBERNETES_SERVICE_PORT, SERVICE_ACCOUNT_DIR).\n");
+	fprintf(f, "Usage: istio-cni-repair [--help] [--version]\n"
+		   "\n"
+		   "Watches this node's pods and repairs, deletes or labels the ones whose\n"
+		   "istio-validation init container failed because the node's CNI was not ready.\n"
+		   "\n"
+		   "Configured by the environment (Istio's names): REPAIR_REPAIR_PODS,\n"
+		   "REPAIR_DELETE_PODS, REPAIR_LABEL_PODS, REPAIR_NODE_NAME,\n"
+		   "REPAIR_SIDECAR_ANNOTATION, REPAIR_INIT_CONTAINER_NAME,\n"
+		   "REPAIR_INIT_CONTAINER_TERMINATION_MESSAGE, REPAIR_INIT_CONTAINER_EXIT_CODE,\n"
+		   "REPAIR_LABEL_SELECTORS, REPAIR_FIELD_SELECTORS, REPAIR_BROKEN_POD_LABEL_KEY,\n"
+		   "REPAIR_BROKEN_POD_LABEL_VALUE, REPAIR_RUN_AS_DAEMON; ours: REPAIR_RATE_LIMIT,\n"
+		   "REPAIR_RATE_BURST, HOST_PROC_DIR (default /host/proc), LOG_LEVEL.\n"
+		   "API access: KUBECONFIG when set, else in-cluster (KUBERNETES_SERVICE_HOST,\n"
+		   "KUBERNETES_SERVICE_PORT, SERVICE_ACCOUNT_DIR).\n");
 }
 
 static int make_client(struct kube_client **ret, struct error *err)
@@ -54,7 +53,8 @@ static int make_client(struct kube_client **ret, struct error *err)
 	}
 	if (r < 0)
 		return r;
-	struct kube_client_options opts = {.user_agent = "istio-cni-repair/" ISTIO_CNI_VERSION_STRING};
+	struct kube_client_options opts = {
+		.user_agent = "istio-cni-repair/" ISTIO_CNI_VERSION_STRING};
 	return kube_client_new(kc, &opts, ret, err);
 }
 

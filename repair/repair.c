@@ -238,8 +238,7 @@ static int on_event(void *ud, enum kube_watch_type type, json_t *pod)
 	}
 	if (done_has(&rp->done, p->uid))
 		return 0;
-	if (rp->action == REPAIR_ACTION_LABEL &&
-	    pod_info_label(p, rp->cfg->broken_pod_label_key)) {
+	if (rp->action == REPAIR_ACTION_LABEL && pod_info_label(p, rp->cfg->broken_pod_label_key)) {
 		log_debug("repair: pod=%s/%s already labelled", p->namespace, p->name);
 		count(rp, "skip");
 		return done_add(&rp->done, p->uid) < 0 ? -ENOMEM : 0;
@@ -303,8 +302,8 @@ enum outcome {
 
 static enum outcome classify(int r)
 {
-	const int transient[] = {-EAGAIN, -ETIMEDOUT, -ECONNREFUSED, -EHOSTUNREACH, -EIO,
-				 -ECONNRESET, -EBUSY, -ENOENT, -ENOMEM};
+	const int transient[] = {-EAGAIN,     -ETIMEDOUT, -ECONNREFUSED, -EHOSTUNREACH, -EIO,
+				 -ECONNRESET, -EBUSY,	  -ENOENT,	 -ENOMEM};
 	for (size_t i = 0; i < ELEMENTSOF(transient); i++)
 		if (r == transient[i])
 			return OUTCOME_RETRY;

@@ -57,8 +57,8 @@ struct repair_config {
  * ERR_CONFIG naming the variable and the value. *ret is written only on
  * success; release it with repair_config_done.
  */
-int repair_config_from_env(const char *const *envp, struct repair_config *ret,
-			   struct error *err) _must_check_;
+int repair_config_from_env(const char *const *envp, struct repair_config *ret, struct error *err)
+	_must_check_;
 void repair_config_done(struct repair_config *cfg);
 
 /* The field selector the watch uses: the configured ones plus spec.nodeName=<node>. */
@@ -82,7 +82,7 @@ bool repair_pod_is_broken(const struct repair_config *cfg, const struct pod_info
 /* A token bucket over API writes; times in ms on any monotonic clock. */
 struct repair_bucket {
 	double tokens;
-	double rate;  /* per ms */
+	double rate; /* per ms */
 	double burst;
 	uint64_t last_ms;
 };
@@ -119,8 +119,8 @@ struct repair_hooks {
  * selector) is returned; a refused write only fails its pod.
  */
 int repair_run(const struct repair_config *cfg, struct kube_client *c,
-	       const struct repair_hooks *hooks, const atomic_bool *stop,
-	       struct error *err) _must_check_;
+	       const struct repair_hooks *hooks, const atomic_bool *stop, struct error *err)
+	_must_check_;
 
 /*
  * Finds the network namespace holding one of ips (text addresses) by

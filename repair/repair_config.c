@@ -142,7 +142,8 @@ int repair_config_from_env(const char *const *envp, struct repair_config *ret, s
 		return r;
 
 	if (env_str(envp, ENV_REPAIR_NODE_NAME, "", &c.node_name) < 0 ||
-	    env_filter(envp, ENV_REPAIR_SIDECAR_ANNOTATION, ANN_STATUS, &c.sidecar_annotation) < 0 ||
+	    env_filter(envp, ENV_REPAIR_SIDECAR_ANNOTATION, ANN_STATUS, &c.sidecar_annotation) <
+		    0 ||
 	    env_filter(envp, ENV_REPAIR_INIT_CONTAINER_NAME, CONTAINER_ISTIO_VALIDATION,
 		       &c.init_container_name) < 0 ||
 	    env_str(envp, ENV_REPAIR_INIT_CONTAINER_TERMINATION_MESSAGE, "",
@@ -188,7 +189,8 @@ int repair_field_selector(const struct repair_config *cfg, char **ret)
 {
 	/* Istio (current) always appends the node clause. */
 	char *s = NULL;
-	int n = asprintf(&s, "%s%sspec.nodeName=%s", cfg->field_selectors ? cfg->field_selectors : "",
+	int n = asprintf(&s, "%s%sspec.nodeName=%s",
+			 cfg->field_selectors ? cfg->field_selectors : "",
 			 cfg->field_selectors && *cfg->field_selectors ? "," : "",
 			 cfg->node_name ? cfg->node_name : "");
 	if (n < 0)

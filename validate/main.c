@@ -11,18 +11,19 @@
 
 static void usage(FILE *f)
 {
-	fprintf(f, "Usage: istio-cni-validate [--timeout SECONDS] [--ipv6] [--help] [--version]\n"
-		   "\n"
-		   "Run inside the pod network namespace as the proxy UID (1337): listens on\n"
-		   "127.0.0.1:15001 and :15006 ([::1] for IPv6 pods), connects to 127.0.0.6:15002\n"
-		   "([::6]:15002) every second and succeeds when the connection arrives redirected\n"
-		   "with original port 15002.\n"
-		   "\n"
-		   "  --timeout SECONDS  give up after this long (default 5)\n"
-		   "  --ipv6             probe over IPv6 (default: from the first non-loopback,\n"
-		   "                     non-link-local address of the namespace)\n"
-		   "\n"
-		   "Exit status: 0 validated, 126 validation failed, 1 other errors.\n");
+	fprintf(f,
+		"Usage: istio-cni-validate [--timeout SECONDS] [--ipv6] [--help] [--version]\n"
+		"\n"
+		"Run inside the pod network namespace as the proxy UID (1337): listens on\n"
+		"127.0.0.1:15001 and :15006 ([::1] for IPv6 pods), connects to 127.0.0.6:15002\n"
+		"([::6]:15002) every second and succeeds when the connection arrives redirected\n"
+		"with original port 15002.\n"
+		"\n"
+		"  --timeout SECONDS  give up after this long (default 5)\n"
+		"  --ipv6             probe over IPv6 (default: from the first non-loopback,\n"
+		"                     non-link-local address of the namespace)\n"
+		"\n"
+		"Exit status: 0 validated, 126 validation failed, 1 other errors.\n");
 }
 
 int main(int argc, char **argv)
@@ -50,8 +51,9 @@ int main(int argc, char **argv)
 		if (v) {
 			uint64_t s;
 			if (parse_u64(v, 1, 3600, &s) < 0) {
-				fprintf(stderr, "istio-cni-validate: --timeout \"%s\": not a number "
-						"of seconds in [1, 3600]\n",
+				fprintf(stderr,
+					"istio-cni-validate: --timeout \"%s\": not a number "
+					"of seconds in [1, 3600]\n",
 					v);
 				return 1;
 			}

@@ -67,8 +67,8 @@ static int listen_on(bool ipv6, uint16_t port, int *ret_fd)
 {
 	struct addr a;
 	make_addr(ipv6, ipv6 ? "::1" : "127.0.0.1", port, &a);
-	_cleanup_close_ int fd =
-		socket(ipv6 ? AF_INET6 : AF_INET, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	_cleanup_close_ int fd = socket(ipv6 ? AF_INET6 : AF_INET,
+					SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
 	if (fd < 0)
 		return -errno;
 	int one = 1;
@@ -88,8 +88,8 @@ static int probe(bool ipv6, int *ret_fd)
 	make_addr(ipv6, ipv6 ? "::1" : "127.0.0.1", 0, &local);
 	make_addr(ipv6, ipv6 ? INBOUND_PASSTHROUGH_V6 : INBOUND_PASSTHROUGH_V4,
 		  PORT_VALIDATION_PROBE, &remote);
-	_cleanup_close_ int fd =
-		socket(ipv6 ? AF_INET6 : AF_INET, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	_cleanup_close_ int fd = socket(ipv6 ? AF_INET6 : AF_INET,
+					SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
 	if (fd < 0)
 		return -errno;
 	if (bind(fd, &local.u.sa, local.len) < 0)
@@ -122,7 +122,8 @@ static int serve(int lfd, bool ipv6)
 
 int validate_run(const struct validate_options *opts, bool *ret_ipv6, struct error *err)
 {
-	uint64_t timeout = opts && opts->timeout_ms ? opts->timeout_ms : VALIDATE_DEFAULT_TIMEOUT_MS;
+	uint64_t timeout = opts && opts->timeout_ms ? opts->timeout_ms
+						    : VALIDATE_DEFAULT_TIMEOUT_MS;
 	bool ipv6 = opts && opts->force_ipv6;
 	if (!ipv6 && opts && opts->detect_family) {
 		struct error e = {0};

@@ -32,7 +32,7 @@ struct validate_options {
  * could be opened (both: the validation failed), other negative errnos for
  * other errors. err says what happened; *ret_ipv6 (may be NULL) the family used.
  */
-int validate_run(const struct validate_options *opts, bool *ret_ipv6,
-		 struct error *err) _must_check_;
+int validate_run(const struct validate_options *opts, bool *ret_ipv6, struct error *err)
+	_must_check_;
 
 #endif

@@ -27,7 +27,8 @@ static void test_parse_table_names(void **state)
 		{"filter\n", LEGACY_TABLE_FILTER},
 		{"nat\n", LEGACY_TABLE_NAT},
 		{"filter\nnat\n", LEGACY_TABLE_FILTER | LEGACY_TABLE_NAT},
-		{"mangle\nraw\nsecurity", LEGACY_TABLE_MANGLE | LEGACY_TABLE_RAW | LEGACY_TABLE_SECURITY},
+		{"mangle\nraw\nsecurity",
+		 LEGACY_TABLE_MANGLE | LEGACY_TABLE_RAW | LEGACY_TABLE_SECURITY},
 		{"nat \r\n", LEGACY_TABLE_NAT},
 		{"natx\n", LEGACY_TABLE_OTHER},
 		{"na\n", LEGACY_TABLE_OTHER},
@@ -85,7 +86,7 @@ static void test_decide(void **state)
 	};
 	(void)state;
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
-		struct legacy_tables l = { .mask = { cases[i].v4, cases[i].v6 } };
+		struct legacy_tables l = {.mask = {cases[i].v4, cases[i].v6}};
 		enum redirect_backend got = backend_decide(cases[i].conf, &l, cases[i].nft);
 		if (got != cases[i].want)
 			fail_msg("case %zu: got %s, want %s", i, redirect_backend_to_string(got),
@@ -116,8 +117,9 @@ static void test_variant(void **state)
 	};
 	(void)state;
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
-		struct legacy_tables l = { .mask = { cases[i].v4, cases[i].v6 } };
-		enum iptables_variant got = backend_iptables_variant(&l, cases[i].fam, cases[i].nft);
+		struct legacy_tables l = {.mask = {cases[i].v4, cases[i].v6}};
+		enum iptables_variant got = backend_iptables_variant(&l, cases[i].fam,
+								     cases[i].nft);
 		if (got != cases[i].want)
 			fail_msg("case %zu: got %s, want %s", i, iptables_variant_to_string(got),
 				 iptables_variant_to_string(cases[i].want));

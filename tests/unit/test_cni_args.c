@@ -36,7 +36,8 @@ static const struct args_case cases[] = {
 	{"=x", -EINVAL, NULL, NULL, NULL, "invalid pair"},
 	{"K8S_POD_NAME=a;", -EINVAL, NULL, NULL, NULL, "invalid pair"},
 	{"k8s_pod_name=a", -EINVAL, NULL, NULL, NULL, "unknown args"}, /* keys are case-sensitive */
-	{"K8S_POD_NAMESPACE=Default;K8S_POD_NAME=a", -EINVAL, NULL, NULL, NULL, "K8S_POD_NAMESPACE"},
+	{"K8S_POD_NAMESPACE=Default;K8S_POD_NAME=a", -EINVAL, NULL, NULL, NULL,
+	 "K8S_POD_NAMESPACE"},
 	{"K8S_POD_NAMESPACE=a;K8S_POD_NAME=../x", -EINVAL, NULL, NULL, NULL, "K8S_POD_NAME"},
 	{"K8S_POD_NAMESPACE=a;K8S_POD_NAME=x%2f", -EINVAL, NULL, NULL, NULL, "K8S_POD_NAME"},
 	{"K8S_POD_NAMESPACE=a;K8S_POD_NAME=-x", -EINVAL, NULL, NULL, NULL, "K8S_POD_NAME"},

@@ -17,11 +17,21 @@ static void test_codes(void **state)
 		enum error_kind kind;
 		int code;
 	} table[] = {
-		{ERR_VERSION, 1},  {ERR_UNSUPPORTED_FIELD, 2}, {ERR_UNKNOWN_CONTAINER, 3},
-		{ERR_ENV, 4},      {ERR_IO, 5},                {ERR_DECODE, 6},
-		{ERR_CONFIG, 7},   {ERR_INVALID_NETNS, 8},     {ERR_TRANSIENT, 11},
-		{ERR_NETLINK, 100}, {ERR_NFTABLES, 101},       {ERR_IPTABLES, 102},
-		{ERR_API, 103},    {ERR_CHECK, 104},           {ERR_INTERNAL, 999},
+		{ERR_VERSION, 1},
+		{ERR_UNSUPPORTED_FIELD, 2},
+		{ERR_UNKNOWN_CONTAINER, 3},
+		{ERR_ENV, 4},
+		{ERR_IO, 5},
+		{ERR_DECODE, 6},
+		{ERR_CONFIG, 7},
+		{ERR_INVALID_NETNS, 8},
+		{ERR_TRANSIENT, 11},
+		{ERR_NETLINK, 100},
+		{ERR_NFTABLES, 101},
+		{ERR_IPTABLES, 102},
+		{ERR_API, 103},
+		{ERR_CHECK, 104},
+		{ERR_INTERNAL, 999},
 	};
 	for (size_t i = 0; i < sizeof(table) / sizeof(table[0]); i++) {
 		struct error err = {0};

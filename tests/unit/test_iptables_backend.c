@@ -90,9 +90,11 @@ static void test_canon(void **state)
 		{"-p tcp -i lo -m mark ! --mark 1338 -j RETURN",
 		 "-i lo -p tcp -m mark ! --mark 0x53a -j RETURN", true},
 		/* differences that matter */
-		{"-p tcp --dport 15008 -j RETURN", "-p tcp -m tcp ! --dport 15008 -j RETURN", false},
+		{"-p tcp --dport 15008 -j RETURN", "-p tcp -m tcp ! --dport 15008 -j RETURN",
+		 false},
 		{"-p tcp --dport 15008 -j RETURN", "-p udp -m udp --dport 15008 -j RETURN", false},
-		{"-m owner --uid-owner 1337 -j RETURN", "-m owner --uid-owner 1338 -j RETURN", false},
+		{"-m owner --uid-owner 1337 -j RETURN", "-m owner --uid-owner 1338 -j RETURN",
+		 false},
 		{"-d 10.0.0.0/8 -j RETURN", "-d 10.0.0.0/16 -j RETURN", false},
 		{"-j MARK --set-mark 1338", "-j MARK --set-xmark 0x53a/0xff", false},
 		{"-o lo -j RETURN", "-i lo -j RETURN", false},
@@ -117,7 +119,7 @@ static const struct {
 	{"dual", true},
 };
 
-static const char *const variants[] = { "nft", "legacy" };
+static const char *const variants[] = {"nft", "legacy"};
 
 /* Every fixture's save output equals its plan, in both families and variants. */
 static void test_compare_fixtures(void **state)
@@ -130,7 +132,8 @@ static void test_compare_fixtures(void **state)
 			for (int f = 0; f < _PLAN_FAMILY_MAX; f++) {
 				char path[512];
 				(void)snprintf(path, sizeof(path), FIXTURES "/%s.v%d.%s.save",
-					       fixture_pods[p].pod, f == PLAN_V4 ? 4 : 6, variants[v]);
+					       fixture_pods[p].pod, f == PLAN_V4 ? 4 : 6,
+					       variants[v]);
 				_cleanup_free_ char *save = slurp(path);
 				struct error err = {0};
 				int r = iptables_compare_save(save, &plan, f, &err);
@@ -168,17 +171,19 @@ static void test_compare_tampered(void **state)
 		 "extra chain nat ISTIO_STALE"},
 		{"-A PREROUTING -p tcp -j ISTIO_INBOUND\n", "",
 		 "missing rule in nat PREROUTING: -A PREROUTING -p tcp -j ISTIO_INBOUND"},
-		{"-A OUTPUT -j ISTIO_OUTPUT\n", "-A OUTPUT -j ISTIO_OUTPUT\n-A OUTPUT -j ISTIO_OUTPUT\n",
+		{"-A OUTPUT -j ISTIO_OUTPUT\n",
+		 "-A OUTPUT -j ISTIO_OUTPUT\n-A OUTPUT -j ISTIO_OUTPUT\n",
 		 "extra rule in nat OUTPUT: -A OUTPUT -j ISTIO_OUTPUT"},
 		{"-A ISTIO_REDIRECT -p tcp -j REDIRECT --to-ports 15001\n", "",
 		 "missing rule in nat ISTIO_REDIRECT"},
 		{"-A ISTIO_OUTPUT -m owner --uid-owner 1337 -j RETURN\n-A ISTIO_OUTPUT ! -d",
 		 "-A ISTIO_OUTPUT ! -d", NULL /* moved below: checked separately */},
 		/* other people's rules in the built-in chains are not ours to judge */
-		{"-A OUTPUT -j ISTIO_OUTPUT\n", "-A OUTPUT -j KUBE-FOO\n-A OUTPUT -j ISTIO_OUTPUT\n",
-		 ""},
+		{"-A OUTPUT -j ISTIO_OUTPUT\n",
+		 "-A OUTPUT -j KUBE-FOO\n-A OUTPUT -j ISTIO_OUTPUT\n", ""},
 		{"-A PREROUTING -p tcp -j ISTIO_INBOUND\n",
-		 "-A PREROUTING -s 10.0.0.0/8 -j ACCEPT\n-A PREROUTING -p tcp -j ISTIO_INBOUND\n", ""},
+		 "-A PREROUTING -s 10.0.0.0/8 -j ACCEPT\n-A PREROUTING -p tcp -j ISTIO_INBOUND\n",
+		 ""},
 	};
 	(void)state;
 	struct redirect_plan plan = {0};
@@ -198,13 +203,15 @@ static void test_compare_tampered(void **state)
 		assert_int_equal(r, -EBADMSG);
 		assert_int_equal(err.kind, ERR_CHECK);
 		if (!strstr(err.msg, cases[i].want))
-			fail_msg("case %zu: message \"%s\" lacks \"%s\"", i, err.msg, cases[i].want);
+			fail_msg("case %zu: message \"%s\" lacks \"%s\"", i, err.msg,
+				 cases[i].want);
 		if (!strstr(err.details, cases[i].want))
 			fail_msg("case %zu: details lack \"%s\"", i, cases[i].want);
 	}
 
 	/* the same rules in another order: named as out of order */
-	_cleanup_free_ char *a = edit(save, "-A ISTIO_OUTPUT -m owner --uid-owner 1337 -j RETURN\n", "");
+	_cleanup_free_ char *a = edit(save, "-A ISTIO_OUTPUT -m owner --uid-owner 1337 -j RETURN\n",
+				      "");
 	_cleanup_free_ char *b = edit(a, "-A ISTIO_OUTPUT -d 127.0.0.1/32 -j RETURN\n",
 				      "-A ISTIO_OUTPUT -d 127.0.0.1/32 -j RETURN\n"
 				      "-A ISTIO_OUTPUT -m owner --uid-owner 1337 -j RETURN\n");
@@ -242,11 +249,12 @@ static void test_document_fresh(void **state)
 			assert_string_equal(doc, want);
 			/* a netns with only the built-in chains is fresh too */
 			_cleanup_free_ char *doc2 = NULL;
-			assert_int_equal(iptables_build_document(
-						 "*nat\n:PREROUTING ACCEPT [0:0]\n:OUTPUT ACCEPT [0:0]\n"
-						 "-A OUTPUT -j KUBE-FOO\nCOMMIT\n",
-						 &plan, f, &doc2, NULL),
-					 0);
+			assert_int_equal(
+				iptables_build_document(
+					"*nat\n:PREROUTING ACCEPT [0:0]\n:OUTPUT ACCEPT [0:0]\n"
+					"-A OUTPUT -j KUBE-FOO\nCOMMIT\n",
+					&plan, f, &doc2, NULL),
+				0);
 			assert_string_equal(doc2, want);
 		}
 		redirect_plan_done(&plan);
@@ -270,7 +278,9 @@ static void test_document_replace(void **state)
 		"* mangle\n-D PREROUTING -i eth9 -j RETURN\n",
 		"-D PREROUTING -p tcp -m mark --mark 0x539 -j CONNMARK --save-mark --nfmask 0xffffffff --ctmask 0xffffffff\n",
 		"-D OUTPUT ! -d 127.0.0.1/32 -o lo -p tcp -m owner --uid-owner 1337 -j MARK --set-xmark 0x53a/0xffffffff\n",
-		"-F ISTIO_DIVERT\n", "-X ISTIO_DIVERT\n", "-X ISTIO_TPROXY\n",
+		"-F ISTIO_DIVERT\n",
+		"-X ISTIO_DIVERT\n",
+		"-X ISTIO_TPROXY\n",
 		"* nat\n-D PREROUTING -i eth8 -j ISTIO_REDIRECT\n-D PREROUTING -i eth8 -j RETURN\n"
 		"-D PREROUTING -i eth9 -j RETURN\n-D OUTPUT -o eth9 -j RETURN\n-D OUTPUT -j ISTIO_OUTPUT\n",
 		"-X ISTIO_REDIRECT\n-N ISTIO_INBOUND\n",
@@ -278,16 +288,17 @@ static void test_document_replace(void **state)
 		"* raw\n-D PREROUTING -j ISTIO_INBOUND\n-D OUTPUT -j ISTIO_OUTPUT_DNS\n-F ISTIO_INBOUND\n",
 		NULL,
 	};
-	static const char *const never[] = { "KUBE-FOO", "-D PREROUTING -s 10.0.0.0/8", NULL };
+	static const char *const never[] = {"KUBE-FOO", "-D PREROUTING -s 10.0.0.0/8", NULL};
 	(void)state;
 	struct redirect_plan plan = {0};
 	plan_for("default", false, &plan);
 	_cleanup_free_ char *save0 = slurp(FIXTURES "/tproxy.v4.legacy.save");
 	_cleanup_free_ char *s1 = edit(save0, "-A OUTPUT -j ISTIO_OUTPUT\n",
 				       "-A OUTPUT -j KUBE-FOO\n-A OUTPUT -j ISTIO_OUTPUT\n");
-	_cleanup_free_ char *save = edit(s1, "-A PREROUTING -i eth9 -j RETURN\n-A OUTPUT -o eth9",
-					 "-A PREROUTING -i eth9 -j RETURN\n"
-					 "-A PREROUTING -s 10.0.0.0/8 -j ACCEPT\n-A OUTPUT -o eth9");
+	_cleanup_free_ char *save =
+		edit(s1, "-A PREROUTING -i eth9 -j RETURN\n-A OUTPUT -o eth9",
+		     "-A PREROUTING -i eth9 -j RETURN\n"
+		     "-A PREROUTING -s 10.0.0.0/8 -j ACCEPT\n-A OUTPUT -o eth9");
 	_cleanup_free_ char *doc = NULL;
 	assert_int_equal(iptables_build_document(save, &plan, PLAN_V4, &doc, NULL), 0);
 	assert_lines(doc, want, true);
@@ -299,7 +310,8 @@ static void test_document_replace(void **state)
 	assert_int_equal(iptables_build_document(dsave, &plan, PLAN_V4, &doc2, NULL), 0);
 	static const char *const again[] = {
 		"* nat\n-D PREROUTING -p tcp -j ISTIO_INBOUND\n-D OUTPUT -j ISTIO_OUTPUT\n-F ISTIO_INBOUND\n",
-		"-X ISTIO_REDIRECT\n-N ISTIO_INBOUND\n", NULL,
+		"-X ISTIO_REDIRECT\n-N ISTIO_INBOUND\n",
+		NULL,
 	};
 	assert_lines(doc2, again, true);
 	redirect_plan_done(&plan);
@@ -328,8 +340,9 @@ static void test_document_remove(void **state)
 
 	/* nothing of ours: nothing to run */
 	_cleanup_free_ char *none = NULL;
-	assert_int_equal(iptables_build_document("*nat\n:OUTPUT ACCEPT [0:0]\n-A OUTPUT -j KUBE-FOO\nCOMMIT\n",
-						 NULL, PLAN_V4, &none, NULL),
+	assert_int_equal(iptables_build_document(
+				 "*nat\n:OUTPUT ACCEPT [0:0]\n-A OUTPUT -j KUBE-FOO\nCOMMIT\n",
+				 NULL, PLAN_V4, &none, NULL),
 			 0);
 	assert_string_equal(none, "");
 	_cleanup_free_ char *v6 = slurp(FIXTURES "/default.v6.legacy.save");
@@ -394,7 +407,7 @@ static void test_sandbox_nsswitch_masked(void **state)
 		skip();
 	if (access("/etc/nsswitch.conf", F_OK) != 0 || access("/bin/cat", X_OK) != 0)
 		skip();
-	const char *argv[] = { "/bin/cat", "/etc/nsswitch.conf", NULL };
+	const char *argv[] = {"/bin/cat", "/etc/nsswitch.conf", NULL};
 	struct sandbox_result res = {0};
 	struct error err = {0};
 	assert_int_equal(run(argv, NULL, 65536, 0, &res, &err), 0);
@@ -403,7 +416,7 @@ static void test_sandbox_nsswitch_masked(void **state)
 	sandbox_result_done(&res);
 
 	/* the mask is a read-only bind mount in the child's own mount namespace */
-	const char *argv2[] = { "/bin/cat", "/proc/self/mountinfo", NULL };
+	const char *argv2[] = {"/bin/cat", "/proc/self/mountinfo", NULL};
 	assert_int_equal(run(argv2, NULL, 1 << 20, 0, &res, &err), 0);
 	const char *line = strstr(res.out, " /etc/nsswitch.conf ");
 	assert_non_null(line);
@@ -422,7 +435,7 @@ static void test_sandbox_env_and_stdin(void **state)
 	(void)state;
 	if (!have_root() || access("/usr/bin/env", X_OK) != 0 || access("/bin/cat", X_OK) != 0)
 		skip();
-	const char *argv[] = { "/usr/bin/env", NULL };
+	const char *argv[] = {"/usr/bin/env", NULL};
 	struct sandbox_result res = {0};
 	struct error err = {0};
 	setenv("ISTIO_CNI_TEST_LEAK", "1", 1);
@@ -431,7 +444,7 @@ static void test_sandbox_env_and_stdin(void **state)
 				     "XTABLES_LOCKFILE=/run/test-xtables.lock\n");
 	sandbox_result_done(&res);
 
-	const char *cat[] = { "/bin/cat", NULL };
+	const char *cat[] = {"/bin/cat", NULL};
 	assert_int_equal(run(cat, "*nat\nCOMMIT\n", 65536, 0, &res, &err), 0);
 	assert_string_equal(res.out, "*nat\nCOMMIT\n");
 	sandbox_result_done(&res);
@@ -451,7 +464,7 @@ static void test_sandbox_env_and_stdin(void **state)
 	free(doc);
 
 	/* stderr and the exit status come back */
-	const char *bad[] = { "/bin/cat", "/nonexistent-file", NULL };
+	const char *bad[] = {"/bin/cat", "/nonexistent-file", NULL};
 	error_clear(&err);
 	assert_int_equal(run(bad, NULL, 4096, 0, &res, &err), 0);
 	assert_int_not_equal(res.status, 0);
@@ -467,18 +480,18 @@ static void test_sandbox_failures(void **state)
 	struct sandbox_result res = {0};
 	struct error err = {0};
 
-	const char *missing[] = { "/nonexistent/iptables-restore", NULL };
+	const char *missing[] = {"/nonexistent/iptables-restore", NULL};
 	assert_int_equal(run(missing, NULL, 0, 0, &res, &err), -ENOENT);
 	assert_int_equal(err.kind, ERR_IPTABLES);
 	assert_non_null(strstr(err.msg, "execve"));
 
-	const char *relative[] = { "iptables-restore", NULL };
+	const char *relative[] = {"iptables-restore", NULL};
 	error_clear(&err);
 	assert_true(run(relative, NULL, 0, 0, &res, &err) < 0);
 
 	if (access("/bin/sleep", X_OK) != 0)
 		return;
-	const char *sleeper[] = { "/bin/sleep", "30", NULL };
+	const char *sleeper[] = {"/bin/sleep", "30", NULL};
 	struct timespec a, b;
 	error_clear(&err);
 	(void)clock_gettime(CLOCK_MONOTONIC, &a);

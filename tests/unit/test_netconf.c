@@ -91,8 +91,8 @@ static void test_defaults_and_extras(void **state)
 
 static void test_cni_versions_list(void **state)
 {
-	_cleanup_(netconf_freep) struct netconf *c =
-		parse_ok("{\"cniVersion\":\"1.0.0\",\"cniVersions\":[\"1.0.0\",\"1.1.0\",\"2.0.0\"],\"name\":\"n\"}");
+	_cleanup_(netconf_freep) struct netconf *c = parse_ok(
+		"{\"cniVersion\":\"1.0.0\",\"cniVersions\":[\"1.0.0\",\"1.1.0\",\"2.0.0\"],\"name\":\"n\"}");
 	assert_int_equal(c->cni_versions.n, 3);
 	assert_string_equal(c->cni_versions.v[1], "1.1.0");
 }
@@ -113,17 +113,21 @@ static const struct bad_case bad[] = {
 	{"{\"name\":\"a\",\"cniVersion\":1}", -EINVAL, ERR_DECODE, "cniVersion"},
 	{"{\"name\":\"a\",\"exclude_namespaces\":\"kube-system\"}", -EINVAL, ERR_DECODE,
 	 "exclude_namespaces: expected an array"},
-	{"{\"name\":\"a\",\"exclude_namespaces\":[1]}", -EINVAL, ERR_DECODE, "exclude_namespaces[0]"},
+	{"{\"name\":\"a\",\"exclude_namespaces\":[1]}", -EINVAL, ERR_DECODE,
+	 "exclude_namespaces[0]"},
 	{"{\"name\":\"a\",\"kubernetes\":{\"exclude_namespaces\":[null]}}", -EINVAL, ERR_DECODE,
 	 "kubernetes.exclude_namespaces[0]"},
-	{"{\"name\":\"a\",\"kubernetes\":[]}", -EINVAL, ERR_DECODE, "kubernetes: expected an object"},
+	{"{\"name\":\"a\",\"kubernetes\":[]}", -EINVAL, ERR_DECODE,
+	 "kubernetes: expected an object"},
 	{"{\"name\":\"a\",\"native_nftables\":\"true\"}", -EINVAL, ERR_DECODE, "native_nftables"},
 	{"{\"name\":\"a\",\"prevResult\":[]}", -EINVAL, ERR_DECODE, "prevResult"},
 	{"{\"name\":\"a\",\"redirect_backend\":\"ebpf\"}", -EINVAL, ERR_CONFIG, "redirect_backend"},
-	{"{\"name\":\"a\",\"pod_lookup_timeout_seconds\":0}", -ERANGE, ERR_CONFIG, "pod_lookup_timeout"},
-	{"{\"name\":\"a\",\"pod_lookup_timeout_seconds\":\"5\"}", -EINVAL, ERR_DECODE, "pod_lookup_timeout"},
-	{"{\"name\":\"a\",\"runtimeConfig\":{\"io.kubernetes.cri.pod-annotations\":{\"a\":1}}}", -EINVAL,
-	 ERR_DECODE, "pod-annotations"},
+	{"{\"name\":\"a\",\"pod_lookup_timeout_seconds\":0}", -ERANGE, ERR_CONFIG,
+	 "pod_lookup_timeout"},
+	{"{\"name\":\"a\",\"pod_lookup_timeout_seconds\":\"5\"}", -EINVAL, ERR_DECODE,
+	 "pod_lookup_timeout"},
+	{"{\"name\":\"a\",\"runtimeConfig\":{\"io.kubernetes.cri.pod-annotations\":{\"a\":1}}}",
+	 -EINVAL, ERR_DECODE, "pod-annotations"},
 	{"{\"cniVersion\":\"1.0.0\"}", 0, ERR_CONFIG, "missing network name"},
 	{"{\"name\":\"\"}", 0, ERR_CONFIG, "missing network name"},
 	{"{\"name\":\"a\",\"cni_agent_run_dir\":\"relative\"}", 0, ERR_CONFIG, "cni_agent_run_dir"},

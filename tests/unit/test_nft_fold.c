@@ -28,57 +28,57 @@ size_t nft_intervals_normalize(struct nft_interval *iv, size_t n, int family);
 
 static struct plan_match daddr(const char *s, bool neg)
 {
-	struct plan_match m = { .kind = PM_DADDR, .neg = neg };
+	struct plan_match m = {.kind = PM_DADDR, .neg = neg};
 	assert_int_equal(parse_cidr(s, &m.u.cidr), 0);
 	return m;
 }
 
 static struct plan_match saddr(const char *s)
 {
-	struct plan_match m = { .kind = PM_SADDR };
+	struct plan_match m = {.kind = PM_SADDR};
 	assert_int_equal(parse_cidr(s, &m.u.cidr), 0);
 	return m;
 }
 
 static struct plan_match proto(uint8_t p)
 {
-	return (struct plan_match){ .kind = PM_PROTO, .u.proto = p };
+	return (struct plan_match){.kind = PM_PROTO, .u.proto = p};
 }
 
 static struct plan_match dport(uint16_t p, bool neg)
 {
-	return (struct plan_match){ .kind = PM_DPORT, .neg = neg, .u.port = p };
+	return (struct plan_match){.kind = PM_DPORT, .neg = neg, .u.port = p};
 }
 
 static struct plan_match oif(const char *n)
 {
-	struct plan_match m = { .kind = PM_OIF };
+	struct plan_match m = {.kind = PM_OIF};
 	snprintf(m.u.ifname, sizeof(m.u.ifname), "%s", n);
 	return m;
 }
 
 static struct plan_match iif(const char *n)
 {
-	struct plan_match m = { .kind = PM_IIF };
+	struct plan_match m = {.kind = PM_IIF};
 	snprintf(m.u.ifname, sizeof(m.u.ifname), "%s", n);
 	return m;
 }
 
 static struct plan_match uid(uint32_t id, bool neg)
 {
-	return (struct plan_match){ .kind = PM_UID, .neg = neg, .u.id = id };
+	return (struct plan_match){.kind = PM_UID, .neg = neg, .u.id = id};
 }
 
-static const struct plan_verdict RET = { .kind = PV_RETURN };
+static const struct plan_verdict RET = {.kind = PV_RETURN};
 
 static struct plan_verdict jump(enum plan_chain c)
 {
-	return (struct plan_verdict){ .kind = PV_JUMP, .chain = c };
+	return (struct plan_verdict){.kind = PV_JUMP, .chain = c};
 }
 
 static struct plan_verdict redir(uint16_t port)
 {
-	return (struct plan_verdict){ .kind = PV_REDIRECT, .port = port };
+	return (struct plan_verdict){.kind = PV_REDIRECT, .port = port};
 }
 
 #define TCP 6
@@ -87,7 +87,7 @@ static struct plan_verdict redir(uint16_t port)
 static void add(struct redirect_plan *p, enum plan_family f, enum plan_table t, enum plan_chain c,
 		unsigned int insert_pos, struct plan_verdict v, int n, ...)
 {
-	struct plan_rule r = { .table = t, .chain = c, .insert_pos = insert_pos, .verdict = v };
+	struct plan_rule r = {.table = t, .chain = c, .insert_pos = insert_pos, .verdict = v};
 	va_list ap;
 	va_start(ap, n);
 	for (int i = 0; i < n; i++)
@@ -106,7 +106,7 @@ static void add(struct redirect_plan *p, enum plan_family f, enum plan_table t, 
 static void plan_exclude_ports(struct redirect_plan *p)
 {
 	/* Istio's -o loop: tcp and udp RETURN per excluded port. */
-	static const uint16_t ports[] = { 15020, 80, 15020 };
+	static const uint16_t ports[] = {15020, 80, 15020};
 	for (size_t i = 0; i < 3; i++) {
 		add(p, V4, NAT, OUT, 0, RET, 2, proto(TCP), dport(ports[i], false));
 		add(p, V4, NAT, OUT, 0, RET, 2, proto(UDP), dport(ports[i], false));
@@ -124,7 +124,7 @@ static const char exp_exclude_ports[] =
 
 static void plan_inbound_ports(struct redirect_plan *p)
 {
-	static const uint16_t ports[] = { 15090, 15008, 15021, 15020 };
+	static const uint16_t ports[] = {15090, 15008, 15021, 15020};
 	for (size_t i = 0; i < 4; i++)
 		add(p, V4, NAT, PLAN_CHAIN_INBOUND, 0, RET, 2, proto(TCP), dport(ports[i], false));
 	add(p, V4, NAT, PLAN_CHAIN_INBOUND, 0, jump(PLAN_CHAIN_IN_REDIRECT), 1, proto(TCP));
@@ -289,7 +289,7 @@ static const char exp_dual[] =
 static void plan_not_foldable_verdict(struct redirect_plan *p)
 {
 	/* Non-terminal statements run once per matching rule: never folded. */
-	struct plan_verdict mark = { .kind = PV_MARK_SET, .mark = 1338 };
+	struct plan_verdict mark = {.kind = PV_MARK_SET, .mark = 1338};
 	add(p, V4, PLAN_TABLE_MANGLE, PLAN_CHAIN_OUTPUT, 0, mark, 1, daddr("10.0.0.0/8", false));
 	add(p, V4, PLAN_TABLE_MANGLE, PLAN_CHAIN_OUTPUT, 0, mark, 1, daddr("11.0.0.0/8", false));
 }
@@ -303,15 +303,16 @@ static const char exp_not_foldable_verdict[] =
 static void plan_tables(struct redirect_plan *p)
 {
 	/* Only tables with rules; base chains with Istio's types and priorities. */
-	struct plan_verdict zone = { .kind = PV_CT_ZONE, .zone = 2 };
-	struct plan_verdict tproxy = { .kind = PV_TPROXY, .port = 15006, .mark = 1337 };
+	struct plan_verdict zone = {.kind = PV_CT_ZONE, .zone = 2};
+	struct plan_verdict tproxy = {.kind = PV_TPROXY, .port = 15006, .mark = 1337};
 	add(p, V4, PLAN_TABLE_RAW, PLAN_CHAIN_OUTPUT, 0, jump(PLAN_CHAIN_OUTPUT_DNS), 0);
 	add(p, V4, PLAN_TABLE_RAW, PLAN_CHAIN_OUTPUT_DNS, 0, zone, 2, proto(UDP), dport(53, false));
 	add(p, V4, PLAN_TABLE_MANGLE, PLAN_CHAIN_PREROUTING, 0, jump(PLAN_CHAIN_INBOUND), 1,
 	    proto(TCP));
-	add(p, V4, PLAN_TABLE_MANGLE, PLAN_CHAIN_TPROXY, 0, tproxy, 2,
-	    daddr("127.0.0.1/32", true), proto(TCP));
-	add(p, V4, PLAN_TABLE_MANGLE, PLAN_CHAIN_INBOUND, 0, jump(PLAN_CHAIN_TPROXY), 1, proto(TCP));
+	add(p, V4, PLAN_TABLE_MANGLE, PLAN_CHAIN_TPROXY, 0, tproxy, 2, daddr("127.0.0.1/32", true),
+	    proto(TCP));
+	add(p, V4, PLAN_TABLE_MANGLE, PLAN_CHAIN_INBOUND, 0, jump(PLAN_CHAIN_TPROXY), 1,
+	    proto(TCP));
 }
 
 static const char exp_tables[] =
@@ -343,18 +344,18 @@ struct render_case {
 };
 
 static const struct render_case cases[] = {
-	{ "exclude-outbound-ports", plan_exclude_ports, exp_exclude_ports },
-	{ "inbound-ports", plan_inbound_ports, exp_inbound_ports },
-	{ "cidr-merge", plan_cidr_merge, exp_cidr_merge },
-	{ "jump-overlap", plan_jump_overlap, exp_jump_overlap },
-	{ "jump-disjoint", plan_jump_disjoint, exp_jump_disjoint },
-	{ "negated", plan_negated, exp_negated },
-	{ "interrupted", plan_interrupted, exp_interrupted },
-	{ "inserts", plan_inserts, exp_inserts },
-	{ "dual-stack", plan_dual, exp_dual },
-	{ "non-terminal", plan_not_foldable_verdict, exp_not_foldable_verdict },
-	{ "tables", plan_tables, exp_tables },
-	{ "empty", plan_empty, "" },
+	{"exclude-outbound-ports", plan_exclude_ports, exp_exclude_ports},
+	{"inbound-ports", plan_inbound_ports, exp_inbound_ports},
+	{"cidr-merge", plan_cidr_merge, exp_cidr_merge},
+	{"jump-overlap", plan_jump_overlap, exp_jump_overlap},
+	{"jump-disjoint", plan_jump_disjoint, exp_jump_disjoint},
+	{"negated", plan_negated, exp_negated},
+	{"interrupted", plan_interrupted, exp_interrupted},
+	{"inserts", plan_inserts, exp_inserts},
+	{"dual-stack", plan_dual, exp_dual},
+	{"non-terminal", plan_not_foldable_verdict, exp_not_foldable_verdict},
+	{"tables", plan_tables, exp_tables},
+	{"empty", plan_empty, ""},
 };
 
 static void test_render_cases(void **state)
@@ -418,14 +419,26 @@ static void test_intervals_normalize(void **state)
 		const char *first_start;
 		const char *first_last;
 	} table[] = {
-		{ { "10.0.0.0", "10.0.0.255", "10.0.1.0", "10.0.1.255" }, 2, 1, "10.0.0.0",
-		  "10.0.1.255" },
-		{ { "10.0.0.0", "10.0.0.255", "10.0.2.0", "10.0.2.255" }, 2, 2, "10.0.0.0",
-		  "10.0.0.255" },
-		{ { "10.0.0.0", "10.255.255.255", "10.1.0.0", "10.1.0.255" }, 2, 1, "10.0.0.0",
-		  "10.255.255.255" },
-		{ { "0.0.0.0", "255.255.255.255", "1.0.0.0", "1.0.0.0" }, 2, 1, "0.0.0.0",
-		  "255.255.255.255" },
+		{{"10.0.0.0", "10.0.0.255", "10.0.1.0", "10.0.1.255"},
+		 2,
+		 1,
+		 "10.0.0.0",
+		 "10.0.1.255"},
+		{{"10.0.0.0", "10.0.0.255", "10.0.2.0", "10.0.2.255"},
+		 2,
+		 2,
+		 "10.0.0.0",
+		 "10.0.0.255"},
+		{{"10.0.0.0", "10.255.255.255", "10.1.0.0", "10.1.0.255"},
+		 2,
+		 1,
+		 "10.0.0.0",
+		 "10.255.255.255"},
+		{{"0.0.0.0", "255.255.255.255", "1.0.0.0", "1.0.0.0"},
+		 2,
+		 1,
+		 "0.0.0.0",
+		 "255.255.255.255"},
 	};
 	for (size_t i = 0; i < sizeof(table) / sizeof(table[0]); i++) {
 		struct nft_interval iv[2] = {0};
@@ -448,7 +461,7 @@ static void test_invalid_rule(void **state)
 	struct redirect_plan p = {0};
 	struct error err = {0};
 	char *text = NULL;
-	struct plan_rule r = { .table = _PLAN_TABLE_MAX, .chain = OUT, .verdict = RET };
+	struct plan_rule r = {.table = _PLAN_TABLE_MAX, .chain = OUT, .verdict = RET};
 	assert_int_equal(redirect_plan_add(&p, V4, &r), 0);
 	assert_int_equal(nft_render(&p, &text, &err), -EINVAL);
 	assert_int_equal(err.kind, ERR_INTERNAL);

@@ -19,9 +19,10 @@ static void test_ports(void **state)
 		int r;
 		uint16_t v;
 	} t[] = {
-		{"1", 0, 1},        {"65535", 0, 65535}, {"15001", 0, 15001}, {"0", -ERANGE, 0},
-		{"65536", -ERANGE, 0}, {"-1", -EINVAL, 0}, {"+1", -EINVAL, 0},  {" 1", -EINVAL, 0},
-		{"1 ", -EINVAL, 0}, {"", -EINVAL, 0},    {"0x10", -EINVAL, 0}, {"99999999999999999999999", -ERANGE, 0},
+		{"1", 0, 1},	    {"65535", 0, 65535},   {"15001", 0, 15001},
+		{"0", -ERANGE, 0},  {"65536", -ERANGE, 0}, {"-1", -EINVAL, 0},
+		{"+1", -EINVAL, 0}, {" 1", -EINVAL, 0},	   {"1 ", -EINVAL, 0},
+		{"", -EINVAL, 0},   {"0x10", -EINVAL, 0},  {"99999999999999999999999", -ERANGE, 0},
 	};
 	for (size_t i = 0; i < sizeof(t) / sizeof(t[0]); i++) {
 		uint16_t v = 7;

@@ -88,7 +88,8 @@ static void test_values(void **state)
 	assert_int_equal(repair_action_for(&c), REPAIR_ACTION_DELETE);
 	char *fs = NULL;
 	assert_int_equal(repair_field_selector(&c, &fs), 0);
-	assert_string_equal(fs, "metadata.namespace=default,status.phase!=Running,spec.nodeName=node-7");
+	assert_string_equal(
+		fs, "metadata.namespace=default,status.phase!=Running,spec.nodeName=node-7");
 	free(fs);
 	repair_config_done(&c);
 }
@@ -129,7 +130,8 @@ static void test_invalid(void **state)
 			fail_msg("%s: got %d", t[i].var, r);
 		assert_int_equal(err.kind, ERR_CONFIG);
 		if (!strstr(err.msg, t[i].name))
-			fail_msg("%s: the message does not name the variable: %s", t[i].var, err.msg);
+			fail_msg("%s: the message does not name the variable: %s", t[i].var,
+				 err.msg);
 		assert_int_equal(c.rate_limit, 4242); /* untouched on failure */
 	}
 }
@@ -150,8 +152,9 @@ static void test_precedence(void **state)
 	};
 	/* clang-format on */
 	for (size_t i = 0; i < ELEMENTSOF(t); i++) {
-		struct repair_config c = {
-			.repair_pods = t[i].repair, .delete_pods = t[i].del, .label_pods = t[i].label};
+		struct repair_config c = {.repair_pods = t[i].repair,
+					  .delete_pods = t[i].del,
+					  .label_pods = t[i].label};
 		assert_int_equal(repair_action_for(&c), t[i].want);
 	}
 	assert_string_equal(repair_action_to_string(REPAIR_ACTION_REPAIR), "repair");
@@ -205,9 +208,9 @@ static void test_backoff(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_defaults),   cmocka_unit_test(test_values),
-		cmocka_unit_test(test_invalid),	   cmocka_unit_test(test_precedence),
-		cmocka_unit_test(test_bucket),	   cmocka_unit_test(test_backoff),
+		cmocka_unit_test(test_defaults), cmocka_unit_test(test_values),
+		cmocka_unit_test(test_invalid),	 cmocka_unit_test(test_precedence),
+		cmocka_unit_test(test_bucket),	 cmocka_unit_test(test_backoff),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -16,7 +16,7 @@
 #define ANN "\"annotations\":{\"sidecar.istio.io/status\":\"{}\"}"
 #define META(ann) "\"metadata\":{\"namespace\":\"default\",\"name\":\"p\",\"uid\":\"u\"" ann "}"
 #define LAST(code, msg)                                                                            \
-	"\"lastState\":{\"terminated\":{\"exitCode\":" #code ",\"reason\":\"Error\",\"message\":" \
+	"\"lastState\":{\"terminated\":{\"exitCode\":" #code ",\"reason\":\"Error\",\"message\":"  \
 	"\"" msg "\"}}"
 #define POD(ann, statuses) "{" META(ann) ",\"status\":{\"initContainerStatuses\":[" statuses "]}}"
 #define VALIDATION(rest) "{\"name\":\"istio-validation\"," rest "}"
