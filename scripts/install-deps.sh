@@ -16,7 +16,7 @@ PACKAGES=(
 	# and what scripts/build-cnitool.sh needs to build cnitool
 	nftables iptables iproute2 containernetworking-plugins
 	golang-go golang-github-appc-cni-dev dpkg-dev
-	util-linux procps openssl python3 python3-prometheus-client
+	util-linux procps openssl python3 python3-prometheus-client python3-yaml
 	# fuzzers, sanitizers, format and static checks, leak checks
 	clang libclang-rt-14-dev clang-format clang-tidy valgrind
 )
