@@ -85,7 +85,15 @@ echo
 say "The pod's interface, as bridge left it"
 ip -n "$POD" -br addr show dev eth0 >&2
 
-say "DEL, twice (DEL is idempotent)"
+say "An Istio-injected pod: the decision and the rules, without touching anything"
+"$ROOT/build/bin/istio-cni" plan --pod "$ROOT/tests/fixtures/pods/sidecar-default.json" | sed -n '1,12p'
+
+say "The same pod programmed into the pod netns (what ADD does once it has read the pod)"
+"$ROOT/build/bin/istio-cni" apply --pod "$ROOT/tests/fixtures/pods/sidecar-default.json" \
+	--netns "/var/run/netns/$POD"
+ip netns exec "$POD" nft list tables >&2
+
+say "DEL, twice (DEL is idempotent; it removes our tables)"
 cnitool del demo "/var/run/netns/$POD"
 cnitool del demo "/var/run/netns/$POD"
 
