@@ -48,11 +48,32 @@ int read_fd_full(int fd, size_t cap, char **ret_buf, size_t *ret_len)
 	return 0;
 }
 
-int read_file_full(const char *path, size_t cap, char **ret_buf, size_t *ret_len)
+int open_regular_file(const char *path, int *ret_fd)
 {
-	_cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+	/* O_NONBLOCK so that opening a FIFO returns instead of waiting for a writer. */
+	_cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
 	if (fd < 0)
 		return -errno;
+	struct stat st;
+	if (fstat(fd, &st) < 0)
+		return -errno;
+	if (S_ISDIR(st.st_mode))
+		return -EISDIR;
+	if (!S_ISREG(st.st_mode))
+		return -EINVAL;
+	int fl = fcntl(fd, F_GETFL);
+	if (fl < 0 || fcntl(fd, F_SETFL, fl & ~O_NONBLOCK) < 0)
+		return -errno;
+	*ret_fd = TAKE_FD(fd);
+	return 0;
+}
+
+int read_file_full(const char *path, size_t cap, char **ret_buf, size_t *ret_len)
+{
+	_cleanup_close_ int fd = -1;
+	int r = open_regular_file(path, &fd);
+	if (r < 0)
+		return r;
 	return read_fd_full(fd, cap, ret_buf, ret_len);
 }
 

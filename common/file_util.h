@@ -13,8 +13,17 @@
  * Reads fd to EOF into a NUL-terminated heap buffer. More than cap bytes gives
  * -EFBIG (nothing returned). *ret_buf is the caller's to free.
  */
+/*
+ * Opens path for reading only if it is a regular file. The open never blocks:
+ * a FIFO, socket or device planted where a file is expected gives -EINVAL at
+ * once instead of hanging the caller, a directory -EISDIR. The returned
+ * descriptor is blocking and close-on-exec; it is the caller's to close.
+ */
+int open_regular_file(const char *path, int *ret_fd) _must_check_;
+
 int read_fd_full(int fd, size_t cap, char **ret_buf, size_t *ret_len) _must_check_;
 
+/* read_fd_full on open_regular_file(path). */
 int read_file_full(const char *path, size_t cap, char **ret_buf, size_t *ret_len) _must_check_;
 
 /*

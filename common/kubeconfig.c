@@ -10,6 +10,7 @@
 #include <yaml.h>
 
 #include "base64.h"
+#include "file_util.h"
 #include "parse_util.h"
 
 /* Limits of the pre-pass: generous for any real kubeconfig, tiny for a bomb. */
@@ -60,14 +61,13 @@ int kubeconfig_read_secret(const char *path, size_t cap, char **ret, size_t *ret
 	if (!path || !ret)
 		return -EINVAL;
 
-	_cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
-	if (fd < 0)
-		return -errno;
+	_cleanup_close_ int fd = -1;
+	int r0 = open_regular_file(path, &fd);
+	if (r0 < 0)
+		return r0;
 	struct stat st;
 	if (fstat(fd, &st) < 0)
 		return -errno;
-	if (S_ISDIR(st.st_mode))
-		return -EISDIR;
 	if (st.st_size < 0 || (uint64_t)st.st_size > cap)
 		return -EFBIG;
 

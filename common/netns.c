@@ -19,7 +19,8 @@ int netns_open(const char *path, int *ret_fd, struct error *err)
 {
 	if (!path || path[0] == '\0')
 		return error_set(err, ERR_UNKNOWN_CONTAINER, -ENOENT, "no netns path");
-	_cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC);
+	/* O_NONBLOCK: a FIFO at the netns path must fail the check, not hang the open. */
+	_cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
 	if (fd < 0) {
 		int r = -errno;
 		return error_set(err, ERR_UNKNOWN_CONTAINER, r, "opening netns %s: %s", path,
