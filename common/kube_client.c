@@ -12,7 +12,6 @@
 #include "kube_retry.h"
 
 struct kube_client {
-	const struct curl_api *api;
 	CURL *h;
 	struct kube_client_options opts;
 	char *user_agent;
@@ -52,7 +51,7 @@ void kube_client_free(struct kube_client *c)
 	if (!c)
 		return;
 	if (c->h)
-		c->api->easy_cleanup(c->h);
+		curl_easy_cleanup(c->h);
 	free(c->user_agent);
 	free(c->server);
 	free(c->ca_file);
@@ -97,17 +96,17 @@ static int dup_mem(const uint8_t *p, size_t len, uint8_t **ret, size_t *ret_len)
 /* Typed wrappers: the variadic setopt takes long, pointer or curl_off_t. */
 static int set_long(struct kube_client *c, CURLoption o, long v)
 {
-	return c->api->easy_setopt(c->h, o, v) == CURLE_OK ? 0 : -EINVAL;
+	return curl_easy_setopt(c->h, o, v) == CURLE_OK ? 0 : -EINVAL;
 }
 
 static int set_ptr(struct kube_client *c, CURLoption o, const void *p)
 {
-	return c->api->easy_setopt(c->h, o, p) == CURLE_OK ? 0 : -EINVAL;
+	return curl_easy_setopt(c->h, o, p) == CURLE_OK ? 0 : -EINVAL;
 }
 
 static int set_off(struct kube_client *c, CURLoption o, curl_off_t v)
 {
-	return c->api->easy_setopt(c->h, o, v) == CURLE_OK ? 0 : -EINVAL;
+	return curl_easy_setopt(c->h, o, v) == CURLE_OK ? 0 : -EINVAL;
 }
 
 static int set_blob(struct kube_client *c, CURLoption o, uint8_t *data, size_t len)
@@ -150,7 +149,7 @@ static int apply_base(struct kube_client *c, struct error *err)
 	/* Older libcurl lacks PROTOCOLS_STR; our URLs come only from the
 	 * validated server and no redirect is followed, so that is fine. */
 	{
-		CURLcode pc = c->api->easy_setopt(c->h, CURLOPT_PROTOCOLS_STR, "https,http");
+		CURLcode pc = curl_easy_setopt(c->h, CURLOPT_PROTOCOLS_STR, "https,http");
 		if (pc != CURLE_OK && pc != CURLE_UNKNOWN_OPTION) {
 			r = -EINVAL;
 			what = "CURLOPT_PROTOCOLS_STR";
@@ -193,7 +192,7 @@ static int apply_base(struct kube_client *c, struct error *err)
 	if (r == 0)
 		return 0;
 fail:
-	return error_set(err, ERR_CONFIG, r, "libcurl %s refused %s", c->api->version, what);
+	return error_set(err, ERR_CONFIG, r, "libcurl %s refused %s", curl_api_version(), what);
 }
 
 int kube_client_new(const struct kubeconfig *kc, const struct kube_client_options *opts,
@@ -202,15 +201,13 @@ int kube_client_new(const struct kubeconfig *kc, const struct kube_client_option
 	if (!kc || !kc->server || !ret)
 		return error_set(err, ERR_INTERNAL, -EINVAL, "kube_client_new: no kubeconfig");
 
-	const struct curl_api *api;
-	int r = curl_api_get(&api, err);
+	int r = curl_api_init(err);
 	if (r < 0)
 		return r;
 
 	_cleanup_(kube_client_freep) struct kube_client *c = calloc(1, sizeof(*c));
 	if (!c)
 		return error_set(err, ERR_INTERNAL, -ENOMEM, "out of memory");
-	c->api = api;
 	if (opts)
 		c->opts = *opts;
 	c->opts.user_agent = NULL; /* not kept: borrowed */
@@ -260,7 +257,7 @@ int kube_client_new(const struct kubeconfig *kc, const struct kube_client_option
 		return error_set(err, ERR_INTERNAL, r, "out of memory");
 	c->insecure = kc->insecure_skip_tls_verify;
 
-	c->h = api->easy_init();
+	c->h = curl_easy_init();
 	if (!c->h)
 		return error_set(err, ERR_INTERNAL, -ENOMEM, "curl_easy_init failed");
 	r = apply_base(c, err);
@@ -675,25 +672,24 @@ static size_t body_write(char *ptr, size_t size, size_t nmemb, void *userdata)
 
 static int set_writer(struct kube_client *c, curl_write_callback fn, void *userdata)
 {
-	if (c->api->easy_setopt(c->h, CURLOPT_WRITEFUNCTION, fn) != CURLE_OK ||
-	    c->api->easy_setopt(c->h, CURLOPT_WRITEDATA, userdata) != CURLE_OK)
+	if (curl_easy_setopt(c->h, CURLOPT_WRITEFUNCTION, fn) != CURLE_OK ||
+	    curl_easy_setopt(c->h, CURLOPT_WRITEDATA, userdata) != CURLE_OK)
 		return -EINVAL;
 	return 0;
 }
 
-static void slist_wipe_free(const struct curl_api *api, struct curl_slist *l)
+static void slist_wipe_free(struct curl_slist *l)
 {
 	for (struct curl_slist *i = l; i; i = i->next)
 		if (i->data)
 			explicit_bzero(i->data, strlen(i->data));
-	api->slist_free_all(l);
+	curl_slist_free_all(l);
 }
 
 /* The headers of one request, the Authorization one built from the current token. */
 static int make_headers(struct kube_client *c, const char *content_type, struct curl_slist **ret,
 			struct error *err)
 {
-	const struct curl_api *api = c->api;
 	_cleanup_secret_ char *token = NULL;
 	int r = kubeconfig_current_token(c->auth, &token, err);
 	if (r < 0)
@@ -702,14 +698,14 @@ static int make_headers(struct kube_client *c, const char *content_type, struct 
 	struct curl_slist *l = NULL, *n;
 	static const char *const fixed[] = {"Accept: application/json", "Expect:"};
 	for (size_t i = 0; i < ELEMENTSOF(fixed); i++) {
-		if (!(n = api->slist_append(l, fixed[i])))
+		if (!(n = curl_slist_append(l, fixed[i])))
 			goto oom;
 		l = n;
 	}
 	if (content_type) {
 		char ct[96];
 		(void)snprintf(ct, sizeof(ct), "Content-Type: %s", content_type);
-		if (!(n = api->slist_append(l, ct)))
+		if (!(n = curl_slist_append(l, ct)))
 			goto oom;
 		l = n;
 	}
@@ -719,14 +715,14 @@ static int make_headers(struct kube_client *c, const char *content_type, struct 
 			auth = NULL;
 			goto oom;
 		}
-		if (!(n = api->slist_append(l, auth)))
+		if (!(n = curl_slist_append(l, auth)))
 			goto oom;
 		l = n;
 	}
 	*ret = l;
 	return 0;
 oom:
-	slist_wipe_free(api, l);
+	slist_wipe_free(l);
 	return error_set(err, ERR_INTERNAL, -ENOMEM, "out of memory");
 }
 
@@ -734,7 +730,7 @@ oom:
 static int transport_error(struct kube_client *c, CURLcode code, uint64_t timeout_ms,
 			   const char *what, struct error *err)
 {
-	const char *detail = c->errbuf[0] ? c->errbuf : c->api->easy_strerror(code);
+	const char *detail = c->errbuf[0] ? c->errbuf : curl_easy_strerror(code);
 	enum error_kind kind = kube_retry_classify(code, 0, 0) == KUBE_RETRY_AGAIN ? ERR_TRANSIENT
 										   : ERR_API;
 	switch (code) {
@@ -794,7 +790,7 @@ static int prepare(struct kube_client *c, const char *method, const char *url, c
 		   const char *content_type, bool watch, struct curl_slist **ret_headers,
 		   struct error *err)
 {
-	c->api->easy_reset(c->h);
+	curl_easy_reset(c->h);
 	c->errbuf[0] = '\0';
 	int r = apply_base(c, err);
 	if (r < 0)
@@ -825,7 +821,7 @@ static int prepare(struct kube_client *c, const char *method, const char *url, c
 		}
 	}
 	if (r < 0) {
-		slist_wipe_free(c->api, headers);
+		slist_wipe_free(headers);
 		return error_set(err, ERR_INTERNAL, r, "libcurl refused the request options");
 	}
 	*ret_headers = headers;
@@ -898,8 +894,8 @@ static int set_progress(struct kube_client *c, struct progress *p)
 		return 0;
 	p->last_tick_ms = now_ms();
 	curl_xferinfo_callback fn = on_progress;
-	if (c->api->easy_setopt(c->h, CURLOPT_XFERINFOFUNCTION, fn) != CURLE_OK ||
-	    c->api->easy_setopt(c->h, CURLOPT_XFERINFODATA, p) != CURLE_OK ||
+	if (curl_easy_setopt(c->h, CURLOPT_XFERINFOFUNCTION, fn) != CURLE_OK ||
+	    curl_easy_setopt(c->h, CURLOPT_XFERINFODATA, p) != CURLE_OK ||
 	    set_long(c, CURLOPT_NOPROGRESS, 0L) < 0)
 		return -EINVAL;
 	return 0;
@@ -915,8 +911,8 @@ static void collect_status(struct kube_client *c, CURLcode code, struct kube_sta
 {
 	long http = 0;
 	curl_off_t ra = 0;
-	(void)c->api->easy_getinfo(c->h, CURLINFO_RESPONSE_CODE, &http);
-	if (c->api->easy_getinfo(c->h, CURLINFO_RETRY_AFTER, &ra) != CURLE_OK || ra < 0)
+	(void)curl_easy_getinfo(c->h, CURLINFO_RESPONSE_CODE, &http);
+	if (curl_easy_getinfo(c->h, CURLINFO_RETRY_AFTER, &ra) != CURLE_OK || ra < 0)
 		ra = 0;
 	if (ra > 24 * 3600)
 		ra = 24 * 3600;
@@ -954,18 +950,18 @@ static int request(struct kube_client *c, const char *method, const char *path, 
 	struct body b = {.max = c->opts.max_response_bytes};
 	struct progress prog = {.c = c};
 	if (set_writer(c, body_write, &b) < 0 || set_progress(c, &prog) < 0) {
-		slist_wipe_free(c->api, headers);
+		slist_wipe_free(headers);
 		free(b.data);
 		return error_set(err, ERR_INTERNAL, -EINVAL, "libcurl refused the callbacks");
 	}
 	if (flag_set(c->cancel)) {
-		slist_wipe_free(c->api, headers);
+		slist_wipe_free(headers);
 		return cancelled_error(c, what, err);
 	}
-	CURLcode code = c->api->easy_perform(c->h);
+	CURLcode code = curl_easy_perform(c->h);
 	/* The header list held the token: clear it and unhook it at once. */
 	(void)set_ptr(c, CURLOPT_HTTPHEADER, NULL);
-	slist_wipe_free(c->api, headers);
+	slist_wipe_free(headers);
 
 	collect_status(c, code, &c->last);
 	_cleanup_free_ char *data = b.data;
@@ -1136,7 +1132,7 @@ static size_t watch_write(char *ptr, size_t size, size_t nmemb, void *userdata)
 
 	if (!w->checked) {
 		long http = 0;
-		(void)w->c->api->easy_getinfo(w->c->h, CURLINFO_RESPONSE_CODE, &http);
+		(void)curl_easy_getinfo(w->c->h, CURLINFO_RESPONSE_CODE, &http);
 		w->checked = true;
 		w->ok = http >= 200 && http <= 299;
 	}
@@ -1227,16 +1223,16 @@ int kube_client_watch_full(struct kube_client *c, const char *path, kube_watch_c
 		timeout_ms = INT32_MAX;
 	if (set_writer(c, watch_write, &w) < 0 || set_progress(c, &prog) < 0 ||
 	    set_long(c, CURLOPT_TIMEOUT_MS, (long)timeout_ms) < 0) {
-		slist_wipe_free(c->api, headers);
+		slist_wipe_free(headers);
 		return error_set(err, ERR_INTERNAL, -EINVAL, "libcurl refused the watch options");
 	}
 	if (flag_set(prog.stop) || flag_set(c->cancel)) {
-		slist_wipe_free(c->api, headers);
+		slist_wipe_free(headers);
 		return cancelled_error(c, what, err);
 	}
-	CURLcode code = c->api->easy_perform(c->h);
+	CURLcode code = curl_easy_perform(c->h);
 	(void)set_ptr(c, CURLOPT_HTTPHEADER, NULL);
-	slist_wipe_free(c->api, headers);
+	slist_wipe_free(headers);
 	collect_status(c, code, &c->last);
 
 	_cleanup_free_ char *line = w.line.data;

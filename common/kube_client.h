@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
  * A small Kubernetes API client: GET/LIST, WATCH streamed line by line,
- * DELETE with preconditions, merge PATCH and POST, over libcurl (loaded on
- * first use through curl_api.h, so linking this costs the plugin nothing).
+ * DELETE with preconditions, merge PATCH and POST, over libcurl (linked in:
+ * HTTP and HTTPS with OpenSSL, names resolved by c-ares).
  *
  * TLS 1.2 or newer; the server certificate is always verified unless the
  * kubeconfig says insecure-skip-tls-verify, and then only against the
@@ -72,9 +72,9 @@ struct kube_client;
 
 /*
  * Makes a client for kc (copied; kc may be freed afterwards). opts may be
- * NULL. Loads libcurl (curl_api_get), so this is the point where the plugin
- * pays for it. Errors: ERR_INTERNAL when libcurl is missing or too old,
- * ERR_CONFIG for TLS material libcurl refuses.
+ * NULL. Initialises libcurl once per process (curl_api_init), so this is the
+ * point where the plugin pays for it. Errors: ERR_INTERNAL when libcurl is too
+ * old or has no TLS, ERR_CONFIG for TLS material libcurl refuses.
  */
 int kube_client_new(const struct kubeconfig *kc, const struct kube_client_options *opts,
 		    struct kube_client **ret, struct error *err) _must_check_;
