@@ -28,61 +28,14 @@ if [[ ! -d /usr/share/gocode/src/github.com/containernetworking/cni/libcni ]]; t
 	exit 1
 fi
 
-# Is there any deb-src entry for bookworm main, in one-line or deb822 form?
-have_deb_src() {
-	local f
-	for f in /etc/apt/sources.list /etc/apt/sources.list.d/*.list; do
-		[[ -f "$f" ]] || continue
-		if grep -Eq '^[[:space:]]*deb-src[[:space:]].*[[:space:]]bookworm[[:space:]].*main' "$f"; then
-			return 0
-		fi
-	done
-	for f in /etc/apt/sources.list.d/*.sources; do
-		[[ -f "$f" ]] || continue
-		# deb822: split into stanzas on blank lines, look for one stanza
-		# that is enabled, has deb-src, bookworm and main.
-		if awk 'BEGIN { RS = ""; found = 0 }
-			/(^|\n)Types:[^\n]*deb-src/ && /(^|\n)Suites:[^\n]*bookworm([ \t\n]|$)/ &&
-			/(^|\n)Components:[^\n]*main/ && !/(^|\n)Enabled:[ \t]*no/ { found = 1 }
-			END { exit !found }' "$f"; then
-			return 0
-		fi
-	done
-	return 1
-}
+DEBIAN_SRC_WHO=build-cnitool
+# shellcheck source=scripts/lib/debian-src.sh
+. "$ROOT/scripts/lib/debian-src.sh"
 
 tmp=$(mktemp -d /tmp/cnitool-build.XXXXXX)
 trap 'rm -rf "$tmp"' EXIT
 
-fetch_source() {
-	(cd "$tmp" && apt-get source -q "$SRC_PKG" >"$tmp/apt-source.log" 2>&1)
-}
-
-if ! have_deb_src; then
-	if [[ $(id -u) -ne 0 ]]; then
-		echo "build-cnitool: no deb-src entry for bookworm main; run as root" >&2
-		exit 1
-	fi
-	echo "build-cnitool: adding deb-src entry for bookworm main" >&2
-	cat >/etc/apt/sources.list.d/istio-cni-deb-src.sources <<'SOURCES'
-Types: deb-src
-URIs: http://deb.debian.org/debian
-Suites: bookworm
-Components: main
-Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg
-SOURCES
-	apt-get update -q >&2
-fi
-
-# The deb-src entry may exist without its index having been fetched yet.
-if ! fetch_source; then
-	echo "build-cnitool: apt-get source failed, updating the index and retrying" >&2
-	apt-get update -q >&2
-	if ! fetch_source; then
-		cat "$tmp/apt-source.log" >&2
-		exit 1
-	fi
-fi
+debian_src_fetch "$SRC_PKG" "$tmp"
 
 src=$(find "$tmp" -maxdepth 3 -path '*/cnitool/cnitool.go' -print -quit)
 if [[ -z "$src" ]]; then

@@ -10,6 +10,9 @@ PACKAGES=(
 	build-essential cmake pkg-config
 	libnftnl-dev libmnl-dev libjansson-dev libcurl4-openssl-dev libcap-dev
 	libyaml-dev libmicrohttpd-dev
+	# the static build (scripts/static-deps.sh): archives, and what builds
+	# libcurl and libmicrohttpd from their Debian sources
+	libssl-dev libc-ares-dev dpkg-dev debian-archive-keyring
 	# unit tests
 	libcmocka-dev
 	# integration tests and the demo: kernel tools, reference CNI plugins,
@@ -29,8 +32,14 @@ for pkg in "${PACKAGES[@]}"; do
 	fi
 done
 
+# apt-get source (static-deps.sh, build-cnitool.sh) needs a deb-src entry.
+DEBIAN_SRC_WHO=install-deps
+# shellcheck source=scripts/lib/debian-src.sh
+. "$(dirname "${BASH_SOURCE[0]}")/lib/debian-src.sh"
+
 if [[ ${#missing[@]} -eq 0 ]]; then
 	echo "install-deps: all ${#PACKAGES[@]} packages present" >&2
+	debian_src_ensure
 	exit 0
 fi
 
@@ -43,3 +52,4 @@ echo "install-deps: installing ${missing[*]}" >&2
 export DEBIAN_FRONTEND=noninteractive
 apt-get update -q
 apt-get install -y -q --no-install-recommends "${missing[@]}"
+debian_src_ensure
