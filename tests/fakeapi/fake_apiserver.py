@@ -23,7 +23,7 @@ Without --token the table holds ``admin-token`` for user ``admin`` (all
 permissions).  --allow takes ``USER=PERM,PERM`` where PERM is ``VERB RESOURCE``
 (``get pods``, ``patch pods/status``, ``create events``,
 ``create events.events.k8s.io``) or ``*``.  The minted files in DIR: ca.crt,
-server.crt/.key (SANs localhost, 127.0.0.1, ::1), other-ca.crt (a CA that
+server.crt/.key (SANs localhost, kubernetes.default.svc, 127.0.0.1, ::1), other-ca.crt (a CA that
 signed nothing, for negative tests) and with --client-ca client-ca.crt and
 client.crt/.key (CN = --client-cert-user).  An existing CA in DIR is reused.
 
@@ -192,7 +192,7 @@ subjectKeyIdentifier = hash
 basicConstraints = critical,CA:FALSE
 keyUsage = critical,digitalSignature,keyEncipherment
 extendedKeyUsage = serverAuth
-subjectAltName = DNS:localhost,IP:127.0.0.1,IP:::1
+subjectAltName = DNS:localhost,DNS:kubernetes.default.svc,IP:127.0.0.1,IP:::1
 subjectKeyIdentifier = hash
 authorityKeyIdentifier = keyid:always
 [client_ext]

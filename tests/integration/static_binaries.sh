@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
+# Every binary in BUILD_DIR/bin is one static executable: no ELF interpreter
+# (PT_INTERP) and no shared library (DT_NEEDED), so it runs on any node's
+# host OS whatever its libc. Skipped for a dynamic build (ISTIO_CNI_STATIC=OFF).
+# No root needed.
+. "$(dirname "$0")/lib.sh"
+command -v readelf >/dev/null || { echo "$TEST_NAME: readelf not found" >&2; exit 1; }
+require_file "$BUILD_DIR/CMakeCache.txt" "configure first: cmake -S . -B $BUILD_DIR"
+if grep -q '^ISTIO_CNI_STATIC:BOOL=OFF' "$BUILD_DIR/CMakeCache.txt"; then
+	skip "dynamic build (-DISTIO_CNI_STATIC=OFF)"
+	summary
+	exit
+fi
+
+n=0
+for bin in "$BUILD_DIR"/bin/*; do
+	[[ -f "$bin" && ! -L "$bin" && -x "$bin" ]] || continue
+	n=$((n + 1))
+	name=$(basename "$bin")
+	interp=$(readelf -lW "$bin" | grep -E '^ *INTERP ')
+	[[ -z "$interp" ]] && pass "$name: no interpreter" || fail "$name: interpreter: $interp"
+	needed=$(readelf -dW "$bin" | grep -F '(NEEDED)')
+	[[ -z "$needed" ]] && pass "$name: no DT_NEEDED" || fail "$name: needs $needed"
+done
+for want in istio-cni istio-cni-agent istio-cni-repair istio-cni-validate; do
+	[[ -x "$BUILD_DIR/bin/$want" ]] && pass "$want built" || fail "$want built"
+done
+[[ "$(readlink "$BUILD_DIR/bin/install-cni")" == istio-cni-agent ]] &&
+	pass "install-cni is the agent" || fail "install-cni is the agent"
+((n >= 4)) || fail "only $n binaries in $BUILD_DIR/bin"
+summary

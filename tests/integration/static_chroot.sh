@@ -1,0 +1,145 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
+# The plugin needs nothing from the host but the kernel: copied alone into an
+# empty root filesystem (the binary, /etc/hosts and a kubeconfig; /proc, /dev
+# and /run/netns bound in a private mount namespace) it answers VERSION,
+# reads a meshed pod over TLS from the fake API server addressed by a host
+# name that only the chroot's /etc/hosts knows, programs the capture in the
+# pod's netns, fails closed on a kubeconfig whose CA did not sign the server,
+# and DEL removes the tables. Skipped for a dynamic build (ISTIO_CNI_STATIC=OFF).
+. "$(dirname "$0")/lib.sh"
+require_root
+require_file "$PLUGIN" "build first: cmake --build $BUILD_DIR"
+if readelf -lW "$PLUGIN" | grep -q 'Requesting program interpreter'; then
+	skip "istio-cni is dynamically linked (-DISTIO_CNI_STATIC=OFF)"
+	summary
+	exit
+fi
+
+API_HOST=kubernetes.default.svc
+tmpdir_new T
+netns_new NODE node
+netns_new POD pod
+ip -n "$POD" link add eth0 type veth peer name peer0
+ip -n "$POD" addr add 10.78.1.9/24 dev eth0
+ip -n "$POD" link set eth0 up
+
+API=$T/api
+mkdir -p "$API"
+"$PYTHON" - "$ROOT/tests/fakeapi" "$T/pods.json" <<'PY'
+import json, sys
+sys.path.insert(0, sys.argv[1])
+import pods
+json.dump([pods.istio_pod("web", "default")], open(sys.argv[2], "w"))
+PY
+SA_USER=system:serviceaccount:istio-system:istio-cni
+ip netns exec "$NODE" "$PYTHON" "$ROOT/tests/fakeapi/fake_apiserver.py" --dir "$API" \
+	--pods-file "$T/pods.json" --token "cni-token=$SA_USER" \
+	--allow "$SA_USER=get pods,list pods,watch pods" >"$T/api.log" 2>&1 &
+on_exit kill "$!"
+for _ in $(seq 100); do [[ -s "$API/server.json" ]] && break; sleep 0.1; done
+require_file "$API/server.json" "the fake API server did not start (see $T/api.log)"
+PORT=$(json_get "$API/server.json" '["port"]')
+
+# The root filesystem: nothing but these files and the mount points.
+R=$T/root
+mkdir -p "$R/bin" "$R/etc" "$R/run/istio-cni" "$R/run/netns" "$R/proc" "$R/dev"
+cp "$PLUGIN" "$R/bin/istio-cni"
+printf '127.0.0.1 %s\n' "$API_HOST" >"$R/etc/hosts"
+write_kubeconfig() # CA_FILE
+{
+	(
+		umask 077
+		cat >"$R/run/istio-cni/istio-cni-kubeconfig" <<KC
+apiVersion: v1
+kind: Config
+clusters:
+- cluster:
+    certificate-authority-data: $(base64 -w0 <"$1")
+    server: https://$API_HOST:$PORT
+  name: local
+contexts:
+- context: {cluster: local, user: istio-cni}
+  name: ctx
+current-context: ctx
+users:
+- name: istio-cni
+  user:
+    token: cni-token
+KC
+	)
+}
+cat >"$T/conf.json" <<JSON
+{"cniVersion": "1.0.0", "name": "chroot", "type": "istio-cni",
+ "cni_agent_run_dir": "/run/istio-cni", "pod_namespace": "istio-system",
+ "exclude_namespaces": ["kube-system"], "pod_lookup_timeout_seconds": 3,
+ "prevResult": {"cniVersion": "1.0.0", "ips": [{"address": "10.78.1.9/24"}]}}
+JSON
+
+# in_chroot STDIN VAR=VALUE...: the plugin in the chroot with exactly these
+# variables, in the node netns, in a mount namespace of its own. The host's
+# chroot(8) enters the root and execs the plugin there. Sets RUN_RC, RUN_OUT,
+# RUN_ERR.
+CHROOT=$(command -v chroot)
+in_chroot()
+{
+	local input=$1
+	shift
+	[[ "$input" == - ]] && input=/dev/null
+	RUN_SEQ=$((RUN_SEQ + 1))
+	RUN_OUT=$T/run-$RUN_SEQ.out
+	RUN_ERR=$T/run-$RUN_SEQ.err
+	ip netns exec "$NODE" unshare -m --propagation private /bin/sh -c '
+		r=$1 chroot=$2; shift 2
+		mount --rbind /proc "$r/proc" && mount --rbind /dev "$r/dev" &&
+		mount --rbind /run/netns "$r/run/netns" &&
+		exec /usr/bin/env -i "$@" "$chroot" "$r" /bin/istio-cni' sh "$R" "$CHROOT" "$@" \
+		<"$input" >"$RUN_OUT" 2>"$RUN_ERR"
+	RUN_RC=$?
+}
+has_tables() { ip netns exec "$POD" nft list tables 2>/dev/null | grep -q 'istio-proxy'; }
+cni_env=(CNI_CONTAINERID=chroot "CNI_NETNS=/run/netns/$POD" CNI_IFNAME=eth0 CNI_PATH=/bin
+	"CNI_ARGS=IgnoreUnknown=1;K8S_POD_NAMESPACE=default;K8S_POD_NAME=web")
+
+# --- VERSION ---------------------------------------------------------------
+in_chroot - CNI_COMMAND=VERSION
+if ((RUN_RC == 0)) && grep -q '"supportedVersions"' "$RUN_OUT"; then
+	pass "VERSION answers in an empty root"
+else
+	fail "VERSION answers in an empty root"
+	show_run
+fi
+
+# --- a kubeconfig whose CA did not sign the server: fail closed -------------
+write_kubeconfig "$API/other-ca.crt"
+in_chroot "$T/conf.json" CNI_COMMAND=ADD "${cni_env[@]}"
+if ((RUN_RC != 0)) && grep -q '"code"' "$RUN_OUT" && grep -qi 'certificate' "$RUN_OUT"; then
+	pass "wrong CA: ADD fails with an error naming the certificate"
+else
+	fail "wrong CA: ADD fails with an error naming the certificate"
+	show_run
+fi
+has_tables && fail "wrong CA: nothing programmed" || pass "wrong CA: nothing programmed"
+
+# --- the pod read over TLS by host name, the capture programmed -------------
+write_kubeconfig "$API/ca.crt"
+in_chroot "$T/conf.json" CNI_COMMAND=ADD "${cni_env[@]}"
+if ((RUN_RC == 0)) && grep -q '"ips"' "$RUN_OUT"; then
+	pass "ADD reads the pod from https://$API_HOST (chroot's /etc/hosts) and succeeds"
+else
+	fail "ADD reads the pod from https://$API_HOST (chroot's /etc/hosts) and succeeds"
+	show_run
+fi
+has_tables && pass "ADD: capture programmed in the pod netns" ||
+	fail "ADD: capture programmed in the pod netns"
+
+# --- DEL ---------------------------------------------------------------------
+in_chroot "$T/conf.json" CNI_COMMAND=DEL "${cni_env[@]}"
+if ((RUN_RC == 0)) && ! has_tables; then
+	pass "DEL removes the tables"
+else
+	fail "DEL removes the tables"
+	show_run
+fi
+
+summary
