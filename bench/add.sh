@@ -3,7 +3,7 @@
 # The plugin's whole ADD against the project's fake API server over TLS on
 # loopback, next to iptables-nft-restore and nft -f of Istio's rules, and the
 # ADD of an excluded-namespace pod; with an agent binary built, also the ADD
-# served from the agent's pod cache. Median of RUNS (>= 50), fresh netns each.
+# served from the agent's pod cache; a static no-op executable is the floor. Median of RUNS (>= 50), fresh netns each.
 #
 #   sudo bench/add.sh            # RUNS=50 BUILD_DIR=build
 set -euo pipefail
@@ -105,5 +105,9 @@ if [[ -x "$BUILD_DIR/bin/istio-cni-agent" ]]; then
 	AGENT_ARG=("$TMP/run-agent/log.sock")
 fi
 
+# The process-start floor: a static no-op, linked like our binaries.
+printf 'int main(void) { return 0; }\n' >"$TMP/noop.c"
+cc -O2 -static-pie -o "$TMP/noop" "$TMP/noop.c"
+
 echo "plugin: $PLUGIN; API server: $URL"
-"$PYTHON" "$ROOT/bench/add_bench.py" "$PLUGIN" "$TMP" "$BASIC" "$NFTG" "$RUNS" "${AGENT_ARG[@]}"
+BENCH_NOOP=$TMP/noop "$PYTHON" "$ROOT/bench/add_bench.py" "$PLUGIN" "$TMP" "$BASIC" "$NFTG" "$RUNS" "${AGENT_ARG[@]}"

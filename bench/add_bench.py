@@ -11,6 +11,8 @@ Variants (median of RUNS runs each, interleaved so drift hits all alike):
   g  ADD of a pod in an excluded namespace (no API call, no rules)
   h  ADD of the injected pod served from the node agent's pod cache (when given)
   t  exec of /bin/true: the machine's floor for any process start
+  n  exec of the static no-op at $BENCH_NOOP (when set): the floor for a
+     static executable like ours
 CONF_DIR holds api.json / excluded.json / agent.json: the stdin of each ADD.
 Netns creation and teardown are not timed. No assertion on the numbers.
 """
@@ -56,6 +58,9 @@ def main():
         variants["h"] = lambda ns: add(plugin, os.path.join(conf_dir, "agent.json"), ns,
                                        ("default", "web"))
     variants["t"] = lambda ns: timed(["/bin/true"])
+    noop = os.environ.get("BENCH_NOOP")
+    if noop:
+        variants["n"] = lambda ns: timed([noop])
     med = medians(variants, runs, ns_base)
     names = {
         "b": "iptables-nft-restore basic.txt",
@@ -64,6 +69,7 @@ def main():
         "g": "istio-cni ADD, excluded namespace",
         "h": "istio-cni ADD, pod from the agent cache",
         "t": "/bin/true (process start floor)",
+        "n": "static no-op (static process start floor)",
     }
     print("median of %d runs, each into a fresh netns (ms):" % runs)
     for k in variants:
@@ -72,6 +78,8 @@ def main():
           (med["f"] / med["b"], med["g"]))
     if agent:
         print("        h/b = %.2f (target <= 0.5)" % (med["h"] / med["b"]))
+    if noop:
+        print("        g/n = %.2f (target <= 1.3)" % (med["g"] / med["n"]))
     return 0
 
 
