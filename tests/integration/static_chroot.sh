@@ -6,6 +6,7 @@
 # reads a meshed pod over TLS from the fake API server addressed by a host
 # name that only the chroot's /etc/hosts knows, programs the capture in the
 # pod's netns, fails closed on a kubeconfig whose CA did not sign the server,
+# opens no shared object, NSS module or openssl.cnf on that path (strace),
 # and DEL removes the tables. Skipped for a dynamic build (ISTIO_CNI_STATIC=OFF).
 . "$(dirname "$0")/lib.sh"
 require_root
@@ -81,6 +82,7 @@ JSON
 # chroot(8) enters the root and execs the plugin there. Sets RUN_RC, RUN_OUT,
 # RUN_ERR.
 CHROOT=$(command -v chroot)
+WRAP=() # e.g. strace and its options, run outside the chroot
 in_chroot()
 {
 	local input=$1
@@ -93,7 +95,7 @@ in_chroot()
 		r=$1 chroot=$2; shift 2
 		mount --rbind /proc "$r/proc" && mount --rbind /dev "$r/dev" &&
 		mount --rbind /run/netns "$r/run/netns" &&
-		exec /usr/bin/env -i "$@" "$chroot" "$r" /bin/istio-cni' sh "$R" "$CHROOT" "$@" \
+		exec "$@" "$chroot" "$r" /bin/istio-cni' sh "$R" "$CHROOT" "${WRAP[@]}" /usr/bin/env -i "$@" \
 		<"$input" >"$RUN_OUT" 2>"$RUN_ERR"
 	RUN_RC=$?
 }
@@ -132,6 +134,29 @@ else
 fi
 has_tables && pass "ADD: capture programmed in the pod netns" ||
 	fail "ADD: capture programmed in the pod netns"
+
+# --- no shared object, NSS module, iconv module or openssl.cnf is opened ---
+if command -v strace >/dev/null; then
+	ip netns exec "$POD" nft delete table inet istio-proxy-nat 2>/dev/null
+	ip netns exec "$POD" nft flush ruleset 2>/dev/null
+	WRAP=(strace -f -qq -e trace=%file -o "$T/strace.log")
+	in_chroot "$T/conf.json" CNI_COMMAND=ADD "${cni_env[@]}"
+	WRAP=()
+	# Only what the plugin does after chroot's exec of it. c-ares reads the
+	# hosts: line of /etc/nsswitch.conf itself; glibc's NSS would go on to
+	# load a libnss_*.so, which the pattern catches.
+	opened=$(sed -n '/execve("\/bin\/istio-cni"/,$p' "$T/strace.log" |
+		grep -E '\.so[."]|libnss|gconv|openssl\.cnf|/etc/ssl')
+	if ((RUN_RC == 0)) && grep -q 'execve("/bin/istio-cni"' "$T/strace.log" && [[ -z "$opened" ]]; then
+		pass "API path: no shared object, NSS or iconv module, OpenSSL config opened"
+	else
+		fail "API path: no shared object, NSS or iconv module, OpenSSL config opened"
+		printf '     | %s\n' "$opened"
+		show_run
+	fi
+else
+	skip "strace not installed"
+fi
 
 # --- DEL ---------------------------------------------------------------------
 in_chroot "$T/conf.json" CNI_COMMAND=DEL "${cni_env[@]}"
