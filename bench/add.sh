@@ -107,7 +107,7 @@ fi
 
 # The process-start floor: a static no-op, linked like our binaries.
 printf 'int main(void) { return 0; }\n' >"$TMP/noop.c"
-cc -O2 -static-pie -o "$TMP/noop" "$TMP/noop.c"
+cc -O2 -static -o "$TMP/noop" "$TMP/noop.c"
 
 echo "plugin: $PLUGIN; API server: $URL"
 BENCH_NOOP=$TMP/noop "$PYTHON" "$ROOT/bench/add_bench.py" "$PLUGIN" "$TMP" "$BASIC" "$NFTG" "$RUNS" "${AGENT_ARG[@]}"
