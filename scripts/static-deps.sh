@@ -64,7 +64,7 @@ stamp_ok()
 	shift 2
 	[[ -f "$CACHE/$name.stamp" && "$(cat "$CACHE/$name.stamp")" == "$key" ]] || return 1
 	for f in "$@"; do
-		[[ -f "$f" ]] || return 1
+		[[ -e "$f" ]] || return 1
 	done
 }
 
@@ -99,6 +99,35 @@ fetch_src()
 
 CFLAGS_DEPS="-O2 -g -fPIE -fstack-protector-strong -D_FORTIFY_SOURCE=2"
 
+# build_src PKG LIB_DIR INCLUDE_DIR ARCHIVE HEADER WHAT FLAGS...: PKG's
+# Debian source configured with FLAGS; LIB_DIR's archive and INCLUDE_DIR's
+# headers installed into the prefix. ARCHIVE and HEADER (under the prefix)
+# are the files the stamp check looks for.
+build_src()
+{
+	local pkg=$1 libdir=$2 incdir=$3 archive=$PREFIX/$4 header=$PREFIX/$5 what=$6
+	shift 6
+	local ver key src
+	ver=$(src_version "$pkg")
+	key="$pkg $ver $* $CFLAGS_DEPS"
+	if stamp_ok "$pkg" "$key" "$archive" "$header"; then
+		return 0
+	fi
+	log "building $pkg $ver ($what)"
+	src=$(fetch_src "$pkg")
+	(
+		cd "$src"
+		CFLAGS="$CFLAGS_DEPS" ./configure -q --prefix="$PREFIX" "$@" >configure.log 2>&1 ||
+			{ tail -n 40 configure.log config.log >&2; exit 1; }
+		make -s -j"$JOBS" -C "$libdir" >make.log 2>&1 || { tail -n 40 make.log >&2; exit 1; }
+		rm -rf "$archive" "$header"
+		make -s -C "$libdir" install >>make.log 2>&1 && make -s -C "$incdir" install >>make.log 2>&1
+	) || die "$pkg build failed (logs in $src)"
+	rm -f "$PREFIX"/lib/*.la
+	printf '%s' "$key" >"$CACHE/$pkg.stamp"
+	rm -rf "$CACHE/work/$pkg"
+}
+
 # --- libcurl -----------------------------------------------------------------
 # Only what the API client uses: HTTP(S), OpenSSL (IP SANs verified), c-ares
 # (no NSS in a static binary). openssl.cnf is never read: a node's own
@@ -117,57 +146,11 @@ CURL_FLAGS=(
 	--without-nghttp2 --without-librtmp --without-libssh2 --without-libssh
 	--without-gssapi --without-libgsasl --without-hyper
 )
-build_curl()
-{
-	local ver key src
-	ver=$(src_version curl)
-	key="curl $ver ${CURL_FLAGS[*]} $CFLAGS_DEPS"
-	if stamp_ok curl "$key" "$PREFIX/lib/libcurl.a" "$PREFIX/include/curl/curl.h"; then
-		return 0
-	fi
-	log "building libcurl $ver (HTTP, OpenSSL, c-ares)"
-	src=$(fetch_src curl)
-	(
-		cd "$src"
-		CFLAGS="$CFLAGS_DEPS" ./configure -q --prefix="$PREFIX" "${CURL_FLAGS[@]}" >configure.log 2>&1 ||
-			{ tail -n 40 configure.log config.log >&2; exit 1; }
-		make -s -j"$JOBS" -C lib >make.log 2>&1 || { tail -n 40 make.log >&2; exit 1; }
-		rm -rf "$PREFIX/include/curl" "$PREFIX/lib/libcurl.a"
-		make -s -C lib install >>make.log 2>&1 && make -s -C include install >>make.log 2>&1
-	) || die "libcurl build failed (logs in $src)"
-	rm -f "$PREFIX/lib/libcurl.la"
-	printf '%s' "$key" >"$CACHE/curl.stamp"
-	rm -rf "$CACHE/work/curl"
-}
-
 # --- libmicrohttpd -------------------------------------------------------------
 MHD_FLAGS=(
 	--disable-shared --enable-static --with-pic --disable-https --without-gnutls
 	--disable-nls --disable-doc --disable-examples --disable-curl
 )
-build_mhd()
-{
-	local ver key src
-	ver=$(src_version libmicrohttpd)
-	key="libmicrohttpd $ver ${MHD_FLAGS[*]} $CFLAGS_DEPS"
-	if stamp_ok libmicrohttpd "$key" "$PREFIX/lib/libmicrohttpd.a" "$PREFIX/include/microhttpd.h"; then
-		return 0
-	fi
-	log "building libmicrohttpd $ver (HTTPS off)"
-	src=$(fetch_src libmicrohttpd)
-	(
-		cd "$src"
-		CFLAGS="$CFLAGS_DEPS" ./configure -q --prefix="$PREFIX" "${MHD_FLAGS[@]}" >configure.log 2>&1 ||
-			{ tail -n 40 configure.log config.log >&2; exit 1; }
-		make -s -j"$JOBS" -C src/microhttpd >make.log 2>&1 || { tail -n 40 make.log >&2; exit 1; }
-		rm -f "$PREFIX/lib/libmicrohttpd.a" "$PREFIX/include/microhttpd.h"
-		make -s -C src/microhttpd install >>make.log 2>&1 && make -s -C src/include install >>make.log 2>&1
-	) || die "libmicrohttpd build failed (logs in $src)"
-	rm -f "$PREFIX/lib/libmicrohttpd.la"
-	printf '%s' "$key" >"$CACHE/libmicrohttpd.stamp"
-	rm -rf "$CACHE/work/libmicrohttpd"
-}
-
 # --- libmnl --------------------------------------------------------------------
 # A private apt tree (sources list, lists, cache) for Debian 13, signed by the
 # same keyring as Debian 12's own sources.
@@ -214,8 +197,10 @@ fetch_mnl()
 
 t0=$SECONDS
 fetch_mnl
-build_mhd
-build_curl
+build_src libmicrohttpd src/microhttpd src/include lib/libmicrohttpd.a include/microhttpd.h \
+	"HTTPS off" "${MHD_FLAGS[@]}"
+build_src curl lib include lib/libcurl.a include/curl \
+	"HTTP, OpenSSL, c-ares" "${CURL_FLAGS[@]}"
 rm -rf "$CACHE/work"
 ((SECONDS - t0 < 2)) || log "done in $((SECONDS - t0))s: $PREFIX"
 printf '%s\n' "$PREFIX"
