@@ -82,7 +82,7 @@ awk -v sc="$start_cpu" -v srss="$start_rss" -v c0="$c0" -v c1="$c1" -v c2="$c2" 
 	printf "storm of %d rewrites in %.2f s:             %.2f s CPU (incl. 1 s settle), converged %.2f s after it, %d re-installs\n",
 		n, t1 - t0, c2 - c1, t2 - t1, inst
 	printf "peak RSS (VmHWM):                             %.1f MB (target < 10 MB)\n", hwm / 1024
-	printf "  of which PSS %.1f MB, anonymous %.1f MB (the rest: shared library pages, libcurl/OpenSSL ~8 MB)\n",
+	printf "  of which PSS %.1f MB, anonymous %.1f MB (the rest: pages of the executable and any shared library)\n",
 		pss / 1024, anon / 1024
 	printf "exit status after SIGTERM:                    %d\n", rc
 }'
