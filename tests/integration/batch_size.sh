@@ -55,16 +55,22 @@ ipt_rules() { ip netns exec "$POD" iptables-nft-save 2>/dev/null | grep -c -- ' 
 nothing() { ! ip netns exec "$POD" nft list tables 2>/dev/null | grep -q istio-proxy &&
 	! ip netns exec "$POD" iptables-nft-save 2>/dev/null | grep -q ISTIO; }
 
-# run DESC TIMEOUT ARGS...: the plugin's redirect command under a timeout; sets RC, OUT.
+# run NAME TIMEOUT ARGS...: the plugin's redirect command under a timeout; sets RC, OUT.
 run() { OUT=$(timeout "$2" "$CNI" "${@:3}" 2>&1); RC=$?; }
 
+# big_apply NAME CONF RULES_FN: the 16,384-interface pod applied, every rule in the kernel.
+big_apply()
+{
+	run big 60 apply --pod "$TMP/big.json" --netns "$NSP" --conf "$TMP/$2.conf"
+	if ((RC == 0)) && [[ "$OUT" == *"32788 IPv4"* ]]; then
+		pass "$1: 16,384 excluded interfaces (32,788 rules) apply succeeds"
+	else fail "$1: big apply: rc=$RC $OUT"; fi
+	assert_eq "$("$3")" 32768 "$1: every interface rule is in the kernel"
+	run big 60 apply --pod "$TMP/big.json" --netns "$NSP" --conf "$TMP/$2.conf"
+}
+
 # --- nftables ---------------------------------------------------------------
-run big 60 apply --pod "$TMP/big.json" --netns "$NSP" --conf "$TMP/nft.conf"
-if ((RC == 0)) && [[ "$OUT" == *"32788 IPv4"* ]]; then
-	pass "nftables: 16,384 excluded interfaces (32,788 rules) apply succeeds"
-else fail "nftables: big apply: rc=$RC $OUT"; fi
-assert_eq "$(nft_rules)" 32768 "nftables: every interface rule is in the kernel"
-run big 60 apply --pod "$TMP/big.json" --netns "$NSP" --conf "$TMP/nft.conf"
+big_apply nftables nft nft_rules
 ((RC == 0)) && pass "nftables: the big plan applies again (replace)" || fail "nftables: re-apply: $OUT"
 run big 60 check --pod "$TMP/big.json" --netns "$NSP" --conf "$TMP/nft.conf"
 ((RC == 0)) && pass "nftables: CHECK of the big plan passes" || fail "nftables: check: $OUT"
@@ -106,12 +112,7 @@ for b in nft ipt; do
 done
 
 # --- iptables ---------------------------------------------------------------
-run big 60 apply --pod "$TMP/big.json" --netns "$NSP" --conf "$TMP/ipt.conf"
-if ((RC == 0)) && [[ "$OUT" == *"32788 IPv4"* ]]; then
-	pass "iptables: 16,384 excluded interfaces (32,788 rules) apply succeeds"
-else fail "iptables: big apply: rc=$RC $OUT"; fi
-assert_eq "$(ipt_rules)" 32768 "iptables: every interface rule is in the kernel"
-run big 60 apply --pod "$TMP/big.json" --netns "$NSP" --conf "$TMP/ipt.conf"
+big_apply iptables ipt ipt_rules
 ((RC == 0)) && [[ "$OUT" == *unchanged* ]] && pass "iptables: the big plan again is unchanged" ||
 	fail "iptables: re-apply: $OUT"
 run tproxy 60 apply --pod "$TMP/big_tproxy.json" --netns "$NSP" --conf "$TMP/ipt.conf"
