@@ -31,6 +31,13 @@
 #include "redirect_plan.h"
 
 #define IPTABLES_EXEC_TIMEOUT_MS 10000
+/*
+ * Rules per family the iptables backend applies: 16,384 excluded interfaces in
+ * REDIRECT mode (two rules each) plus Istio's fixed rules. Measured with
+ * iptables-nft 1.8.9 on 2 cores: 32,788 rules apply in 0.7 s and are removed
+ * in 4 s; 65,568 rules took 15 s to replace and over 10 s to remove.
+ */
+#define IPTABLES_PLAN_RULES_MAX (2 * 16384 + 1024)
 #define IPTABLES_SAVE_MAX (16u << 20)
 #define IPTABLES_STDERR_MAX 4096
 

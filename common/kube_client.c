@@ -116,6 +116,28 @@ static int set_blob(struct kube_client *c, CURLoption o, uint8_t *data, size_t l
 }
 
 /*
+ * Reads a PEM file the kubeconfig names into *data, unless *data is already
+ * set. libcurl would open the path itself, with a blocking open() a FIFO never
+ * returns from; kubeconfig_read_secret opens without blocking and takes only
+ * a regular file.
+ */
+static int load_pem(const char *path, const char *what, uint8_t **data, size_t *len,
+		    struct error *err)
+{
+	if (!path || *data)
+		return 0;
+	char *buf = NULL;
+	size_t n = 0;
+	int r = kubeconfig_read_secret(path, KUBECONFIG_SECRET_MAX_BYTES, &buf, &n);
+	if (r < 0)
+		return error_set(err, ERR_IO, r, "cannot read %s %s: %s", what, path,
+				 r == -EINVAL ? "not a regular file" : strerror(-r));
+	*data = (uint8_t *)buf;
+	*len = n;
+	return 0;
+}
+
+/*
  * The options every request starts from; applied after each easy_reset, which
  * keeps open connections and TLS sessions but forgets options.
  */
@@ -256,6 +278,12 @@ int kube_client_new(const struct kubeconfig *kc, const struct kube_client_option
 	if (r < 0)
 		return error_set(err, ERR_INTERNAL, r, "out of memory");
 	c->insecure = kc->insecure_skip_tls_verify;
+	if ((r = load_pem(c->ca_file, "certificate-authority", &c->ca_data, &c->ca_data_len, err)) <
+		    0 ||
+	    (r = load_pem(c->cert_file, "client-certificate", &c->cert_data, &c->cert_data_len,
+			  err)) < 0 ||
+	    (r = load_pem(c->key_file, "client-key", &c->key_data, &c->key_data_len, err)) < 0)
+		return r;
 
 	c->h = curl_easy_init();
 	if (!c->h)

@@ -647,7 +647,7 @@ int kubeconfig_load(const char *path, struct kubeconfig **ret, struct error *err
 				 KUBECONFIG_MAX_BYTES);
 	if (r < 0)
 		return error_set(err, ERR_IO, r, "cannot read kubeconfig %s: %s", path,
-				 strerror(-r));
+				 r == -EINVAL ? "not a regular file" : strerror(-r));
 
 	_cleanup_free_ char *dir = NULL;
 	const char *slash = strrchr(path, '/');
@@ -707,7 +707,7 @@ int kubeconfig_current_token(const struct kubeconfig *k, char **ret, struct erro
 	int r = kubeconfig_read_secret(k->token_file, KUBECONFIG_SECRET_MAX_BYTES, &raw, NULL);
 	if (r < 0)
 		return error_set(err, ERR_IO, r, "cannot read token file %s: %s", k->token_file,
-				 strerror(-r));
+				 r == -EINVAL ? "not a regular file" : strerror(-r));
 	const char *t = strip(raw);
 	if (!t[0])
 		return error_set(err, ERR_CONFIG, -EINVAL, "token file %s is empty", k->token_file);

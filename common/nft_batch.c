@@ -43,15 +43,15 @@ struct msg_info {
 	enum plan_table table;
 	enum plan_chain chain;
 	size_t rule; /* index into the program */
-	bool acked;
 };
 
 struct batch {
 	char *buf;
 	size_t len;
 	size_t cap;
-	uint32_t seq0; /* seq of the first object message */
+	uint32_t seq0; /* seq of the first object message; the batch begin has seq0 - 1 */
 	uint32_t seq;
+	size_t last_off; /* offset of the last object message in buf */
 	struct msg_info *info;
 	size_t n_info;
 	size_t cap_info;
@@ -95,8 +95,8 @@ static struct nlmsghdr *batch_msg(struct batch *b, uint16_t type, uint16_t flags
 		b->cap_info = ncap;
 	}
 	b->info[b->n_info++] = *info;
-	return nftnl_nlmsg_build_hdr(b->buf + b->len, type, NFPROTO_INET, flags | NLM_F_ACK,
-				     b->seq++);
+	b->last_off = b->len;
+	return nftnl_nlmsg_build_hdr(b->buf + b->len, type, NFPROTO_INET, flags, b->seq++);
 }
 
 static void batch_commit_msg(struct batch *b, const struct nlmsghdr *nlh)
@@ -114,8 +114,17 @@ static int batch_begin(struct batch *b, uint32_t seq)
 	return 0;
 }
 
+/*
+ * Only the last object message asks for an ack. nfnetlink reports every
+ * failing message whether it asked or not, and queues all replies inside the
+ * sendmsg() that carries the batch; an ack per message would need a receive
+ * buffer sized for tens of thousands of replies, and one dropped ack would
+ * leave a committed batch looking failed.
+ */
 static int batch_end(struct batch *b)
 {
+	if (b->n_info > 0)
+		((struct nlmsghdr *)(void *)(b->buf + b->last_off))->nlmsg_flags |= NLM_F_ACK;
 	if (batch_reserve(b) < 0)
 		return -ENOMEM;
 	batch_commit_msg(b, nftnl_batch_end(b->buf + b->len, b->seq));
@@ -331,11 +340,89 @@ static int socket_grow_sndbuf(struct mnl_socket *nl, size_t len)
 	return 0;
 }
 
+/* What the replies to one batch said. */
+struct batch_replies {
+	bool last_acked; /* the ack of the last object message arrived */
+	int first_err;	 /* first error of an object message, by sequence */
+	size_t first_idx;
+	char first_ext[256];
+	int commit_err; /* an error on the batch begin: the commit failed */
+	bool overrun;	/* replies were dropped: the receive buffer overflowed */
+};
+
+static void batch_reply(const struct batch *b, const struct nlmsghdr *nlh,
+			struct batch_replies *rep)
+{
+	if (nlh->nlmsg_type != NLMSG_ERROR ||
+	    nlh->nlmsg_len < mnl_nlmsg_size(sizeof(struct nlmsgerr)))
+		return;
+	const struct nlmsgerr *e = mnl_nlmsg_get_payload(nlh);
+	if (nlh->nlmsg_seq == b->seq0 - 1) {
+		if (e->error != 0 && !rep->commit_err)
+			rep->commit_err = e->error;
+		return;
+	}
+	uint32_t idx = nlh->nlmsg_seq - b->seq0;
+	if (nlh->nlmsg_seq < b->seq0 || idx >= b->n_info)
+		return; /* not ours (stale) */
+	if (idx == b->n_info - 1)
+		rep->last_acked = true;
+	if (e->error != 0 && (!rep->first_err || idx < rep->first_idx)) {
+		rep->first_err = e->error;
+		rep->first_idx = idx;
+		const char *ext = netlink_extack_msg(nlh);
+		rep->first_ext[0] = '\0';
+		if (ext)
+			(void)snprintf(rep->first_ext, sizeof(rep->first_ext), " (%s)", ext);
+	}
+}
+
 /*
- * Sends the batch and reads every ack. The kernel processes a batch inside
- * sendmsg(), so all replies are queued when it returns; a short poll covers
- * anything else. Returns 0 when every message was acked without error.
+ * Reads the replies to a sent batch. The kernel handles the whole batch inside
+ * sendmsg(), so every reply is queued when it returns: the ack of the last
+ * message (sent last, after any errors), an error per failing message, and an
+ * error on the batch begin when the commit itself failed. A short poll covers
+ * anything else. A receive buffer overrun (ENOBUFS, reported once, before the
+ * replies still queued) can only come from a flood of errors, and any error
+ * aborts the whole batch; the queue is still read for the first of them.
  */
+static int batch_read_replies(struct mnl_socket *nl, const struct batch *b,
+			      struct batch_replies *rep)
+{
+	char rbuf[16384] __attribute__((aligned(4)));
+	int fd = mnl_socket_get_fd(nl);
+
+	while (!rep->last_acked) {
+		ssize_t n = recv(fd, rbuf, sizeof(rbuf), MSG_DONTWAIT);
+		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+			if (rep->first_err || rep->commit_err || rep->overrun)
+				return 0; /* the batch was processed and refused */
+			struct pollfd pfd = {.fd = fd, .events = POLLIN};
+			int pr = poll(&pfd, 1, 1000);
+			if (pr < 0 && errno == EINTR)
+				continue;
+			if (pr <= 0)
+				return -ETIMEDOUT;
+			continue;
+		}
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0 && errno == ENOBUFS) {
+			rep->overrun = true;
+			continue;
+		}
+		if (n < 0)
+			return -errno;
+		const struct nlmsghdr *nlh = (const struct nlmsghdr *)rbuf;
+		/* A receive is at most the buffer's size, so it fits libmnl's int. */
+		int left = (int)n;
+		for (; mnl_nlmsg_ok(nlh, left); nlh = mnl_nlmsg_next(nlh, &left))
+			batch_reply(b, nlh, rep);
+	}
+	return 0;
+}
+
+/* Sends the batch and reads its replies; 0 when the kernel committed it. */
 static int batch_send(struct mnl_socket *nl, struct batch *b, const struct nft_program *p,
 		      struct error *err)
 {
@@ -345,64 +432,29 @@ static int batch_send(struct mnl_socket *nl, struct batch *b, const struct nft_p
 	if (mnl_socket_sendto(nl, b->buf, b->len) < 0)
 		return error_set(err, ERR_NFTABLES, -errno, "sending nftables batch");
 
-	char rbuf[16384] __attribute__((aligned(4)));
-	size_t pending = b->n_info;
-	int first_err = 0;
-	size_t first_idx = 0;
-	char first_ext[256] = "";
-	int fd = mnl_socket_get_fd(nl);
-
-	while (pending > 0) {
-		ssize_t n = recv(fd, rbuf, sizeof(rbuf), MSG_DONTWAIT);
-		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
-			if (first_err)
-				break; /* an aborted batch does not ack the rest */
-			struct pollfd pfd = {.fd = fd, .events = POLLIN};
-			int pr = poll(&pfd, 1, 1000);
-			if (pr < 0 && errno == EINTR)
-				continue;
-			if (pr <= 0)
-				return error_set(err, ERR_NFTABLES, -ETIMEDOUT,
-						 "%zu of %zu nftables messages not acknowledged",
-						 pending, b->n_info);
-			continue;
-		}
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			return error_set(err, ERR_NFTABLES, -errno, "reading nftables acks");
-		}
-		const struct nlmsghdr *nlh = (const struct nlmsghdr *)rbuf;
-		/* A receive is at most the buffer's size, so it fits libmnl's int. */
-		int left = (int)n;
-		for (; mnl_nlmsg_ok(nlh, left); nlh = mnl_nlmsg_next(nlh, &left)) {
-			if (nlh->nlmsg_type != NLMSG_ERROR)
-				continue;
-			if (nlh->nlmsg_len < mnl_nlmsg_size(sizeof(struct nlmsgerr)))
-				continue;
-			const struct nlmsgerr *e = mnl_nlmsg_get_payload(nlh);
-			uint32_t idx = nlh->nlmsg_seq - b->seq0;
-			if (nlh->nlmsg_seq < b->seq0 || idx >= b->n_info)
-				continue; /* not ours (stale) */
-			if (!b->info[idx].acked) {
-				b->info[idx].acked = true;
-				pending--;
-			}
-			if (e->error != 0 && !first_err) {
-				first_err = e->error;
-				first_idx = idx;
-				const char *ext = netlink_extack_msg(nlh);
-				if (ext)
-					(void)snprintf(first_ext, sizeof(first_ext), " (%s)", ext);
-			}
-		}
-	}
-	if (first_err) {
+	struct batch_replies rep = {0};
+	r = batch_read_replies(nl, b, &rep);
+	if (rep.first_err) {
 		char what[ERROR_MSG_MAX];
-		describe_msg(p, &b->info[first_idx], what, sizeof(what));
-		return error_set(err, ERR_NFTABLES, first_err, "nftables rejected \"%s\": %s%s",
-				 what, strerror(-first_err), first_ext);
+		describe_msg(p, &b->info[rep.first_idx], what, sizeof(what));
+		return error_set(err, ERR_NFTABLES, rep.first_err, "nftables rejected \"%s\": %s%s",
+				 what, strerror(-rep.first_err), rep.first_ext);
 	}
+	if (rep.commit_err)
+		return error_set(err, ERR_NFTABLES, rep.commit_err,
+				 "nftables refused to commit the batch of %zu messages: %s",
+				 b->n_info, strerror(-rep.commit_err));
+	if (rep.overrun)
+		return error_set(err, ERR_NFTABLES, -ENOBUFS,
+				 "nftables rejected the batch of %zu messages: more errors than "
+				 "the receive buffer holds",
+				 b->n_info);
+	if (r == -ETIMEDOUT)
+		return error_set(err, ERR_NFTABLES, r,
+				 "the batch of %zu nftables messages was not acknowledged",
+				 b->n_info);
+	if (r < 0)
+		return error_set(err, ERR_NFTABLES, r, "reading nftables acks");
 	return 0;
 }
 

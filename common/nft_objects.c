@@ -208,10 +208,16 @@ static void build_match(struct rb *b, const struct plan_match *m)
 	switch (m->kind) {
 	case PM_IIF:
 	case PM_OIF: {
+		/* The register holds the name NUL-padded to IFNAMSIZ: comparing all 16
+		 * bytes matches the name exactly; "veth+" (iptables' prefix wildcard)
+		 * compares only "veth", without the NUL, as nft's "veth*" does. */
 		char name[16] = {0};
-		memcpy(name, m->u.ifname, strnlen(m->u.ifname, sizeof(m->u.ifname)));
+		size_t n = strnlen(m->u.ifname, sizeof(m->u.ifname));
+		bool prefix = n > 1 && m->u.ifname[n - 1] == '+';
+		memcpy(name, m->u.ifname, prefix ? n - 1 : n);
 		e_meta_load(b, m->kind == PM_IIF ? NFT_META_IIFNAME : NFT_META_OIFNAME, NFT_REG_1);
-		e_cmp(b, m->neg ? NFT_CMP_NEQ : NFT_CMP_EQ, name, sizeof(name));
+		e_cmp(b, m->neg ? NFT_CMP_NEQ : NFT_CMP_EQ, name,
+		      prefix ? (uint32_t)(n - 1) : (uint32_t)sizeof(name));
 		break;
 	}
 	case PM_PROTO:

@@ -5,8 +5,10 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <linux/netfilter.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/socket.h>
 
 #include "nft_internal.h"
@@ -104,10 +106,14 @@ static void put_match(FILE *f, const struct nft_rule_ir *r, unsigned int i)
 
 	switch (m->kind) {
 	case PM_IIF:
-	case PM_OIF:
-		fprintf(f, "%s %s\"%.*s\"", m->kind == PM_IIF ? "iifname" : "oifname", ne,
-			(int)sizeof(m->u.ifname), m->u.ifname);
+	case PM_OIF: {
+		/* iptables' "veth+" is nft's "veth*". */
+		int n = (int)strnlen(m->u.ifname, sizeof(m->u.ifname));
+		bool prefix = n > 1 && m->u.ifname[n - 1] == '+';
+		fprintf(f, "%s %s\"%.*s%s\"", m->kind == PM_IIF ? "iifname" : "oifname", ne,
+			prefix ? n - 1 : n, m->u.ifname, prefix ? "*" : "");
 		break;
+	}
 	case PM_PROTO:
 		fprintf(f, "meta l4proto %s", ne);
 		put_proto(f, m->u.proto);

@@ -2,11 +2,13 @@
 #include "redirect_params.h"
 
 #include <errno.h>
+#include <netinet/in.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "cleanup.h"
 #include "istio_names.h"
 
 /* ---- the decision ---- */
@@ -125,6 +127,79 @@ static int for_each_entry(const char *key, const char *value, entry_fn fn, void 
 	return 0;
 }
 
+/* ---- duplicates ---- */
+
+struct dedupe_ctx {
+	const char *base;
+	size_t size;
+	int (*cmp)(const void *a, const void *b);
+};
+
+/* Orders indices by the entries they point at, then by position. */
+static int cmp_index(const void *a, const void *b, void *userdata)
+{
+	const struct dedupe_ctx *c = userdata;
+	size_t i = *(const size_t *)a, j = *(const size_t *)b;
+	int r = c->cmp(c->base + i * c->size, c->base + j * c->size);
+	if (r != 0)
+		return r;
+	return i < j ? -1 : i > j;
+}
+
+/*
+ * Drops every entry of base[0..*n) equal to an earlier one, keeping the order
+ * of the rest; O(n log n), for lists of up to REDIRECT_LIST_MAX entries.
+ */
+static int dedupe(void *base, size_t *n, size_t size, int (*cmp)(const void *a, const void *b))
+{
+	if (*n < 2)
+		return 0;
+	_cleanup_free_ size_t *idx = reallocarray(NULL, *n, sizeof(*idx));
+	_cleanup_free_ bool *drop = calloc(*n, sizeof(*drop));
+	if (!idx || !drop)
+		return -ENOMEM;
+	for (size_t i = 0; i < *n; i++)
+		idx[i] = i;
+	struct dedupe_ctx c = {.base = base, .size = size, .cmp = cmp};
+	qsort_r(idx, *n, sizeof(*idx), cmp_index, &c);
+	for (size_t i = 1; i < *n; i++)
+		if (cmp(c.base + idx[i - 1] * size, c.base + idx[i] * size) == 0)
+			drop[idx[i]] = true;
+	char *p = base;
+	size_t out = 0;
+	for (size_t i = 0; i < *n; i++) {
+		if (drop[i])
+			continue;
+		if (out != i)
+			memcpy(p + out * size, p + i * size, size);
+		out++;
+	}
+	*n = out;
+	return 0;
+}
+
+static int cmp_port(const void *a, const void *b)
+{
+	uint16_t x = *(const uint16_t *)a, y = *(const uint16_t *)b;
+	return x < y ? -1 : x > y;
+}
+
+/* Same family, prefix and address as written (10.0.0.1/8 and 10.0.0.0/8 differ). */
+static int cmp_cidr(const void *a, const void *b)
+{
+	const struct cidr *x = a, *y = b;
+	if (x->family != y->family)
+		return x->family < y->family ? -1 : 1;
+	if (x->prefix != y->prefix)
+		return x->prefix < y->prefix ? -1 : 1;
+	return memcmp(x->addr.bytes, y->addr.bytes, x->family == AF_INET ? 4 : 16);
+}
+
+static int cmp_ifname(const void *a, const void *b)
+{
+	return strncmp(a, b, IFNAMSIZ);
+}
+
 static bool is_wildcard(const char *value)
 {
 	char buf[8];
@@ -167,6 +242,8 @@ int redirect_parse_ports(const char *key, const char *value, bool allow_wildcard
 		l.wildcard = true;
 	} else {
 		int r = for_each_entry(key, value, add_port, &l, "a port (1-65535)", err);
+		if (r >= 0)
+			r = dedupe(l.port, &l.n, sizeof(*l.port), cmp_port);
 		if (r < 0) {
 			port_list_done(&l);
 			return r;
@@ -209,6 +286,8 @@ int redirect_parse_cidrs(const char *key, const char *value, bool allow_wildcard
 	} else {
 		int r = for_each_entry(key, value, add_cidr, &l,
 				       "a CIDR such as 10.0.0.0/8 or fd00::/8", err);
+		if (r >= 0)
+			r = dedupe(l.cidr, &l.n, sizeof(*l.cidr), cmp_cidr);
 		if (r < 0) {
 			cidr_list_done(&l);
 			return r;
@@ -219,11 +298,24 @@ int redirect_parse_cidrs(const char *key, const char *value, bool allow_wildcard
 	return 0;
 }
 
+bool redirect_ifname_valid(const char *name)
+{
+	if (!ifname_valid(name) || name[0] == '-')
+		return false;
+	size_t n = strlen(name);
+	for (size_t i = 0; i < n; i++) {
+		if (strchr("\"'\\#!*", name[i]))
+			return false;
+		if (name[i] == '+' && (i + 1 != n || n == 1))
+			return false;
+	}
+	return true;
+}
+
 static int add_ifname(const char *entry, void *userdata)
 {
 	struct ifname_list *l = userdata;
-	/* "*" is a legal kernel name but reads as a wildcard, which Istio does not have here. */
-	if (!ifname_valid(entry) || strcmp(entry, "*") == 0)
+	if (!redirect_ifname_valid(entry))
 		return -EINVAL;
 	char(*n)[IFNAMSIZ] = reallocarray(l->name, l->n + 1, sizeof(*n));
 	if (!n)
@@ -244,7 +336,12 @@ int redirect_parse_ifnames(const char *key, const char *value, struct ifname_lis
 {
 	struct ifname_list l = {0};
 	int r = for_each_entry(key, value, add_ifname, &l,
-			       "an interface name (1-15 bytes, no '/', ':' or spaces)", err);
+			       "an interface name (1-15 bytes; none of / : \" ' \\ # ! * or "
+			       "whitespace; not starting with '-'; '+' only last, as a prefix "
+			       "wildcard, and not alone)",
+			       err);
+	if (r >= 0)
+		r = dedupe(l.name, &l.n, sizeof(*l.name), cmp_ifname);
 	if (r < 0) {
 		ifname_list_done(&l);
 		return r;
@@ -365,16 +462,7 @@ static int finish_inbound_excludes(struct port_list *l)
 	for (size_t i = 0; i < ELEMENTSOF(always); i++)
 		l->port[l->n++] = always[i];
 
-	size_t out = 0;
-	for (size_t i = 0; i < l->n; i++) {
-		bool dup = false;
-		for (size_t j = 0; j < out && !dup; j++)
-			dup = l->port[j] == l->port[i];
-		if (!dup)
-			l->port[out++] = l->port[i];
-	}
-	l->n = out;
-	return 0;
+	return dedupe(l->port, &l->n, sizeof(*l->port), cmp_port);
 }
 
 static bool env_bool(const struct pod_info *pod, const char *name)

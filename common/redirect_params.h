@@ -102,7 +102,8 @@ void redirect_params_done(struct redirect_params *p);
  * List parsers shared with tests and fuzzers. Entries are split on ',',
  * trimmed, and empty entries dropped; key names the annotation in errors.
  * "*" alone is the wildcard when allow_wildcard, an error otherwise; "" is
- * the empty list. On success the previous content of *list is freed.
+ * the empty list. A repeated entry is dropped (the first is kept, the order
+ * preserved). On success the previous content of *list is freed.
  */
 int redirect_parse_ports(const char *key, const char *value, bool allow_wildcard,
 			 struct port_list *list, struct error *err) _must_check_;
@@ -110,6 +111,17 @@ int redirect_parse_cidrs(const char *key, const char *value, bool allow_wildcard
 			 struct cidr_list *list, struct error *err) _must_check_;
 int redirect_parse_ifnames(const char *key, const char *value, struct ifname_list *list,
 			   struct error *err) _must_check_;
+/*
+ * An interface name both backends read alike: the kernel's rules (1-15 bytes,
+ * not "." or "..", no '/', ':' or whitespace), none of the characters
+ * iptables-restore's tokenizer or option parser gives a meaning to ('"', '\'',
+ * '\\', '#', '!', a leading '-') and no '*' (nft's spelling of a wildcard). A
+ * trailing '+' is a prefix wildcard ("veth+": every name starting with
+ * "veth") on both backends; a '+' elsewhere, or "+" alone (every interface),
+ * is refused.
+ */
+bool redirect_ifname_valid(const char *name);
+
 int redirect_parse_ids(const char *key, const char *value, struct id_list *list, struct error *err)
 	_must_check_;
 

@@ -22,6 +22,11 @@ static void emit(struct builder *b, unsigned int fams, const struct plan_rule *r
 {
 	if (b->r < 0)
 		return;
+	for (int f = 0; f < _PLAN_FAMILY_MAX; f++)
+		if (b->plan->fam[f].n >= REDIRECT_PLAN_RULES_MAX) {
+			b->r = -E2BIG;
+			return;
+		}
 	if (fams & FAM_V4)
 		b->r = redirect_plan_add(b->plan, PLAN_V4, rule);
 	if (b->r >= 0 && b->ipv6 && (fams & FAM_V6))
@@ -421,10 +426,11 @@ static void outbound_include(struct builder *b, const struct redirect_params *p,
 		}
 		return;
 	}
-	for (size_t i = 0; i < inc->n; i++) {
+	/* Ranges times interfaces: stop at the first error (the rule cap). */
+	for (size_t i = 0; i < inc->n && b->r >= 0; i++) {
 		if (inc->cidr[i].family != family)
 			continue;
-		for (size_t j = 0; j < virt->n; j++) {
+		for (size_t j = 0; j < virt->n && b->r >= 0; j++) {
 			r = rule(PLAN_TABLE_NAT, PLAN_CHAIN_PREROUTING);
 			r.insert_pos = 1;
 			m_iif(&r, virt->name[j]);
@@ -603,6 +609,15 @@ int redirect_plan_build(const struct redirect_params *p, bool ipv6, struct redir
 	if (tproxy)
 		tproxy_tail(&b, p, &a);
 
+	if (b.r == -E2BIG) {
+		redirect_plan_done(&plan);
+		return error_set(
+			err, ERR_CONFIG, b.r,
+			"the pod's annotations expand to more than %d rules per address family "
+			"(excludeInterfaces, excluded ranges and ports, and includeOutboundIPRanges "
+			"times reroute-virtual-interfaces each add rules); nothing was programmed",
+			REDIRECT_PLAN_RULES_MAX);
+	}
 	if (b.r < 0) {
 		redirect_plan_done(&plan);
 		return error_set(err, ERR_INTERNAL, b.r, "building the redirect plan");

@@ -16,10 +16,19 @@
 #include "redirect_plan.h"
 
 /*
+ * Rules per address family a plan may hold: the largest single list
+ * (REDIRECT_LIST_MAX interfaces, four rules each in TPROXY mode) plus Istio's
+ * fixed rules. Both backends apply a plan of this size in about a second
+ * (nftables: one batch; iptables-restore: one document of as many lines).
+ */
+#define REDIRECT_PLAN_RULES_MAX (4 * REDIRECT_LIST_MAX + 1024)
+
+/*
  * Fills *ret (which must be zeroed or done) with the plan for p. ipv6 says
  * whether the pod gets IPv6 rules (SPEC 7: its first usable address is IPv6,
  * or with dual stack any is). Sets ret->ipv6 and ret->tproxy_routes. On error
- * *ret is left empty.
+ * *ret is left empty; more than REDIRECT_PLAN_RULES_MAX rules in a family is
+ * ERR_CONFIG (-E2BIG), found before anything is programmed.
  */
 int redirect_plan_build(const struct redirect_params *p, bool ipv6, struct redirect_plan *ret,
 			struct error *err) _must_check_;

@@ -95,13 +95,25 @@ int pod_lookup_agent_socket(const struct netconf *conf, char *buf, size_t len)
 }
 
 /*
- * Asks the node agent's pod cache (SPEC 8). Returns 0 with the pod, or
- * -ENOENT when the agent is absent, does not know the pod, or knows another
- * incarnation of it: the caller then asks the API server itself.
+ * Asks the node agent's pod cache. Returns 0 with the pod, or -ENOENT when the
+ * agent is absent, does not know the pod, knows another incarnation of it, is
+ * not synced (503: its watch is down, its entries may be stale), or when the
+ * sandbox's pod uid is unknown: the caller then asks the API server itself.
+ *
+ * The cache is used only with a uid to compare. A pod deleted and recreated
+ * under the same name (a StatefulSet's web-0) keeps its name; only the uid
+ * tells the incarnations apart, and a cache can lag the API server by the
+ * delete event. Without a uid, the API server's GET (a quorum read) is the
+ * only answer that cannot be an earlier incarnation.
  */
 static int ask_agent(const struct netconf *conf, const struct cni_args *args, json_t **ret_pod)
 {
 	char sock[PATH_MAX], target[1024];
+	if (!args->pod_uid[0]) {
+		log_debug("no K8S_POD_UID in CNI_ARGS: the agent's cache cannot tell incarnations "
+			  "of the pod apart; asking the API server");
+		return -ENOENT;
+	}
 	if (pod_lookup_agent_socket(conf, sock, sizeof(sock)) < 0)
 		return -ENOENT;
 	/* Namespace and name are validated Kubernetes names, the uid is hex and '-':
@@ -119,7 +131,8 @@ static int ask_agent(const struct netconf *conf, const struct cni_args *args, js
 		return -ENOENT;
 	}
 	if (resp.status != 200) {
-		log_debug("pod cache of the agent answered %d", resp.status);
+		log_debug("pod cache of the agent answered %d%s", resp.status,
+			  resp.status == 503 ? " (not synced)" : "");
 		uds_http_response_done(&resp);
 		return -ENOENT;
 	}
@@ -132,8 +145,11 @@ static int ask_agent(const struct netconf *conf, const struct cni_args *args, js
 			"pod cache of the agent answered something that is not a Pod; asking the API server");
 		return -ENOENT;
 	}
+	/* An agent that ignores the uid parameter must not hand over another incarnation. */
 	const char *uid = pod_uid(pod);
-	if (args->pod_uid[0] && (!uid || strcmp(uid, args->pod_uid) != 0)) {
+	if (!uid || strcmp(uid, args->pod_uid) != 0) {
+		log_debug("pod cache of the agent answered uid %.64s, not the sandbox's %s",
+			  uid ? uid : "(none)", args->pod_uid);
 		json_decref(pod);
 		return -ENOENT;
 	}

@@ -4,13 +4,13 @@
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <time.h>
 
 #include "cni_args.h"
 #include "cni_result.h"
 #include "istio_names.h"
 #include "log.h"
+#include "netns.h"
 #include "pod_lookup.h"
 #include "redirect_apply.h"
 #include "redirect_cmd.h"
@@ -131,9 +131,23 @@ int plugin_del(const struct cni_env *env, const struct netconf *conf, struct err
 	/* No netns, or one already gone: nothing of ours can remain (CNI spec DEL). */
 	if (!env->netns || env->netns[0] == '\0')
 		return 0;
-	struct stat st;
-	if (stat(env->netns, &st) < 0)
+	/* Neither can a path that is no network namespace (an unmounted netns
+	 * leaves an empty file; anything else planted there, a FIFO included, is
+	 * opened without blocking and refused). Failing would only make the
+	 * runtime retry the DEL for ever. */
+	_cleanup_close_ int fd = -1;
+	struct error e = {0};
+	int r = netns_open(env->netns, &fd, &e);
+	if (r == -ENOENT || r == -EINVAL) {
+		if (r == -EINVAL)
+			log_warn("DEL: %s; nothing of ours can be there", e.msg);
 		return 0;
+	}
+	if (r < 0) {
+		if (err)
+			*err = e;
+		return r;
+	}
 	/* Whatever the pod was, nothing but our own tables is touched. */
 	return redirect_remove_with_conf(env->netns, conf, err);
 }

@@ -9,10 +9,13 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/if_addr.h>
+#include <linux/nsfs.h>
 #include <linux/rtnetlink.h>
+#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -149,9 +152,13 @@ int repair_find_netns(const char *proc_dir, const char *const *ips, size_t n_ips
 			continue;
 		char path[64];
 		(void)snprintf(path, sizeof(path), "%s/ns/net", de->d_name);
-		_cleanup_close_ int fd = openat(dfd, path, O_RDONLY | O_CLOEXEC);
+		/* Without blocking, and only a network namespace: proc_dir is
+		 * configured, and what it holds need not be procfs. */
+		_cleanup_close_ int fd = openat(dfd, path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
 		if (fd < 0)
 			continue; /* gone, or a kernel thread */
+		if (ioctl(fd, NS_GET_NSTYPE) != CLONE_NEWNET)
+			continue;
 		struct stat st;
 		if (fstat(fd, &st) < 0)
 			continue;

@@ -198,6 +198,56 @@ check "auto/nftables: CHECK passes" "$CNI" check --pod "$TMP/default.json" --net
 check "auto/nftables: remove" "$CNI" remove --netns "/var/run/netns/$APOD" --conf "$TMP/auto.conf"
 assert_eq "$(ip netns exec "$APOD" nft list tables | grep -c istio-proxy)" 0 "auto/nftables: remove deletes our tables"
 
+# --- excludeInterfaces: the same names mean the same on both backends ---------
+# A trailing '+' is iptables' prefix wildcard; nftables compares the prefix
+# without the trailing NUL (nft's "p*"). The pod's only interface is p<N>.
+
+EXIF=traffic.sidecar.istio.io/excludeInterfaces
+"$PYTHON" "$TOOLS/mkpod.py" "$TMP/exwild.json" "ann:$EXIF=lo9,p+"  # every p<N>
+"$PYTHON" "$TOOLS/mkpod.py" "$TMP/exprefix.json" "ann:$EXIF=p4+" # p44, p45
+"$PYTHON" "$TOOLS/mkpod.py" "$TMP/exother.json" "ann:$EXIF=pa+,p4"
+n=43
+for b in ipt nft; do
+	n=$((n + 1))
+	pod_new WPOD "$n" || exit 1
+	NSP=/var/run/netns/$WPOD
+	for c in exwild exprefix; do
+		check "$b: apply $c" "$CNI" apply --pod "$TMP/$c.json" --netns "$NSP" --conf "$TMP/$b.conf"
+		expect_line "$b $c: outbound over p$n untouched" "peer L=80" \
+			ip netns exec "$WPOD" $PROBE connect "10.20.$n.1" 80
+		expect_line "$b $c: inbound over p$n untouched" "pod L=8080" \
+			ip netns exec "$PEER" $PROBE connect "10.$n.0.2" 8080
+		check "$b $c: CHECK passes" "$CNI" check --pod "$TMP/$c.json" --netns "$NSP" --conf "$TMP/$b.conf"
+	done
+	check "$b: apply $EXIF=pa+,p4 (neither matches p$n)" \
+		"$CNI" apply --pod "$TMP/exother.json" --netns "$NSP" --conf "$TMP/$b.conf"
+	expect_line "$b exother: outbound captured" "pod L=15001 O=10.20.$n.1:80" \
+		ip netns exec "$WPOD" $PROBE connect "10.20.$n.1" 80
+	expect_line "$b exother: inbound captured" "pod L=15006 O=10.$n.0.2:8080" \
+		ip netns exec "$PEER" $PROBE connect "10.$n.0.2" 8080
+	check "$b: remove" "$CNI" remove --netns "$NSP" --conf "$TMP/$b.conf"
+done
+if [[ "$("$CNI" plan --pod "$TMP/exwild.json" 2>&1)" == *'iifname "p*"'*'-i p+'* ]]; then
+	pass "plan: p+ is iifname \"p*\" for nftables and -i p+ for iptables"
+else fail "plan: p+ rendering"; fi
+
+# Names iptables-restore would read as syntax, and "+" alone (every
+# interface), are refused before anything is programmed.
+for v in 'p0"' '+' '"p0' '!p0' 'p+0' '-j' 'p*'; do
+	"$PYTHON" "$TOOLS/mkpod.py" "$TMP/exbad.json" "ann:$EXIF=$v"
+	for b in ipt nft; do
+		out=$("$CNI" apply --pod "$TMP/exbad.json" --netns "$NSP" --conf "$TMP/$b.conf" 2>&1)
+		rc=$?
+		if ((rc != 0)) && [[ "$out" == *"$EXIF"*"has invalid value"* ]] &&
+			! ip netns exec "$WPOD" iptables-nft-save | grep -q ISTIO &&
+			! ip netns exec "$WPOD" nft list tables | grep -q istio-proxy; then
+			pass "$b: $EXIF=$v refused naming the annotation, nothing programmed"
+		else
+			fail "$b: $EXIF=$v: rc=$rc $out"
+		fi
+	done
+done
+
 # --- a lookup that would hang ---------------------------------------------------
 # In a private mount namespace of the test, /etc/nsswitch.conf becomes a FIFO
 # nobody writes: whoever opens it to resolve a name blocks for good.

@@ -283,7 +283,7 @@ pods = json.load(open(sys.argv[1]))
 json.dump([p for p in pods if p["metadata"]["name"] == "web"], open(sys.argv[2], "w"))
 PY
 "$PYTHON" "$ROOT/tests/tools/fake_agent.py" "$RUN/log.sock" "$T/agent-pods.json" "$T/agent.log" \
-	>"$T/agent.out" 2>&1 &
+	"$T/agent.mode" >"$T/agent.out" 2>&1 &
 AGENT_PID=$!
 on_exit kill "$AGENT_PID"
 for _ in $(seq 50); do grep -q ready "$T/agent.out" && break; sleep 0.1; done
@@ -306,6 +306,36 @@ run_add_uid web 0000aaaa-0000-0000-0000-000000000000
 expect_error "agent cache: stale entry with another uid is not used (API says replaced)" 103 'replaced'
 run_add_uid flaky ""
 expect_ok "agent cache: unknown pod falls back to the API server"
+
+# The cache holds an earlier incarnation of web (another uid, no sidecar): the
+# API server holds the injected one. Whatever the agent answers, the capture
+# follows the API server's pod.
+api_web_gets() { ctl GET /requests | "$PYTHON" -c 'import json,sys; print(sum(1 for e in json.load(sys.stdin)["items"] if e["path"].endswith("/pods/web")))'; }
+"$PYTHON" - "$T/pods.json" "$T/agent-pods.json" <<'PY'
+import json, sys
+web = [p for p in json.load(open(sys.argv[1])) if p["metadata"]["name"] == "web"][0]
+old = json.loads(json.dumps(web))
+old["metadata"]["uid"] = "0ld0ld00-0000-4000-8000-000000000001"
+old["metadata"]["annotations"].pop("sidecar.istio.io/status", None)
+json.dump([old], open(sys.argv[2], "w"))
+PY
+uid_case() # DESC MODE UID: ADD of web must capture, read from the API server
+{
+	echo "$2" >"$T/agent.mode"
+	run_plugin_in_node "$T/direct.json" CNI_COMMAND=DEL CNI_CONTAINERID=e2e \
+		CNI_NETNS="/var/run/netns/$F" CNI_IFNAME=eth0 CNI_PATH="$CNI_PATH_VAL"
+	ctl DELETE /requests >/dev/null
+	run_add_uid web "$3"
+	expect_ok "$1: ADD succeeds"
+	has_tables "$F" && pass "$1: capture programmed (the API server's pod)" ||
+		fail "$1: capture programmed (the API server's pod)"
+	assert_eq "$(api_web_gets)" 1 "$1: asked the API server"
+}
+uid_case "stale cache entry, no K8S_POD_UID" normal ""
+uid_case "agent serving another uid with 200, K8S_POD_UID known" ignore-uid "$WEB_UID"
+uid_case "agent not synced (503)" unsynced "$WEB_UID"
+uid_case "agent not synced (503), no K8S_POD_UID" unsynced ""
+rm -f "$T/agent.mode"
 kill "$AGENT_PID"
 wait "$AGENT_PID" 2>/dev/null
 ctl DELETE /requests >/dev/null

@@ -69,4 +69,19 @@ assert_eq "$?" 0 "a second repair is idempotent"
 validate_in_pod >/dev/null 2>&1
 assert_eq "$?" 0 "istio-cni-validate still passes"
 
+# HOST_PROC_DIR need not be procfs: a FIFO where a pid's ns/net should be is
+# skipped without blocking (run_repair's last word is the command env runs:
+# the repair under a timeout).
+mkdir -p "$TMP/fakeproc/4242/ns"
+mkfifo "$TMP/fakeproc/4242/ns/net"
+run_repair REPAIR_REPAIR_PODS=true REPAIR_RUN_AS_DAEMON=false HOST_PROC_DIR="$TMP/fakeproc" \
+	timeout 20 >"$TMP/r3.out" 2>&1
+rc=$?
+if ((rc != 124)) && grep -q "$NAME" "$TMP/r3.out"; then
+	pass "a FIFO under HOST_PROC_DIR does not block the netns scan (exit $rc)"
+else
+	fail "a FIFO under HOST_PROC_DIR: exit $rc"
+	sed 's/^/     | /' "$TMP/r3.out" | tail -n 5
+fi
+
 summary
