@@ -15,8 +15,18 @@
 #include "log.h"
 #include "metrics.h"
 
-#define HTTP_CONNECTION_TIMEOUT_S 10
-#define HTTP_CONNECTION_LIMIT 64
+/*
+ * The probe and metrics ports take connections from anything that reaches the
+ * node (the kubelet, Prometheus, any pod): one address gets a few connections,
+ * a connection that sends nothing for a few seconds is closed, and the total
+ * stays far above what the per-address limit lets one client take.
+ */
+static const struct http_limits tcp_limits = {
+	.threads = 1,
+	.connection_limit = 256,
+	.per_ip_limit = 8,
+	.timeout_s = 5,
+};
 
 /* What one listening port answers. */
 struct endpoint {
@@ -44,27 +54,38 @@ static void mhd_log(void *cls, const char *fmt, va_list ap)
 	log_debug("libmicrohttpd: %s", msg);
 }
 
-int http_daemon_start(int listen_fd, unsigned threads, MHD_AccessHandlerCallback handler, void *cls,
+int http_daemon_start(int listen_fd, const struct http_limits *limits,
+		      MHD_AccessHandlerCallback handler, void *cls,
 		      MHD_RequestCompletedCallback completed, struct MHD_Daemon **ret)
 {
-	struct MHD_OptionItem opts[8];
+	struct MHD_OptionItem opts[10];
 	size_t n = 0;
 	/* The logger first, so that no option's message goes to stderr; two-argument
 	 * options take the function in value and its closure in ptr_value. */
 	opts[n++] = (struct MHD_OptionItem){MHD_OPTION_EXTERNAL_LOGGER, (intptr_t)mhd_log, NULL};
 	opts[n++] = (struct MHD_OptionItem){MHD_OPTION_LISTEN_SOCKET, listen_fd, NULL};
-	opts[n++] = (struct MHD_OptionItem){MHD_OPTION_CONNECTION_TIMEOUT,
-					    HTTP_CONNECTION_TIMEOUT_S, NULL};
-	opts[n++] = (struct MHD_OptionItem){MHD_OPTION_CONNECTION_LIMIT, HTTP_CONNECTION_LIMIT,
+	opts[n++] = (struct MHD_OptionItem){MHD_OPTION_CONNECTION_TIMEOUT, limits->timeout_s, NULL};
+	opts[n++] = (struct MHD_OptionItem){MHD_OPTION_CONNECTION_LIMIT, limits->connection_limit,
 					    NULL};
+	/* Headers and what the handlers queue live in this pool; bodies are copied
+	 * out by the handlers and responses are their own buffers. */
+	opts[n++] = (struct MHD_OptionItem){MHD_OPTION_CONNECTION_MEMORY_LIMIT,
+					    HTTP_CONNECTION_MEMORY, NULL};
+	if (limits->per_ip_limit)
+		opts[n++] = (struct MHD_OptionItem){MHD_OPTION_PER_IP_CONNECTION_LIMIT,
+						    limits->per_ip_limit, NULL};
 	if (completed)
 		opts[n++] = (struct MHD_OptionItem){MHD_OPTION_NOTIFY_COMPLETED,
 						    (intptr_t)completed, NULL};
-	if (threads > 1)
-		opts[n++] = (struct MHD_OptionItem){MHD_OPTION_THREAD_POOL_SIZE, threads, NULL};
+	if (limits->threads > 1)
+		opts[n++] = (struct MHD_OptionItem){MHD_OPTION_THREAD_POOL_SIZE, limits->threads,
+						    NULL};
 	opts[n] = (struct MHD_OptionItem){MHD_OPTION_END, 0, NULL};
 
-	struct MHD_Daemon *d = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG,
+	/* epoll (MHD_USE_AUTO): no FD_SETSIZE ceiling, and the cost of a poll does
+	 * not grow with the idle connections a slow client holds open. */
+	struct MHD_Daemon *d = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_AUTO |
+							MHD_USE_ERROR_LOG,
 						0, NULL, NULL, handler, cls, MHD_OPTION_ARRAY, opts,
 						MHD_OPTION_END);
 	if (!d) {
@@ -173,7 +194,7 @@ static int tcp_listen(const char *bind_address, uint16_t port, struct error *err
 		s4->sin_port = htons(port);
 		sl = sizeof(*s4);
 	}
-	if (bind(fd, (struct sockaddr *)&ss, sl) < 0 || listen(fd, 64) < 0) {
+	if (bind(fd, (struct sockaddr *)&ss, sl) < 0 || listen(fd, 128) < 0) {
 		int r = -errno;
 		(void)close(fd);
 		return error_set(err, ERR_IO, r, "cannot listen on port %u: %s", port,
@@ -197,7 +218,7 @@ int health_server_new(const struct health_server_options *opts, struct health_se
 	int fd = tcp_listen(opts->bind_address, opts->health_port, err);
 	if (fd < 0)
 		return error_prefix(err, fd, "health server");
-	int r = http_daemon_start(fd, 1, handle, &hs->health_ep, NULL, &hs->health);
+	int r = http_daemon_start(fd, &tcp_limits, handle, &hs->health_ep, NULL, &hs->health);
 	if (r < 0)
 		return error_set(err, ERR_INTERNAL, r,
 				 "health server: libmicrohttpd did not start");
@@ -206,7 +227,8 @@ int health_server_new(const struct health_server_options *opts, struct health_se
 		fd = tcp_listen(opts->bind_address, opts->monitoring_port, err);
 		if (fd < 0)
 			return error_prefix(err, fd, "metrics server");
-		r = http_daemon_start(fd, 1, handle, &hs->monitoring_ep, NULL, &hs->monitoring);
+		r = http_daemon_start(fd, &tcp_limits, handle, &hs->monitoring_ep, NULL,
+				      &hs->monitoring);
 		if (r < 0)
 			return error_set(err, ERR_INTERNAL, r,
 					 "metrics server: libmicrohttpd did not start");

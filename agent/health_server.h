@@ -41,13 +41,24 @@ DEFINE_TRIVIAL_CLEANUP_FUNC(struct health_server *, health_server_free);
 
 /* --- Shared by the agent's HTTP servers (this one and log_sink). --- */
 
+/* What one server accepts. */
+struct http_limits {
+	unsigned threads;	   /* 0 or 1: one internal thread; more: a pool */
+	unsigned connection_limit; /* connections open at once */
+	unsigned per_ip_limit;	   /* connections per client address; 0: none (UNIX sockets) */
+	unsigned timeout_s;	   /* a connection idle this long is closed */
+};
+
+/* Bytes of headers and bookkeeping one connection may use. */
+#define HTTP_CONNECTION_MEMORY (16u * 1024u)
+
 /*
  * Starts libmicrohttpd on an already listening socket (its ownership passes
- * to the daemon, also on failure) with threads pool threads (0 or 1: one
- * internal thread), connection timeout and limit set, and its messages sent
- * to our debug log.
+ * to the daemon, also on failure) with limits, and its messages sent to our
+ * debug log.
  */
-int http_daemon_start(int listen_fd, unsigned threads, MHD_AccessHandlerCallback handler, void *cls,
+int http_daemon_start(int listen_fd, const struct http_limits *limits,
+		      MHD_AccessHandlerCallback handler, void *cls,
 		      MHD_RequestCompletedCallback completed, struct MHD_Daemon **ret) _must_check_;
 
 /* Queues a response with a copy of body (len bytes) and content_type; MHD_NO on failure. */

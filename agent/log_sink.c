@@ -343,7 +343,12 @@ int log_sink_new(const struct log_sink_options *opts, struct log_sink **ret, str
 	int fd = unix_listen(ls->path, err);
 	if (fd < 0)
 		return error_prefix(err, fd, "log socket");
-	int r = http_daemon_start(fd, LOG_SINK_THREADS, handle, ls, completed, &ls->daemon);
+	static const struct http_limits limits = {
+		.threads = LOG_SINK_THREADS,
+		.connection_limit = LOG_SINK_MAX_CONNECTIONS,
+		.timeout_s = 10,
+	};
+	int r = http_daemon_start(fd, &limits, handle, ls, completed, &ls->daemon);
 	if (r < 0) {
 		(void)unlink(ls->path);
 		return error_set(err, ERR_INTERNAL, r, "log socket %s: libmicrohttpd did not start",

@@ -32,6 +32,8 @@
 #define LOG_SINK_MAX_LINES 2048
 #define LOG_SINK_MAX_LINE 4096
 #define LOG_SINK_THREADS 4
+/* Connections open at once (each may buffer up to LOG_SINK_MAX_BODY). */
+#define LOG_SINK_MAX_CONNECTIONS 64
 
 struct agent_metrics;
 struct pod_cache;

@@ -1,0 +1,97 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
+# The agent's probe and metrics ports under a slow-connection flood: 70
+# connections from 127.0.0.2 that send half a request header and then
+# trickle a byte now and then (what a pod on the cluster network can do to
+# the agent's host-network ports) must not keep the kubelet's probes from
+# 127.0.0.1 from being answered: every /healthz, /readyz and /metrics probe
+# answers 200 within the client's timeout.
+. "$(dirname "$0")/lib.sh"
+. "$(dirname "$0")/agent_lib.bash"
+require_root
+require_file "$AGENT" "build the project first"
+
+agent_setup
+agent_start
+agent_wait_ready || { summary; exit 1; }
+
+# flood PORT N SECONDS: N connections from 127.0.0.2 to PORT, each with half a
+# request header, one more header byte every 2 s, for SECONDS; prints how
+# many the server still held open at the end.
+flood()
+{
+	in_node "$PYTHON" - "$@" <<'PY'
+import socket, sys, time
+port, n, secs = int(sys.argv[1]), int(sys.argv[2]), float(sys.argv[3])
+socks = []
+for _ in range(n):
+    s = socket.socket()
+    s.bind(("127.0.0.2", 0))
+    s.settimeout(2)
+    try:
+        s.connect(("127.0.0.1", port))
+        s.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Slow: ")
+        socks.append(s)
+    except OSError:
+        s.close()
+print("ready", flush=True)
+end = time.monotonic() + secs
+while time.monotonic() < end:
+    time.sleep(2)
+    for s in list(socks):
+        try:
+            s.sendall(b"a")
+        except OSError:
+            socks.remove(s)
+            s.close()
+print(len(socks), flush=True)
+PY
+}
+
+# probes URL N: N probes from 127.0.0.1, one after the other, each with a 5 s
+# client timeout; prints how many answered 200.
+probes()
+{
+	in_node "$PYTHON" - "$@" <<'PY'
+import sys, time, urllib.request
+url, n = sys.argv[1], int(sys.argv[2])
+ok = 0
+for _ in range(n):
+    try:
+        if urllib.request.urlopen(url, timeout=5).status == 200:
+            ok += 1
+    except Exception as e:
+        print("probe failed:", e, file=sys.stderr)
+    time.sleep(0.1)
+print(ok)
+PY
+}
+
+for port in "$HEALTH_PORT" "$MONITORING_PORT"; do
+	flood "$port" 70 12 >"$T/flood.$port" &
+	fpid=$!
+	on_exit kill "$fpid"
+	wait_for 10 grep -q '^ready' "$T/flood.$port"
+	if [[ $port == "$HEALTH_PORT" ]]; then
+		assert_eq "$(probes "http://127.0.0.1:$port/healthz" 20)" 20 \
+			"70 slow connections to :$port: 20/20 /healthz probes answered"
+		assert_eq "$(probes "http://127.0.0.1:$port/readyz" 20)" 20 \
+			"70 slow connections to :$port: 20/20 /readyz probes answered"
+	else
+		assert_eq "$(probes "http://127.0.0.1:$port/metrics" 20)" 20 \
+			"70 slow connections to :$port: 20/20 /metrics scrapes answered"
+	fi
+	wait "$fpid"
+	held=$(sed -n 2p "$T/flood.$port")
+	if [[ -n $held ]] && ((held <= 16)); then
+		pass "one address holds at most a few connections to :$port ($held of 70)"
+	else
+		fail "one address holds at most a few connections to :$port (${held:-?} of 70)"
+	fi
+done
+
+kill -0 "$AGENT_PID" 2>/dev/null && pass "the agent survived the flood" ||
+	fail "the agent survived the flood"
+agent_stop TERM
+assert_eq "$AGENT_RC" 0 "SIGTERM: exit 0"
+summary
