@@ -215,6 +215,7 @@ struct agent {
 	struct installer *installer;
 	struct agent_metrics *metrics;
 	atomic_bool ready;
+	atomic_uint_fast64_t heartbeat_ms; /* when the loop last ran, now_ms() */
 
 	int epoll_fd;
 	int signal_fd;
@@ -586,7 +587,9 @@ static int loop(struct agent *a)
 {
 	for (;;) {
 		struct epoll_event evs[8];
-		int n = epoll_wait(a->epoll_fd, evs, (int)ELEMENTSOF(evs), -1);
+		atomic_store(&a->heartbeat_ms, now_ms());
+		int n = epoll_wait(a->epoll_fd, evs, (int)ELEMENTSOF(evs),
+				   AGENT_HEARTBEAT_INTERVAL_MS);
 		if (n < 0) {
 			if (errno == EINTR)
 				continue;
@@ -689,6 +692,7 @@ int agent_run(const struct agent_config *cfg, const char *const *envp, struct er
 		.periodic_timer_fd = -1,
 	};
 	atomic_init(&a.ready, false);
+	atomic_init(&a.heartbeat_ms, now_ms());
 	struct repair_thread rt = {0};
 	_cleanup_(kubeconfig_freep) struct kubeconfig *kc = NULL;
 	struct health_server *hs = NULL;
@@ -745,6 +749,8 @@ int agent_run(const struct agent_config *cfg, const char *const *envp, struct er
 		.health_port = cfg->health_port,
 		.monitoring_port = cfg->monitoring_port,
 		.ready = &a.ready,
+		.heartbeat_ms = &a.heartbeat_ms,
+		.heartbeat_max_age_ms = AGENT_HEARTBEAT_MAX_AGE_MS,
 		.metrics = a.metrics,
 	};
 	r = health_server_new(&hso, &hs, err);
@@ -809,6 +815,7 @@ int agent_run(const struct agent_config *cfg, const char *const *envp, struct er
 	 * check that arming the watches schedules. */
 	install_throttle_init(&a.throttle, now_ms());
 	(void)install_throttle_take(&a.throttle, now_ms());
+	atomic_store(&a.heartbeat_ms, now_ms());
 	install(&a);
 	arm_watches(&a);
 	a.pending_token = false;

@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "log.h"
@@ -41,8 +42,17 @@ struct health_server {
 	struct MHD_Daemon *health;
 	struct MHD_Daemon *monitoring; /* NULL when the ports are the same */
 	const atomic_bool *ready;
+	const atomic_uint_fast64_t *heartbeat_ms;
+	uint64_t heartbeat_max_age_ms;
 	struct agent_metrics *metrics;
 };
+
+static uint64_t now_ms(void)
+{
+	struct timespec ts;
+	(void)clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
 
 static void mhd_log(void *cls, const char *fmt, va_list ap)
 {
@@ -129,8 +139,17 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *conn, const char
 		return text(conn, MHD_HTTP_METHOD_NOT_ALLOWED, "method not allowed\n");
 
 	bool health = ep->health, monitoring = ep->metrics;
-	if (health && strcmp(url, "/healthz") == 0)
+	if (health && strcmp(url, "/healthz") == 0) {
+		uint64_t beat = hs->heartbeat_ms ? atomic_load(hs->heartbeat_ms) : 0,
+			 now = now_ms();
+		if (hs->heartbeat_ms && now > beat && now - beat > hs->heartbeat_max_age_ms) {
+			char msg[96];
+			(void)snprintf(msg, sizeof(msg), "agent loop stalled for %llu ms\n",
+				       (unsigned long long)(now - beat));
+			return text(conn, MHD_HTTP_SERVICE_UNAVAILABLE, msg);
+		}
 		return text(conn, MHD_HTTP_OK, "ok\n");
+	}
 	if (health && strcmp(url, "/readyz") == 0) {
 		if (hs->ready && atomic_load(hs->ready))
 			return text(conn, MHD_HTTP_OK, "ready\n");
@@ -210,6 +229,8 @@ int health_server_new(const struct health_server_options *opts, struct health_se
 	if (!hs)
 		return -ENOMEM;
 	hs->ready = opts->ready;
+	hs->heartbeat_ms = opts->heartbeat_ms;
+	hs->heartbeat_max_age_ms = opts->heartbeat_max_age_ms;
 	hs->metrics = opts->metrics;
 	bool shared = opts->monitoring_port == opts->health_port;
 	hs->health_ep = (struct endpoint){.hs = hs, .health = true, .metrics = shared};

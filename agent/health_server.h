@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
  * The agent's TCP HTTP endpoints, over libmicrohttpd (research I§5.8):
- *   HEALTH_PORT (8000):      /healthz 200 always; /readyz 200 when the plugin
+ *   HEALTH_PORT (8000):      /healthz 200 while the agent loop runs (its
+ *                            heartbeat), else 503; /readyz 200 when the plugin
  *                            is installed and the watches are armed, else 503.
  *   MONITORING_PORT (15014): /metrics, Prometheus text format 0.0.4.
  * When both ports are the same, one server answers all three paths.
@@ -27,6 +28,10 @@ struct health_server_options {
 	uint16_t health_port;
 	uint16_t monitoring_port;
 	const atomic_bool *ready; /* read on every /readyz */
+	/* CLOCK_MONOTONIC ms of the agent loop's last round; /healthz fails when
+	 * it is more than heartbeat_max_age_ms old. NULL: /healthz always 200. */
+	const atomic_uint_fast64_t *heartbeat_ms;
+	uint64_t heartbeat_max_age_ms;
 	struct agent_metrics *metrics;
 	const char *bind_address; /* NULL: every address; tests may pass "127.0.0.1" */
 };

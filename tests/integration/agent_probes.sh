@@ -6,6 +6,9 @@
 # the agent's host-network ports) must not keep the kubelet's probes from
 # 127.0.0.1 from being answered: every /healthz, /readyz and /metrics probe
 # answers 200 within the client's timeout.
+# /healthz follows the main loop: with the loop's thread stopped (ptrace
+# interrupts that one thread; the HTTP threads run on) it fails, and it
+# answers 200 again once the loop runs.
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/agent_lib.bash"
 require_root
@@ -92,6 +95,36 @@ done
 
 kill -0 "$AGENT_PID" 2>/dev/null && pass "the agent survived the flood" ||
 	fail "the agent survived the flood"
+
+# The agent's pid is the one ip-netns-exec and env exec'd into.
+in_node "$PYTHON" - "$AGENT_PID" 16 >"$T/wedge.out" 2>&1 <<'PY' &
+import ctypes, os, sys, time
+libc = ctypes.CDLL(None, use_errno=True)
+libc.ptrace.argtypes = [ctypes.c_long, ctypes.c_long, ctypes.c_void_p, ctypes.c_void_p]
+tid, secs = int(sys.argv[1]), float(sys.argv[2])
+PTRACE_SEIZE, PTRACE_INTERRUPT, PTRACE_DETACH = 0x4206, 0x4207, 17
+if libc.ptrace(PTRACE_SEIZE, tid, None, None) < 0 or \
+   libc.ptrace(PTRACE_INTERRUPT, tid, None, None) < 0:
+    sys.exit("ptrace: " + os.strerror(ctypes.get_errno()))
+os.waitpid(tid, 0x40000000)  # __WALL: the main thread is stopped, no other
+print("stopped", flush=True)
+time.sleep(secs)
+libc.ptrace(PTRACE_DETACH, tid, None, None)
+print("released", flush=True)
+PY
+wpid=$!
+on_exit kill "$wpid"
+healthz() { http_code "http://127.0.0.1:$HEALTH_PORT/healthz"; }
+healthz_is() { [[ $(healthz) == "$1" ]]; }
+if wait_for 5 grep -q '^stopped' "$T/wedge.out"; then
+	if wait_for 14 healthz_is 503; then pass "/healthz fails while the main loop is stopped"
+	else fail "/healthz fails while the main loop is stopped (got $(healthz))"; fi
+	wait "$wpid"
+	if wait_for 5 healthz_is 200; then pass "/healthz answers 200 once the loop runs again"
+	else fail "/healthz answers 200 once the loop runs again"; fi
+else
+	fail "stopping the agent's main thread: $(cat "$T/wedge.out")"
+fi
 agent_stop TERM
 assert_eq "$AGENT_RC" 0 "SIGTERM: exit 0"
 summary
