@@ -331,6 +331,13 @@ static void log_install_error(struct agent *a, const char *what, const struct er
 		log_error("%s: %s", what, err->details);
 }
 
+/* Whether path is a regular file (not followed when a symlink). */
+static bool is_regular(const char *path)
+{
+	struct stat st;
+	return lstat(path, &st) == 0 && S_ISREG(st.st_mode);
+}
+
 /* Istio's check plus what we installed besides the conf still being there. */
 static bool check_valid(struct agent *a)
 {
@@ -350,13 +357,13 @@ static bool check_valid(struct agent *a)
 		return false;
 	}
 	const char *bin = installer_binary_path(a->installer);
-	if (a->expect_binary && bin && access(bin, F_OK) < 0) {
-		log_info("plugin binary %s is gone", bin);
+	if (a->expect_binary && bin && !is_regular(bin)) {
+		log_info("plugin binary %s is gone or not a regular file", bin);
 		return false;
 	}
 	const char *kc = installer_kubeconfig_path(a->installer);
-	if (a->expect_kubeconfig && kc && access(kc, F_OK) < 0) {
-		log_info("plugin kubeconfig %s is gone", kc);
+	if (a->expect_kubeconfig && kc && !is_regular(kc)) {
+		log_info("plugin kubeconfig %s is gone or not a regular file", kc);
 		return false;
 	}
 	return true;
@@ -377,8 +384,8 @@ static void install(struct agent *a)
 	a->installed_once = true;
 	const char *bin = installer_binary_path(a->installer);
 	const char *kc = installer_kubeconfig_path(a->installer);
-	a->expect_binary = bin && access(bin, F_OK) == 0;
-	a->expect_kubeconfig = kc && access(kc, F_OK) == 0;
+	a->expect_binary = bin && is_regular(bin);
+	a->expect_kubeconfig = kc && is_regular(kc);
 	log_info("installed: conf=%s binary=%s kubeconfig=%s",
 		 installer_conf_path(a->installer) ? installer_conf_path(a->installer) : "-",
 		 bin ? bin : "-", kc ? kc : "-");
