@@ -313,6 +313,12 @@ int pod_cache_lookup(struct pod_cache *pc, const char *ns, const char *name, con
 	size_t len = 0;
 	(void)pthread_mutex_lock(&pc->lock);
 	for (;;) {
+		/* Unsynced (not listed yet, or the watch is down): any entry may be
+		 * stale, and a pod recreated under its name would be served. */
+		if (!pc->synced) {
+			r = -EAGAIN;
+			break;
+		}
 		struct entry *e = *find(pc, key);
 		if (e && (!uid || strcmp(e->uid, uid) == 0)) {
 			copy = malloc(e->len + 1);
@@ -325,16 +331,16 @@ int pod_cache_lookup(struct pod_cache *pc, const char *ns, const char *name, con
 			}
 			break;
 		}
-		r = e ? -ESTALE : pc->synced ? -ENOENT : -EAGAIN;
+		r = e ? -ESTALE : -ENOENT;
 		if (atomic_load(&pc->stop))
 			break;
 		int w = pthread_cond_timedwait(&pc->changed, &pc->lock, &deadline);
 		if (w == ETIMEDOUT) {
 			/* One last look happens in the next iteration's r; recompute it. */
 			e = *find(pc, key);
-			if (e && (!uid || strcmp(e->uid, uid) == 0))
+			if (pc->synced && e && (!uid || strcmp(e->uid, uid) == 0))
 				continue;
-			r = e ? -ESTALE : pc->synced ? -ENOENT : -EAGAIN;
+			r = !pc->synced ? -EAGAIN : e ? -ESTALE : -ENOENT;
 			break;
 		}
 	}
@@ -370,6 +376,16 @@ static int on_synced(void *ud)
 	return 0;
 }
 
+static int on_unsynced(void *ud)
+{
+	struct pod_cache *pc = ud;
+	log_warn("pod cache: the watch of %s failed; answering \"not synced\" until the relist "
+		 "is done",
+		 pc->field_selector);
+	pod_cache_set_synced(pc, false);
+	return 0;
+}
+
 /* Sleeps up to ms or until stop; the condition variable wakes it on stop. */
 static void wait_or_stop(struct pod_cache *pc, unsigned ms)
 {
@@ -384,7 +400,11 @@ static void wait_or_stop(struct pod_cache *pc, unsigned ms)
 static void *watch_thread(void *arg)
 {
 	struct pod_cache *pc = arg;
-	static const struct pod_watch_callbacks cb = {.on_event = on_event, .on_synced = on_synced};
+	static const struct pod_watch_callbacks cb = {
+		.on_event = on_event,
+		.on_synced = on_synced,
+		.on_unsynced = on_unsynced,
+	};
 	while (!atomic_load(&pc->stop)) {
 		struct error err = {0};
 		int r = pod_watch_run(pc->client, pc->field_selector, NULL, &cb, pc, &pc->stop,

@@ -66,8 +66,9 @@ int pod_cache_apply_event(struct pod_cache *pc, enum kube_watch_type type, json_
  * The Pod JSON of ns/name, waiting up to wait_ms for it to appear, or for
  * its uid to become uid (uid NULL or "": any). Returns 0 with *ret_json (the
  * caller's, NUL-terminated) and *ret_len; -ENOENT unknown; -ESTALE the cache
- * holds another uid; -EAGAIN the cache has not synced (or the watch is
- * down) and does not hold the pod.
+ * holds another uid; -EAGAIN at once while the cache is not synced (before
+ * its first list, and from a failed watch until the relist is done),
+ * whatever it holds: an entry may then be stale.
  */
 int pod_cache_lookup(struct pod_cache *pc, const char *ns, const char *name, const char *uid,
 		     unsigned wait_ms, char **ret_json, size_t *ret_len) _must_check_;

@@ -633,6 +633,24 @@ void pod_watch_set_timeout(struct pod_watch *w, unsigned min_s, unsigned max_s)
 	w->timeout_max_s = max_s;
 }
 
+/*
+ * After a failed request: a consumer that follows liveness hears that its
+ * view may lag, and the next step relists. Returns the consumer's non-zero
+ * return, else 0.
+ */
+static int lost_sync(struct pod_watch *w, struct error *err, const struct error *e)
+{
+	if (!w->cb->on_unsynced || !w->cur.resource_version[0])
+		return 0;
+	log_debug("pod watch: %s; relisting", e->msg);
+	pod_watch_cursor_reset(&w->cur);
+	int cr = w->cb->on_unsynced(w->ud);
+	if (cr < 0)
+		return error_set(err, ERR_INTERNAL, cr, "pod watch: on_unsynced failed: %s",
+				 strerror(-cr));
+	return cr;
+}
+
 static int step(struct pod_watch *w, struct error *err)
 {
 	struct error e = {0};
@@ -651,6 +669,9 @@ static int step(struct pod_watch *w, struct error *err)
 		w->backing_off = false;
 		return 0;
 	}
+	int lr = lost_sync(w, err, &e);
+	if (lr != 0)
+		return lr;
 	if (r == -ESTALE || w->gone) {
 		/* 410: the history we resume from is gone; list again. */
 		log_debug("pod watch: resourceVersion %s expired, relisting",

@@ -70,6 +70,15 @@ struct pod_watch_callbacks {
 	/* After each (re)list and its deltas; may be NULL. Same return rules. */
 	int (*on_synced)(void *ud);
 	/*
+	 * When a synced watch fails (a cut, an error, 410): from now until the
+	 * next on_synced the consumer's view may lag the API server. May be NULL.
+	 * When set, a failed watch is followed by a relist rather than a resume
+	 * (a resumed watch gives no sign of having caught up; a list does), and
+	 * on_synced comes once it is done. A watch the server ends on time
+	 * (timeoutSeconds) is resumed as usual. Same return rules.
+	 */
+	int (*on_unsynced)(void *ud);
+	/*
 	 * About once a second (between KUBE_CLIENT_TICK_MS and ~POD_WATCH_TICK_MS
 	 * apart), whether events flow or not: while a WATCH is open (from
 	 * libcurl's progress callback, never in the middle of on_event),
