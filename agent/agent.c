@@ -687,6 +687,12 @@ static int drop_capabilities(const struct agent_config *cfg, const struct repair
 	return 0;
 }
 
+/* /readyz: the pod cache, when there is one, can sync. */
+static bool cache_ready(void *ud, char *why, size_t len)
+{
+	return pod_cache_healthy(ud, why, len);
+}
+
 int agent_run(const struct agent_config *cfg, const char *const *envp, struct error *err)
 {
 	int r;
@@ -752,18 +758,6 @@ int agent_run(const struct agent_config *cfg, const char *const *envp, struct er
 	if (r < 0)
 		goto out;
 
-	const struct health_server_options hso = {
-		.health_port = cfg->health_port,
-		.monitoring_port = cfg->monitoring_port,
-		.ready = &a.ready,
-		.heartbeat_ms = &a.heartbeat_ms,
-		.heartbeat_max_age_ms = AGENT_HEARTBEAT_MAX_AGE_MS,
-		.metrics = a.metrics,
-	};
-	r = health_server_new(&hso, &hs, err);
-	if (r < 0)
-		goto out;
-
 	r = agent_kubeconfig(cfg, &kc, err);
 	if (r < 0) {
 		error_prefix(err, r, "agent kubeconfig");
@@ -774,6 +768,20 @@ int agent_run(const struct agent_config *cfg, const char *const *envp, struct er
 		if (r < 0)
 			goto out;
 	}
+
+	const struct health_server_options hso = {
+		.health_port = cfg->health_port,
+		.monitoring_port = cfg->monitoring_port,
+		.ready = &a.ready,
+		.heartbeat_ms = &a.heartbeat_ms,
+		.heartbeat_max_age_ms = AGENT_HEARTBEAT_MAX_AGE_MS,
+		.ready_check = pods ? cache_ready : NULL,
+		.ready_check_ud = pods,
+		.metrics = a.metrics,
+	};
+	r = health_server_new(&hso, &hs, err);
+	if (r < 0)
+		goto out;
 	const struct log_sink_options lso = {
 		.run_dir = cfg->cni_agent_run_dir,
 		.pods = pods,

@@ -44,6 +44,8 @@ struct health_server {
 	const atomic_bool *ready;
 	const atomic_uint_fast64_t *heartbeat_ms;
 	uint64_t heartbeat_max_age_ms;
+	bool (*ready_check)(void *ud, char *why, size_t len);
+	void *ready_check_ud;
 	struct agent_metrics *metrics;
 };
 
@@ -151,9 +153,14 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *conn, const char
 		return text(conn, MHD_HTTP_OK, "ok\n");
 	}
 	if (health && strcmp(url, "/readyz") == 0) {
-		if (hs->ready && atomic_load(hs->ready))
-			return text(conn, MHD_HTTP_OK, "ready\n");
-		return text(conn, MHD_HTTP_SERVICE_UNAVAILABLE, "not ready\n");
+		if (!hs->ready || !atomic_load(hs->ready))
+			return text(conn, MHD_HTTP_SERVICE_UNAVAILABLE, "not ready\n");
+		char why[400], body[sizeof(why) + 1];
+		if (hs->ready_check && !hs->ready_check(hs->ready_check_ud, why, sizeof(why))) {
+			(void)snprintf(body, sizeof(body), "%s\n", why);
+			return text(conn, MHD_HTTP_SERVICE_UNAVAILABLE, body);
+		}
+		return text(conn, MHD_HTTP_OK, "ready\n");
 	}
 	if (monitoring && strcmp(url, "/metrics") == 0 && hs->metrics) {
 		_cleanup_free_ char *body = NULL;
@@ -231,6 +238,8 @@ int health_server_new(const struct health_server_options *opts, struct health_se
 	hs->ready = opts->ready;
 	hs->heartbeat_ms = opts->heartbeat_ms;
 	hs->heartbeat_max_age_ms = opts->heartbeat_max_age_ms;
+	hs->ready_check = opts->ready_check;
+	hs->ready_check_ud = opts->ready_check_ud;
 	hs->metrics = opts->metrics;
 	bool shared = opts->monitoring_port == opts->health_port;
 	hs->health_ep = (struct endpoint){.hs = hs, .health = true, .metrics = shared};

@@ -32,6 +32,10 @@ struct health_server_options {
 	 * it is more than heartbeat_max_age_ms old. NULL: /healthz always 200. */
 	const atomic_uint_fast64_t *heartbeat_ms;
 	uint64_t heartbeat_max_age_ms;
+	/* Besides ready, /readyz needs this to return true (NULL: no check); on
+	 * false its reason (why, len bytes) goes into the 503's body. */
+	bool (*ready_check)(void *ud, char *why, size_t len);
+	void *ready_check_ud;
 	struct agent_metrics *metrics;
 	const char *bind_address; /* NULL: every address; tests may pass "127.0.0.1" */
 };

@@ -40,6 +40,11 @@
  */
 #define POD_WATCH_PAGE_LIMIT 50
 /*
+ * Pods can be far bigger than that (annotations up to 256 KiB): a page over
+ * the client's cap (-EFBIG) is asked again with half the limit, down to one
+ * pod, and the smaller limit is kept for the pages that follow.
+ */
+/*
  * A WATCH asks the server to end it after timeoutSeconds drawn at random
  * from [MIN, MAX) (client-go's reflector does the same, so that the watches
  * of a DaemonSet restarted at once do not all reconnect at once later), and
@@ -78,6 +83,12 @@ struct pod_watch_callbacks {
 	 * (timeoutSeconds) is resumed as usual. Same return rules.
 	 */
 	int (*on_unsynced)(void *ud);
+	/*
+	 * After a failed LIST or WATCH request that will be retried after a
+	 * backoff (5xx, 429, a cut, a refused connection), with what failed.
+	 * May be NULL. Same return rules.
+	 */
+	int (*on_failure)(void *ud, const struct error *err);
 	/*
 	 * About once a second (between KUBE_CLIENT_TICK_MS and ~POD_WATCH_TICK_MS
 	 * apart), whether events flow or not: while a WATCH is open (from
