@@ -4,6 +4,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -29,6 +30,33 @@ static const struct http_limits tcp_limits = {
 	.timeout_s = 5,
 };
 
+/*
+ * The idle timeout alone lets a client that sends a byte every few seconds
+ * hold a connection for ever. Each connection of the TCP servers is on a
+ * list with a deadline for its request header; a thread shuts down the
+ * socket of a connection past it, and libmicrohttpd, reading end of file,
+ * closes it. libmicrohttpd tells us a connection is closed before it closes
+ * the socket, and the entry leaves the list under the same lock the thread
+ * holds while it shuts sockets down: no shutdown ever reaches a reused fd.
+ */
+struct deadlines;
+struct conn_slot {
+	struct conn_slot *next, *prev;
+	struct deadlines *dl;
+	int fd;
+	uint64_t deadline_ms; /* UINT64_MAX: a request is being answered */
+};
+
+struct deadlines {
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	struct conn_slot *head;
+	bool stop;
+	bool ready;
+	bool running;
+	pthread_t thread;
+};
+
 /* What one listening port answers. */
 struct endpoint {
 	struct health_server *hs;
@@ -41,6 +69,7 @@ struct health_server {
 	struct endpoint monitoring_ep;
 	struct MHD_Daemon *health;
 	struct MHD_Daemon *monitoring; /* NULL when the ports are the same */
+	struct deadlines dl;
 	const atomic_bool *ready;
 	const atomic_uint_fast64_t *heartbeat_ms;
 	uint64_t heartbeat_max_age_ms;
@@ -54,6 +83,128 @@ static uint64_t now_ms(void)
 	struct timespec ts;
 	(void)clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+static void notify_connection(void *cls, struct MHD_Connection *conn, void **socket_context,
+			      enum MHD_ConnectionNotificationCode toe)
+{
+	struct deadlines *dl = cls;
+	struct conn_slot *slot = *socket_context;
+	if (toe == MHD_CONNECTION_NOTIFY_STARTED) {
+		const union MHD_ConnectionInfo *ci =
+			MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+		if (!ci || !(slot = calloc(1, sizeof(*slot))))
+			return; /* no deadline; the idle timeout still holds */
+		slot->dl = dl;
+		slot->fd = ci->connect_fd;
+		slot->deadline_ms = now_ms() + HTTP_REQUEST_DEADLINE_MS;
+		(void)pthread_mutex_lock(&dl->lock);
+		slot->next = dl->head;
+		if (dl->head)
+			dl->head->prev = slot;
+		dl->head = slot;
+		(void)pthread_mutex_unlock(&dl->lock);
+		*socket_context = slot;
+	} else if (toe == MHD_CONNECTION_NOTIFY_CLOSED && slot) {
+		(void)pthread_mutex_lock(&dl->lock);
+		if (slot->prev)
+			slot->prev->next = slot->next;
+		else
+			dl->head = slot->next;
+		if (slot->next)
+			slot->next->prev = slot->prev;
+		(void)pthread_mutex_unlock(&dl->lock);
+		free(slot);
+		*socket_context = NULL;
+	}
+}
+
+static void set_deadline(struct MHD_Connection *conn, uint64_t at_ms)
+{
+	const union MHD_ConnectionInfo *ci =
+		MHD_get_connection_info(conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+	struct conn_slot *slot = ci ? ci->socket_context : NULL;
+	if (!slot)
+		return;
+	(void)pthread_mutex_lock(&slot->dl->lock);
+	slot->deadline_ms = at_ms;
+	(void)pthread_mutex_unlock(&slot->dl->lock);
+}
+
+/* After an answer: the next request on the connection has its own deadline. */
+static void request_done(void *cls, struct MHD_Connection *conn, void **con_cls,
+			 enum MHD_RequestTerminationCode toe)
+{
+	set_deadline(conn, now_ms() + HTTP_REQUEST_DEADLINE_MS);
+}
+
+static void *deadline_thread(void *arg)
+{
+	struct deadlines *dl = arg;
+	(void)pthread_mutex_lock(&dl->lock);
+	while (!dl->stop) {
+		uint64_t now = now_ms();
+		for (struct conn_slot *s = dl->head; s; s = s->next)
+			if (s->deadline_ms <= now) {
+				log_debug("closing a connection that sent no request in %u ms",
+					  HTTP_REQUEST_DEADLINE_MS);
+				(void)shutdown(s->fd, SHUT_RDWR);
+				s->deadline_ms = UINT64_MAX;
+			}
+		struct timespec ts;
+		(void)clock_gettime(CLOCK_MONOTONIC, &ts);
+		ts.tv_nsec += 500000000L;
+		if (ts.tv_nsec >= 1000000000L) {
+			ts.tv_sec++;
+			ts.tv_nsec -= 1000000000L;
+		}
+		(void)pthread_cond_timedwait(&dl->cond, &dl->lock, &ts);
+	}
+	(void)pthread_mutex_unlock(&dl->lock);
+	return NULL;
+}
+
+static int deadlines_start(struct deadlines *dl)
+{
+	pthread_condattr_t ca;
+	int r = pthread_condattr_init(&ca);
+	if (r != 0)
+		return -r;
+	r = pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	if (r == 0)
+		r = pthread_cond_init(&dl->cond, &ca);
+	(void)pthread_condattr_destroy(&ca);
+	if (r != 0)
+		return -r;
+	r = pthread_mutex_init(&dl->lock, NULL);
+	if (r != 0) {
+		(void)pthread_cond_destroy(&dl->cond);
+		return -r;
+	}
+	dl->ready = true;
+	r = pthread_create(&dl->thread, NULL, deadline_thread, dl);
+	if (r != 0)
+		return -r;
+	dl->running = true;
+	return 0;
+}
+
+/* After the daemons stopped (their connections are closed and off the list). */
+static void deadlines_stop(struct deadlines *dl)
+{
+	if (dl->running) {
+		(void)pthread_mutex_lock(&dl->lock);
+		dl->stop = true;
+		(void)pthread_cond_broadcast(&dl->cond);
+		(void)pthread_mutex_unlock(&dl->lock);
+		(void)pthread_join(dl->thread, NULL);
+		dl->running = false;
+	}
+	if (dl->ready) {
+		(void)pthread_mutex_destroy(&dl->lock);
+		(void)pthread_cond_destroy(&dl->cond);
+		dl->ready = false;
+	}
 }
 
 static void mhd_log(void *cls, const char *fmt, va_list ap)
@@ -70,11 +221,15 @@ int http_daemon_start(int listen_fd, const struct http_limits *limits,
 		      MHD_AccessHandlerCallback handler, void *cls,
 		      MHD_RequestCompletedCallback completed, struct MHD_Daemon **ret)
 {
-	struct MHD_OptionItem opts[10];
+	struct MHD_OptionItem opts[11];
 	size_t n = 0;
 	/* The logger first, so that no option's message goes to stderr; two-argument
 	 * options take the function in value and its closure in ptr_value. */
 	opts[n++] = (struct MHD_OptionItem){MHD_OPTION_EXTERNAL_LOGGER, (intptr_t)mhd_log, NULL};
+	if (limits->notify_connection)
+		opts[n++] = (struct MHD_OptionItem){MHD_OPTION_NOTIFY_CONNECTION,
+						    (intptr_t)limits->notify_connection,
+						    limits->notify_connection_cls};
 	opts[n++] = (struct MHD_OptionItem){MHD_OPTION_LISTEN_SOCKET, listen_fd, NULL};
 	opts[n++] = (struct MHD_OptionItem){MHD_OPTION_CONNECTION_TIMEOUT, limits->timeout_s, NULL};
 	opts[n++] = (struct MHD_OptionItem){MHD_OPTION_CONNECTION_LIMIT, limits->connection_limit,
@@ -136,6 +291,7 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *conn, const char
 {
 	const struct endpoint *ep = cls;
 	struct health_server *hs = ep->hs;
+	set_deadline(conn, UINT64_MAX); /* the header is in */
 
 	if (strcmp(method, MHD_HTTP_METHOD_GET) != 0 && strcmp(method, MHD_HTTP_METHOD_HEAD) != 0)
 		return text(conn, MHD_HTTP_METHOD_NOT_ALLOWED, "method not allowed\n");
@@ -245,10 +401,17 @@ int health_server_new(const struct health_server_options *opts, struct health_se
 	hs->health_ep = (struct endpoint){.hs = hs, .health = true, .metrics = shared};
 	hs->monitoring_ep = (struct endpoint){.hs = hs, .metrics = true};
 
+	int r = deadlines_start(&hs->dl);
+	if (r < 0)
+		return error_set(err, ERR_INTERNAL, r, "health server: cannot start a thread");
+	struct http_limits limits = tcp_limits;
+	limits.notify_connection = notify_connection;
+	limits.notify_connection_cls = &hs->dl;
+
 	int fd = tcp_listen(opts->bind_address, opts->health_port, err);
 	if (fd < 0)
 		return error_prefix(err, fd, "health server");
-	int r = http_daemon_start(fd, &tcp_limits, handle, &hs->health_ep, NULL, &hs->health);
+	r = http_daemon_start(fd, &limits, handle, &hs->health_ep, request_done, &hs->health);
 	if (r < 0)
 		return error_set(err, ERR_INTERNAL, r,
 				 "health server: libmicrohttpd did not start");
@@ -257,7 +420,7 @@ int health_server_new(const struct health_server_options *opts, struct health_se
 		fd = tcp_listen(opts->bind_address, opts->monitoring_port, err);
 		if (fd < 0)
 			return error_prefix(err, fd, "metrics server");
-		r = http_daemon_start(fd, &tcp_limits, handle, &hs->monitoring_ep, NULL,
+		r = http_daemon_start(fd, &limits, handle, &hs->monitoring_ep, request_done,
 				      &hs->monitoring);
 		if (r < 0)
 			return error_set(err, ERR_INTERNAL, r,
@@ -275,5 +438,6 @@ void health_server_free(struct health_server *hs)
 		MHD_stop_daemon(hs->monitoring);
 	if (hs->health)
 		MHD_stop_daemon(hs->health);
+	deadlines_stop(&hs->dl);
 	free(hs);
 }

@@ -56,10 +56,15 @@ struct http_limits {
 	unsigned connection_limit; /* connections open at once */
 	unsigned per_ip_limit;	   /* connections per client address; 0: none (UNIX sockets) */
 	unsigned timeout_s;	   /* a connection idle this long is closed */
+	MHD_NotifyConnectionCallback notify_connection; /* NULL: none */
+	void *notify_connection_cls;
 };
 
 /* Bytes of headers and bookkeeping one connection may use. */
 #define HTTP_CONNECTION_MEMORY (16u * 1024u)
+/* The probe and metrics ports close a connection that has not sent a whole
+ * request header this long after it opened or after its last answer. */
+#define HTTP_REQUEST_DEADLINE_MS 10000
 
 /*
  * Starts libmicrohttpd on an already listening socket (its ownership passes

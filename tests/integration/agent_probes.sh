@@ -5,7 +5,8 @@
 # trickle a byte now and then (what a pod on the cluster network can do to
 # the agent's host-network ports) must not keep the kubelet's probes from
 # 127.0.0.1 from being answered: every /healthz, /readyz and /metrics probe
-# answers 200 within the client's timeout.
+# answers 200 within the client's timeout, and a connection still sending
+# its request header 10 s after it opened is closed.
 # /healthz follows the main loop: with the loop's thread stopped (ptrace
 # interrupts that one thread; the HTTP threads run on) it fails, and it
 # answers 200 again once the loop runs.
@@ -19,8 +20,8 @@ agent_start
 agent_wait_ready || { summary; exit 1; }
 
 # flood PORT N SECONDS: N connections from 127.0.0.2 to PORT, each with half a
-# request header, one more header byte every 2 s, for SECONDS; prints how
-# many the server still held open at the end.
+# request header, one more header byte every 2 s, for SECONDS; prints "ready",
+# then how many the server still held open after 3 s and at the end.
 flood()
 {
 	in_node "$PYTHON" - "$@" <<'PY'
@@ -34,19 +35,36 @@ for _ in range(n):
     try:
         s.connect(("127.0.0.1", port))
         s.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Slow: ")
+        s.settimeout(0)  # from here on, recv and send never wait
         socks.append(s)
     except OSError:
         s.close()
 print("ready", flush=True)
-end = time.monotonic() + secs
-while time.monotonic() < end:
-    time.sleep(2)
+def prune():
     for s in list(socks):
+        try:
+            if s.recv(1) != b"":
+                continue  # an answer: still open
+        except BlockingIOError:
+            continue
+        except OSError:
+            pass
+        socks.remove(s)
+        s.close()
+start = time.monotonic()
+early = None
+while time.monotonic() < start + secs:
+    time.sleep(1)
+    prune()
+    if early is None and time.monotonic() >= start + 3:
+        early = len(socks)
+    for s in socks:
         try:
             s.sendall(b"a")
         except OSError:
-            socks.remove(s)
-            s.close()
+            pass
+prune()
+print(early, flush=True)
 print(len(socks), flush=True)
 PY
 }
@@ -71,7 +89,7 @@ PY
 }
 
 for port in "$HEALTH_PORT" "$MONITORING_PORT"; do
-	flood "$port" 70 12 >"$T/flood.$port" &
+	flood "$port" 70 14 >"$T/flood.$port" &
 	fpid=$!
 	on_exit kill "$fpid"
 	wait_for 10 grep -q '^ready' "$T/flood.$port"
@@ -91,6 +109,8 @@ for port in "$HEALTH_PORT" "$MONITORING_PORT"; do
 	else
 		fail "one address holds at most a few connections to :$port (${held:-?} of 70)"
 	fi
+	assert_eq "$(sed -n 3p "$T/flood.$port")" 0 \
+		"no slow connection to :$port outlives the 10 s request-header deadline"
 done
 
 kill -0 "$AGENT_PID" 2>/dev/null && pass "the agent survived the flood" ||
