@@ -42,5 +42,4 @@ wait "$AGENT_PID"
 assert_eq "$?" 0 "SIGTERM: exit 0"
 check "uninstalled: the conflist is as before" same_json "$NETD/10-bridge.conflist" \
 	"$T/original.conflist"
-[[ -n ${KEEP_LOG:-} ]] && cp "$T/agent.log" "$KEEP_LOG"
 summary
