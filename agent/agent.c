@@ -215,6 +215,7 @@ struct agent {
 	struct installer *installer;
 	struct agent_metrics *metrics;
 	atomic_bool ready;
+	atomic_uint_fast64_t heartbeat_ms; /* when the loop last ran, now_ms() */
 
 	int epoll_fd;
 	int signal_fd;
@@ -330,6 +331,13 @@ static void log_install_error(struct agent *a, const char *what, const struct er
 		log_error("%s: %s", what, err->details);
 }
 
+/* Whether path is a regular file (not followed when a symlink). */
+static bool is_regular(const char *path)
+{
+	struct stat st;
+	return lstat(path, &st) == 0 && S_ISREG(st.st_mode);
+}
+
 /* Istio's check plus what we installed besides the conf still being there. */
 static bool check_valid(struct agent *a)
 {
@@ -349,13 +357,13 @@ static bool check_valid(struct agent *a)
 		return false;
 	}
 	const char *bin = installer_binary_path(a->installer);
-	if (a->expect_binary && bin && access(bin, F_OK) < 0) {
-		log_info("plugin binary %s is gone", bin);
+	if (a->expect_binary && bin && !is_regular(bin)) {
+		log_info("plugin binary %s is gone or not a regular file", bin);
 		return false;
 	}
 	const char *kc = installer_kubeconfig_path(a->installer);
-	if (a->expect_kubeconfig && kc && access(kc, F_OK) < 0) {
-		log_info("plugin kubeconfig %s is gone", kc);
+	if (a->expect_kubeconfig && kc && !is_regular(kc)) {
+		log_info("plugin kubeconfig %s is gone or not a regular file", kc);
 		return false;
 	}
 	return true;
@@ -376,8 +384,8 @@ static void install(struct agent *a)
 	a->installed_once = true;
 	const char *bin = installer_binary_path(a->installer);
 	const char *kc = installer_kubeconfig_path(a->installer);
-	a->expect_binary = bin && access(bin, F_OK) == 0;
-	a->expect_kubeconfig = kc && access(kc, F_OK) == 0;
+	a->expect_binary = bin && is_regular(bin);
+	a->expect_kubeconfig = kc && is_regular(kc);
 	log_info("installed: conf=%s binary=%s kubeconfig=%s",
 		 installer_conf_path(a->installer) ? installer_conf_path(a->installer) : "-",
 		 bin ? bin : "-", kc ? kc : "-");
@@ -586,7 +594,9 @@ static int loop(struct agent *a)
 {
 	for (;;) {
 		struct epoll_event evs[8];
-		int n = epoll_wait(a->epoll_fd, evs, (int)ELEMENTSOF(evs), -1);
+		atomic_store(&a->heartbeat_ms, now_ms());
+		int n = epoll_wait(a->epoll_fd, evs, (int)ELEMENTSOF(evs),
+				   AGENT_HEARTBEAT_INTERVAL_MS);
 		if (n < 0) {
 			if (errno == EINTR)
 				continue;
@@ -677,6 +687,12 @@ static int drop_capabilities(const struct agent_config *cfg, const struct repair
 	return 0;
 }
 
+/* /readyz: the pod cache, when there is one, can sync. */
+static bool cache_ready(void *ud, char *why, size_t len)
+{
+	return pod_cache_healthy(ud, why, len);
+}
+
 int agent_run(const struct agent_config *cfg, const char *const *envp, struct error *err)
 {
 	int r;
@@ -689,6 +705,7 @@ int agent_run(const struct agent_config *cfg, const char *const *envp, struct er
 		.periodic_timer_fd = -1,
 	};
 	atomic_init(&a.ready, false);
+	atomic_init(&a.heartbeat_ms, now_ms());
 	struct repair_thread rt = {0};
 	_cleanup_(kubeconfig_freep) struct kubeconfig *kc = NULL;
 	struct health_server *hs = NULL;
@@ -741,16 +758,6 @@ int agent_run(const struct agent_config *cfg, const char *const *envp, struct er
 	if (r < 0)
 		goto out;
 
-	const struct health_server_options hso = {
-		.health_port = cfg->health_port,
-		.monitoring_port = cfg->monitoring_port,
-		.ready = &a.ready,
-		.metrics = a.metrics,
-	};
-	r = health_server_new(&hso, &hs, err);
-	if (r < 0)
-		goto out;
-
 	r = agent_kubeconfig(cfg, &kc, err);
 	if (r < 0) {
 		error_prefix(err, r, "agent kubeconfig");
@@ -761,6 +768,20 @@ int agent_run(const struct agent_config *cfg, const char *const *envp, struct er
 		if (r < 0)
 			goto out;
 	}
+
+	const struct health_server_options hso = {
+		.health_port = cfg->health_port,
+		.monitoring_port = cfg->monitoring_port,
+		.ready = &a.ready,
+		.heartbeat_ms = &a.heartbeat_ms,
+		.heartbeat_max_age_ms = AGENT_HEARTBEAT_MAX_AGE_MS,
+		.ready_check = pods ? cache_ready : NULL,
+		.ready_check_ud = pods,
+		.metrics = a.metrics,
+	};
+	r = health_server_new(&hso, &hs, err);
+	if (r < 0)
+		goto out;
 	const struct log_sink_options lso = {
 		.run_dir = cfg->cni_agent_run_dir,
 		.pods = pods,
@@ -809,6 +830,7 @@ int agent_run(const struct agent_config *cfg, const char *const *envp, struct er
 	 * check that arming the watches schedules. */
 	install_throttle_init(&a.throttle, now_ms());
 	(void)install_throttle_take(&a.throttle, now_ms());
+	atomic_store(&a.heartbeat_ms, now_ms());
 	install(&a);
 	arm_watches(&a);
 	a.pending_token = false;

@@ -21,7 +21,11 @@
  * rotates the token by swapping its ..data symlink).
  *
  * Ready (/readyz 200, istio_cni_install_ready 1) when the last check passed
- * and every watch is armed.
+ * and every watch is armed. Alive (/healthz 200) while the loop comes round:
+ * it wakes at least every AGENT_HEARTBEAT_INTERVAL_MS and stamps the time;
+ * a stamp older than AGENT_HEARTBEAT_MAX_AGE_MS (a call that blocks) fails
+ * /healthz, so that the kubelet restarts an agent that no longer keeps the
+ * plugin installed.
  */
 #ifndef ISTIO_CNI_AGENT_H
 #define ISTIO_CNI_AGENT_H
@@ -39,6 +43,8 @@
 #define AGENT_RECHECK_INTERVAL_MS 30000
 /* While a watch could not be armed (a directory is missing). */
 #define AGENT_REARM_INTERVAL_MS 1000
+#define AGENT_HEARTBEAT_INTERVAL_MS 1000
+#define AGENT_HEARTBEAT_MAX_AGE_MS 10000
 /* Delay before the repair loop is run again after it failed. */
 #define AGENT_REPAIR_RESTART_MS 5000
 

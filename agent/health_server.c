@@ -4,19 +4,58 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "log.h"
 #include "metrics.h"
 
-#define HTTP_CONNECTION_TIMEOUT_S 10
-#define HTTP_CONNECTION_LIMIT 64
+/*
+ * The probe and metrics ports take connections from anything that reaches the
+ * node (the kubelet, Prometheus, any pod): one address gets a few connections,
+ * a connection that sends nothing for a few seconds is closed, and the total
+ * stays far above what the per-address limit lets one client take.
+ */
+static const struct http_limits tcp_limits = {
+	.threads = 1,
+	.connection_limit = 256,
+	.per_ip_limit = 8,
+	.timeout_s = 5,
+};
+
+/*
+ * The idle timeout alone lets a client that sends a byte every few seconds
+ * hold a connection for ever. Each connection of the TCP servers is on a
+ * list with a deadline for its request header; a thread shuts down the
+ * socket of a connection past it, and libmicrohttpd, reading end of file,
+ * closes it. libmicrohttpd tells us a connection is closed before it closes
+ * the socket, and the entry leaves the list under the same lock the thread
+ * holds while it shuts sockets down: no shutdown ever reaches a reused fd.
+ */
+struct deadlines;
+struct conn_slot {
+	struct conn_slot *next, *prev;
+	struct deadlines *dl;
+	int fd;
+	uint64_t deadline_ms; /* UINT64_MAX: a request is being answered */
+};
+
+struct deadlines {
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	struct conn_slot *head;
+	bool stop;
+	bool ready;
+	bool running;
+	pthread_t thread;
+};
 
 /* What one listening port answers. */
 struct endpoint {
@@ -30,9 +69,143 @@ struct health_server {
 	struct endpoint monitoring_ep;
 	struct MHD_Daemon *health;
 	struct MHD_Daemon *monitoring; /* NULL when the ports are the same */
+	struct deadlines dl;
 	const atomic_bool *ready;
+	const atomic_uint_fast64_t *heartbeat_ms;
+	uint64_t heartbeat_max_age_ms;
+	bool (*ready_check)(void *ud, char *why, size_t len);
+	void *ready_check_ud;
 	struct agent_metrics *metrics;
 };
+
+static uint64_t now_ms(void)
+{
+	struct timespec ts;
+	(void)clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+static void notify_connection(void *cls, struct MHD_Connection *conn, void **socket_context,
+			      enum MHD_ConnectionNotificationCode toe)
+{
+	struct deadlines *dl = cls;
+	struct conn_slot *slot = *socket_context;
+	if (toe == MHD_CONNECTION_NOTIFY_STARTED) {
+		const union MHD_ConnectionInfo *ci =
+			MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+		if (!ci || !(slot = calloc(1, sizeof(*slot))))
+			return; /* no deadline; the idle timeout still holds */
+		slot->dl = dl;
+		slot->fd = ci->connect_fd;
+		slot->deadline_ms = now_ms() + HTTP_REQUEST_DEADLINE_MS;
+		(void)pthread_mutex_lock(&dl->lock);
+		slot->next = dl->head;
+		if (dl->head)
+			dl->head->prev = slot;
+		dl->head = slot;
+		(void)pthread_mutex_unlock(&dl->lock);
+		*socket_context = slot;
+	} else if (toe == MHD_CONNECTION_NOTIFY_CLOSED && slot) {
+		(void)pthread_mutex_lock(&dl->lock);
+		if (slot->prev)
+			slot->prev->next = slot->next;
+		else
+			dl->head = slot->next;
+		if (slot->next)
+			slot->next->prev = slot->prev;
+		(void)pthread_mutex_unlock(&dl->lock);
+		free(slot);
+		*socket_context = NULL;
+	}
+}
+
+static void set_deadline(struct MHD_Connection *conn, uint64_t at_ms)
+{
+	const union MHD_ConnectionInfo *ci =
+		MHD_get_connection_info(conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+	struct conn_slot *slot = ci ? ci->socket_context : NULL;
+	if (!slot)
+		return;
+	(void)pthread_mutex_lock(&slot->dl->lock);
+	slot->deadline_ms = at_ms;
+	(void)pthread_mutex_unlock(&slot->dl->lock);
+}
+
+/* After an answer: the next request on the connection has its own deadline. */
+static void request_done(void *cls, struct MHD_Connection *conn, void **con_cls,
+			 enum MHD_RequestTerminationCode toe)
+{
+	set_deadline(conn, now_ms() + HTTP_REQUEST_DEADLINE_MS);
+}
+
+static void *deadline_thread(void *arg)
+{
+	struct deadlines *dl = arg;
+	(void)pthread_mutex_lock(&dl->lock);
+	while (!dl->stop) {
+		uint64_t now = now_ms();
+		for (struct conn_slot *s = dl->head; s; s = s->next)
+			if (s->deadline_ms <= now) {
+				log_debug("closing a connection that sent no request in %u ms",
+					  HTTP_REQUEST_DEADLINE_MS);
+				(void)shutdown(s->fd, SHUT_RDWR);
+				s->deadline_ms = UINT64_MAX;
+			}
+		struct timespec ts;
+		(void)clock_gettime(CLOCK_MONOTONIC, &ts);
+		ts.tv_nsec += 500000000L;
+		if (ts.tv_nsec >= 1000000000L) {
+			ts.tv_sec++;
+			ts.tv_nsec -= 1000000000L;
+		}
+		(void)pthread_cond_timedwait(&dl->cond, &dl->lock, &ts);
+	}
+	(void)pthread_mutex_unlock(&dl->lock);
+	return NULL;
+}
+
+static int deadlines_start(struct deadlines *dl)
+{
+	pthread_condattr_t ca;
+	int r = pthread_condattr_init(&ca);
+	if (r != 0)
+		return -r;
+	r = pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	if (r == 0)
+		r = pthread_cond_init(&dl->cond, &ca);
+	(void)pthread_condattr_destroy(&ca);
+	if (r != 0)
+		return -r;
+	r = pthread_mutex_init(&dl->lock, NULL);
+	if (r != 0) {
+		(void)pthread_cond_destroy(&dl->cond);
+		return -r;
+	}
+	dl->ready = true;
+	r = pthread_create(&dl->thread, NULL, deadline_thread, dl);
+	if (r != 0)
+		return -r;
+	dl->running = true;
+	return 0;
+}
+
+/* After the daemons stopped (their connections are closed and off the list). */
+static void deadlines_stop(struct deadlines *dl)
+{
+	if (dl->running) {
+		(void)pthread_mutex_lock(&dl->lock);
+		dl->stop = true;
+		(void)pthread_cond_broadcast(&dl->cond);
+		(void)pthread_mutex_unlock(&dl->lock);
+		(void)pthread_join(dl->thread, NULL);
+		dl->running = false;
+	}
+	if (dl->ready) {
+		(void)pthread_mutex_destroy(&dl->lock);
+		(void)pthread_cond_destroy(&dl->cond);
+		dl->ready = false;
+	}
+}
 
 static void mhd_log(void *cls, const char *fmt, va_list ap)
 {
@@ -44,27 +217,42 @@ static void mhd_log(void *cls, const char *fmt, va_list ap)
 	log_debug("libmicrohttpd: %s", msg);
 }
 
-int http_daemon_start(int listen_fd, unsigned threads, MHD_AccessHandlerCallback handler, void *cls,
+int http_daemon_start(int listen_fd, const struct http_limits *limits,
+		      MHD_AccessHandlerCallback handler, void *cls,
 		      MHD_RequestCompletedCallback completed, struct MHD_Daemon **ret)
 {
-	struct MHD_OptionItem opts[8];
+	struct MHD_OptionItem opts[11];
 	size_t n = 0;
 	/* The logger first, so that no option's message goes to stderr; two-argument
 	 * options take the function in value and its closure in ptr_value. */
 	opts[n++] = (struct MHD_OptionItem){MHD_OPTION_EXTERNAL_LOGGER, (intptr_t)mhd_log, NULL};
+	if (limits->notify_connection)
+		opts[n++] = (struct MHD_OptionItem){MHD_OPTION_NOTIFY_CONNECTION,
+						    (intptr_t)limits->notify_connection,
+						    limits->notify_connection_cls};
 	opts[n++] = (struct MHD_OptionItem){MHD_OPTION_LISTEN_SOCKET, listen_fd, NULL};
-	opts[n++] = (struct MHD_OptionItem){MHD_OPTION_CONNECTION_TIMEOUT,
-					    HTTP_CONNECTION_TIMEOUT_S, NULL};
-	opts[n++] = (struct MHD_OptionItem){MHD_OPTION_CONNECTION_LIMIT, HTTP_CONNECTION_LIMIT,
+	opts[n++] = (struct MHD_OptionItem){MHD_OPTION_CONNECTION_TIMEOUT, limits->timeout_s, NULL};
+	opts[n++] = (struct MHD_OptionItem){MHD_OPTION_CONNECTION_LIMIT, limits->connection_limit,
 					    NULL};
+	/* Headers and what the handlers queue live in this pool; bodies are copied
+	 * out by the handlers and responses are their own buffers. */
+	opts[n++] = (struct MHD_OptionItem){MHD_OPTION_CONNECTION_MEMORY_LIMIT,
+					    HTTP_CONNECTION_MEMORY, NULL};
+	if (limits->per_ip_limit)
+		opts[n++] = (struct MHD_OptionItem){MHD_OPTION_PER_IP_CONNECTION_LIMIT,
+						    limits->per_ip_limit, NULL};
 	if (completed)
 		opts[n++] = (struct MHD_OptionItem){MHD_OPTION_NOTIFY_COMPLETED,
 						    (intptr_t)completed, NULL};
-	if (threads > 1)
-		opts[n++] = (struct MHD_OptionItem){MHD_OPTION_THREAD_POOL_SIZE, threads, NULL};
+	if (limits->threads > 1)
+		opts[n++] = (struct MHD_OptionItem){MHD_OPTION_THREAD_POOL_SIZE, limits->threads,
+						    NULL};
 	opts[n] = (struct MHD_OptionItem){MHD_OPTION_END, 0, NULL};
 
-	struct MHD_Daemon *d = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG,
+	/* epoll (MHD_USE_AUTO): no FD_SETSIZE ceiling, and the cost of a poll does
+	 * not grow with the idle connections a slow client holds open. */
+	struct MHD_Daemon *d = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_AUTO |
+							MHD_USE_ERROR_LOG,
 						0, NULL, NULL, handler, cls, MHD_OPTION_ARRAY, opts,
 						MHD_OPTION_END);
 	if (!d) {
@@ -103,17 +291,32 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *conn, const char
 {
 	const struct endpoint *ep = cls;
 	struct health_server *hs = ep->hs;
+	set_deadline(conn, UINT64_MAX); /* the header is in */
 
 	if (strcmp(method, MHD_HTTP_METHOD_GET) != 0 && strcmp(method, MHD_HTTP_METHOD_HEAD) != 0)
 		return text(conn, MHD_HTTP_METHOD_NOT_ALLOWED, "method not allowed\n");
 
 	bool health = ep->health, monitoring = ep->metrics;
-	if (health && strcmp(url, "/healthz") == 0)
+	if (health && strcmp(url, "/healthz") == 0) {
+		uint64_t beat = hs->heartbeat_ms ? atomic_load(hs->heartbeat_ms) : 0,
+			 now = now_ms();
+		if (hs->heartbeat_ms && now > beat && now - beat > hs->heartbeat_max_age_ms) {
+			char msg[96];
+			(void)snprintf(msg, sizeof(msg), "agent loop stalled for %llu ms\n",
+				       (unsigned long long)(now - beat));
+			return text(conn, MHD_HTTP_SERVICE_UNAVAILABLE, msg);
+		}
 		return text(conn, MHD_HTTP_OK, "ok\n");
+	}
 	if (health && strcmp(url, "/readyz") == 0) {
-		if (hs->ready && atomic_load(hs->ready))
-			return text(conn, MHD_HTTP_OK, "ready\n");
-		return text(conn, MHD_HTTP_SERVICE_UNAVAILABLE, "not ready\n");
+		if (!hs->ready || !atomic_load(hs->ready))
+			return text(conn, MHD_HTTP_SERVICE_UNAVAILABLE, "not ready\n");
+		char why[400], body[sizeof(why) + 1];
+		if (hs->ready_check && !hs->ready_check(hs->ready_check_ud, why, sizeof(why))) {
+			(void)snprintf(body, sizeof(body), "%s\n", why);
+			return text(conn, MHD_HTTP_SERVICE_UNAVAILABLE, body);
+		}
+		return text(conn, MHD_HTTP_OK, "ready\n");
 	}
 	if (monitoring && strcmp(url, "/metrics") == 0 && hs->metrics) {
 		_cleanup_free_ char *body = NULL;
@@ -173,7 +376,7 @@ static int tcp_listen(const char *bind_address, uint16_t port, struct error *err
 		s4->sin_port = htons(port);
 		sl = sizeof(*s4);
 	}
-	if (bind(fd, (struct sockaddr *)&ss, sl) < 0 || listen(fd, 64) < 0) {
+	if (bind(fd, (struct sockaddr *)&ss, sl) < 0 || listen(fd, 128) < 0) {
 		int r = -errno;
 		(void)close(fd);
 		return error_set(err, ERR_IO, r, "cannot listen on port %u: %s", port,
@@ -189,15 +392,26 @@ int health_server_new(const struct health_server_options *opts, struct health_se
 	if (!hs)
 		return -ENOMEM;
 	hs->ready = opts->ready;
+	hs->heartbeat_ms = opts->heartbeat_ms;
+	hs->heartbeat_max_age_ms = opts->heartbeat_max_age_ms;
+	hs->ready_check = opts->ready_check;
+	hs->ready_check_ud = opts->ready_check_ud;
 	hs->metrics = opts->metrics;
 	bool shared = opts->monitoring_port == opts->health_port;
 	hs->health_ep = (struct endpoint){.hs = hs, .health = true, .metrics = shared};
 	hs->monitoring_ep = (struct endpoint){.hs = hs, .metrics = true};
 
+	int r = deadlines_start(&hs->dl);
+	if (r < 0)
+		return error_set(err, ERR_INTERNAL, r, "health server: cannot start a thread");
+	struct http_limits limits = tcp_limits;
+	limits.notify_connection = notify_connection;
+	limits.notify_connection_cls = &hs->dl;
+
 	int fd = tcp_listen(opts->bind_address, opts->health_port, err);
 	if (fd < 0)
 		return error_prefix(err, fd, "health server");
-	int r = http_daemon_start(fd, 1, handle, &hs->health_ep, NULL, &hs->health);
+	r = http_daemon_start(fd, &limits, handle, &hs->health_ep, request_done, &hs->health);
 	if (r < 0)
 		return error_set(err, ERR_INTERNAL, r,
 				 "health server: libmicrohttpd did not start");
@@ -206,7 +420,8 @@ int health_server_new(const struct health_server_options *opts, struct health_se
 		fd = tcp_listen(opts->bind_address, opts->monitoring_port, err);
 		if (fd < 0)
 			return error_prefix(err, fd, "metrics server");
-		r = http_daemon_start(fd, 1, handle, &hs->monitoring_ep, NULL, &hs->monitoring);
+		r = http_daemon_start(fd, &limits, handle, &hs->monitoring_ep, request_done,
+				      &hs->monitoring);
 		if (r < 0)
 			return error_set(err, ERR_INTERNAL, r,
 					 "metrics server: libmicrohttpd did not start");
@@ -223,5 +438,6 @@ void health_server_free(struct health_server *hs)
 		MHD_stop_daemon(hs->monitoring);
 	if (hs->health)
 		MHD_stop_daemon(hs->health);
+	deadlines_stop(&hs->dl);
 	free(hs);
 }

@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
  * The agent's TCP HTTP endpoints, over libmicrohttpd (research I§5.8):
- *   HEALTH_PORT (8000):      /healthz 200 always; /readyz 200 when the plugin
+ *   HEALTH_PORT (8000):      /healthz 200 while the agent loop runs (its
+ *                            heartbeat), else 503; /readyz 200 when the plugin
  *                            is installed and the watches are armed, else 503.
  *   MONITORING_PORT (15014): /metrics, Prometheus text format 0.0.4.
  * When both ports are the same, one server answers all three paths.
@@ -27,6 +28,14 @@ struct health_server_options {
 	uint16_t health_port;
 	uint16_t monitoring_port;
 	const atomic_bool *ready; /* read on every /readyz */
+	/* CLOCK_MONOTONIC ms of the agent loop's last round; /healthz fails when
+	 * it is more than heartbeat_max_age_ms old. NULL: /healthz always 200. */
+	const atomic_uint_fast64_t *heartbeat_ms;
+	uint64_t heartbeat_max_age_ms;
+	/* Besides ready, /readyz needs this to return true (NULL: no check); on
+	 * false its reason (why, len bytes) goes into the 503's body. */
+	bool (*ready_check)(void *ud, char *why, size_t len);
+	void *ready_check_ud;
 	struct agent_metrics *metrics;
 	const char *bind_address; /* NULL: every address; tests may pass "127.0.0.1" */
 };
@@ -41,13 +50,29 @@ DEFINE_TRIVIAL_CLEANUP_FUNC(struct health_server *, health_server_free);
 
 /* --- Shared by the agent's HTTP servers (this one and log_sink). --- */
 
+/* What one server accepts. */
+struct http_limits {
+	unsigned threads;	   /* 0 or 1: one internal thread; more: a pool */
+	unsigned connection_limit; /* connections open at once */
+	unsigned per_ip_limit;	   /* connections per client address; 0: none (UNIX sockets) */
+	unsigned timeout_s;	   /* a connection idle this long is closed */
+	MHD_NotifyConnectionCallback notify_connection; /* NULL: none */
+	void *notify_connection_cls;
+};
+
+/* Bytes of headers and bookkeeping one connection may use. */
+#define HTTP_CONNECTION_MEMORY (16u * 1024u)
+/* The probe and metrics ports close a connection that has not sent a whole
+ * request header this long after it opened or after its last answer. */
+#define HTTP_REQUEST_DEADLINE_MS 10000
+
 /*
  * Starts libmicrohttpd on an already listening socket (its ownership passes
- * to the daemon, also on failure) with threads pool threads (0 or 1: one
- * internal thread), connection timeout and limit set, and its messages sent
- * to our debug log.
+ * to the daemon, also on failure) with limits, and its messages sent to our
+ * debug log.
  */
-int http_daemon_start(int listen_fd, unsigned threads, MHD_AccessHandlerCallback handler, void *cls,
+int http_daemon_start(int listen_fd, const struct http_limits *limits,
+		      MHD_AccessHandlerCallback handler, void *cls,
 		      MHD_RequestCompletedCallback completed, struct MHD_Daemon **ret) _must_check_;
 
 /* Queues a response with a copy of body (len bytes) and content_type; MHD_NO on failure. */

@@ -4,6 +4,8 @@
 #include <errno.h>
 #include <jansson.h>
 #include <microhttpd.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -25,15 +27,40 @@ struct log_sink {
 	char *path;
 	struct pod_cache *pods;
 	struct agent_metrics *metrics;
+	atomic_size_t buffered;	     /* bytes all uploads hold, at most LOG_SINK_BUFFER_BUDGET */
+	pthread_mutex_t decode_lock; /* one body decoded at a time */
+	bool lock_ready;
 };
 
 /* Per-request state of a POST /log. */
 struct upload {
+	struct log_sink *ls;
 	char *buf;
 	size_t len;
-	size_t cap;
+	size_t cap; /* counted in ls->buffered */
 	bool too_big;
+	bool too_busy;
 };
+
+/* Takes n more bytes of the shared budget; false when it is spent. */
+static bool budget_take(struct log_sink *ls, size_t n)
+{
+	size_t cur = atomic_load(&ls->buffered);
+	do {
+		if (cur + n > LOG_SINK_BUFFER_BUDGET)
+			return false;
+	} while (!atomic_compare_exchange_weak(&ls->buffered, &cur, cur + n));
+	return true;
+}
+
+static void upload_free(struct upload *up)
+{
+	if (!up)
+		return;
+	atomic_fetch_sub(&up->ls->buffered, up->cap);
+	free(up->buf);
+	free(up);
+}
 
 /* Copies s into buf, escaping control characters so one line stays one line. */
 static void copy_escaped(char *buf, size_t cap, const char *s, size_t n)
@@ -220,13 +247,16 @@ static enum MHD_Result handle_log(struct log_sink *ls, struct MHD_Connection *co
 		up = calloc(1, sizeof(*up));
 		if (!up)
 			return MHD_NO;
+		up->ls = ls;
 		*con_cls = up;
 		return MHD_YES;
 	}
 	if (*upload_data_size > 0) {
 		size_t n = *upload_data_size;
 		*upload_data_size = 0;
-		if (up->too_big || up->len + n > LOG_SINK_MAX_BODY) {
+		if (up->too_big || up->too_busy)
+			return MHD_YES; /* the rest of a refused body is read and dropped */
+		if (up->len + n > LOG_SINK_MAX_BODY) {
 			up->too_big = true;
 			return MHD_YES;
 		}
@@ -234,9 +264,15 @@ static enum MHD_Result handle_log(struct log_sink *ls, struct MHD_Connection *co
 			size_t cap = up->cap ? up->cap : 4096;
 			while (cap < up->len + n + 1)
 				cap *= 2;
+			if (!budget_take(ls, cap - up->cap)) {
+				up->too_busy = true;
+				return MHD_YES;
+			}
 			char *b = realloc(up->buf, cap);
-			if (!b)
+			if (!b) {
+				atomic_fetch_sub(&ls->buffered, cap - up->cap);
 				return MHD_NO;
+			}
 			up->buf = b;
 			up->cap = cap;
 		}
@@ -247,8 +283,15 @@ static enum MHD_Result handle_log(struct log_sink *ls, struct MHD_Connection *co
 	}
 	if (up->too_big)
 		return reply_json_error(conn, MHD_HTTP_CONTENT_TOO_LARGE, "body too large");
+	if (up->too_busy)
+		return reply_json_error(conn, MHD_HTTP_SERVICE_UNAVAILABLE,
+					"too many log bodies at once");
 	struct error err = {0};
+	/* A decoded body takes several times its size; one at a time keeps the
+	 * peak at one body's worth, whatever the number of plugins posting. */
+	(void)pthread_mutex_lock(&ls->decode_lock);
 	int r = log_sink_handle_body(ls->metrics, up->buf ? up->buf : "", up->len, &err);
+	(void)pthread_mutex_unlock(&ls->decode_lock);
 	if (r < 0) {
 		log_warn("log socket: rejected a POST /log: %s", err.msg);
 		return reply_json_error(conn, MHD_HTTP_BAD_REQUEST, err.msg);
@@ -277,11 +320,7 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *conn, const char
 static void completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 		      enum MHD_RequestTerminationCode toe)
 {
-	struct upload *up = *con_cls;
-	if (!up)
-		return;
-	free(up->buf);
-	free(up);
+	upload_free(*con_cls);
 	*con_cls = NULL;
 }
 
@@ -334,6 +373,12 @@ int log_sink_new(const struct log_sink_options *opts, struct log_sink **ret, str
 		return -ENOMEM;
 	ls->pods = opts->pods;
 	ls->metrics = opts->metrics;
+	atomic_init(&ls->buffered, 0);
+	int r = pthread_mutex_init(&ls->decode_lock, NULL);
+	if (r != 0) {
+		return -r;
+	}
+	ls->lock_ready = true;
 	if (mkdir(opts->run_dir, 0755) < 0 && errno != EEXIST)
 		return error_set(err, ERR_IO, -errno, "cannot create %s: %m", opts->run_dir);
 	if (asprintf(&ls->path, "%s/%s", opts->run_dir, AGENT_LOG_SOCKET_NAME) < 0) {
@@ -343,7 +388,12 @@ int log_sink_new(const struct log_sink_options *opts, struct log_sink **ret, str
 	int fd = unix_listen(ls->path, err);
 	if (fd < 0)
 		return error_prefix(err, fd, "log socket");
-	int r = http_daemon_start(fd, LOG_SINK_THREADS, handle, ls, completed, &ls->daemon);
+	static const struct http_limits limits = {
+		.threads = LOG_SINK_THREADS,
+		.connection_limit = LOG_SINK_MAX_CONNECTIONS,
+		.timeout_s = 10,
+	};
+	r = http_daemon_start(fd, &limits, handle, ls, completed, &ls->daemon);
 	if (r < 0) {
 		(void)unlink(ls->path);
 		return error_set(err, ERR_INTERNAL, r, "log socket %s: libmicrohttpd did not start",
@@ -362,6 +412,8 @@ void log_sink_free(struct log_sink *ls)
 		if (ls->path)
 			(void)unlink(ls->path);
 	}
+	if (ls->lock_ready)
+		(void)pthread_mutex_destroy(&ls->decode_lock);
 	free(ls->path);
 	free(ls);
 }

@@ -7,7 +7,8 @@
  *               JSON lines: time, level, scope, msg, pod, containerID). Each
  *               is logged again through our logger at its own level with
  *               its pod, and counted into the metrics. 200 when the body
- *               decodes, 400 when not, 413 over LOG_SINK_MAX_BODY.
+ *               decodes, 400 when not, 413 over LOG_SINK_MAX_BODY,
+ *               503 while other bodies fill LOG_SINK_BUFFER_BUDGET.
  *   GET  /pod?namespace=NS&name=NAME[&uid=UID]
  *               the Pod JSON from the pod cache: 200; 404 unknown after
  *               waiting POD_CACHE_LOOKUP_WAIT_MS; 409 the cache holds
@@ -26,12 +27,20 @@
 #include "cleanup.h"
 #include "error.h"
 
-/* Largest POST /log body (the plugin sends at most 256 KiB of lines). */
-#define LOG_SINK_MAX_BODY (1024u * 1024u)
+/*
+ * Largest POST /log body: the plugin sends at most 256 KiB of lines, which
+ * JSON escaping makes at most ~1.3 times as long. A longer Content-Length is
+ * refused (413) before any of the body is read.
+ */
+#define LOG_SINK_MAX_BODY (384u * 1024u)
+/* Bytes all bodies being received may hold at once; past it, 503. */
+#define LOG_SINK_BUFFER_BUDGET (4u * 1024u * 1024u)
 /* Most lines taken from one body, and the longest line re-logged whole. */
 #define LOG_SINK_MAX_LINES 2048
 #define LOG_SINK_MAX_LINE 4096
 #define LOG_SINK_THREADS 4
+/* Connections open at once (each may buffer up to LOG_SINK_MAX_BODY). */
+#define LOG_SINK_MAX_CONNECTIONS 128
 
 struct agent_metrics;
 struct pod_cache;

@@ -540,6 +540,12 @@ int agent_metrics_new(struct agent_metrics **ret)
 		{METRIC_POD_CACHE_LOOKUPS, METRIC_COUNTER,
 		 "Pod lookups answered from the pod cache, by outcome", result, NULL, 0,
 		 &am->pod_cache_lookups},
+		{METRIC_POD_CACHE_SYNCED, METRIC_GAUGE,
+		 "Whether the pod cache holds what the API server has (1) or is listing again (0)",
+		 NULL, NULL, 0, &am->pod_cache_synced},
+		{METRIC_POD_CACHE_SYNC_FAILURES, METRIC_COUNTER,
+		 "Failed LIST or WATCH requests of the pod cache while it was not synced", NULL,
+		 NULL, 0, &am->pod_cache_sync_failures},
 	};
 	for (size_t i = 0; i < ELEMENTSOF(defs); i++) {
 		r = metrics_register(am->registry, defs[i].name, defs[i].type, defs[i].help,
@@ -611,6 +617,20 @@ void agent_metrics_set_pod_cache_size(struct agent_metrics *am, size_t n)
 {
 	if (am)
 		checked(metric_set(am->pod_cache_pods, NULL, (double)n), am->pod_cache_pods);
+}
+
+void agent_metrics_set_pod_cache_synced(struct agent_metrics *am, bool synced)
+{
+	if (am)
+		checked(metric_set(am->pod_cache_synced, NULL, synced ? 1 : 0),
+			am->pod_cache_synced);
+}
+
+void agent_metrics_count_pod_cache_sync_failure(struct agent_metrics *am)
+{
+	if (am)
+		checked(metric_add(am->pod_cache_sync_failures, NULL, 1),
+			am->pod_cache_sync_failures);
 }
 
 void agent_metrics_count_pod_lookup(struct agent_metrics *am, const char *result)

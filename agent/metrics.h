@@ -87,6 +87,8 @@ struct agent_metrics {
 	struct metric *plugin_log_lines;     /* istio_cni_plugin_log_lines_total */
 	struct metric *pod_cache_pods;	     /* istio_cni_pod_cache_pods */
 	struct metric *pod_cache_lookups;    /* istio_cni_pod_cache_lookups_total{result} */
+	struct metric *pod_cache_synced;     /* istio_cni_pod_cache_synced */
+	struct metric *pod_cache_sync_failures; /* istio_cni_pod_cache_sync_failures_total */
 };
 
 int agent_metrics_new(struct agent_metrics **ret) _must_check_;
@@ -103,5 +105,7 @@ void agent_metrics_observe_plugin_add(struct agent_metrics *am, double seconds);
 void agent_metrics_count_plugin_line(struct agent_metrics *am);
 void agent_metrics_set_pod_cache_size(struct agent_metrics *am, size_t n);
 void agent_metrics_count_pod_lookup(struct agent_metrics *am, const char *result);
+void agent_metrics_set_pod_cache_synced(struct agent_metrics *am, bool synced);
+void agent_metrics_count_pod_cache_sync_failure(struct agent_metrics *am);
 
 #endif

@@ -30,6 +30,9 @@ struct pod_cache {
 	size_t n_buckets;
 	size_t n_entries;
 	bool synced;
+	unsigned sync_failures;	    /* failed requests since the cache was last synced */
+	char sync_error[256];	    /* the last of them */
+	uint64_t last_sync_warn_ms; /* 0: none since the last sync */
 
 	struct agent_metrics *metrics;
 
@@ -233,12 +236,57 @@ int pod_cache_delete(struct pod_cache *pc, const char *ns, const char *name, con
 	return r;
 }
 
+static uint64_t now_ms(void)
+{
+	struct timespec ts;
+	(void)clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
 void pod_cache_set_synced(struct pod_cache *pc, bool synced)
 {
+	agent_metrics_set_pod_cache_synced(pc->metrics, synced);
 	(void)pthread_mutex_lock(&pc->lock);
 	pc->synced = synced;
+	if (synced) {
+		pc->sync_failures = 0;
+		pc->sync_error[0] = '\0';
+		pc->last_sync_warn_ms = 0;
+	}
 	(void)pthread_cond_broadcast(&pc->changed);
 	(void)pthread_mutex_unlock(&pc->lock);
+}
+
+void pod_cache_sync_failed(struct pod_cache *pc, const char *why)
+{
+	(void)pthread_mutex_lock(&pc->lock);
+	if (pc->synced) {
+		(void)pthread_mutex_unlock(&pc->lock);
+		return;
+	}
+	pc->sync_failures++;
+	(void)snprintf(pc->sync_error, sizeof(pc->sync_error), "%s", why);
+	uint64_t now = now_ms();
+	bool warn = pc->last_sync_warn_ms == 0 ||
+		    now - pc->last_sync_warn_ms >= POD_CACHE_SYNC_WARN_INTERVAL_MS;
+	if (warn)
+		pc->last_sync_warn_ms = now;
+	unsigned n = pc->sync_failures;
+	(void)pthread_mutex_unlock(&pc->lock);
+	agent_metrics_count_pod_cache_sync_failure(pc->metrics);
+	if (warn)
+		log_warn("pod cache: not synced after %u failed request(s): %s", n, why);
+}
+
+bool pod_cache_healthy(struct pod_cache *pc, char *why, size_t len)
+{
+	(void)pthread_mutex_lock(&pc->lock);
+	bool ok = pc->synced || pc->sync_failures == 0;
+	if (!ok && why && len > 0)
+		(void)snprintf(why, len, "pod cache not synced after %u failed request(s): %s",
+			       pc->sync_failures, pc->sync_error);
+	(void)pthread_mutex_unlock(&pc->lock);
+	return ok;
 }
 
 size_t pod_cache_size(struct pod_cache *pc)
@@ -313,6 +361,12 @@ int pod_cache_lookup(struct pod_cache *pc, const char *ns, const char *name, con
 	size_t len = 0;
 	(void)pthread_mutex_lock(&pc->lock);
 	for (;;) {
+		/* Unsynced (not listed yet, or the watch is down): any entry may be
+		 * stale, and a pod recreated under its name would be served. */
+		if (!pc->synced) {
+			r = -EAGAIN;
+			break;
+		}
 		struct entry *e = *find(pc, key);
 		if (e && (!uid || strcmp(e->uid, uid) == 0)) {
 			copy = malloc(e->len + 1);
@@ -325,16 +379,16 @@ int pod_cache_lookup(struct pod_cache *pc, const char *ns, const char *name, con
 			}
 			break;
 		}
-		r = e ? -ESTALE : pc->synced ? -ENOENT : -EAGAIN;
+		r = e ? -ESTALE : -ENOENT;
 		if (atomic_load(&pc->stop))
 			break;
 		int w = pthread_cond_timedwait(&pc->changed, &pc->lock, &deadline);
 		if (w == ETIMEDOUT) {
 			/* One last look happens in the next iteration's r; recompute it. */
 			e = *find(pc, key);
-			if (e && (!uid || strcmp(e->uid, uid) == 0))
+			if (pc->synced && e && (!uid || strcmp(e->uid, uid) == 0))
 				continue;
-			r = e ? -ESTALE : pc->synced ? -ENOENT : -EAGAIN;
+			r = !pc->synced ? -EAGAIN : e ? -ESTALE : -ENOENT;
 			break;
 		}
 	}
@@ -370,6 +424,22 @@ static int on_synced(void *ud)
 	return 0;
 }
 
+static int on_failure(void *ud, const struct error *err)
+{
+	pod_cache_sync_failed(ud, err->msg);
+	return 0;
+}
+
+static int on_unsynced(void *ud)
+{
+	struct pod_cache *pc = ud;
+	log_warn("pod cache: the watch of %s failed; answering \"not synced\" until the relist "
+		 "is done",
+		 pc->field_selector);
+	pod_cache_set_synced(pc, false);
+	return 0;
+}
+
 /* Sleeps up to ms or until stop; the condition variable wakes it on stop. */
 static void wait_or_stop(struct pod_cache *pc, unsigned ms)
 {
@@ -384,7 +454,12 @@ static void wait_or_stop(struct pod_cache *pc, unsigned ms)
 static void *watch_thread(void *arg)
 {
 	struct pod_cache *pc = arg;
-	static const struct pod_watch_callbacks cb = {.on_event = on_event, .on_synced = on_synced};
+	static const struct pod_watch_callbacks cb = {
+		.on_event = on_event,
+		.on_synced = on_synced,
+		.on_unsynced = on_unsynced,
+		.on_failure = on_failure,
+	};
 	while (!atomic_load(&pc->stop)) {
 		struct error err = {0};
 		int r = pod_watch_run(pc->client, pc->field_selector, NULL, &cb, pc, &pc->stop,
@@ -393,6 +468,8 @@ static void *watch_thread(void *arg)
 			break;
 		/* Stale answers are worse than none: the plugin asks the API itself. */
 		pod_cache_set_synced(pc, false);
+		if (r < 0)
+			pod_cache_sync_failed(pc, err.msg);
 		if (r < 0)
 			log_error("pod cache: watch of %s failed, retrying in %u ms: %s",
 				  pc->field_selector, POD_CACHE_RESTART_DELAY_MS, err.msg);

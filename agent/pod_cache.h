@@ -30,6 +30,8 @@
 /* How long the watch thread waits before running pod_watch_run again after it
  * gave up (a permanent error such as 401/403). */
 #define POD_CACHE_RESTART_DELAY_MS 5000
+/* A cache that cannot sync warns at most this often. */
+#define POD_CACHE_SYNC_WARN_INTERVAL_MS 60000
 
 struct agent_metrics;
 struct pod_cache;
@@ -52,6 +54,17 @@ int pod_cache_delete(struct pod_cache *pc, const char *ns, const char *name, con
 /* Marks the cache complete (after a list) or not (the watch is down). */
 void pod_cache_set_synced(struct pod_cache *pc, bool synced);
 
+/* A failed LIST or WATCH request (why: what failed): counted, and logged as a
+ * warning (rate-limited) while the cache is not synced. */
+void pod_cache_sync_failed(struct pod_cache *pc, const char *why);
+
+/*
+ * False, with the reason in why (len bytes), when the cache is not synced and
+ * requests have failed since it last was: a cache that cannot sync. A cache
+ * still making its first list, or relisting without a failure, is healthy.
+ */
+bool pod_cache_healthy(struct pod_cache *pc, char *why, size_t len);
+
 size_t pod_cache_size(struct pod_cache *pc);
 
 /*
@@ -66,8 +79,9 @@ int pod_cache_apply_event(struct pod_cache *pc, enum kube_watch_type type, json_
  * The Pod JSON of ns/name, waiting up to wait_ms for it to appear, or for
  * its uid to become uid (uid NULL or "": any). Returns 0 with *ret_json (the
  * caller's, NUL-terminated) and *ret_len; -ENOENT unknown; -ESTALE the cache
- * holds another uid; -EAGAIN the cache has not synced (or the watch is
- * down) and does not hold the pod.
+ * holds another uid; -EAGAIN at once while the cache is not synced (before
+ * its first list, and from a failed watch until the relist is done),
+ * whatever it holds: an entry may then be stale.
  */
 int pod_cache_lookup(struct pod_cache *pc, const char *ns, const char *name, const char *uid,
 		     unsigned wait_ms, char **ret_json, size_t *ret_len) _must_check_;

@@ -48,10 +48,10 @@ int read_fd_full(int fd, size_t cap, char **ret_buf, size_t *ret_len)
 	return 0;
 }
 
-int open_regular_file(const char *path, int *ret_fd)
+static int open_regular(const char *path, int flags, int *ret_fd)
 {
 	/* O_NONBLOCK so that opening a FIFO returns instead of waiting for a writer. */
-	_cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+	_cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK | flags);
 	if (fd < 0)
 		return -errno;
 	struct stat st;
@@ -66,6 +66,16 @@ int open_regular_file(const char *path, int *ret_fd)
 		return -errno;
 	*ret_fd = TAKE_FD(fd);
 	return 0;
+}
+
+int open_regular_file(const char *path, int *ret_fd)
+{
+	return open_regular(path, 0, ret_fd);
+}
+
+int open_regular_file_nofollow(const char *path, int *ret_fd)
+{
+	return open_regular(path, O_NOFOLLOW, ret_fd);
 }
 
 int read_file_full(const char *path, size_t cap, char **ret_buf, size_t *ret_len)

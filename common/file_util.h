@@ -20,6 +20,8 @@
  * descriptor is blocking and close-on-exec; it is the caller's to close.
  */
 int open_regular_file(const char *path, int *ret_fd) _must_check_;
+/* The same, and a symlink at path is -ELOOP. */
+int open_regular_file_nofollow(const char *path, int *ret_fd) _must_check_;
 
 int read_fd_full(int fd, size_t cap, char **ret_buf, size_t *ret_len) _must_check_;
 

@@ -85,6 +85,8 @@
 #define METRIC_PLUGIN_LOG_LINES "istio_cni_plugin_log_lines_total"
 #define METRIC_POD_CACHE_PODS "istio_cni_pod_cache_pods"
 #define METRIC_POD_CACHE_LOOKUPS "istio_cni_pod_cache_lookups_total"
+#define METRIC_POD_CACHE_SYNCED "istio_cni_pod_cache_synced"
+#define METRIC_POD_CACHE_SYNC_FAILURES "istio_cni_pod_cache_sync_failures_total"
 
 /* Repair loop (research I§6.1): settings, defaults, Event reasons. */
 #define ENV_REPAIR_ENABLED "REPAIR_ENABLED"

@@ -390,6 +390,7 @@ struct pod_watch {
 	bool backing_off;
 	unsigned watch_events; /* events (bookmarks included) of the current watch */
 	unsigned timeout_min_s, timeout_max_s;
+	unsigned page_limit; /* POD_WATCH_PAGE_LIMIT, halved on a page over the cap */
 	uint64_t last_tick_ms;
 	struct kube_backoff backoff;
 	uint32_t seed;
@@ -471,7 +472,7 @@ static int do_list(struct pod_watch *w)
 			.label_selector = w->label_selector,
 			.field_selector = w->field_selector,
 			.continue_token = cont,
-			.limit = POD_WATCH_PAGE_LIMIT,
+			.limit = w->page_limit,
 		};
 		_cleanup_free_ char *path = NULL;
 		int r = kube_list_path("/api/v1/pods", &q, &path);
@@ -479,6 +480,14 @@ static int do_list(struct pod_watch *w)
 			return error_set(w->err, ERR_INTERNAL, r, "cannot build the pod list path");
 		_cleanup_(json_decrefp) json_t *list = NULL;
 		r = kube_client_list(w->c, path, &list, NULL, w->err);
+		if (r == -EFBIG && w->page_limit > 1) {
+			w->page_limit /= 2;
+			log_debug("pod watch: a page of pods is over the answer cap; asking for %u "
+				  "at a time",
+				  w->page_limit);
+			error_clear(w->err);
+			continue;
+		}
 		if (r < 0)
 			return r;
 		json_t *meta = json_object_get(list, "metadata");
@@ -597,6 +606,7 @@ int pod_watch_new(struct kube_client *c, const char *field_selector, const char 
 	w->ud = ud;
 	w->timeout_min_s = POD_WATCH_TIMEOUT_MIN_SECONDS;
 	w->timeout_max_s = POD_WATCH_TIMEOUT_MAX_SECONDS;
+	w->page_limit = POD_WATCH_PAGE_LIMIT;
 	w->last_tick_ms = now_ms();
 	w->seed = (uint32_t)getpid() ^ (uint32_t)now_ms() ^ (uint32_t)(uintptr_t)w;
 	if (!w->seed)
@@ -633,6 +643,24 @@ void pod_watch_set_timeout(struct pod_watch *w, unsigned min_s, unsigned max_s)
 	w->timeout_max_s = max_s;
 }
 
+/*
+ * After a failed request: a consumer that follows liveness hears that its
+ * view may lag, and the next step relists. Returns the consumer's non-zero
+ * return, else 0.
+ */
+static int lost_sync(struct pod_watch *w, struct error *err, const struct error *e)
+{
+	if (!w->cb->on_unsynced || !w->cur.resource_version[0])
+		return 0;
+	log_debug("pod watch: %s; relisting", e->msg);
+	pod_watch_cursor_reset(&w->cur);
+	int cr = w->cb->on_unsynced(w->ud);
+	if (cr < 0)
+		return error_set(err, ERR_INTERNAL, cr, "pod watch: on_unsynced failed: %s",
+				 strerror(-cr));
+	return cr;
+}
+
 static int step(struct pod_watch *w, struct error *err)
 {
 	struct error e = {0};
@@ -651,6 +679,9 @@ static int step(struct pod_watch *w, struct error *err)
 		w->backing_off = false;
 		return 0;
 	}
+	int lr = lost_sync(w, err, &e);
+	if (lr != 0)
+		return lr;
 	if (r == -ESTALE || w->gone) {
 		/* 410: the history we resume from is gone; list again. */
 		log_debug("pod watch: resourceVersion %s expired, relisting",
@@ -664,6 +695,15 @@ static int step(struct pod_watch *w, struct error *err)
 		if (err)
 			*err = e;
 		return r;
+	}
+	if (w->cb->on_failure) {
+		int fr = w->cb->on_failure(w->ud, &e);
+		if (fr != 0) {
+			if (fr < 0)
+				return error_set(err, ERR_INTERNAL, fr,
+						 "pod watch: on_failure failed: %s", strerror(-fr));
+			return fr;
+		}
 	}
 	if (!w->backing_off) {
 		kube_backoff_init(&w->backoff, now_ms(), UINT64_MAX / 4,

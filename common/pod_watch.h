@@ -40,6 +40,11 @@
  */
 #define POD_WATCH_PAGE_LIMIT 50
 /*
+ * Pods can be far bigger than that (annotations up to 256 KiB): a page over
+ * the client's cap (-EFBIG) is asked again with half the limit, down to one
+ * pod, and the smaller limit is kept for the pages that follow.
+ */
+/*
  * A WATCH asks the server to end it after timeoutSeconds drawn at random
  * from [MIN, MAX) (client-go's reflector does the same, so that the watches
  * of a DaemonSet restarted at once do not all reconnect at once later), and
@@ -69,6 +74,21 @@ struct pod_watch_callbacks {
 	int (*on_event)(void *ud, enum kube_watch_type type, json_t *pod);
 	/* After each (re)list and its deltas; may be NULL. Same return rules. */
 	int (*on_synced)(void *ud);
+	/*
+	 * When a synced watch fails (a cut, an error, 410): from now until the
+	 * next on_synced the consumer's view may lag the API server. May be NULL.
+	 * When set, a failed watch is followed by a relist rather than a resume
+	 * (a resumed watch gives no sign of having caught up; a list does), and
+	 * on_synced comes once it is done. A watch the server ends on time
+	 * (timeoutSeconds) is resumed as usual. Same return rules.
+	 */
+	int (*on_unsynced)(void *ud);
+	/*
+	 * After a failed LIST or WATCH request that will be retried after a
+	 * backoff (5xx, 429, a cut, a refused connection), with what failed.
+	 * May be NULL. Same return rules.
+	 */
+	int (*on_failure)(void *ud, const struct error *err);
 	/*
 	 * About once a second (between KUBE_CLIENT_TICK_MS and ~POD_WATCH_TICK_MS
 	 * apart), whether events flow or not: while a WATCH is open (from

@@ -11,6 +11,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "file_util.h"
+
 static void closedirp(DIR **d)
 {
 	if (*d)
@@ -131,18 +133,21 @@ int binary_install(const char *src_dir, const char *dst_dir, const char *name,
 	if (r < 0)
 		return io_error(err, r, "listing", dst_dir);
 
-	_cleanup_close_ int in = open(src, O_RDONLY | O_CLOEXEC | O_NOCTTY);
-	if (in < 0)
-		return io_error(err, -errno, "opening", src);
+	_cleanup_close_ int in = -EBADF;
+	r = open_regular_file(src, &in);
+	if (r == -EINVAL)
+		return error_set(err, ERR_IO, r, "\"%s\" is not a regular file", src);
+	if (r < 0)
+		return io_error(err, r, "opening", src);
 	struct stat sst;
 	if (fstat(in, &sst) < 0)
 		return io_error(err, -errno, "stat", src);
-	if (!S_ISREG(sst.st_mode))
-		return error_set(err, ERR_IO, -EINVAL, "\"%s\" is not a regular file", src);
 	mode_t mode = sst.st_mode & 07777;
 
-	_cleanup_close_ int old = open(dst, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NOFOLLOW);
-	if (old >= 0) {
+	/* What is at dst now is compared only when it is a regular file; anything
+	 * else (a FIFO, whose open would block, a socket, a symlink) is replaced. */
+	_cleanup_close_ int old = -EBADF;
+	if (open_regular_file_nofollow(dst, &old) >= 0) {
 		if (opts && !opts->update)
 			return 0;
 		struct stat dstst;

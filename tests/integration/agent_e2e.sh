@@ -6,7 +6,10 @@
 # "node" netns (the fake API server and the agent run there). The plugin
 # reaches the agent's pod cache, programs the capture, and its log lines
 # arrive at the agent's log socket and show up in the agent's log with the
-# pod name; the ADD is counted in /metrics. SIGTERM then restores the conf.
+# pod name; the ADD is counted in /metrics. With the agent's watch down, an
+# injected web-0 replaced by an uninjected web-0 (new uid) is not captured
+# by an ADD without K8S_POD_UID: the stale cache entry is not used. SIGTERM
+# then restores the conf.
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/agent_lib.bash"
 require_root
@@ -32,15 +35,18 @@ check "the agent wrote our entry into the bridge conflist" istio_count_is 1 "$NE
 ctl DELETE /requests >/dev/null
 
 netns_new POD pod
-# cni VERB NAME: cnitool in the node netns over the agent's conf and binary.
+# cni VERB NAME [UID [NETNS]]: cnitool in the node netns over the agent's conf
+# and binary (UID "-": no K8S_POD_UID).
 cni()
 {
 	OUT=$T/$1.out
 	ERR=$T/$1.err
+	local uid=${3:-$WEB_UID} args="IgnoreUnknown=1;K8S_POD_NAMESPACE=default;K8S_POD_NAME=$2"
+	[[ $uid == - ]] || args+=";K8S_POD_UID=$uid"
 	mkdir -p "$T/cni-state"
 	node_exec "$NODE" "$T/cni-state" env CNI_PATH="$BIN:$CNI_PLUGINS_DIR" NETCONFPATH="$NETD" \
-		CNI_ARGS="IgnoreUnknown=1;K8S_POD_NAMESPACE=default;K8S_POD_NAME=$2;K8S_POD_UID=$WEB_UID" \
-		"$CNITOOL" "$1" k8s-pod-network "/var/run/netns/$POD" >"$OUT" 2>"$ERR"
+		CNI_ARGS="$args" "$CNITOOL" "$1" k8s-pod-network "/var/run/netns/${4:-$POD}" \
+		>"$OUT" 2>"$ERR"
 	RC=$?
 }
 show() { printf '     | exit %s\n' "$RC"; sed 's/^/     | /' "$OUT" "$ERR" | tail -n 15; }
@@ -75,6 +81,41 @@ check "the lookup was a cache hit" grep -q '^istio_cni_pod_cache_lookups_total{r
 
 cni del web
 if ((RC == 0)); then pass "DEL through the same chain"; else fail "DEL through the same chain"; show; fi
+
+# The watch goes down (cut; the API refuses to list or watch again) while an
+# injected web-0 is replaced by an uninjected one; the runtime passes no uid.
+"$PYTHON" - "$ROOT/tests/fakeapi" "$T/web0.json" "$T/web0-new.json" <<'PY'
+import json, sys
+sys.path.insert(0, sys.argv[1])
+import pods
+json.dump(pods.istio_pod("web-0", "default", node="node-1"), open(sys.argv[2], "w"))
+json.dump(pods.uninjected_pod("web-0", "default", node="node-1",
+                              uid=pods.pod_uid("default", "web-0", 1)), open(sys.argv[3], "w"))
+PY
+ctl POST /pods "$(cat "$T/web0.json")" >/dev/null
+web0_cached() { [[ $(sock_request GET '/pod?namespace=default&name=web-0' | sed -n 1p) == 200 ]]; }
+wait_for 5 web0_cached || fail "injected web-0 cached"
+ctl POST /faults '{"kind":"fail","status":500,"count":null,"path":"^/api/v1/pods$"}' >/dev/null
+ctl POST /watches/cut >/dev/null
+ctl DELETE /pods/default/web-0 >/dev/null
+ctl POST /pods "$(cat "$T/web0-new.json")" >/dev/null
+ctl DELETE /requests >/dev/null
+netns_new POD2 pod2
+cni add web-0 - "$POD2"
+if ((RC == 0)); then pass "watch down, no K8S_POD_UID: ADD of the new web-0"; else
+	fail "watch down, no K8S_POD_UID: ADD of the new web-0"; show; fi
+tables=$(ip netns exec "$POD2" nft list tables 2>/dev/null; ip netns exec "$POD2" iptables-save -t nat 2>/dev/null)
+if grep -q 'istio-proxy-nat\|ISTIO_REDIRECT\|ISTIO_OUTPUT' <<<"$tables"; then
+	fail "watch down: the uninjected web-0 is not captured (the stale entry was used)"
+else pass "watch down: the uninjected web-0 is not captured (the stale entry was not used)"; fi
+ctl GET /requests >"$T/requests.json"
+gets=$("$PYTHON" -c '
+import json, sys
+print(sum(1 for r in json.load(open(sys.argv[1]))["items"] if r["path"].endswith("/pods/web-0")))' "$T/requests.json")
+if ((gets >= 1)); then pass "watch down: the plugin asked the API server"; else
+	fail "watch down: the plugin asked the API server"; fi
+cni del web-0 - "$POD2"
+ctl DELETE /faults >/dev/null
 
 agent_stop TERM
 assert_eq "$AGENT_RC" 0 "SIGTERM: exit 0"

@@ -5,7 +5,10 @@
 # the cache (no API request), a pod created just after the request started
 # is found, an unknown pod is 404, a uid that differs from the cached one is
 # 409, pods of other nodes are not cached, deletions and replacements are
-# followed.
+# followed. While the watch is down (cut, and the API refusing to list or
+# watch again), the cache answers 503 "not synced" rather than an entry
+# that may be stale: an injected web-0 replaced by an uninjected web-0 (new
+# uid) while the watch is down is never served for a lookup without a uid.
 # run-tests: asan
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/agent_lib.bash"
@@ -134,6 +137,33 @@ ctl POST /pods "$(cat "$T/after.json")" >/dev/null
 found() { [[ $(sock_request GET '/pod?namespace=default&name=after-cut' | sed -n 1p) == 200 ]]; }
 if wait_for 10 found; then pass "after a watch cut, new pods are still cached"; else
 	fail "after a watch cut, new pods are still cached"; fi
+
+# The watch goes down and stays down: the cache must stop answering.
+"$PYTHON" - "$ROOT/tests/fakeapi" "$T/web0.json" "$T/web0-new.json" <<'PY'
+import json, sys
+sys.path.insert(0, sys.argv[1])
+import pods
+json.dump(pods.istio_pod("web-0", "default", node="node-1"), open(sys.argv[2], "w"))
+json.dump(pods.uninjected_pod("web-0", "default", node="node-1",
+                              uid=pods.pod_uid("default", "web-0", 1)), open(sys.argv[3], "w"))
+PY
+ctl POST /pods "$(cat "$T/web0.json")" >/dev/null
+web0() { sock_request GET '/pod?namespace=default&name=web-0' | sed -n 1p; }
+web0_is() { [[ $(web0) == "$1" ]]; }
+if wait_for 5 web0_is 200; then pass "injected web-0 cached"; else fail "injected web-0 cached"; fi
+ctl POST /faults '{"kind":"fail","status":500,"count":null,"path":"^/api/v1/pods$"}' >/dev/null
+ctl POST /watches/cut >/dev/null
+ctl DELETE /pods/default/web-0 >/dev/null
+ctl POST /pods "$(cat "$T/web0-new.json")" >/dev/null
+if wait_for 5 web0_is 503; then pass "watch down: 503 not synced, not the stale web-0"; else
+	fail "watch down: 503 not synced, not the stale web-0 (got $(web0))"; fi
+sock_request GET '/pod?namespace=default&name=web-0' >"$T/web0.out"
+check "watch down: the stale injected web-0 is never served" \
+	bash -c '! grep -q "$1" "$2"' _ "$(json_get "$T/web0.json" '["metadata"]["uid"]')" "$T/web0.out"
+ctl DELETE /faults >/dev/null
+new_web0() { sock_request GET '/pod?namespace=default&name=web-0' | grep -q "$(json_get "$T/web0-new.json" '["metadata"]["uid"]')"; }
+if wait_for 40 new_web0; then pass "watch back: the new web-0 is served"; else
+	fail "watch back: the new web-0 is served"; fi
 
 agent_stop TERM
 assert_eq "$AGENT_RC" 0 "SIGTERM: exit 0"

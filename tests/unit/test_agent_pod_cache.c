@@ -93,9 +93,13 @@ static void test_map(void **state)
 	assert_int_equal(pod_cache_delete(pc, "ns4", "pod-4", NULL), 0);
 	assert_int_equal(pod_cache_size(pc), 998);
 
-	/* Not synced and unknown: the caller must ask the API. */
+	/* Not synced (the watch is down): even a held pod may be stale, so every
+	 * lookup is -EAGAIN and the caller asks the API. */
 	pod_cache_set_synced(pc, false);
 	assert_int_equal(pod_cache_lookup(pc, "x", "y", NULL, 0, &json, &len), -EAGAIN);
+	assert_int_equal(pod_cache_lookup(pc, "ns5", "pod-5", NULL, 0, &json, &len), -EAGAIN);
+	assert_int_equal(pod_cache_lookup(pc, "ns5", "pod-5", "uid-5", 50, &json, &len), -EAGAIN);
+	pod_cache_set_synced(pc, true);
 	assert_int_equal(pod_cache_lookup(pc, "ns5", "pod-5", NULL, 0, &json, &len), 0);
 	free(json);
 
