@@ -26,7 +26,7 @@ require_root
 
 TOOLS=$ROOT/tests/tools
 PROBE="$PYTHON $TOOLS/capture_probe.py"
-GOLDEN=${REFERENCE_DIR:-/work/shared/reference}/istio/cni/pkg/plugin/testdata/basic.txt.golden
+GOLDEN=${REFERENCE_DIR:-$ROOT/../shared/reference}/istio/cni/pkg/plugin/testdata/basic.txt.golden
 CNI=$PLUGIN
 require_file "$CNI" "build the project first"
 for b in iptables-nft-restore iptables-legacy-restore iptables-nft-save iptables-legacy-save; do

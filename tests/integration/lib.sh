@@ -83,7 +83,9 @@ proc_stop()
 	done
 	kill -KILL "$pid" 2>/dev/null
 	((group)) && kill -KILL -- "-$pid" 2>/dev/null
-	wait "$pid" 2>/dev/null
+	# Reap it when it is ours and not yet reaped (wait on any other pid
+	# complains even with stderr redirected).
+	jobs -p | grep -qx "$pid" && wait "$pid" 2>/dev/null
 	for ((i = 0; i < 40; i++)); do
 		_proc_gone "$pid" && { ((group == 0)) || ! pgrep -g "$pid" >/dev/null; } && return 0
 		sleep 0.05
