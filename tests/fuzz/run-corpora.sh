@@ -79,8 +79,14 @@ corpus_of()
 crash_report()
 {
 	local a
-	grep -E -A 40 '^==[0-9]+==|runtime error:|^(INFO|SUMMARY): |deadly signal|Test unit written' "$1" |
-		head -n 80
+	# From the first report line (sanitizer, UBSan, libFuzzer's own: timeout,
+	# leak, out of memory) on; the whole log when there is none.
+	if grep -qE 'DEADLYSIGNAL|^==[0-9]+==ERROR|runtime error:|ERROR: libFuzzer' "$1"; then
+		sed -n -E '/DEADLYSIGNAL|^==[0-9]+==ERROR|runtime error:|ERROR: libFuzzer/,$p' "$1" |
+			head -n 80
+	else
+		tail -n 40 "$1"
+	fi
 	for a in "$2"*; do
 		[[ -f "$a" ]] || continue
 		echo "     reproducer $a (base64): $(base64 -w0 "$a" | head -c 2000)"
