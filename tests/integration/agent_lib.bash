@@ -217,6 +217,19 @@ print(urllib.request.urlopen(req, timeout=5).read().decode())
 PY
 }
 
+# agent_log PYTHON-EXPR: evaluates EXPR over the fake API server's request
+# log (r: its entries, deletes: the DELETEs) and prints the result.
+agent_log()
+{
+	ctl GET /requests >"$T/requests.json"
+	"$PYTHON" - "$T/requests.json" "$1" <<-'EOF'
+		import json, sys
+		r = json.load(open(sys.argv[1]))["items"]
+		deletes = [x for x in r if x["method"] == "DELETE"]
+		print(eval(sys.argv[2]))
+	EOF
+}
+
 # istio_count_is N FILE: FILE holds exactly N istio-cni entries.
 istio_count_is() { [[ $(count_istio "$2") == "$1" ]]; }
 

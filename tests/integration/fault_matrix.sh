@@ -197,45 +197,28 @@ agent_start REPAIR_ENABLED=true REPAIR_DELETE_PODS=true REPAIR_RATE_LIMIT=$RATE 
 agent_wait_ready || { summary; exit 1; }
 wait_for 10 grep -q 'pod cache: synced' "$T/agent.log" || fail "the agent's pod cache did not sync"
 
-# agent_log PYTHON-EXPR: over the request log (r) and its DELETEs.
-agent_log()
+# churn GONE NEW BROKEN: with the watches cut under the faults just added,
+# delete default/GONE, create default/NEW (a fresh uid; the same name as GONE
+# is a pod recreated), break default/BROKEN.
+churn()
 {
-	ctl GET /requests >"$T/requests.json"
-	"$PYTHON" - "$T/requests.json" "$1" <<-'EOF'
-		import json, sys
-		r = json.load(open(sys.argv[1]))["items"]
-		deletes = [x for x in r if x["method"] == "DELETE"]
-		print(eval(sys.argv[2]))
-	EOF
-}
-new_pod() # NAME: create default/NAME (a fresh uid) on node-1
-{
-	pods_json "$T/one.json" "[p.istio_pod('$1')]"
+	ctl POST /watches/cut >/dev/null
+	ctl DELETE "/pods/default/$1" >/dev/null
+	pods_json "$T/one.json" "[p.istio_pod('$2')]"
 	ctl POST /pods "@$T/one.json" >/dev/null
+	brk "$3"
+	sleep 1
 }
 
-# Churn under each fault: pods created, deleted, recreated under the same
-# name (new uid), broken.
 fault '{"kind":"fail","status":503,"retry_after":1,"verb":"watch","count":3}'
-ctl POST /watches/cut >/dev/null
-new_pod ag-new-1
-ctl DELETE /pods/default/ag-00 >/dev/null
-brk ag-01
-sleep 1
+churn ag-00 ag-new-1 ag-01
 fault '{"kind":"fail","status":429,"retry_after":1,"verb":"list","count":2}'
 fault '{"kind":"fail","status":410,"verb":"watch","count":4}'
-ctl POST /watches/cut >/dev/null
-ctl DELETE /pods/default/ag-02 >/dev/null
-new_pod ag-02
-brk ag-03
-sleep 1
+churn ag-02 ag-02 ag-03
 fault '{"kind":"latency","seconds":1,"count":4}'
 fault '{"kind":"cut","after_events":1,"count":2}'
-ctl POST /watches/cut >/dev/null
-new_pod ag-new-2
-ctl DELETE /pods/default/ag-04 >/dev/null
-brk ag-05
-sleep 2
+churn ag-04 ag-new-2 ag-05
+sleep 1
 clear_faults
 
 # converged: every pod of the API on node-1 is in the cache with its
