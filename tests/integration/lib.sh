@@ -60,6 +60,12 @@ spawn()
 {
 	local var=$1 pid
 	shift
+	# With job control on, a background job leads its own process group and
+	# setsid would fork, leaving us the pid of a parent that exits at once.
+	if [[ $- == *m* ]]; then
+		echo "$TEST_NAME: spawn needs job control off (set +m)" >&2
+		return 1
+	fi
 	setsid "$@" <&0 &
 	pid=$!
 	on_exit proc_stop -g "$pid"
