@@ -55,8 +55,15 @@ step()
 	log=$LOGDIR/$(printf '%s' "$name" | tr -c 'a-zA-Z0-9-' '_').log
 	printf '\n==== %s\n' "$name"
 	t0=$SECONDS
-	"$@" 2>&1 | tee "$log"
-	rc=${PIPESTATUS[0]}
+	# Shown live by tail, not through a pipe: a process the step leaves
+	# behind holding its output must neither hang the run nor hide from
+	# the leak check.
+	: >"$log"
+	"$@" >>"$log" 2>&1 </dev/null &
+	local pid=$!
+	tail -n +1 -s 0.1 -f --pid="$pid" "$log"
+	wait "$pid"
+	rc=$?
 
 	line=$(grep -E '^([A-Za-z]+: )?[0-9]+ passed, [0-9]+ failed' "$log" | tail -n 1)
 	if [[ -n "$line" ]]; then
