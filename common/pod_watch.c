@@ -389,6 +389,9 @@ struct pod_watch {
 	bool synced; /* a list completed */
 	bool backing_off;
 	unsigned watch_events; /* events (bookmarks included) of the current watch */
+	uint64_t watch_ms;     /* how long the last watch lasted */
+	unsigned expiries;     /* 410s in a row, each within a second of its watch */
+	struct kube_backoff expiry_backoff;
 	unsigned timeout_min_s, timeout_max_s;
 	unsigned page_limit; /* POD_WATCH_PAGE_LIMIT, halved on a page over the cap */
 	uint64_t last_tick_ms;
@@ -580,6 +583,7 @@ static int do_watch(struct pod_watch *w)
 	w->watch_events = 0;
 	uint64_t start = now_ms();
 	r = kube_client_watch_full(w->c, path, on_watch_event, w, &opts, NULL, w->err);
+	w->watch_ms = now_ms() - start;
 	if (r >= 0 && !w->gone && w->cb_r == 0 && !stopped(w) && w->watch_events == 0 &&
 	    now_ms() - start < POD_WATCH_SHORT_WATCH_MS)
 		return error_set(w->err, ERR_TRANSIENT, -EIO,
@@ -661,12 +665,49 @@ static int lost_sync(struct pod_watch *w, struct error *err, const struct error 
 	return cr;
 }
 
+/* Waits wait_ms, ticking; the consumer's stop (from on_tick) is returned. */
+static int backoff_wait(struct pod_watch *w, uint64_t wait, struct error *err)
+{
+	wait_ms(w, wait);
+	if (w->cb_r < 0)
+		return error_set(err, ERR_INTERNAL, w->cb_r, "pod watch: on_tick failed: %s",
+				 strerror(-w->cb_r));
+	return w->cb_r;
+}
+
+/*
+ * After a 410 the watcher lists again: at once, unless the watches keep
+ * expiring within a second of their start, which a history that cannot
+ * keep up (or a broken server) does: then each relist after the first waits
+ * a jittered, doubling backoff, so such a server is not relisted in a loop.
+ */
+static int relist_after_gone(struct pod_watch *w, bool watching, struct error *err)
+{
+	log_debug("pod watch: resourceVersion %s expired, relisting", w->cur.resource_version);
+	pod_watch_cursor_reset(&w->cur);
+	if (watching && w->watch_ms >= POD_WATCH_SHORT_WATCH_MS)
+		w->expiries = 0;
+	if (w->expiries++ == 0) {
+		kube_backoff_init(&w->expiry_backoff, now_ms(), UINT64_MAX / 4,
+				  POD_WATCH_BACKOFF_INITIAL_MS, POD_WATCH_BACKOFF_MAX_MS, true,
+				  w->seed);
+		return 0;
+	}
+	uint64_t wait = POD_WATCH_BACKOFF_MAX_MS;
+	if (kube_backoff_next(&w->expiry_backoff, now_ms(), 0, &wait) < 0)
+		wait = POD_WATCH_BACKOFF_MAX_MS;
+	log_debug("pod watch: %u watches in a row expired at once; relisting in %llu ms",
+		  w->expiries, (unsigned long long)wait);
+	return backoff_wait(w, wait, err);
+}
+
 static int step(struct pod_watch *w, struct error *err)
 {
 	struct error e = {0};
 	w->err = &e;
 	w->cb_r = 0;
-	int r = w->cur.resource_version[0] ? do_watch(w) : do_list(w);
+	bool watching = w->cur.resource_version[0];
+	int r = watching ? do_watch(w) : do_list(w);
 	w->err = NULL;
 	if (w->cb_r != 0) {
 		if (w->cb_r < 0 && err)
@@ -677,18 +718,16 @@ static int step(struct pod_watch *w, struct error *err)
 		return 0;
 	if (r >= 0 && !w->gone) {
 		w->backing_off = false;
+		if (watching)
+			w->expiries = 0;
 		return 0;
 	}
 	int lr = lost_sync(w, err, &e);
 	if (lr != 0)
 		return lr;
-	if (r == -ESTALE || w->gone) {
-		/* 410: the history we resume from is gone; list again. */
-		log_debug("pod watch: resourceVersion %s expired, relisting",
-			  w->cur.resource_version);
-		pod_watch_cursor_reset(&w->cur);
-		return 0;
-	}
+	/* 410: the history we resume from is gone. */
+	if (r == -ESTALE || w->gone)
+		return relist_after_gone(w, watching, err);
 	const struct kube_status *st = kube_client_last_status(w->c);
 	if (permanent(r) || (st->http_code >= 400 && st->http_code < 500 && st->http_code != 408 &&
 			     st->http_code != 429)) {
@@ -715,11 +754,7 @@ static int step(struct pod_watch *w, struct error *err)
 	if (kube_backoff_next(&w->backoff, now_ms(), st->retry_after_ms, &wait) < 0)
 		wait = POD_WATCH_BACKOFF_MAX_MS;
 	log_debug("pod watch: %s; reconnecting in %llu ms", e.msg, (unsigned long long)wait);
-	wait_ms(w, wait);
-	if (w->cb_r < 0)
-		return error_set(err, ERR_INTERNAL, w->cb_r, "pod watch: on_tick failed: %s",
-				 strerror(-w->cb_r));
-	return w->cb_r;
+	return backoff_wait(w, wait, err);
 }
 
 int pod_watch_step(struct pod_watch *w, const atomic_bool *stop, struct error *err)

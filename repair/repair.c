@@ -8,7 +8,8 @@
  * times. The writes go through a second client (a clone of the watch's), so
  * that they can be made while the watch's transfer is open.
  * A uid acted on successfully is remembered until its pod is deleted, so a
- * replayed or relisted event never causes a second action.
+ * replayed or relisted event never causes a second action; one given up
+ * after transient failures is not, so that its next update tries again.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -40,6 +41,7 @@ struct item {
 	json_t *pod; /* repair in place only */
 	unsigned failures;
 	uint64_t due_ms;
+	uint64_t retry_after_ms; /* the server's Retry-After on the last failure */
 };
 
 struct done {
@@ -319,6 +321,7 @@ static enum outcome do_delete(struct repair *rp, struct item *it, struct error *
 	}
 	struct kube_status st = {0};
 	int r = kube_client_delete(rp->w, path, it->uid, it->rv, NULL, &st, e);
+	it->retry_after_ms = st.retry_after_ms;
 	if (r >= 0) {
 		log_info("repair: deleted broken pod=%s/%s uid=%s", it->ns, it->name, it->uid);
 		post_event(rp, it, EVENT_REASON_DELETE_BROKEN_POD, "Warning",
@@ -358,6 +361,7 @@ static enum outcome do_label(struct repair *rp, struct item *it, struct error *e
 		return OUTCOME_RETRY;
 	struct kube_status st = {0};
 	int r = kube_client_patch(rp->w, path, patch, NULL, &st, e);
+	it->retry_after_ms = st.retry_after_ms;
 	if (r >= 0) {
 		log_info("repair: labelled broken pod=%s/%s uid=%s %s=%s", it->ns, it->name,
 			 it->uid, rp->cfg->broken_pod_label_key, rp->cfg->broken_pod_label_value);
@@ -455,7 +459,14 @@ static uint64_t process(struct repair *rp)
 			break;
 		}
 		if (o == OUTCOME_RETRY && ++it->failures < REPAIR_MAX_ATTEMPTS) {
-			it->due_ms = now_ms() + repair_backoff_ms(it->failures);
+			/* Not before the server's Retry-After (429, 503), within the
+			 * backoff's cap. */
+			uint64_t backoff = repair_backoff_ms(it->failures);
+			if (it->retry_after_ms > backoff)
+				backoff = it->retry_after_ms < REPAIR_BACKOFF_MAX_MS
+						  ? it->retry_after_ms
+						  : REPAIR_BACKOFF_MAX_MS;
+			it->due_ms = now_ms() + backoff;
 			log_debug("repair: %s pod=%s/%s attempt %u failed: %s",
 				  repair_action_to_string(rp->action), it->ns, it->name,
 				  it->failures, e.msg);
@@ -483,8 +494,12 @@ static uint64_t process(struct repair *rp)
 				post_event(rp, it, EVENT_REASON_DELETE_BROKEN_POD, "Warning", msg);
 			}
 		}
-		/* Acted on, or given up: never again for this uid. */
-		if (done_add(&rp->done, it->uid) < 0)
+		/* Acted on, or refused for good: never again for this uid. Given up
+		 * after transient failures only (the API server unavailable for
+		 * longer than the backoff), it just leaves the queue: the pod's next
+		 * update (a broken pod's init container restarts) queues it again
+		 * with a fresh budget, so an outage does not leave it broken. */
+		if (o != OUTCOME_RETRY && done_add(&rp->done, it->uid) < 0)
 			log_warn("repair: out of memory");
 		queue_unlink(rp, pp);
 	}

@@ -43,6 +43,10 @@ operations are methods of FakeApiServer when used as a module):
     DELETE /pods/NS/NAME                    delete (DELETED event)
     GET    /events   DELETE /events         Events recorded through the API
     GET    /requests DELETE /requests       request log (Authorization value redacted)
+    GET    /requests/counts                 counters over that log: per verb, per
+                                            "METHOD path", per status, and the
+                                            peak count in any 1 s window per verb
+                                            (and "all", "writes" = POST/PUT/PATCH/DELETE)
     POST   /tokens   {"token","user"}       add or rotate; DELETE /tokens/TOKEN
     PUT    /tokens   {"TOKEN":"USER",...}   replace the table
     PUT    /rbac/USER ["get pods",...]      replace a user's permissions
@@ -62,6 +66,10 @@ method, both optional)::
     {"kind":"latency","seconds":S,"count":null}
     {"kind":"cut","after_events":K,"count":1}  watch aborted after K events,
                                                without the terminating chunk
+
+A 429 or 503 carries Retry-After (``retry_after``, default 1) in the header
+and in details.retryAfterSeconds.  A "410 storm" is a fail rule with status
+410 and verb watch: each watch answered 410 Expired, so the client relists.
 
 Deliberate simplifications: strategic merge patch merges lists of objects
 by ``name`` only; apply patches (YAML) answer 415; deletion is immediate
@@ -1864,6 +1872,35 @@ class FakeApiServer:
         with self.lock:
             self.request_log.clear()
 
+    def request_counts(self):
+        """Counters over the request log; peak_per_second is the most requests
+        of a kind that started within any one second."""
+        log = self.requests()
+        out = {"total": len(log), "by_verb": {}, "by_path": {}, "by_status": {},
+               "peak_per_second": {}}
+        times = {}
+        for e in log:
+            verb = e.get("verb") or e["method"].lower()
+            out["by_verb"][verb] = out["by_verb"].get(verb, 0) + 1
+            key = "%s %s" % (e["method"], e["path"])
+            out["by_path"][key] = out["by_path"].get(key, 0) + 1
+            st = str(e["status"])
+            out["by_status"][st] = out["by_status"].get(st, 0) + 1
+            kinds = ["all", verb]
+            if e["method"] in ("POST", "PUT", "PATCH", "DELETE"):
+                kinds.append("writes")
+            for k in kinds:
+                times.setdefault(k, []).append(e["time"])
+        for k, ts in times.items():
+            ts.sort()
+            peak, lo = 0, 0
+            for hi, t in enumerate(ts):
+                while t - ts[lo] >= 1.0:
+                    lo += 1
+                peak = max(peak, hi - lo + 1)
+            out["peak_per_second"][k] = peak
+        return out
+
     def set_token(self, token, user):
         with self.lock:
             self.tokens[token] = user
@@ -1961,6 +1998,8 @@ class FakeApiServer:
             if method == "DELETE":
                 self.clear_events()
                 return 200, {}
+        if p == ["requests", "counts"] and method == "GET":
+            return 200, self.request_counts()
         if p == ["requests"]:
             if method == "GET":
                 return 200, {"items": self.requests()}

@@ -1077,6 +1077,29 @@ class TestFaults(Base):
         self.api.clear_requests()
         self.assertEqual(self.api.requests(), [])
 
+    def test_request_counts(self):
+        self.api.clear_requests()
+        self.api.add_fault("fail", count=1, status=429, retry_after=2, verb="list")
+        for _ in range(3):
+            self.c.get("/api/v1/pods")
+        self.c.req("DELETE", pod_path("default", "app-1"))
+        body = self.api.request_counts()
+        self.assertEqual(body["total"], 4)
+        self.assertEqual(body["by_verb"], {"list": 3, "delete": 1})
+        self.assertEqual(body["by_path"], {"GET /api/v1/pods": 3,
+                                           "DELETE " + pod_path("default", "app-1"): 1})
+        self.assertEqual(body["by_status"], {"429": 1, "200": 3})
+        self.assertEqual(body["peak_per_second"], {"all": 4, "list": 3, "delete": 1,
+                                                   "writes": 1})
+
+    def test_watch_410_storm(self):
+        self.api.add_fault("fail", count=2, status=410, verb="watch")
+        path = "/api/v1/pods?watch=true&resourceVersion=%d" % self.api.store.rv
+        for _ in range(2):
+            code, _, body = self.c.get(path)
+            self.assertEqual(code, 410)
+            self.assertStatus(body, 410, "Expired")
+
 
 class TestControlAPI(Base):
     def ctl(self, method, path, body=None):

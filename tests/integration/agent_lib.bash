@@ -62,11 +62,11 @@ agent_setup()
 	AGENT=$T/istio-cni-agent
 	[[ -e "$T/pods.json" ]] || echo '[]' >"$T/pods.json"
 	TOKEN=$(od -An -N16 -tx1 /dev/urandom | tr -d ' \n')
-	in_node "$PYTHON" "$FAKE" --dir "$T/api" --pods-file "$T/pods.json" \
-		--token "$TOKEN=$AGENT_USER" --allow "$AGENT_USER=$AGENT_PERMS" \
-		${FAKE_ARGS:-} >"$T/fake.out" 2>"$T/fake.err" &
-	FAKE_PID=$!
-	on_exit kill "$FAKE_PID"
+	# spawn, not in_node: a function run with & is a subshell whose pid is
+	# not the server's, and killing it orphaned the server.
+	spawn FAKE_PID ip netns exec "$NODE" "$PYTHON" "$FAKE" --dir "$T/api" \
+		--pods-file "$T/pods.json" --token "$TOKEN=$AGENT_USER" \
+		--allow "$AGENT_USER=$AGENT_PERMS" ${FAKE_ARGS:-} >"$T/fake.out" 2>"$T/fake.err"
 	local i
 	for ((i = 0; i < 300; i++)); do
 		[[ -s "$T/api/server.json" ]] && break
@@ -114,10 +114,8 @@ agent_start()
 {
 	agent_env
 	: >"$T/agent.log"
-	ip netns exec "$NODE" env -i "${AGENT_ENV[@]}" "$@" "${AGENT_WRAPPER[@]}" "$AGENT" \
-		>>"$T/agent.log" 2>&1 &
-	AGENT_PID=$!
-	on_exit kill -9 "$AGENT_PID"
+	spawn AGENT_PID ip netns exec "$NODE" env -i "${AGENT_ENV[@]}" "$@" \
+		"${AGENT_WRAPPER[@]}" "$AGENT" >>"$T/agent.log" 2>&1
 }
 
 # agent_stop [SIGNAL]: signals the agent (TERM) and waits; sets AGENT_RC.
@@ -219,6 +217,19 @@ print(urllib.request.urlopen(req, timeout=5).read().decode())
 PY
 }
 
+# agent_log PYTHON-EXPR: evaluates EXPR over the fake API server's request
+# log (r: its entries, deletes: the DELETEs) and prints the result.
+agent_log()
+{
+	ctl GET /requests >"$T/requests.json"
+	"$PYTHON" - "$T/requests.json" "$1" <<-'EOF'
+		import json, sys
+		r = json.load(open(sys.argv[1]))["items"]
+		deletes = [x for x in r if x["method"] == "DELETE"]
+		print(eval(sys.argv[2]))
+	EOF
+}
+
 # istio_count_is N FILE: FILE holds exactly N istio-cni entries.
 istio_count_is() { [[ $(count_istio "$2") == "$1" ]]; }
 
@@ -248,7 +259,7 @@ fs_watch_start()
 {
 	local out=$1
 	shift
-	"$PYTHON" -u - "$@" >"$out" <<'PY' &
+	spawn FS_WATCH_PID "$PYTHON" -u - "$@" >"$out" <<'PY'
 import ctypes, os, struct, sys
 libc = ctypes.CDLL(None, use_errno=True)
 fd = libc.inotify_init1(os.O_CLOEXEC)
@@ -273,8 +284,6 @@ while True:
             if m & bit:
                 print("%s/%s %s" % (wds[wd], name, label))
 PY
-	FS_WATCH_PID=$!
-	on_exit kill "$FS_WATCH_PID"
 	local i
 	for ((i = 0; i < 100; i++)); do
 		grep -q '^ready' "$out" 2>/dev/null && return 0

@@ -45,7 +45,7 @@ if sample:
     sys.stderr.write(sample.decode(errors="replace"))
 PY
 READER=$!
-on_exit kill "$READER"
+on_exit proc_stop "$READER"
 
 t0=$SECONDS
 "$PYTHON" - "$CONF" "$T/original.conflist" "$REWRITES" "$INTERVAL_MS" <<'PY'

@@ -32,6 +32,8 @@ if [ -z "$ran" ]; then
 	echo "0 passed, 1 failed"
 	exit 1
 fi
+# Each skipped test by name, for scripts/run-tests.sh's list.
+grep -E ' \.\.\. skipped ' "$out" | sed -E 's/^([^ ]+) \(([^)]*)\).*\.\.\. skipped (.*)/skip \2: \3/'
 last=$(grep -E '^(OK|FAILED)' "$out" | tail -n 1)
 count() { printf '%s\n' "$last" | sed -n "s/.*$1=\([0-9]*\).*/\1/p"; }
 failures=$(count failures)

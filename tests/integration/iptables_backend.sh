@@ -26,7 +26,7 @@ require_root
 
 TOOLS=$ROOT/tests/tools
 PROBE="$PYTHON $TOOLS/capture_probe.py"
-GOLDEN=${REFERENCE_DIR:-/work/shared/reference}/istio/cni/pkg/plugin/testdata/basic.txt.golden
+GOLDEN=${REFERENCE_DIR:-$ROOT/../shared/reference}/istio/cni/pkg/plugin/testdata/basic.txt.golden
 CNI=$PLUGIN
 require_file "$CNI" "build the project first"
 for b in iptables-nft-restore iptables-legacy-restore iptables-nft-save iptables-legacy-save; do
@@ -43,7 +43,7 @@ printf '{"cniVersion":"1.0.0","name":"k8s-pod-network","type":"istio-cni","redir
 netns_new PEER peer
 APP_PORTS=8080,15008,15020
 ip netns exec "$PEER" $PROBE serve peer --tcp 80,15020 >"$TMP/peer.log" 2>&1 &
-on_exit kill "$!"
+on_exit proc_stop "$!"
 
 # pod_new VAR N: a pod netns 10.N.0.2 wired to the peer (10.N.0.1, and
 # 10.20.N.1 behind it), running the probe on the capture and app ports.
@@ -59,7 +59,7 @@ pod_new()
 	ip -n "$PEER" addr add "10.20.$n.1/32" dev "q$n"
 	ip -n "$pn" route add default via "10.$n.0.1"
 	ip netns exec "$pn" $PROBE serve pod --tcp "15001,15006,$APP_PORTS" >"$TMP/$pn.log" 2>&1 &
-	on_exit kill "$!"
+	on_exit proc_stop "$!"
 	for _ in $(seq 100); do grep -q ready "$TMP/$pn.log" && break; sleep 0.05; done
 	grep -q ready "$TMP/$pn.log" || { echo "probe in $pn did not start"; return 1; }
 	printf -v "$var" '%s' "$pn"

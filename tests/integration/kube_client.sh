@@ -34,7 +34,7 @@ PODS=40
 	--bulk "$PODS" --node "$NODE" --bookmark-interval 0.2 \
 	>"$TMP/fake.out" 2>"$TMP/fake.err" &
 FAKE_PID=$!
-on_exit kill "$FAKE_PID"
+on_exit proc_stop "$FAKE_PID"
 
 # The server writes server.json atomically once it listens.
 for ((i = 0; i < 300; i++)); do

@@ -49,6 +49,65 @@ _run_cleanups()
 trap _run_cleanups EXIT
 trap 'exit 130' INT TERM
 
+# spawn VAR CMD...: start CMD in the background in a session (and process
+# group) of its own and set VAR to its pid, which is CMD's own pid (setsid
+# execs in place), so "wait $VAR" gives CMD's exit status; proc_stop (run at
+# exit) ends it and everything it started. Call spawn itself in the
+# foreground, with CMD's redirections after it: spawn PID cmd >log 2>&1.
+# CMD must be a program, not a shell function (its pid would be a subshell's
+# and killing that orphans what the function ran).
+spawn()
+{
+	local var=$1 pid
+	shift
+	# With job control on, a background job leads its own process group and
+	# setsid would fork, leaving us the pid of a parent that exits at once.
+	if [[ $- == *m* ]]; then
+		echo "$TEST_NAME: spawn needs job control off (set +m)" >&2
+		return 1
+	fi
+	setsid "$@" <&0 &
+	pid=$!
+	on_exit proc_stop -g "$pid"
+	printf -v "$var" '%s' "$pid"
+}
+
+# proc_stop [-g] PID [SECONDS]: SIGTERM PID (with -g its whole process
+# group, which outlives PID while anything PID started is still in it), wait
+# up to SECONDS (default 5) for it to go, then SIGKILL; reaps PID when it is
+# our child. Succeeds when it (and with -g its group) is gone.
+proc_stop()
+{
+	local group=0 pid secs i
+	[[ "$1" == -g ]] && { group=1; shift; }
+	pid=$1 secs=${2:-5}
+	kill -TERM "$pid" 2>/dev/null
+	((group)) && kill -TERM -- "-$pid" 2>/dev/null
+	for ((i = 0; i < secs * 20; i++)); do
+		_proc_gone "$pid" && { ((group == 0)) || ! pgrep -g "$pid" >/dev/null; } && break
+		sleep 0.05
+	done
+	kill -KILL "$pid" 2>/dev/null
+	((group)) && kill -KILL -- "-$pid" 2>/dev/null
+	# Reap it when it is ours and not yet reaped (wait on any other pid
+	# complains even with stderr redirected).
+	jobs -p | grep -qx "$pid" && wait "$pid" 2>/dev/null
+	for ((i = 0; i < 40; i++)); do
+		_proc_gone "$pid" && { ((group == 0)) || ! pgrep -g "$pid" >/dev/null; } && return 0
+		sleep 0.05
+	done
+	return 1
+}
+
+# _proc_gone PID: PID has exited (a zombie awaiting its parent counts as gone).
+_proc_gone()
+{
+	local state
+	[[ -r /proc/$1/stat ]] || return 0
+	state=$(sed -E 's/^.*\) (.).*/\1/' "/proc/$1/stat" 2>/dev/null) || return 0
+	[[ -z "$state" || "$state" == Z || "$state" == X ]]
+}
+
 # A short name unique to this process: PREFIX-PID-RANDOM.
 unique_name() { printf '%s-%d-%04x\n' "$1" "$$" "$((RANDOM & 0xffff))"; }
 

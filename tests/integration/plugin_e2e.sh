@@ -46,7 +46,7 @@ ip netns exec "$NODE" "$PYTHON" "$ROOT/tests/fakeapi/fake_apiserver.py" --dir "$
 	--pods-file "$T/pods.json" --token "cni-token=$SA_USER" --token "norbac-token=nobody" \
 	--allow "$SA_USER=get pods,list pods,watch pods" >"$T/api.log" 2>&1 &
 API_PID=$!
-on_exit kill "$API_PID"
+on_exit proc_stop "$API_PID"
 for _ in $(seq 100); do [[ -s "$API/server.json" ]] && break; sleep 0.1; done
 require_file "$API/server.json"
 API_URL=$(json_get "$API/server.json" '["url"]')
@@ -136,7 +136,7 @@ else fail "injected pod: ADD prints the bridge result"; show; fi
 ip netns exec "$POD" "$PYTHON" "$ROOT/tests/tools/capture_probe.py" serve proxy --tcp 15001,15006 \
 	>"$T/probe.out" 2>&1 &
 PROBE=$!
-on_exit kill "$PROBE"
+on_exit proc_stop "$PROBE"
 for _ in $(seq 50); do grep -q ready "$T/probe.out" && break; sleep 0.1; done
 got=$(ip netns exec "$POD" setpriv --reuid 1000 --regid 1000 --clear-groups \
 	"$PYTHON" "$ROOT/tests/tools/capture_probe.py" connect 10.77.0.1 8080 --timeout 3)
@@ -285,7 +285,7 @@ PY
 "$PYTHON" "$ROOT/tests/tools/fake_agent.py" "$RUN/log.sock" "$T/agent-pods.json" "$T/agent.log" \
 	"$T/agent.mode" >"$T/agent.out" 2>&1 &
 AGENT_PID=$!
-on_exit kill "$AGENT_PID"
+on_exit proc_stop "$AGENT_PID"
 for _ in $(seq 50); do grep -q ready "$T/agent.out" && break; sleep 0.1; done
 WEB_UID=$(json_py "$T/agent-pods.json" -- 'print(doc[0][0]["metadata"]["uid"])')
 run_add_uid() # NAME UID

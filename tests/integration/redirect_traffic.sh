@@ -48,10 +48,10 @@ APP_PORTS=8080,9000,15008,15020,15021,15090
 ip netns exec "$POD" $PROBE serve pod --tcp 15001,15006,$APP_PORTS --udp 15053 \
 	--transparent 15006 >"$TMP/pod.log" 2>&1 &
 POD_PID=$!
-on_exit kill "$POD_PID"
+on_exit proc_stop "$POD_PID"
 ip netns exec "$PEER" $PROBE serve peer --tcp 80,8080,9090,15020 --udp 53 >"$TMP/peer.log" 2>&1 &
 PEER_PID=$!
-on_exit kill "$PEER_PID"
+on_exit proc_stop "$PEER_PID"
 for _ in $(seq 100); do
 	grep -q ready "$TMP/pod.log" && grep -q ready "$TMP/peer.log" && break
 	sleep 0.05
@@ -304,7 +304,7 @@ ip -n "$TPOD" route add default via 10.12.0.1
 ip netns exec "$TPOD" $PROBE serve pod --tcp 15001,15006,$APP_PORTS --transparent 15006 \
 	>"$TMP/tpod.log" 2>&1 &
 TPOD_PID=$!
-on_exit kill "$TPOD_PID"
+on_exit proc_stop "$TPOD_PID"
 for _ in $(seq 100); do grep -q ready "$TMP/tpod.log" && break; sleep 0.05; done
 pod_json tproxy ann:sidecar.istio.io/interceptionMode=TPROXY
 if cni apply --pod "$TMP/tproxy.json" --netns "/var/run/netns/$TPOD" >"$TMP/t.out" 2>&1; then

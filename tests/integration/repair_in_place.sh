@@ -41,7 +41,7 @@ check "the pod netns has none of our tables" bash -c "! ip netns exec '$POD' nft
 # A process of ours in the pod netns makes it findable under /proc.
 ip netns exec "$POD" sleep 600 &
 SLEEPER=$!
-on_exit kill "$SLEEPER"
+on_exit proc_stop "$SLEEPER"
 
 pods_json "$TMP/pods.json" "[p.broken_pod(pod_ip='$IP')]"
 fake_start "$TMP/f" --pods-file "$TMP/pods.json" || exit 1

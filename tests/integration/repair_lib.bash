@@ -16,10 +16,8 @@ fake_start()
 	shift
 	TOKEN=$(od -An -N16 -tx1 /dev/urandom | tr -d ' \n')
 	mkdir -p "$dir"
-	"$PYTHON" "$FAKE" --dir "$dir/api" --token "$TOKEN=$CNI_USER" \
-		--allow "$CNI_USER=$REPAIR_PERMS" "$@" >"$dir/fake.out" 2>"$dir/fake.err" &
-	FAKE_PID=$!
-	on_exit kill "$FAKE_PID"
+	spawn FAKE_PID "$PYTHON" "$FAKE" --dir "$dir/api" --token "$TOKEN=$CNI_USER" \
+		--allow "$CNI_USER=$REPAIR_PERMS" "$@" >"$dir/fake.out" 2>"$dir/fake.err"
 	for ((i = 0; i < 300; i++)); do
 		[[ -s "$dir/api/server.json" ]] && break
 		kill -0 "$FAKE_PID" 2>/dev/null || break
@@ -56,11 +54,7 @@ fake_start()
 	KUBECONFIG_FILE=$dir/kubeconfig
 }
 
-fake_stop()
-{
-	kill "$FAKE_PID" 2>/dev/null
-	wait "$FAKE_PID" 2>/dev/null
-}
+fake_stop() { proc_stop -g "$FAKE_PID"; }
 
 jfield() { "$PYTHON" -c 'import json,sys; print(json.load(open(sys.argv[1]))[sys.argv[2]])' "$1" "$2"; }
 
@@ -119,11 +113,9 @@ start_repair()
 {
 	local out=$1
 	shift
-	env -i PATH=/usr/bin:/bin KUBECONFIG="$KUBECONFIG_FILE" REPAIR_NODE_NAME=node-1 \
+	spawn RPID env -i PATH=/usr/bin:/bin KUBECONFIG="$KUBECONFIG_FILE" REPAIR_NODE_NAME=node-1 \
 		LOG_LEVEL="${LOG_LEVEL:-info}" ASAN_OPTIONS="${ASAN_OPTIONS:-}" \
-		UBSAN_OPTIONS="${UBSAN_OPTIONS:-}" "$@" "$REPAIR" >"$out" 2>&1 &
-	RPID=$!
-	on_exit kill "$RPID"
+		UBSAN_OPTIONS="${UBSAN_OPTIONS:-}" "$@" "$REPAIR" >"$out" 2>&1
 }
 
 # wait_for SECONDS PYTHON-EXPR-OVER-LOG: polls reqlog until EXPR is True.

@@ -133,17 +133,6 @@ agent_setup
 pods_json "$T/pods.json" '[p.istio_pod("web-%d" % i) for i in range(3)]'
 ctl POST /pods "@$T/pods.json" >/dev/null
 
-# agent_log PYTHON-EXPR: reqlog over the agent's fake (inside the node netns).
-agent_log()
-{
-	ctl GET /requests >"$T/requests.json"
-	"$PYTHON" - "$T/requests.json" "$1" <<-'EOF'
-		import json, sys
-		r = json.load(open(sys.argv[1]))["items"]
-		deletes = [x for x in r if x["method"] == "DELETE"]
-		print(eval(sys.argv[2]))
-	EOF
-}
 two_watches() { [[ $(agent_log "len($WATCHES)") -ge 2 ]]; }
 
 agent_start REPAIR_ENABLED=true REPAIR_DELETE_PODS=true LOG_LEVEL=info
