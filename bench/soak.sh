@@ -119,10 +119,11 @@ if vg == "1":
     text = open(vg_log).read() if vg_log else ""
     m = re.search(r"ERROR SUMMARY: (\d+) errors", text)
     out["valgrind_errors"] = int(m.group(1)) if m else -1
-    lost = re.search(r"definitely lost: ([\d,]+) bytes", text)
-    out["valgrind_definitely_lost"] = int(lost.group(1).replace(",", "")) if lost else 0
-    ind = re.search(r"indirectly lost: ([\d,]+) bytes", text)
-    out["valgrind_indirectly_lost"] = int(ind.group(1).replace(",", "")) if ind else 0
+    # No leak summary at all counts as a leak unless valgrind says all was freed.
+    freed = 0 if "All heap blocks were freed" in text else -1
+    for kind in ("definitely", "indirectly"):
+        lost = re.search(kind + r" lost: ([\d,]+) bytes", text)
+        out["valgrind_%s_lost" % kind] = int(lost.group(1).replace(",", "")) if lost else freed
 if report:
     json.dump(out, open(report, "w"), indent=1)
 
