@@ -111,3 +111,16 @@ cc -O2 -static -o "$TMP/noop" "$TMP/noop.c"
 
 echo "plugin: $PLUGIN; API server: $URL"
 BENCH_NOOP=$TMP/noop "$PYTHON" "$ROOT/bench/add_bench.py" "$PLUGIN" "$TMP" "$BASIC" "$NFTG" "$RUNS" "${AGENT_ARG[@]}"
+
+# --- N ADDs at once ---------------------------------------------------------
+# p50/p99 of 1, 10 and 110 concurrent ADDs from the agent's cache against as
+# many concurrent iptables-nft-restore, each into its own fresh netns.
+bench_concurrent()
+{
+	if ((${#AGENT_ARG[@]} == 0)); then
+		echo "concurrent ADDs: skipped (no agent binary in $BUILD_DIR/bin)"
+		return 0
+	fi
+	"$PYTHON" "$ROOT/bench/add_bench.py" concurrent "$PLUGIN" "$TMP" "$BASIC" "$RUNS"
+}
+bench_concurrent

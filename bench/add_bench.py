@@ -16,13 +16,19 @@ Variants (median of RUNS runs each, interleaved so drift hits all alike):
 CONF_DIR holds api.json / excluded.json / agent.json: the stdin of each ADD.
 Netns creation and teardown are not timed. No assertion on the numbers.
 """
+import math
 import os
+import statistics
 import subprocess
 import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from apply_bench import medians, timed  # noqa: E402
+from apply_bench import fresh_netns, medians, sh, timed  # noqa: E402
+import concurrent_run  # noqa: E402  (tests/tools, on the path apply_bench sets)
+
+CNI_ENV = {"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "CNI_COMMAND": "ADD", "CNI_IFNAME": "eth0",
+           "CNI_PATH": "/opt/cni/bin"}
 
 
 def add(plugin, conf, ns, name):
@@ -83,5 +89,84 @@ def main():
     return 0
 
 
+# --- N ADDs at once -----------------------------------------------------------
+
+
+def percentile(sorted_ms, q):
+    """Nearest-rank percentile of an ascending list."""
+    return sorted_ms[max(0, math.ceil(q * len(sorted_ms)) - 1)]
+
+
+def concurrent_round(jobs_for, n, tag, err_dir):
+    """One round: n fresh netns, one job each started at once; returns the ms."""
+    names = ["cadd-%d-%s-%d" % (os.getpid(), tag, i) for i in range(n)]
+    made = []
+    try:
+        for ns in names:
+            fresh_netns(ns)
+            made.append(ns)
+        jobs = [dict(job, stdout=os.devnull, stderr=os.path.join(err_dir, "%s-%d.err" % (tag, i)))
+                for i, job in enumerate(jobs_for(names))]
+        res = concurrent_run.run_all(jobs)
+    finally:
+        for ns in made:
+            sh("ip", "netns", "delete", ns)
+    for i, (rc, _) in enumerate(res):
+        if rc != 0:
+            raise RuntimeError("%s job %d exited %d: %s" % (
+                tag, i, rc, open(jobs[i]["stderr"]).read().strip()[-300:]))
+    return [ms for _, ms in res]
+
+
+def concurrent_main(plugin, conf_dir, basic, runs):
+    """add_bench.py concurrent PLUGIN CONF_DIR BASIC RUNS
+
+    N = 1, 10 and 110 ADDs of the pod served from the agent's cache
+    (CONF_DIR/agent.json) started at once, each into its own fresh netns,
+    against N iptables-nft-restore of basic.txt started at once the same way;
+    rounds alternate between the two until each has RUNS samples (at least 2
+    rounds after a warm-up round). Prints p50 and p99 of each and their ratios.
+    """
+    agent_conf = os.path.join(conf_dir, "agent.json")
+
+    def adds(names):
+        return [{"argv": [plugin], "stdin": agent_conf,
+                 "env": dict(CNI_ENV, CNI_CONTAINERID="bench-%d" % i,
+                             CNI_NETNS="/var/run/netns/" + ns,
+                             CNI_ARGS="IgnoreUnknown=1;K8S_POD_NAMESPACE=default;K8S_POD_NAME=web")}
+                for i, ns in enumerate(names)]
+
+    def restores(names):
+        return [{"argv": ["nsenter", "--net=/var/run/netns/" + ns, "iptables-nft-restore",
+                          "--noflush"], "stdin": basic, "env": {"PATH": CNI_ENV["PATH"]}}
+                for ns in names]
+
+    print("N at once, each into its own fresh netns: ADD of the pod from the agent's cache (h)"
+          " against iptables-nft-restore of basic.txt (b), ms:")
+    print("  %4s %7s  %8s %8s  %8s %8s  %9s %9s" % ("N", "samples", "h p50", "h p99", "b p50",
+                                                    "b p99", "p50 h/b", "p99 h/b"))
+    for n in (1, 10, 110):
+        rounds = max(2, math.ceil(runs / n))
+        h, b = [], []
+        # The first round of each warms caches and is not counted.
+        for r in range(rounds + 1):
+            pair = [("h", adds, h), ("b", restores, b)]
+            if r % 2:
+                pair.reverse()
+            for tag, jobs_for, out in pair:
+                ms = concurrent_round(jobs_for, n, tag, conf_dir)
+                if r > 0:
+                    out.extend(ms)
+        h.sort()
+        b.sort()
+        hp50, hp99, bp50, bp99 = (statistics.median(h), percentile(h, 0.99),
+                                  statistics.median(b), percentile(b, 0.99))
+        print("  %4d %7d  %8.1f %8.1f  %8.1f %8.1f  %9.2f %9.2f" % (
+            n, len(h), hp50, hp99, bp50, bp99, hp50 / bp50, hp99 / bp99))
+    return 0
+
+
 if __name__ == "__main__":
+    if len(sys.argv) > 1 and sys.argv[1] == "concurrent":
+        sys.exit(concurrent_main(sys.argv[2], sys.argv[3], sys.argv[4], int(sys.argv[5])))
     sys.exit(main())

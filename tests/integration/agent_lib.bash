@@ -126,6 +126,20 @@ agent_stop()
 	AGENT_RC=$?
 }
 
+# fake_stop: ends the fake API server for sure. FAKE_PID may be the subshell
+# that runs it (in_node is a function), so its children are signalled too,
+# and whatever outlives SIGTERM by 5 s gets SIGKILL. Register with on_exit.
+fake_stop()
+{
+	local pids p
+	pids=($(pgrep -P "$FAKE_PID") "$FAKE_PID")
+	kill "${pids[@]}" 2>/dev/null
+	for p in "${pids[@]}"; do
+		wait_for 5 eval '! kill -0 "$p"' || kill -9 "$p" 2>/dev/null
+	done
+	return 0
+}
+
 # http_get URL: prints the status code, then the body (in the node netns).
 http_get()
 {
