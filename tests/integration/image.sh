@@ -110,12 +110,13 @@ run_manifest()
 			break
 		fi
 	done
+	# Removed at exit even when the run fails half-way.
+	on_exit nsenter --net="/run/netns/$NODE" "${PODMAN[@]}" rm -f -t 0 "$CTR"
 	if ! nsenter --net="/run/netns/$NODE" "${PODMAN[@]}" "${args[@]}" "${opts[@]}" \
 		--rootfs "$W/rootfs-$label" "${rest[@]}" >"$T/podman.out" 2>&1; then
 		sed 's/^/     | /' "$T/podman.out"
 		return 1
 	fi
-	on_exit nsenter --net="/run/netns/$NODE" "${PODMAN[@]}" rm -f -t 0 "$CTR"
 }
 
 ctr_logs() { nsenter --net="/run/netns/$NODE" "${PODMAN[@]}" logs "$CTR" 2>&1 | tail -n 30 | sed 's/^/     | /'; }
