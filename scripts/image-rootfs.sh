@@ -16,7 +16,8 @@
 # Every binary must be one static executable (no ELF interpreter, no
 # DT_NEEDED): the image holds nothing else, and the plugin runs on the
 # node's own OS. BIN_DIR (default $BUILD_DIR/bin, BUILD_DIR default build/)
-# says where the binaries are. OUTDIR must be absent or empty.
+# says where the binaries are; the image gets stripped copies. OUTDIR must
+# be absent or empty.
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -46,9 +47,9 @@ done
 mkdir -p "$OUT"/usr/local/bin "$OUT"/opt/cni/bin "$OUT"/etc "$OUT"/tmp "$OUT"/var/run
 chmod 1777 "$OUT"/tmp
 for b in istio-cni-agent istio-cni-repair istio-cni-validate; do
-	install -m 0755 "$BIN_DIR/$b" "$OUT/usr/local/bin/$b"
+	install -s -m 0755 "$BIN_DIR/$b" "$OUT/usr/local/bin/$b"
 done
 ln -s istio-cni-agent "$OUT/usr/local/bin/install-cni"
-install -m 0755 "$BIN_DIR/istio-cni" "$OUT/opt/cni/bin/istio-cni"
+install -s -m 0755 "$BIN_DIR/istio-cni" "$OUT/opt/cni/bin/istio-cni"
 ln -s /usr/local/bin/istio-cni-repair "$OUT/opt/cni/bin/istio-cni-repair"
 echo "image-rootfs: wrote $OUT ($(du -sh "$OUT" | cut -f1))" >&2
