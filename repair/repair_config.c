@@ -78,34 +78,21 @@ static int src_get(const struct source *src, const char *name, struct found *f, 
 	return 0;
 }
 
-/* Unset and empty both mean the default. */
-static int env_str(const struct source *src, const char *name, const char *def, char **ret,
-		   struct error *err)
+/*
+ * A string: unset means def; set but empty means def too, except for a
+ * filter, where it means "no filter" (Istio's "").
+ */
+static int env_text(const struct source *src, const char *name, const char *def, bool filter,
+		    char **ret, struct error *err)
 {
 	struct found f;
 	int r = src_get(src, name, &f, err);
 	if (r < 0)
 		return r;
 	const char *v = f.value;
-	if (!v || !*v)
+	if (!v || (!*v && !filter))
 		v = def;
 	char *s = strdup(v);
-	if (!s)
-		return error_set(err, ERR_INTERNAL, -ENOMEM, "out of memory");
-	*ret = s;
-	return 0;
-}
-
-/* A filter: unset means the default, set but empty means "no filter" (Istio's ""). */
-static int env_filter(const struct source *src, const char *name, const char *def, char **ret,
-		      struct error *err)
-{
-	struct found f;
-	int r = src_get(src, name, &f, err);
-	if (r < 0)
-		return r;
-	const char *v = f.value;
-	char *s = strdup(v ? v : def);
 	if (!s)
 		return error_set(err, ERR_INTERNAL, -ENOMEM, "out of memory");
 	*ret = s;
@@ -222,20 +209,20 @@ int repair_config_parse(const char *const *flags, size_t n_flags, const char *co
 	    (r = env_bool(e, ENV_REPAIR_RUN_AS_DAEMON, true, &c.run_as_daemon, err)) < 0)
 		return r;
 
-	if ((r = env_str(e, ENV_REPAIR_NODE_NAME, "", &c.node_name, err)) < 0 ||
-	    (r = env_filter(e, ENV_REPAIR_SIDECAR_ANNOTATION, ANN_STATUS, &c.sidecar_annotation,
-			    err)) < 0 ||
-	    (r = env_filter(e, ENV_REPAIR_INIT_CONTAINER_NAME, CONTAINER_ISTIO_VALIDATION,
-			    &c.init_container_name, err)) < 0 ||
-	    (r = env_str(e, ENV_REPAIR_INIT_CONTAINER_TERMINATION_MESSAGE, "",
-			 &c.init_container_termination_message, err)) < 0 ||
-	    (r = env_str(e, ENV_REPAIR_BROKEN_POD_LABEL_KEY, REPAIR_DEFAULT_BROKEN_POD_LABEL_KEY,
-			 &c.broken_pod_label_key, err)) < 0 ||
-	    (r = env_str(e, ENV_REPAIR_BROKEN_POD_LABEL_VALUE,
-			 REPAIR_DEFAULT_BROKEN_POD_LABEL_VALUE, &c.broken_pod_label_value, err)) <
-		    0 ||
-	    (r = env_str(e, ENV_HOST_PROC_DIR, REPAIR_DEFAULT_HOST_PROC_DIR, &c.host_proc_dir,
-			 err)) < 0)
+	if ((r = env_text(e, ENV_REPAIR_NODE_NAME, "", false, &c.node_name, err)) < 0 ||
+	    (r = env_text(e, ENV_REPAIR_SIDECAR_ANNOTATION, ANN_STATUS, true, &c.sidecar_annotation,
+			  err)) < 0 ||
+	    (r = env_text(e, ENV_REPAIR_INIT_CONTAINER_NAME, CONTAINER_ISTIO_VALIDATION, true,
+			  &c.init_container_name, err)) < 0 ||
+	    (r = env_text(e, ENV_REPAIR_INIT_CONTAINER_TERMINATION_MESSAGE, "", false,
+			  &c.init_container_termination_message, err)) < 0 ||
+	    (r = env_text(e, ENV_REPAIR_BROKEN_POD_LABEL_KEY, REPAIR_DEFAULT_BROKEN_POD_LABEL_KEY,
+			  false, &c.broken_pod_label_key, err)) < 0 ||
+	    (r = env_text(e, ENV_REPAIR_BROKEN_POD_LABEL_VALUE,
+			  REPAIR_DEFAULT_BROKEN_POD_LABEL_VALUE, false, &c.broken_pod_label_value,
+			  err)) < 0 ||
+	    (r = env_text(e, ENV_HOST_PROC_DIR, REPAIR_DEFAULT_HOST_PROC_DIR, false,
+			  &c.host_proc_dir, err)) < 0)
 		return r;
 
 	if (strpbrk(c.node_name, ",= \t\r\n"))
