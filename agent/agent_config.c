@@ -87,26 +87,32 @@ static int parse_mode_autodetect(const char *s, mode_t *ret)
 	return 0;
 }
 
-/* Splits on any character of seps, trims ASCII whitespace, drops empties. */
-static int split_list(const char *s, const char *seps, char ***ret, size_t *ret_n)
+static bool strv_contains(char *const *v, size_t n, const char *s)
+{
+	for (size_t i = 0; i < n; i++)
+		if (strcmp(v[i], s) == 0)
+			return true;
+	return false;
+}
+
+/*
+ * Splits on any character of seps, trims ASCII whitespace, and appends to
+ * *v what is neither empty nor already there. On -ENOMEM *v keeps what it
+ * had; the caller frees it either way.
+ */
+static int split_list(const char *s, const char *seps, char ***v, size_t *n)
 {
 	_cleanup_free_ char *copy = strdup(s ? s : "");
 	if (!copy)
 		return -ENOMEM;
-	char **v = NULL;
-	size_t n = 0;
 	char *save = NULL;
 	for (char *tok = strtok_r(copy, seps, &save); tok; tok = strtok_r(NULL, seps, &save)) {
 		strip(tok);
-		if (tok[0] == '\0')
+		if (tok[0] == '\0' || strv_contains(*v, *n, tok))
 			continue;
-		if (strv_push(&v, &n, tok) < 0) {
-			strv_free(v, n);
+		if (strv_push(v, n, tok) < 0)
 			return -ENOMEM;
-		}
 	}
-	*ret = v;
-	*ret_n = n;
 	return 0;
 }
 
@@ -149,7 +155,82 @@ static int read_template(const char *const *envp, struct agent_config *c, struct
 			return error_set(err, ERR_IO, r, "CNI_NETWORK_CONFIG_FILE=\"%s\": %s",
 					 c->cni_network_config_file, strerror(-r));
 	}
-	return env_string(envp, "CNI_NETWORK_CONFIG", NULL, &c->cni_network_config);
+	r = env_string(envp, "CNI_NETWORK_CONFIG", NULL, &c->cni_network_config);
+	if (r < 0 || c->cni_network_config)
+		return r;
+	/* 1.7's ConfigMap key, as envFrom passes it. */
+	return env_string(envp, "cni_network_config", NULL, &c->cni_network_config);
+}
+
+/*
+ * Go's GOMEMLIMIT: "off", or a byte count with an optional B, KiB, MiB,
+ * GiB or TiB suffix (the downward API writes plain bytes).
+ */
+static int parse_gomemlimit(const char *s, uint64_t *ret)
+{
+	static const struct {
+		const char *suffix;
+		unsigned shift;
+	} units[] = {{"KiB", 10}, {"MiB", 20}, {"GiB", 30}, {"TiB", 40}, {"B", 0}, {"", 0}};
+	if (strcmp(s, "off") == 0) {
+		*ret = 0;
+		return 0;
+	}
+	size_t digits = strspn(s, "0123456789");
+	if (digits == 0 || digits > 19)
+		return -EINVAL;
+	for (size_t i = 0; i < ELEMENTSOF(units); i++) {
+		if (strcmp(s + digits, units[i].suffix) != 0)
+			continue;
+		char num[20];
+		memcpy(num, s, digits);
+		num[digits] = '\0';
+		uint64_t v;
+		if (parse_u64(num, 0, UINT64_MAX >> units[i].shift, &v) < 0)
+			return -ERANGE;
+		*ret = v << units[i].shift;
+		return 0;
+	}
+	return -EINVAL;
+}
+
+/* The AMBIENT_* variables other than AMBIENT_ENABLED that are set. */
+static int collect_ambient(const char *const *envp, struct agent_config *c)
+{
+	static const char prefix[] = "AMBIENT_";
+	for (const char *const *e = envp; e && *e; e++) {
+		const char *eq = strchr(*e, '=');
+		if (!eq || eq[1] == '\0' || strncmp(*e, prefix, sizeof(prefix) - 1) != 0 ||
+		    strncmp(*e, "AMBIENT_ENABLED=", 16) == 0)
+			continue;
+		_cleanup_free_ char *name = strndup(*e, (size_t)(eq - *e));
+		if (!name)
+			return -ENOMEM;
+		if (!strv_contains(c->ambient_settings, c->n_ambient_settings, name) &&
+		    strv_push(&c->ambient_settings, &c->n_ambient_settings, name) < 0)
+			return -ENOMEM;
+	}
+	return 0;
+}
+
+static int parse_chart_extras(const char *const *envp, struct agent_config *c, struct error *err)
+{
+	int r = env_bool(envp, "ALLOW_SWITCH_TO_HOST_NS", false, &c->allow_switch_to_host_ns, err);
+	if (r < 0)
+		return r;
+	r = env_string(envp, "CURRENT_AGENT_VERSION", NULL, &c->current_agent_version);
+	if (r < 0)
+		return r;
+	const char *v = env_get(envp, "GOMEMLIMIT");
+	if (v && parse_gomemlimit(v, &c->gomemlimit) < 0)
+		return error_set(
+			err, ERR_CONFIG, -EINVAL,
+			"GOMEMLIMIT=\"%s\": not a byte count (e.g. 104857600, 100MiB, off)", v);
+	v = env_get(envp, "GOMAXPROCS");
+	if (v && parse_u64(v, 1, 1u << 20, &c->gomaxprocs) < 0)
+		return error_set(err, ERR_CONFIG, -EINVAL,
+				 "GOMAXPROCS=\"%s\": not a CPU count (1 or more)", v);
+	return collect_ambient(envp, c);
 }
 
 static int node_name_default(char **ret)
@@ -231,6 +312,9 @@ static int parse_all(const char *const *envp, struct agent_config *c, struct err
 	CHECK(env_string(envp, "KUBERNETES_SERVICE_PORT", NULL, &c->kubernetes_service_port));
 	if (env_get(envp, "KUBERNETES_NODE_NAME")) {
 		CHECK(env_string(envp, "KUBERNETES_NODE_NAME", NULL, &c->node_name));
+	} else if (env_get(envp, "NODE_NAME")) {
+		/* The current chart sets only NODE_NAME (the pod's hostname is its own name). */
+		CHECK(env_string(envp, "NODE_NAME", NULL, &c->node_name));
 	} else {
 		r = node_name_default(&c->node_name);
 		if (r < 0)
@@ -243,6 +327,9 @@ static int parse_all(const char *const *envp, struct agent_config *c, struct err
 	CHECK(env_port(envp, "HEALTH_PORT", DEFAULT_HEALTH_PORT, &c->health_port, err));
 
 	CHECK(split_list(env_get(envp, "EXCLUDE_NAMESPACES"), ",", &c->exclude_namespaces,
+			 &c->n_exclude_namespaces));
+	/* The name some releases of the current chart write. */
+	CHECK(split_list(env_get(envp, "EXCLUDED_NAMESPACES"), ",", &c->exclude_namespaces,
 			 &c->n_exclude_namespaces));
 	CHECK(env_string(envp, "POD_NAMESPACE", "", &c->pod_namespace));
 	CHECK(env_bool(envp, "NATIVE_NFTABLES", false, &c->native_nftables, err));
@@ -257,10 +344,10 @@ static int parse_all(const char *const *envp, struct agent_config *c, struct err
 
 	c->log_level = LOG_LEVEL_WARN;
 	CHECK(env_log_level(envp, "LOG_LEVEL", &c->log_level, &c->log_level_set, err));
-	bool plugin_set;
 	c->plugin_log_level = LOG_LEVEL_INFO;
-	CHECK(env_log_level(envp, "PLUGIN_LOG_LEVEL", &c->plugin_log_level, &plugin_set, err));
-	if (!plugin_set && c->log_level_set)
+	CHECK(env_log_level(envp, "PLUGIN_LOG_LEVEL", &c->plugin_log_level,
+			    &c->plugin_log_level_set, err));
+	if (!c->plugin_log_level_set && c->log_level_set)
 		c->plugin_log_level = c->log_level;
 
 	CHECK(env_path(envp, "CNI_BIN_SOURCE_DIR", DEFAULT_CNI_BIN_SOURCE_DIR,
@@ -273,6 +360,7 @@ static int parse_all(const char *const *envp, struct agent_config *c, struct err
 			 &c->n_skip_cni_binaries));
 
 	CHECK(env_bool(envp, "REPAIR_ENABLED", true, &c->repair_enabled, err));
+	CHECK(parse_chart_extras(envp, c, err));
 #undef CHECK
 	return 0;
 }
@@ -312,6 +400,8 @@ struct agent_config *agent_config_free(struct agent_config *c)
 	free(c->cni_bin_source_dir);
 	free(c->mounted_cni_bin_dir);
 	strv_free(c->skip_cni_binaries, c->n_skip_cni_binaries);
+	free(c->current_agent_version);
+	strv_free(c->ambient_settings, c->n_ambient_settings);
 	free(c);
 	return NULL;
 }
@@ -339,7 +429,8 @@ void agent_config_log(const struct agent_config *c)
 		 "skip_tls_verify=%s api=%s://%s:%s node=\"%s\" monitoring_port=%u "
 		 "health_port=%u exclude_namespaces=\"%s\" pod_namespace=\"%s\" "
 		 "native_nftables=%s redirect_backend=%s plugin_log_level=%s bin_source=\"%s\" "
-		 "bin_dir=\"%s\" update_binaries=%s skip_binaries=\"%s\" repair=%s",
+		 "bin_dir=\"%s\" update_binaries=%s skip_binaries=\"%s\" repair=%s "
+		 "agent_version=\"%s\"",
 		 c->era == AGENT_ERA_LEGACY ? "1.7-template" : "current", c->mounted_cni_net_dir,
 		 c->cni_net_dir, c->cni_conf_name ? c->cni_conf_name : "",
 		 c->chained_cni_plugin ? "true" : "false",
@@ -354,5 +445,148 @@ void agent_config_log(const struct agent_config *c)
 		 c->redirect_backend ? c->redirect_backend : "auto",
 		 log_level_to_string(c->plugin_log_level), c->cni_bin_source_dir,
 		 c->mounted_cni_bin_dir, c->update_cni_binaries ? "true" : "false", skip,
-		 c->repair_enabled ? "true" : "false");
+		 c->repair_enabled ? "true" : "false",
+		 c->current_agent_version ? c->current_agent_version : "");
+}
+
+/* Istio's flags that take a value, accepted and ignored. */
+static const char *const ignored_value_flags[] = {
+	"log_caller",
+	"log_stacktrace_level",
+	"log_target",
+	"log_rotate",
+	"log_rotate_max_age",
+	"log_rotate_max_size",
+	"log_rotate_max_backups",
+	"ctrlz_port",
+	"ctrlz_address",
+	"vklog",
+};
+
+/* Istio's level names, plus fatal (no such level here: error). */
+static int istio_level(const char *s, enum log_level *ret)
+{
+	if (strcmp(s, "fatal") == 0) {
+		*ret = LOG_LEVEL_ERROR;
+		return 0;
+	}
+	return log_level_from_string(s, ret);
+}
+
+static void more_verbose(bool *set, enum log_level *level, enum log_level l)
+{
+	if (!*set || l < *level)
+		*level = l;
+	*set = true;
+}
+
+static int parse_output_level(const char *value, struct agent_args *a, struct error *err)
+{
+	_cleanup_free_ char *copy = strdup(value);
+	if (!copy)
+		return error_set(err, ERR_INTERNAL, -ENOMEM, "out of memory");
+	if (!*copy)
+		return error_set(err, ERR_CONFIG, -EINVAL, "--log_output_level: empty value");
+	char *save = NULL;
+	for (char *item = strtok_r(copy, ",", &save); item; item = strtok_r(NULL, ",", &save)) {
+		strip(item);
+		char *colon = strrchr(item, ':');
+		const char *scope = "default", *level = item;
+		if (colon) {
+			*colon = '\0';
+			scope = item;
+			level = colon + 1;
+		}
+		enum log_level l;
+		if (!*scope || istio_level(level, &l) < 0)
+			return error_set(
+				err, ERR_CONFIG, -EINVAL,
+				"--log_output_level=\"%s\": \"%s\" is not SCOPE:LEVEL with "
+				"LEVEL debug, info, warn, error, fatal or none",
+				value, item);
+		bool all = strcmp(scope, "all") == 0;
+		if (all || strcmp(scope, "cni-plugin") == 0) {
+			a->plugin_log_level = l;
+			a->plugin_log_level_set = true;
+		}
+		if (all || strcmp(scope, "cni-plugin") != 0)
+			more_verbose(&a->log_level_set, &a->log_level, l);
+	}
+	return 0;
+}
+
+static bool is_ignored_value_flag(const char *name, size_t len)
+{
+	for (size_t i = 0; i < ELEMENTSOF(ignored_value_flags); i++)
+		if (strlen(ignored_value_flags[i]) == len &&
+		    strncmp(ignored_value_flags[i], name, len) == 0)
+			return true;
+	return false;
+}
+
+static int parse_one(int argc, char *const *argv, int *i, struct agent_args *a, struct error *err)
+{
+	const char *arg = argv[*i];
+	if (strncmp(arg, "--", 2) != 0)
+		return error_set(err, ERR_CONFIG, -EINVAL, "unknown argument \"%s\"", arg);
+	const char *name = arg + 2, *eq = strchr(name, '=');
+	size_t len = eq ? (size_t)(eq - name) : strlen(name);
+	const char *value = eq ? eq + 1 : NULL;
+
+	if (len == 11 && strncmp(name, "log_as_json", len) == 0) {
+		if (value && parse_bool(value, &a->log_as_json) < 0)
+			return error_set(err, ERR_CONFIG, -EINVAL,
+					 "--log_as_json=\"%s\": not a boolean", value);
+		if (!value)
+			a->log_as_json = true;
+		return 0;
+	}
+	bool output_level = len == 16 && strncmp(name, "log_output_level", len) == 0;
+	if (!output_level && !is_ignored_value_flag(name, len))
+		return error_set(err, ERR_CONFIG, -EINVAL, "unknown argument \"%s\"", arg);
+	if (!value) {
+		if (*i + 1 >= argc)
+			return error_set(err, ERR_CONFIG, -EINVAL, "%s: missing value", arg);
+		value = argv[++*i];
+	}
+	if (output_level)
+		return parse_output_level(value, a, err);
+	_cleanup_free_ char *shown = NULL;
+	if (asprintf(&shown, "--%.*s=%s", (int)len, name, value) < 0)
+		return error_set(err, ERR_INTERNAL, -ENOMEM, "out of memory");
+	if (strv_push(&a->ignored, &a->n_ignored, shown) < 0)
+		return error_set(err, ERR_INTERNAL, -ENOMEM, "out of memory");
+	return 0;
+}
+
+int agent_args_parse(int argc, char *const *argv, struct agent_args *ret, struct error *err)
+{
+	struct agent_args a = {0};
+	for (int i = 1; i < argc; i++) {
+		int r = parse_one(argc, argv, &i, &a, err);
+		if (r < 0) {
+			agent_args_done(&a);
+			return r;
+		}
+	}
+	*ret = a;
+	return 0;
+}
+
+void agent_args_done(struct agent_args *a)
+{
+	if (!a)
+		return;
+	strv_free(a->ignored, a->n_ignored);
+	*a = (struct agent_args){0};
+}
+
+void agent_config_apply_args(struct agent_config *c, const struct agent_args *a)
+{
+	if (a->log_level_set) {
+		c->log_level = a->log_level;
+		c->log_level_set = true;
+	}
+	if (a->plugin_log_level_set && !c->plugin_log_level_set)
+		c->plugin_log_level = a->plugin_log_level;
 }

@@ -8,6 +8,15 @@
  * (HEALTH_PORT, CNI_BIN_SOURCE_DIR, MOUNTED_CNI_BIN_DIR, SERVICE_ACCOUNT_DIR,
  * PLUGIN_LOG_LEVEL, REDIRECT_BACKEND).
  *
+ * Istio's charts also set variables this agent only accepts: the current
+ * chart's EXCLUDED_NAMESPACES (merged with EXCLUDE_NAMESPACES), NODE_NAME
+ * (the node name when KUBERNETES_NODE_NAME is unset), ALLOW_SWITCH_TO_HOST_NS,
+ * CURRENT_AGENT_VERSION, GOMEMLIMIT, GOMAXPROCS and the AMBIENT_* keys
+ * (ambient mode is out of scope: the agent warns and serves sidecar mode);
+ * the 1.7 ConfigMap key cni_network_config, which envFrom turns into a
+ * lower-case variable, is the template when CNI_NETWORK_CONFIG is unset.
+ * Their values are still checked.
+ *
  * An invalid value refuses start-up: agent_config_from_env() fails with
  * ERR_CONFIG and a message naming the variable and the value. An empty
  * value counts as unset (Istio's viper would read an empty boolean as
@@ -66,20 +75,23 @@ struct agent_config {
 	char *kubernetes_service_protocol; /* KUBERNETES_SERVICE_PROTOCOL, https */
 	char *kubernetes_service_host;	   /* KUBERNETES_SERVICE_HOST, NULL when unset */
 	char *kubernetes_service_port; /* KUBERNETES_SERVICE_PORT (validated), NULL when unset */
-	char *node_name;	       /* KUBERNETES_NODE_NAME, else the hostname */
+	char *node_name;	       /* KUBERNETES_NODE_NAME, else NODE_NAME, else the hostname */
 
 	/* Servers. */
 	uint16_t monitoring_port; /* MONITORING_PORT, 15014 */
 	uint16_t health_port;	  /* HEALTH_PORT (ours), 8000 */
 
 	/* Copied into the plugin entry. */
-	char **exclude_namespaces; /* EXCLUDE_NAMESPACES: trimmed, empties dropped */
+	char **exclude_namespaces; /* EXCLUDE_NAMESPACES and EXCLUDED_NAMESPACES: trimmed,
+				    * empties and repeats dropped */
 	size_t n_exclude_namespaces;
 	char *pod_namespace;	/* POD_NAMESPACE, "" when unset */
 	bool native_nftables;	/* NATIVE_NFTABLES, false */
 	bool ambient_enabled;	/* AMBIENT_ENABLED, false (ambient is out of scope) */
 	char *redirect_backend; /* REDIRECT_BACKEND (ours): auto|nftables|iptables, NULL unset */
-	enum log_level plugin_log_level; /* PLUGIN_LOG_LEVEL, else LOG_LEVEL, else info */
+	enum log_level plugin_log_level; /* PLUGIN_LOG_LEVEL, else --log_output_level's
+					  * cni-plugin scope, else LOG_LEVEL, else info */
+	bool plugin_log_level_set;	 /* PLUGIN_LOG_LEVEL was given */
 
 	/* Logging: LOG_LEVEL (1.7 __LOG_LEVEL__; current Istio ignores it). */
 	enum log_level log_level; /* default warn */
@@ -94,7 +106,48 @@ struct agent_config {
 
 	/* Repair: only the switch; repair/ reads the other REPAIR_* itself. */
 	bool repair_enabled; /* REPAIR_ENABLED, true */
+
+	/* Set by Istio's charts for its Go agent; checked, logged, not used. */
+	bool allow_switch_to_host_ns; /* ALLOW_SWITCH_TO_HOST_NS, false */
+	char *current_agent_version;  /* CURRENT_AGENT_VERSION, NULL when unset */
+	uint64_t gomemlimit;	      /* GOMEMLIMIT in bytes, 0 when unset or "off" */
+	uint64_t gomaxprocs;	      /* GOMAXPROCS, 0 when unset */
+	char **ambient_settings;      /* the AMBIENT_* set, other than AMBIENT_ENABLED */
+	size_t n_ambient_settings;
 };
+
+/*
+ * The command line Istio's charts pass to install-cni: istio's logging and
+ * ControlZ flags, "--flag=value" or "--flag value".
+ * --log_output_level=LEVEL or SCOPE:LEVEL,...: a bare LEVEL or the scopes
+ * "default", "all" and every scope but cni-plugin set the agent's level
+ * (the most verbose of them wins, as the agent has one level); cni-plugin
+ * and all set the plugin's. LEVEL is debug, info, warn, error, fatal (as
+ * error) or none. --log_as_json[=BOOL] turns on JSON lines. The other
+ * logging and ControlZ flags are accepted and listed in ignored.
+ */
+struct agent_args {
+	bool log_level_set;
+	enum log_level log_level;
+	bool plugin_log_level_set;
+	enum log_level plugin_log_level;
+	bool log_as_json;
+	char **ignored; /* "--flag=value" as given, to be warned about once */
+	size_t n_ignored;
+};
+
+/*
+ * Parses argv[1..argc-1] (--help and --version are main's). Returns 0,
+ * -EINVAL with ERR_CONFIG naming the argument (an unknown argument, a bad
+ * level or boolean, a missing value), or -ENOMEM. *ret is written only on
+ * success; release it with agent_args_done.
+ */
+int agent_args_parse(int argc, char *const *argv, struct agent_args *ret, struct error *err)
+	_must_check_;
+void agent_args_done(struct agent_args *a);
+
+/* The levels from a into c; PLUGIN_LOG_LEVEL (the environment) keeps precedence. */
+void agent_config_apply_args(struct agent_config *c, const struct agent_args *a);
 
 /*
  * Builds the configuration from envp (a NULL-terminated "K=V" array such as

@@ -18,7 +18,8 @@ extern char **environ;
 static void usage(FILE *f, const char *prog)
 {
 	fprintf(f,
-		"Usage: %s [--help] [--version]\n"
+		"Usage: %s [--help] [--version] [--log_output_level=[SCOPE:]LEVEL,...]\n"
+		"       [--log_as_json]\n"
 		"\n"
 		"The istio-cni node agent: installs the istio-cni plugin into the node's CNI\n"
 		"configuration, keeps it installed, serves /healthz and /readyz (HEALTH_PORT),\n"
@@ -32,8 +33,29 @@ static void usage(FILE *f, const char *prog)
 		"EXCLUDE_NAMESPACES, POD_NAMESPACE, NATIVE_NFTABLES, KUBERNETES_SERVICE_HOST,\n"
 		"KUBERNETES_SERVICE_PORT, KUBERNETES_NODE_NAME, REPAIR_*, and the 1.7 ones\n"
 		"(CNI_NET_DIR, CNI_NETWORK_CONFIG, KUBECFG_FILE_NAME, UPDATE_CNI_BINARIES,\n"
-		"SKIP_CNI_BINARIES, LOG_LEVEL). An invalid value refuses start-up.\n",
+		"SKIP_CNI_BINARIES, LOG_LEVEL). An invalid value refuses start-up.\n"
+		"\n"
+		"The arguments are those Istio's chart passes: --log_output_level sets the\n"
+		"agent's level (a bare LEVEL, default or any other scope) and the plugin's\n"
+		"(cni-plugin); --log_as_json logs JSON lines. Istio's other logging and\n"
+		"ControlZ flags (--log_caller, --log_target, --ctrlz_port, ...) are accepted\n"
+		"and ignored with a warning.\n",
 		prog);
+}
+
+/* One warning for each setting Istio's charts pass that this agent does not act on. */
+static void warn_accepted_only(const struct agent_config *cfg, const struct agent_args *args)
+{
+	for (size_t i = 0; i < args->n_ignored; i++)
+		log_warn("ignoring %s: Istio's Go logging and ControlZ options do not apply here",
+			 args->ignored[i]);
+	if (cfg->ambient_enabled)
+		log_warn("AMBIENT_ENABLED=true: ambient mode is not supported; serving sidecar "
+			 "mode only");
+	/* The chart sets the other AMBIENT_* keys whether ambient is on or not. */
+	for (size_t i = 0; i < cfg->n_ambient_settings; i++)
+		log_emit(cfg->ambient_enabled ? LOG_LEVEL_WARN : LOG_LEVEL_DEBUG,
+			 "ignoring %s: ambient mode is not supported", cfg->ambient_settings[i]);
 }
 
 int main(int argc, char **argv)
@@ -50,25 +72,32 @@ int main(int argc, char **argv)
 			printf("%s %s\n", prog, ISTIO_CNI_VERSION);
 			return EXIT_SUCCESS;
 		}
-		fprintf(stderr, "%s: unknown argument '%s'\n", prog, argv[i]);
+	}
+
+	struct error err = {0};
+	_cleanup_(agent_args_done) struct agent_args args = {0};
+	int r = agent_args_parse(argc, argv, &args, &err);
+	if (r < 0) {
+		fprintf(stderr, "%s: %s\n", prog, err.msg);
 		usage(stderr, prog);
 		return 2;
 	}
 
-	log_setup("install", LOG_LEVEL_INFO, false);
+	log_setup("install", LOG_LEVEL_INFO, args.log_as_json);
 
-	struct error err = {0};
 	_cleanup_(agent_config_freep) struct agent_config *cfg = NULL;
 	const char *const *envp = (const char *const *)environ;
-	int r = agent_config_from_env(envp, &cfg, &err);
+	r = agent_config_from_env(envp, &cfg, &err);
 	if (r < 0) {
 		log_error("invalid configuration: %s", err.msg);
 		return EXIT_FAILURE;
 	}
+	agent_config_apply_args(cfg, &args);
 	/* Current Istio logs at info whatever LOG_LEVEL says; honour it when given. */
 	if (cfg->log_level_set)
 		log_set_level(cfg->log_level);
 	agent_config_log(cfg);
+	warn_accepted_only(cfg, &args);
 
 	r = agent_run(cfg, envp, &err);
 	if (r < 0) {

@@ -12,6 +12,7 @@
 #include "kubeconfig.h"
 #include "log.h"
 #include "repair.h"
+#include "strv.h"
 
 static atomic_bool stop;
 
@@ -23,10 +24,13 @@ static void on_signal(int sig)
 
 static void usage(FILE *f)
 {
-	fprintf(f, "Usage: istio-cni-repair [--help] [--version]\n"
+	fprintf(f, "Usage: istio-cni-repair [--help] [--version] [--delete-pods[=BOOL]]\n"
+		   "       [--label-pods[=BOOL]] [--run-as-daemon[=BOOL]] [--node-name=NODE] ...\n"
 		   "\n"
-		   "Watches this node's pods and repairs, deletes or labels the ones whose\n"
-		   "istio-validation init container failed because the node's CNI was not ready.\n"
+		   "Watches this node's pods (every node's without a node name) and repairs,\n"
+		   "deletes or labels the ones whose istio-validation init container failed\n"
+		   "because the node's CNI was not ready. Without --run-as-daemon (the default,\n"
+		   "as Istio 1.7's) one pass, then exit 0.\n"
 		   "\n"
 		   "Configured by the environment (Istio's names): REPAIR_REPAIR_PODS,\n"
 		   "REPAIR_DELETE_PODS, REPAIR_LABEL_PODS, REPAIR_NODE_NAME,\n"
@@ -36,7 +40,14 @@ static void usage(FILE *f)
 		   "REPAIR_BROKEN_POD_LABEL_VALUE, REPAIR_RUN_AS_DAEMON; ours: REPAIR_RATE_LIMIT,\n"
 		   "REPAIR_RATE_BURST, HOST_PROC_DIR (default /host/proc), LOG_LEVEL.\n"
 		   "API access: KUBECONFIG when set, else in-cluster (KUBERNETES_SERVICE_HOST,\n"
-		   "KUBERNETES_SERVICE_PORT, SERVICE_ACCOUNT_DIR).\n");
+		   "KUBERNETES_SERVICE_PORT, SERVICE_ACCOUNT_DIR).\n"
+		   "Istio 1.7's spelling of each REPAIR_ variable (REPAIR_DELETE-PODS,\n"
+		   "REPAIR_RUN-AS-DAEMON, REPAIR_NODE-NAME, ...) and its flags (--delete-pods,\n"
+		   "--label-pods, --run-as-daemon, --node-name, --sidecar-annotation,\n"
+		   "--init-container-name, --init-container-termination-message,\n"
+		   "--init-container-exit-code, --label-selectors, --field-selectors,\n"
+		   "--broken-pod-label-key, --broken-pod-label-value) work too; a flag wins\n"
+		   "over the environment.\n");
 }
 
 static int make_client(struct kube_client **ret, struct error *err)
@@ -75,24 +86,43 @@ int main(int argc, char **argv)
 			printf("istio-cni-repair %s\n", ISTIO_CNI_VERSION_STRING);
 			return 0;
 		}
-		fprintf(stderr, "istio-cni-repair: unknown argument \"%s\"\n", argv[i]);
+	}
+	struct error err = {0};
+	char **flags = NULL;
+	size_t n_flags = 0;
+	if (repair_config_flags(argc, argv, &flags, &n_flags, &err) < 0) {
+		fprintf(stderr, "istio-cni-repair: %s\n", err.msg);
 		usage(stderr);
 		return 2;
+	}
+	/* Istio 1.7's default: one pass unless told to run as a daemon. */
+	if (!repair_config_is_set((const char *const *)flags, n_flags, NULL,
+				  ENV_REPAIR_RUN_AS_DAEMON) &&
+	    strv_push(&flags, &n_flags, ENV_REPAIR_RUN_AS_DAEMON "=false") < 0) {
+		strv_free(flags, n_flags);
+		return 1;
 	}
 
 	enum log_level level = LOG_LEVEL_INFO;
 	const char *lv = getenv("LOG_LEVEL");
 	if (lv && *lv && log_level_from_string(lv, &level) < 0) {
 		fprintf(stderr, "istio-cni-repair: LOG_LEVEL=\"%s\": unknown level\n", lv);
+		strv_free(flags, n_flags);
 		return 2;
 	}
 	log_setup("repair", level, false);
 
-	struct error err = {0};
 	struct repair_config cfg;
-	int r = repair_config_from_env(NULL, &cfg, &err);
+	int r = repair_config_parse((const char *const *)flags, n_flags, NULL, &cfg, &err);
+	strv_free(flags, n_flags);
 	if (r < 0) {
 		log_error("invalid configuration: %s", err.msg);
+		return 2;
+	}
+	if (repair_action_for(&cfg) == REPAIR_ACTION_REPAIR && !*cfg.node_name) {
+		log_error("invalid configuration: REPAIR_REPAIR_PODS=true needs REPAIR_NODE_NAME: "
+			  "a pod is repaired in place from its own node");
+		repair_config_done(&cfg);
 		return 2;
 	}
 	if (repair_action_for(&cfg) == REPAIR_ACTION_NONE)

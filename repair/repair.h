@@ -61,7 +61,38 @@ int repair_config_from_env(const char *const *envp, struct repair_config *ret, s
 	_must_check_;
 void repair_config_done(struct repair_config *cfg);
 
-/* The field selector the watch uses: the configured ones plus spec.nodeName=<node>. */
+/*
+ * The same, with 1.7's sources as well: the n_flags "REPAIR_X=value" entries
+ * of flags (repair_config_flags) win over the environment, where each
+ * setting is also read in 1.7's spelling, hyphens after the prefix
+ * (REPAIR_DELETE-PODS, REPAIR_NODE-NAME, ...); when both spellings are set
+ * and differ, -EINVAL (ERR_CONFIG) names both. repair_config_from_env is
+ * this with no flags.
+ */
+int repair_config_parse(const char *const *flags, size_t n_flags, const char *const *envp,
+			struct repair_config *ret, struct error *err) _must_check_;
+
+/*
+ * The command line of 1.7's istio-cni-repair (pflag syntax): --delete-pods,
+ * --label-pods, --run-as-daemon (booleans: alone for true, or =BOOL),
+ * --node-name, --sidecar-annotation, --init-container-name,
+ * --init-container-termination-message, --init-container-exit-code,
+ * --label-selectors, --field-selectors, --broken-pod-label-key,
+ * --broken-pod-label-value (=VALUE or VALUE as the next argument), ours
+ * --repair-pods, --rate-limit, --rate-burst, and each with current Istio's
+ * "--repair-" prefix. Turns argv[1..argc-1] into "REPAIR_X=value" entries
+ * (*ret, *ret_n; strv_free them). An unknown argument or a missing value is
+ * -EINVAL (ERR_CONFIG) naming it. The values are checked by the parse.
+ */
+int repair_config_flags(int argc, char *const *argv, char ***ret, size_t *ret_n, struct error *err)
+	_must_check_;
+
+/* Whether name is given by a flag or in either spelling in envp (NULL: environ). */
+bool repair_config_is_set(const char *const *flags, size_t n_flags, const char *const *envp,
+			  const char *name);
+
+/* The field selector the watch uses: the configured ones plus spec.nodeName=<node>
+ * when a node name is set (without one, every node's pods, as 1.7). */
 int repair_field_selector(const struct repair_config *cfg, char **ret) _must_check_;
 
 enum repair_action {

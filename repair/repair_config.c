@@ -8,69 +8,130 @@
 #include "istio_names.h"
 #include "parse_util.h"
 #include "repair.h"
+#include "strv.h"
 
 extern char **environ;
 
 #define RATE_MAX 100000u
 
-static const char *env_get(const char *const *envp, const char *name)
+/*
+ * Where settings come from: the command line (flags, as "REPAIR_X=value"
+ * entries), then the environment in either spelling: REPAIR_DELETE_PODS
+ * (current Istio) or REPAIR_DELETE-PODS (1.7's istio-cni-repair read its
+ * flag names with a REPAIR_ prefix and no key replacer).
+ */
+struct source {
+	const char *const *flags;
+	size_t n_flags;
+	const char *const *envp;
+};
+
+/* The value of name in the first n entries of v, stopping at a NULL entry. */
+static const char *vec_get(const char *const *v, size_t n, const char *name)
 {
-	size_t n = strlen(name);
-	for (const char *const *e = envp; e && *e; e++)
-		if (strncmp(*e, name, n) == 0 && (*e)[n] == '=')
-			return *e + n + 1;
+	size_t len = strlen(name);
+	for (size_t i = 0; v && i < n && v[i]; i++)
+		if (strncmp(v[i], name, len) == 0 && v[i][len] == '=')
+			return v[i] + len + 1;
 	return NULL;
 }
 
-/* Unset and empty both mean the default. */
-static int env_str(const char *const *envp, const char *name, const char *def, char **ret)
+static const char *envp_get(const char *const *envp, const char *name)
 {
-	const char *v = env_get(envp, name);
-	if (!v || !*v)
+	return vec_get(envp, SIZE_MAX, name);
+}
+
+/* "REPAIR_DELETE_PODS" -> "REPAIR_DELETE-PODS" (the prefix keeps its underscore). */
+static void hyphenated(const char *name, char *buf, size_t len)
+{
+	(void)snprintf(buf, len, "%s", name);
+	if (strncmp(buf, "REPAIR_", 7) != 0)
+		return;
+	for (char *p = buf + 7; *p; p++)
+		if (*p == '_')
+			*p = '-';
+}
+
+/* A setting as found: its value (borrowed, NULL when unset) and the name it was found under. */
+struct found {
+	const char *value;
+	char name[96];
+};
+
+/* Both environment spellings set and different is an error. */
+static int src_get(const struct source *src, const char *name, struct found *f, struct error *err)
+{
+	(void)snprintf(f->name, sizeof(f->name), "%s", name);
+	f->value = vec_get(src->flags, src->n_flags, name);
+	if (f->value)
+		return 0;
+	char alt[sizeof(f->name)];
+	hyphenated(name, alt, sizeof(alt));
+	const char *v = envp_get(src->envp, name);
+	const char *h = strcmp(alt, name) != 0 ? envp_get(src->envp, alt) : NULL;
+	if (v && h && strcmp(v, h) != 0)
+		return error_set(err, ERR_CONFIG, -EINVAL, "%s=\"%s\" and %s=\"%s\" disagree", name,
+				 v, alt, h);
+	f->value = v ? v : h;
+	if (!v && h)
+		(void)snprintf(f->name, sizeof(f->name), "%s", alt);
+	return 0;
+}
+
+/*
+ * A string: unset means def; set but empty means def too, except for a
+ * filter, where it means "no filter" (Istio's "").
+ */
+static int env_text(const struct source *src, const char *name, const char *def, bool filter,
+		    char **ret, struct error *err)
+{
+	struct found f;
+	int r = src_get(src, name, &f, err);
+	if (r < 0)
+		return r;
+	const char *v = f.value;
+	if (!v || (!*v && !filter))
 		v = def;
 	char *s = strdup(v);
 	if (!s)
-		return -ENOMEM;
+		return error_set(err, ERR_INTERNAL, -ENOMEM, "out of memory");
 	*ret = s;
 	return 0;
 }
 
-/* A filter: unset means the default, set but empty means "no filter" (Istio's ""). */
-static int env_filter(const char *const *envp, const char *name, const char *def, char **ret)
-{
-	const char *v = env_get(envp, name);
-	char *s = strdup(v ? v : def);
-	if (!s)
-		return -ENOMEM;
-	*ret = s;
-	return 0;
-}
-
-static int env_bool(const char *const *envp, const char *name, bool def, bool *ret,
+static int env_bool(const struct source *src, const char *name, bool def, bool *ret,
 		    struct error *err)
 {
-	const char *v = env_get(envp, name);
+	struct found f;
+	int r = src_get(src, name, &f, err);
+	if (r < 0)
+		return r;
+	const char *v = f.value;
 	if (!v || !*v) {
 		*ret = def;
 		return 0;
 	}
 	if (parse_bool(v, ret) < 0)
 		return error_set(err, ERR_CONFIG, -EINVAL, "%s=\"%s\": not a boolean (true/false)",
-				 name, v);
+				 f.name, v);
 	return 0;
 }
 
-static int env_uint(const char *const *envp, const char *name, uint64_t def, uint64_t min,
+static int env_uint(const struct source *src, const char *name, uint64_t def, uint64_t min,
 		    uint64_t max, uint64_t *ret, struct error *err)
 {
-	const char *v = env_get(envp, name);
+	struct found f;
+	int r = src_get(src, name, &f, err);
+	if (r < 0)
+		return r;
+	const char *v = f.value;
 	if (!v || !*v) {
 		*ret = def;
 		return 0;
 	}
 	if (parse_u64(v, min, max, ret) < 0)
 		return error_set(err, ERR_CONFIG, -EINVAL,
-				 "%s=\"%s\": not a number in [%llu, %llu]", name, v,
+				 "%s=\"%s\": not a number in [%llu, %llu]", f.name, v,
 				 (unsigned long long)min, (unsigned long long)max);
 	return 0;
 }
@@ -79,13 +140,17 @@ static int env_uint(const char *const *envp, const char *name, uint64_t def, uin
  * A comma list: each element trimmed, empties dropped, joined with ",".
  * Selector syntax is itself comma separated, so this only normalises.
  */
-static int env_list(const char *const *envp, const char *name, char **ret, struct error *err)
+static int env_list(const struct source *src, const char *name, char **ret, struct error *err)
 {
-	const char *v = env_get(envp, name);
+	struct found f;
+	int r = src_get(src, name, &f, err);
+	if (r < 0)
+		return r;
+	const char *v = f.value;
 	_cleanup_free_ char *copy = strdup(v ? v : "");
 	_cleanup_free_ char *out = calloc(1, strlen(v ? v : "") + 1);
 	if (!copy || !out)
-		return -ENOMEM;
+		return error_set(err, ERR_INTERNAL, -ENOMEM, "out of memory");
 	size_t len = 0;
 	char *save = NULL;
 	for (char *tok = strtok_r(copy, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
@@ -94,7 +159,7 @@ static int env_list(const char *const *envp, const char *name, char **ret, struc
 			continue;
 		if (strpbrk(tok, " \t\r\n"))
 			return error_set(err, ERR_CONFIG, -EINVAL,
-					 "%s=\"%s\": \"%s\" is not a selector", name, v, tok);
+					 "%s=\"%s\": \"%s\" is not a selector", f.name, v, tok);
 		size_t n = strlen(tok);
 		if (len)
 			out[len++] = ',';
@@ -127,33 +192,38 @@ static void repair_config_donep(struct repair_config *cfg)
 	repair_config_done(cfg);
 }
 
-int repair_config_from_env(const char *const *envp, struct repair_config *ret, struct error *err)
+int repair_config_parse(const char *const *flags, size_t n_flags, const char *const *envp,
+			struct repair_config *ret, struct error *err)
 {
-	if (!envp)
-		envp = (const char *const *)environ;
+	const struct source src = {.flags = flags,
+				   .n_flags = n_flags,
+				   .envp = envp ? envp : (const char *const *)environ};
+	const struct source *e = &src;
 	_cleanup_(repair_config_donep) struct repair_config c = {0};
 	int r;
 
-	if ((r = env_bool(envp, ENV_REPAIR_ENABLED, true, &c.enabled, err)) < 0 ||
-	    (r = env_bool(envp, ENV_REPAIR_REPAIR_PODS, false, &c.repair_pods, err)) < 0 ||
-	    (r = env_bool(envp, ENV_REPAIR_DELETE_PODS, false, &c.delete_pods, err)) < 0 ||
-	    (r = env_bool(envp, ENV_REPAIR_LABEL_PODS, false, &c.label_pods, err)) < 0 ||
-	    (r = env_bool(envp, ENV_REPAIR_RUN_AS_DAEMON, true, &c.run_as_daemon, err)) < 0)
+	if ((r = env_bool(e, ENV_REPAIR_ENABLED, true, &c.enabled, err)) < 0 ||
+	    (r = env_bool(e, ENV_REPAIR_REPAIR_PODS, false, &c.repair_pods, err)) < 0 ||
+	    (r = env_bool(e, ENV_REPAIR_DELETE_PODS, false, &c.delete_pods, err)) < 0 ||
+	    (r = env_bool(e, ENV_REPAIR_LABEL_PODS, false, &c.label_pods, err)) < 0 ||
+	    (r = env_bool(e, ENV_REPAIR_RUN_AS_DAEMON, true, &c.run_as_daemon, err)) < 0)
 		return r;
 
-	if (env_str(envp, ENV_REPAIR_NODE_NAME, "", &c.node_name) < 0 ||
-	    env_filter(envp, ENV_REPAIR_SIDECAR_ANNOTATION, ANN_STATUS, &c.sidecar_annotation) <
-		    0 ||
-	    env_filter(envp, ENV_REPAIR_INIT_CONTAINER_NAME, CONTAINER_ISTIO_VALIDATION,
-		       &c.init_container_name) < 0 ||
-	    env_str(envp, ENV_REPAIR_INIT_CONTAINER_TERMINATION_MESSAGE, "",
-		    &c.init_container_termination_message) < 0 ||
-	    env_str(envp, ENV_REPAIR_BROKEN_POD_LABEL_KEY, REPAIR_DEFAULT_BROKEN_POD_LABEL_KEY,
-		    &c.broken_pod_label_key) < 0 ||
-	    env_str(envp, ENV_REPAIR_BROKEN_POD_LABEL_VALUE, REPAIR_DEFAULT_BROKEN_POD_LABEL_VALUE,
-		    &c.broken_pod_label_value) < 0 ||
-	    env_str(envp, ENV_HOST_PROC_DIR, REPAIR_DEFAULT_HOST_PROC_DIR, &c.host_proc_dir) < 0)
-		return error_set(err, ERR_INTERNAL, -ENOMEM, "out of memory");
+	if ((r = env_text(e, ENV_REPAIR_NODE_NAME, "", false, &c.node_name, err)) < 0 ||
+	    (r = env_text(e, ENV_REPAIR_SIDECAR_ANNOTATION, ANN_STATUS, true, &c.sidecar_annotation,
+			  err)) < 0 ||
+	    (r = env_text(e, ENV_REPAIR_INIT_CONTAINER_NAME, CONTAINER_ISTIO_VALIDATION, true,
+			  &c.init_container_name, err)) < 0 ||
+	    (r = env_text(e, ENV_REPAIR_INIT_CONTAINER_TERMINATION_MESSAGE, "", false,
+			  &c.init_container_termination_message, err)) < 0 ||
+	    (r = env_text(e, ENV_REPAIR_BROKEN_POD_LABEL_KEY, REPAIR_DEFAULT_BROKEN_POD_LABEL_KEY,
+			  false, &c.broken_pod_label_key, err)) < 0 ||
+	    (r = env_text(e, ENV_REPAIR_BROKEN_POD_LABEL_VALUE,
+			  REPAIR_DEFAULT_BROKEN_POD_LABEL_VALUE, false, &c.broken_pod_label_value,
+			  err)) < 0 ||
+	    (r = env_text(e, ENV_HOST_PROC_DIR, REPAIR_DEFAULT_HOST_PROC_DIR, false,
+			  &c.host_proc_dir, err)) < 0)
+		return r;
 
 	if (strpbrk(c.node_name, ",= \t\r\n"))
 		return error_set(err, ERR_CONFIG, -EINVAL, "%s=\"%s\": not a node name",
@@ -163,36 +233,135 @@ int repair_config_from_env(const char *const *envp, struct repair_config *ret, s
 				 ENV_REPAIR_BROKEN_POD_LABEL_KEY, c.broken_pod_label_key);
 
 	uint64_t v;
-	if ((r = env_uint(envp, ENV_REPAIR_INIT_CONTAINER_EXIT_CODE, VALIDATION_EXIT_CODE, 0, 255,
-			  &v, err)) < 0)
+	if ((r = env_uint(e, ENV_REPAIR_INIT_CONTAINER_EXIT_CODE, VALIDATION_EXIT_CODE, 0, 255, &v,
+			  err)) < 0)
 		return r;
 	c.init_container_exit_code = (int32_t)v;
-	if ((r = env_uint(envp, ENV_REPAIR_RATE_LIMIT, REPAIR_DEFAULT_RATE_LIMIT, 1, RATE_MAX, &v,
+	if ((r = env_uint(e, ENV_REPAIR_RATE_LIMIT, REPAIR_DEFAULT_RATE_LIMIT, 1, RATE_MAX, &v,
 			  err)) < 0)
 		return r;
 	c.rate_limit = (unsigned)v;
-	if ((r = env_uint(envp, ENV_REPAIR_RATE_BURST, REPAIR_DEFAULT_RATE_BURST, 1, RATE_MAX, &v,
+	if ((r = env_uint(e, ENV_REPAIR_RATE_BURST, REPAIR_DEFAULT_RATE_BURST, 1, RATE_MAX, &v,
 			  err)) < 0)
 		return r;
 	c.rate_burst = (unsigned)v;
 
-	if ((r = env_list(envp, ENV_REPAIR_LABEL_SELECTORS, &c.label_selectors, err)) < 0 ||
-	    (r = env_list(envp, ENV_REPAIR_FIELD_SELECTORS, &c.field_selectors, err)) < 0)
-		return r == -ENOMEM ? error_set(err, ERR_INTERNAL, r, "out of memory") : r;
+	if ((r = env_list(e, ENV_REPAIR_LABEL_SELECTORS, &c.label_selectors, err)) < 0 ||
+	    (r = env_list(e, ENV_REPAIR_FIELD_SELECTORS, &c.field_selectors, err)) < 0)
+		return r;
 
 	*ret = c;
 	c = (struct repair_config){0};
 	return 0;
 }
 
+int repair_config_from_env(const char *const *envp, struct repair_config *ret, struct error *err)
+{
+	return repair_config_parse(NULL, 0, envp, ret, err);
+}
+
+/* The settings 1.7's istio-cni-repair took as flags (and ours), by variable. */
+static const struct {
+	const char *env;
+	bool boolean;
+} flag_settings[] = {
+	{ENV_REPAIR_DELETE_PODS, true},
+	{ENV_REPAIR_LABEL_PODS, true},
+	{ENV_REPAIR_REPAIR_PODS, true},
+	{ENV_REPAIR_RUN_AS_DAEMON, true},
+	{ENV_REPAIR_NODE_NAME, false},
+	{ENV_REPAIR_SIDECAR_ANNOTATION, false},
+	{ENV_REPAIR_INIT_CONTAINER_NAME, false},
+	{ENV_REPAIR_INIT_CONTAINER_TERMINATION_MESSAGE, false},
+	{ENV_REPAIR_INIT_CONTAINER_EXIT_CODE, false},
+	{ENV_REPAIR_LABEL_SELECTORS, false},
+	{ENV_REPAIR_FIELD_SELECTORS, false},
+	{ENV_REPAIR_BROKEN_POD_LABEL_KEY, false},
+	{ENV_REPAIR_BROKEN_POD_LABEL_VALUE, false},
+	{ENV_REPAIR_RATE_LIMIT, false},
+	{ENV_REPAIR_RATE_BURST, false},
+};
+
+/* "--delete-pods" or "--repair-delete-pods" (current Istio's name) for REPAIR_DELETE_PODS. */
+static bool flag_matches(const char *flag, size_t len, const char *env)
+{
+	if (len > 7 && strncmp(flag, "repair-", 7) == 0) {
+		flag += 7;
+		len -= 7;
+	}
+	const char *name = env + 7;
+	if (strlen(name) != len)
+		return false;
+	for (size_t i = 0; i < len; i++) {
+		char want = name[i] == '_' ? '-' : (char)(name[i] - 'A' + 'a');
+		if (name[i] >= '0' && name[i] <= '9')
+			want = name[i];
+		if (flag[i] != want)
+			return false;
+	}
+	return true;
+}
+
+int repair_config_flags(int argc, char *const *argv, char ***ret, size_t *ret_n, struct error *err)
+{
+	char **v = NULL;
+	size_t n = 0;
+	int r = 0;
+	for (int i = 1; i < argc && r == 0; i++) {
+		const char *arg = argv[i];
+		const char *name = arg + 2, *eq = strchr(name, '=');
+		size_t len = eq ? (size_t)(eq - name) : strlen(name);
+		size_t k = 0;
+		if (strncmp(arg, "--", 2) == 0)
+			while (k < ELEMENTSOF(flag_settings) &&
+			       !flag_matches(name, len, flag_settings[k].env))
+				k++;
+		if (strncmp(arg, "--", 2) != 0 || k == ELEMENTSOF(flag_settings)) {
+			r = error_set(err, ERR_CONFIG, -EINVAL, "unknown argument \"%s\"", arg);
+			break;
+		}
+		const char *value = eq ? eq + 1 : NULL;
+		if (!value && flag_settings[k].boolean)
+			value = "true";
+		if (!value && i + 1 >= argc) {
+			r = error_set(err, ERR_CONFIG, -EINVAL, "%s: missing value", arg);
+			break;
+		}
+		if (!value)
+			value = argv[++i];
+		_cleanup_free_ char *entry = NULL;
+		if (asprintf(&entry, "%s=%s", flag_settings[k].env, value) < 0 ||
+		    strv_push(&v, &n, entry) < 0)
+			r = error_set(err, ERR_INTERNAL, -ENOMEM, "out of memory");
+	}
+	if (r < 0) {
+		strv_free(v, n);
+		return r;
+	}
+	*ret = v;
+	*ret_n = n;
+	return 0;
+}
+
+bool repair_config_is_set(const char *const *flags, size_t n_flags, const char *const *envp,
+			  const char *name)
+{
+	char alt[96];
+	hyphenated(name, alt, sizeof(alt));
+	if (!envp)
+		envp = (const char *const *)environ;
+	return vec_get(flags, n_flags, name) || envp_get(envp, name) || envp_get(envp, alt);
+}
+
 int repair_field_selector(const struct repair_config *cfg, char **ret)
 {
-	/* Istio (current) always appends the node clause. */
+	/* Current Istio always appends the node clause; without a node name 1.7
+	 * watched every node, which is what a cluster-wide Deployment needs. */
+	const char *fs = cfg->field_selectors ? cfg->field_selectors : "";
+	const char *node = cfg->node_name ? cfg->node_name : "";
 	char *s = NULL;
-	int n = asprintf(&s, "%s%sspec.nodeName=%s",
-			 cfg->field_selectors ? cfg->field_selectors : "",
-			 cfg->field_selectors && *cfg->field_selectors ? "," : "",
-			 cfg->node_name ? cfg->node_name : "");
+	int n = *node ? asprintf(&s, "%s%sspec.nodeName=%s", fs, *fs ? "," : "", node)
+		      : asprintf(&s, "%s", fs);
 	if (n < 0)
 		return -ENOMEM;
 	*ret = s;

@@ -20,6 +20,9 @@ PACKAGES=(
 	nftables iptables iproute2 containernetworking-plugins
 	golang-go golang-github-appc-cni-dev dpkg-dev
 	util-linux procps openssl python3 python3-prometheus-client python3-yaml
+	# the image test (tests/integration/image.sh): podman running the image's
+	# tree with runc, and readelf (binutils) for scripts/image-rootfs.sh
+	podman runc conmon binutils
 	# fuzzers, sanitizers, format and static checks, leak checks
 	clang libclang-rt-14-dev clang-format clang-tidy valgrind
 )

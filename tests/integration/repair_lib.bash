@@ -108,12 +108,15 @@ run_repair()
 		UBSAN_OPTIONS="${UBSAN_OPTIONS:-}" "$@" "$REPAIR"
 }
 
-# start_repair OUTFILE VAR=VALUE...: the same in the background; sets RPID.
+# start_repair OUTFILE VAR=VALUE...: the same in the background, as a daemon
+# unless VARs say otherwise (istio-cni-repair makes one pass by default, as
+# 1.7's did); sets RPID.
 start_repair()
 {
 	local out=$1
 	shift
 	spawn RPID env -i PATH=/usr/bin:/bin KUBECONFIG="$KUBECONFIG_FILE" REPAIR_NODE_NAME=node-1 \
+		REPAIR_RUN_AS_DAEMON=true \
 		LOG_LEVEL="${LOG_LEVEL:-info}" ASAN_OPTIONS="${ASAN_OPTIONS:-}" \
 		UBSAN_OPTIONS="${UBSAN_OPTIONS:-}" "$@" "$REPAIR" >"$out" 2>&1
 }

@@ -287,6 +287,178 @@ static void test_plugin_log_level_precedence(void **state)
 	assert_true(c->log_level_set);
 }
 
+/* What Istio's charts set besides the settings proper. */
+static void test_chart_extras(void **state)
+{
+	const char *const env[] = {"EXCLUDE_NAMESPACES=kube-system, istio-system",
+				   "EXCLUDED_NAMESPACES=kube-system,team-a,",
+				   "NODE_NAME=node-b",
+				   "ALLOW_SWITCH_TO_HOST_NS=true",
+				   "CURRENT_AGENT_VERSION=1.27.0",
+				   "GOMEMLIMIT=104857600",
+				   "GOMAXPROCS=2",
+				   "AMBIENT_ENABLED=true",
+				   "AMBIENT_DNS_CAPTURE=true",
+				   "AMBIENT_ENABLEMENT_SELECTOR=- podSelector: {}",
+				   "AMBIENT_IPV6=",
+				   NULL};
+	_cleanup_(agent_config_freep) struct agent_config *c = ok(env);
+	assert_int_equal(c->n_exclude_namespaces, 3);
+	assert_string_equal(c->exclude_namespaces[0], "kube-system");
+	assert_string_equal(c->exclude_namespaces[1], "istio-system");
+	assert_string_equal(c->exclude_namespaces[2], "team-a");
+	assert_string_equal(c->node_name, "node-b");
+	assert_true(c->allow_switch_to_host_ns);
+	assert_string_equal(c->current_agent_version, "1.27.0");
+	assert_int_equal(c->gomemlimit, 104857600);
+	assert_int_equal(c->gomaxprocs, 2);
+	assert_true(c->ambient_enabled);
+	assert_int_equal(c->n_ambient_settings, 2);
+	assert_string_equal(c->ambient_settings[0], "AMBIENT_DNS_CAPTURE");
+	assert_string_equal(c->ambient_settings[1], "AMBIENT_ENABLEMENT_SELECTOR");
+
+	/* KUBERNETES_NODE_NAME wins over NODE_NAME; EXCLUDED_NAMESPACES alone works. */
+	const char *const env2[] = {"NODE_NAME=b", "KUBERNETES_NODE_NAME=a",
+				    "EXCLUDED_NAMESPACES=x", NULL};
+	_cleanup_(agent_config_freep) struct agent_config *c2 = ok(env2);
+	assert_string_equal(c2->node_name, "a");
+	assert_int_equal(c2->n_exclude_namespaces, 1);
+	assert_string_equal(c2->exclude_namespaces[0], "x");
+
+	static const struct {
+		const char *v;
+		uint64_t bytes;
+	} mem[] = {{"GOMEMLIMIT=off", 0},
+		   {"GOMEMLIMIT=64MiB", 64u << 20},
+		   {"GOMEMLIMIT=1GiB", 1u << 30},
+		   {"GOMEMLIMIT=512B", 512},
+		   {"GOMEMLIMIT=3KiB", 3072}};
+	for (size_t i = 0; i < ELEMENTSOF(mem); i++) {
+		const char *const e[] = {"KUBERNETES_NODE_NAME=n", mem[i].v, NULL};
+		struct agent_config *m = ok(e);
+		assert_int_equal(m->gomemlimit, mem[i].bytes);
+		agent_config_free(m);
+	}
+
+	static const char *const bad[] = {
+		"GOMEMLIMIT=64M", "GOMEMLIMIT=-1",  "GOMEMLIMIT=99999999999TiB",
+		"GOMAXPROCS=0",	  "GOMAXPROCS=1.5", "ALLOW_SWITCH_TO_HOST_NS=yes"};
+	for (size_t i = 0; i < ELEMENTSOF(bad); i++) {
+		const char *const e[] = {"KUBERNETES_NODE_NAME=n", bad[i], NULL};
+		struct agent_config *m = NULL;
+		struct error err = {0};
+		if (agent_config_from_env(e, &m, &err) >= 0)
+			fail_msg("%s accepted", bad[i]);
+		assert_int_equal(err.kind, ERR_CONFIG);
+		if (!strstr(err.msg, strchr(bad[i], '=') + 1))
+			fail_msg("%s: message \"%s\"", bad[i], err.msg);
+	}
+}
+
+/* envFrom with 1.7's ConfigMap passes its key as a lower-case variable. */
+static void test_legacy_configmap_key(void **state)
+{
+	const char *const env[] = {"cni_network_config={\"type\":\"istio-cni\"}",
+				   "KUBERNETES_NODE_NAME=n", NULL};
+	_cleanup_(agent_config_freep) struct agent_config *c = ok(env);
+	assert_int_equal(c->era, AGENT_ERA_LEGACY);
+	assert_string_equal(c->cni_network_config, "{\"type\":\"istio-cni\"}");
+
+	const char *const env2[] = {"cni_network_config={\"from\":\"key\"}",
+				    "CNI_NETWORK_CONFIG={\"from\":\"var\"}",
+				    "KUBERNETES_NODE_NAME=n", NULL};
+	_cleanup_(agent_config_freep) struct agent_config *c2 = ok(env2);
+	assert_string_equal(c2->cni_network_config, "{\"from\":\"var\"}");
+}
+
+static int args(struct agent_args *a, struct error *err, ...)
+{
+	static char prog[] = "install-cni";
+	char *argv[16] = {prog};
+	int argc = 1;
+	va_list ap;
+	va_start(ap, err);
+	for (char *s; argc < 15 && (s = va_arg(ap, char *));)
+		argv[argc++] = s;
+	va_end(ap);
+	return agent_args_parse(argc, argv, a, err);
+}
+
+static void test_args(void **state)
+{
+	struct agent_args a;
+	struct error err = {0};
+
+	/* No arguments: nothing set. */
+	assert_int_equal(args(&a, &err, NULL), 0);
+	assert_false(a.log_level_set);
+	assert_false(a.plugin_log_level_set);
+	assert_false(a.log_as_json);
+	agent_args_done(&a);
+
+	/* The current chart's default: a bare level is the agent's. */
+	assert_int_equal(args(&a, &err, "--log_output_level=info", NULL), 0);
+	assert_true(a.log_level_set);
+	assert_int_equal(a.log_level, LOG_LEVEL_INFO);
+	assert_false(a.plugin_log_level_set);
+	agent_args_done(&a);
+
+	/* Scopes: the most verbose agent scope wins; cni-plugin is the plugin's. */
+	assert_int_equal(args(&a, &err, "--log_output_level",
+			      "default:warn, install:debug,cni-plugin:error,repair:fatal",
+			      "--log_as_json", NULL),
+			 0);
+	assert_int_equal(a.log_level, LOG_LEVEL_DEBUG);
+	assert_true(a.plugin_log_level_set);
+	assert_int_equal(a.plugin_log_level, LOG_LEVEL_ERROR);
+	assert_true(a.log_as_json);
+	agent_args_done(&a);
+
+	/* all: both; --log_as_json=false; the other flags are listed once each. */
+	assert_int_equal(args(&a, &err, "--log_output_level=all:none", "--log_as_json=false",
+			      "--ctrlz_port=9876", "--log_caller", "default", "--vklog=0", NULL),
+			 0);
+	assert_int_equal(a.log_level, LOG_LEVEL_NONE);
+	assert_int_equal(a.plugin_log_level, LOG_LEVEL_NONE);
+	assert_false(a.log_as_json);
+	assert_int_equal(a.n_ignored, 3);
+	assert_string_equal(a.ignored[0], "--ctrlz_port=9876");
+	assert_string_equal(a.ignored[1], "--log_caller=default");
+	assert_string_equal(a.ignored[2], "--vklog=0");
+
+	/* Applied: the flag beats LOG_LEVEL; PLUGIN_LOG_LEVEL beats the flag. */
+	const char *const env[] = {"LOG_LEVEL=error", "KUBERNETES_NODE_NAME=n", NULL};
+	_cleanup_(agent_config_freep) struct agent_config *c = ok(env);
+	agent_config_apply_args(c, &a);
+	assert_int_equal(c->log_level, LOG_LEVEL_NONE);
+	assert_int_equal(c->plugin_log_level, LOG_LEVEL_NONE);
+	const char *const env2[] = {"PLUGIN_LOG_LEVEL=debug", "KUBERNETES_NODE_NAME=n", NULL};
+	_cleanup_(agent_config_freep) struct agent_config *c2 = ok(env2);
+	agent_config_apply_args(c2, &a);
+	assert_int_equal(c2->plugin_log_level, LOG_LEVEL_DEBUG);
+	agent_args_done(&a);
+
+	static const char *const bad[][2] = {
+		{"--log_output_level=loud", NULL},
+		{"--log_output_level=default:", NULL},
+		{"--log_output_level=:info", NULL},
+		{"--log_output_level=", NULL},
+		{"--log_as_json=maybe", NULL},
+		{"--ctrlz_port", NULL},
+		{"--unknown", NULL},
+		{"positional", NULL},
+	};
+	for (size_t i = 0; i < ELEMENTSOF(bad); i++) {
+		err = (struct error){0};
+		assert_int_equal(args(&a, &err, bad[i][0], NULL), -EINVAL);
+		assert_int_equal(err.kind, ERR_CONFIG);
+		/* The message names the argument. */
+		size_t n = strcspn(bad[i][0], "=");
+		if (!memmem(err.msg, strlen(err.msg), bad[i][0], n))
+			fail_msg("%s: message \"%s\"", bad[i][0], err.msg);
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -298,6 +470,9 @@ int main(void)
 		cmocka_unit_test(test_empty_is_unset),
 		cmocka_unit_test(test_legacy_era),
 		cmocka_unit_test(test_plugin_log_level_precedence),
+		cmocka_unit_test(test_chart_extras),
+		cmocka_unit_test(test_legacy_configmap_key),
+		cmocka_unit_test(test_args),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

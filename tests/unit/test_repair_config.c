@@ -11,6 +11,7 @@
 #include <cmocka.h>
 
 #include "repair.h"
+#include "strv.h"
 
 static void test_defaults(void **state)
 {
@@ -39,7 +40,7 @@ static void test_defaults(void **state)
 	assert_int_equal(repair_action_for(&c), REPAIR_ACTION_NONE);
 	char *fs = NULL;
 	assert_int_equal(repair_field_selector(&c, &fs), 0);
-	assert_string_equal(fs, "spec.nodeName=");
+	assert_string_equal(fs, ""); /* no node name: every node, as 1.7 */
 	free(fs);
 	repair_config_done(&c);
 }
@@ -205,12 +206,114 @@ static void test_backoff(void **state)
 	assert_int_equal(repair_backoff_ms(30), REPAIR_BACKOFF_MAX_MS);
 }
 
+/* Istio 1.7's repair-cni container: its env spelling, its flags. */
+static void test_istio_1_7(void **state)
+{
+	(void)state;
+	const char *env[] = {
+		"REPAIR_NODE-NAME=node-3",
+		"REPAIR_LABEL-PODS=true",
+		"REPAIR_DELETE-PODS=true",
+		"REPAIR_RUN-AS-DAEMON=true",
+		"REPAIR_SIDECAR-ANNOTATION=sidecar.istio.io/status",
+		"REPAIR_INIT-CONTAINER-NAME=istio-validation",
+		"REPAIR_INIT-CONTAINER-TERMINATION-MESSAGE=boom",
+		"REPAIR_INIT-CONTAINER-EXIT-CODE=7",
+		"REPAIR_BROKEN-POD-LABEL-KEY=cni.istio.io/uninitialized",
+		"REPAIR_BROKEN-POD-LABEL-VALUE=yes",
+		"REPAIR_LABEL-SELECTORS=app=a",
+		"REPAIR_FIELD-SELECTORS=metadata.namespace=default",
+		NULL,
+	};
+	struct repair_config c;
+	struct error err = {0};
+	assert_int_equal(repair_config_from_env(env, &c, &err), 0);
+	assert_true(c.delete_pods);
+	assert_true(c.label_pods);
+	assert_true(c.run_as_daemon);
+	assert_string_equal(c.node_name, "node-3");
+	assert_string_equal(c.sidecar_annotation, "sidecar.istio.io/status");
+	assert_string_equal(c.init_container_name, "istio-validation");
+	assert_string_equal(c.init_container_termination_message, "boom");
+	assert_int_equal(c.init_container_exit_code, 7);
+	assert_string_equal(c.broken_pod_label_key, "cni.istio.io/uninitialized");
+	assert_string_equal(c.broken_pod_label_value, "yes");
+	assert_string_equal(c.label_selectors, "app=a");
+	assert_string_equal(c.field_selectors, "metadata.namespace=default");
+	/* 1.7: delete wins over label. */
+	assert_int_equal(repair_action_for(&c), REPAIR_ACTION_DELETE);
+	repair_config_done(&c);
+
+	/* Flags win over both spellings; pflag forms. */
+	static char prog[] = "istio-cni-repair", a1[] = "--delete-pods=false",
+		    a2[] = "--label-pods", a3[] = "--node-name", a4[] = "node-9",
+		    a5[] = "--init-container-exit-code=0",
+		    a6[] = "--repair-broken-pod-label-value=flag", a7[] = "--run-as-daemon=0";
+	char *argv[] = {prog, a1, a2, a3, a4, a5, a6, a7};
+	char **flags = NULL;
+	size_t n = 0;
+	assert_int_equal(repair_config_flags(ELEMENTSOF(argv), argv, &flags, &n, &err), 0);
+	assert_int_equal(n, 6);
+	assert_string_equal(flags[0], "REPAIR_DELETE_PODS=false");
+	assert_string_equal(flags[1], "REPAIR_LABEL_PODS=true");
+	assert_string_equal(flags[2], "REPAIR_NODE_NAME=node-9");
+	const char *env2[] = {"REPAIR_DELETE_PODS=true", "REPAIR_DELETE-PODS=true", NULL};
+	assert_int_equal(repair_config_parse((const char *const *)flags, n, env2, &c, &err), 0);
+	assert_false(c.delete_pods);
+	assert_true(c.label_pods);
+	assert_false(c.run_as_daemon);
+	assert_string_equal(c.node_name, "node-9");
+	assert_int_equal(c.init_container_exit_code, 0);
+	assert_string_equal(c.broken_pod_label_value, "flag");
+	assert_int_equal(repair_action_for(&c), REPAIR_ACTION_LABEL);
+	repair_config_done(&c);
+	assert_true(repair_config_is_set((const char *const *)flags, n, env2, "REPAIR_NODE_NAME"));
+	strv_free(flags, n);
+
+	/* Whether a setting is given, in any spelling. */
+	const char *env3[] = {"REPAIR_RUN-AS-DAEMON=true", NULL};
+	assert_true(repair_config_is_set(NULL, 0, env3, "REPAIR_RUN_AS_DAEMON"));
+	const char *env4[] = {"REPAIR_RUN_AS_DAEMON=true", NULL};
+	assert_true(repair_config_is_set(NULL, 0, env4, "REPAIR_RUN_AS_DAEMON"));
+	const char *env5[] = {"REPAIR_DELETE-PODS=true", NULL};
+	assert_false(repair_config_is_set(NULL, 0, env5, "REPAIR_RUN_AS_DAEMON"));
+
+	/* The two spellings disagreeing refuse start-up naming both. */
+	const char *env6[] = {"REPAIR_DELETE_PODS=true", "REPAIR_DELETE-PODS=false", NULL};
+	err = (struct error){0};
+	assert_int_equal(repair_config_from_env(env6, &c, &err), -EINVAL);
+	assert_non_null(strstr(err.msg, "REPAIR_DELETE_PODS"));
+	assert_non_null(strstr(err.msg, "REPAIR_DELETE-PODS"));
+
+	/* A bad value in the hyphen spelling is reported under that name. */
+	const char *env7[] = {"REPAIR_DELETE-PODS=sure", NULL};
+	err = (struct error){0};
+	assert_int_equal(repair_config_from_env(env7, &c, &err), -EINVAL);
+	assert_non_null(strstr(err.msg, "REPAIR_DELETE-PODS=\"sure\""));
+
+	/* Unknown arguments and missing values. */
+	static char b1[] = "--delete-everything", b2[] = "positional", b3[] = "--node-name",
+		    b4[] = "-delete-pods";
+	char *bad[] = {b1, b2, b3, b4};
+	for (size_t i = 0; i < ELEMENTSOF(bad); i++) {
+		char *argv2[] = {prog, bad[i]};
+		err = (struct error){0};
+		flags = NULL;
+		n = 0;
+		assert_int_equal(repair_config_flags(2, argv2, &flags, &n, &err), -EINVAL);
+		assert_int_equal(err.kind, ERR_CONFIG);
+		assert_non_null(strstr(err.msg, bad[i]));
+		assert_null(flags);
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_defaults), cmocka_unit_test(test_values),
-		cmocka_unit_test(test_invalid),	 cmocka_unit_test(test_precedence),
-		cmocka_unit_test(test_bucket),	 cmocka_unit_test(test_backoff),
+		cmocka_unit_test(test_defaults),  cmocka_unit_test(test_values),
+		cmocka_unit_test(test_invalid),	  cmocka_unit_test(test_precedence),
+		cmocka_unit_test(test_bucket),	  cmocka_unit_test(test_backoff),
+		cmocka_unit_test(test_istio_1_7),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
