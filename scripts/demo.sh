@@ -163,8 +163,20 @@ MESHED=productpage-v1-7d6cfb7dfd-x7kqp
 PLAIN_POD=mysqldb-v1-6c5b8f7d94-q2w3e
 EARLY=reviews-v2-5b667bcbf8-r4t5y
 
+# netns_kill NETNS: SIGKILL every process in NETNS (all of them ours), by pid.
+netns_kill()
+{
+	local pids
+	pids=$(ip netns pids "$1" 2>/dev/null)
+	[[ -n "$pids" ]] && kill -KILL $pids
+	return 0
+}
+
 say "A throwaway node: a network namespace holding a fake Kubernetes API server"
 agent_setup
+# Before the netns goes: the API server started in it runs under a subshell
+# whose pid is all agent_setup keeps.
+on_exit netns_kill "$NODE"
 mkdir -p "$T/cni-state"
 ctl POST /pods "[$(pod_json injected "$MESHED"), $(pod_json uninjected "$PLAIN_POD")]" >/dev/null ||
 	die "the fake API server refused the pods"
@@ -178,6 +190,7 @@ indent <"$NETD/10-bridge.conflist"
 
 say "A pod that starts before istio-cni is installed (bridge chain only)"
 netns_new EARLY_NS pod
+on_exit netns_kill "$EARLY_NS"
 EARLY_IP=$(cni add "$NETD" "$EARLY" "$EARLY_NS") || exit 1
 echo "default/$EARLY: netns $EARLY_NS, eth0 $EARLY_IP; nftables tables in it:"
 tables_of "$EARLY_NS"
@@ -196,11 +209,12 @@ import json, sys
 conf = json.load(open(sys.argv[1]))
 print("chain: " + " -> ".join(p["type"] for p in conf["plugins"]))
 ours = [p for p in conf["plugins"] if p["type"] == "istio-cni"]
-print(json.dumps(ours[0], sort_keys=True) if ours else "no istio-cni entry!")
+print(json.dumps(ours[0], indent=2, sort_keys=True) if ours else "no istio-cni entry!")
 PY
 
 say "cnitool runs that chain (bridge, portmap, istio-cni) for the two pods"
 netns_new MESHED_NS pod
+on_exit netns_kill "$MESHED_NS"
 netns_new PLAIN_NS pod
 MESHED_IP=$(cni add "$NETD" "$MESHED" "$MESHED_NS") || exit 1
 PLAIN_IP=$(cni add "$NETD" "$PLAIN_POD" "$PLAIN_NS") || exit 1
