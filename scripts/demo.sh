@@ -15,9 +15,10 @@
 #   6. the early pod fails istio-cni-validate (126), the agent's repair loop
 #      repairs it in place, and istio-cni-validate passes.
 #
-# Usage: sudo scripts/demo.sh [--no-build]
+# Usage: sudo [BUILD_DIR=DIR] scripts/demo.sh [--no-build]
+#   BUILD_DIR   the build dir whose bin/ it runs (default build/), static or not
 #   --no-build  install and build nothing: use the binaries in $BUILD_DIR
-#               (default build/) and $CNITOOL (default build/tools/cnitool).
+#               and $CNITOOL (default build/tools/cnitool).
 # Everything it creates (processes, netns, temp dirs) goes on exit, Ctrl-C
 # included.
 set -uo pipefail
