@@ -24,7 +24,7 @@
 set -uo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-cd "$ROOT"
+cd "$ROOT" || exit 1
 
 BUILD=1
 for arg in "$@"; do
@@ -46,7 +46,7 @@ if [[ $(id -u) -ne 0 ]]; then
 	exit 1
 fi
 
-BOLD= PLAIN=
+BOLD='' PLAIN=''
 [[ -t 1 ]] && BOLD=$'\033[1m' PLAIN=$'\033[0m'
 STEP=0
 say()
@@ -168,8 +168,8 @@ EARLY=reviews-v2-5b667bcbf8-r4t5y
 netns_kill()
 {
 	local pids
-	pids=$(ip netns pids "$1" 2>/dev/null)
-	[[ -n "$pids" ]] && kill -KILL $pids
+	mapfile -t pids < <(ip netns pids "$1" 2>/dev/null)
+	((${#pids[@]} == 0)) || kill -KILL "${pids[@]}"
 	return 0
 }
 
