@@ -17,6 +17,7 @@ AGENT_PERMS="get pods,list pods,watch pods,delete pods,patch pods/status,create 
 AGENT_WRAPPER=()
 HEALTH_PORT=8000
 MONITORING_PORT=15014
+AGENT_SUBNET=${AGENT_SUBNET:-10.78.0.0/24}
 
 # in_node CMD...: run CMD in the node netns.
 in_node() { ip netns exec "$NODE" "$@"; }
@@ -45,7 +46,7 @@ sa_write()
 
 # agent_setup: netns, temp dirs, the fake API server (pods from $T/pods.json
 # when it exists), a service-account dir with a fresh token, a bridge
-# conflist as the primary conf.
+# conflist as the primary conf (host-local hands out $AGENT_SUBNET).
 agent_setup()
 {
 	tmpdir_new T
@@ -87,7 +88,7 @@ agent_setup()
 	  "name": "k8s-pod-network",
 	  "plugins": [
 	    {"type": "bridge", "bridge": "cni-agent0", "isGateway": true,
-	     "ipam": {"type": "host-local", "ranges": [[{"subnet": "10.78.0.0/24"}]],
+	     "ipam": {"type": "host-local", "ranges": [[{"subnet": "$AGENT_SUBNET"}]],
 	              "routes": [{"dst": "0.0.0.0/0"}]}},
 	    {"type": "portmap", "capabilities": {"portMappings": true}}
 	  ]
