@@ -26,6 +26,10 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from apply_bench import fresh_netns, medians, sh, timed  # noqa: E402
 import concurrent_run  # noqa: E402  (tests/tools, on the path apply_bench sets)
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests", "fakeapi"))
+from pods import pod_uid  # noqa: E402
+
+
 
 CNI_ENV = {"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "CNI_COMMAND": "ADD", "CNI_IFNAME": "eth0",
            "CNI_PATH": "/opt/cni/bin"}
@@ -36,7 +40,8 @@ def add(plugin, conf, ns, name):
     env = {"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "CNI_COMMAND": "ADD",
            "CNI_CONTAINERID": "bench", "CNI_NETNS": "/var/run/netns/" + ns,
            "CNI_IFNAME": "eth0", "CNI_PATH": "/opt/cni/bin",
-           "CNI_ARGS": "IgnoreUnknown=1;K8S_POD_NAMESPACE=%s;K8S_POD_NAME=%s" % name}
+           "CNI_ARGS": "IgnoreUnknown=1;K8S_POD_NAMESPACE=%s;K8S_POD_NAME=%s;K8S_POD_UID=%s"
+           % (name[0], name[1], pod_uid(name[0], name[1]))}
     with open(conf, "rb") as stdin:
         t0 = time.perf_counter()
         p = subprocess.run([plugin], stdin=stdin, stdout=subprocess.DEVNULL,
@@ -133,7 +138,8 @@ def concurrent_main(plugin, conf_dir, basic, runs):
         return [{"argv": [plugin], "stdin": agent_conf,
                  "env": dict(CNI_ENV, CNI_CONTAINERID="bench-%d" % i,
                              CNI_NETNS="/var/run/netns/" + ns,
-                             CNI_ARGS="IgnoreUnknown=1;K8S_POD_NAMESPACE=default;K8S_POD_NAME=web")}
+                             CNI_ARGS="IgnoreUnknown=1;K8S_POD_NAMESPACE=default;K8S_POD_NAME=web;"
+                             "K8S_POD_UID=" + pod_uid("default", "web"))}
                 for i, ns in enumerate(names)]
 
     def restores(names):

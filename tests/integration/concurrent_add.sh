@@ -82,9 +82,11 @@ PIDS0=$(node_pids)
 run_verb()
 {
 	"$PYTHON" - "$1" "$T" "$NODE" "$BIN:$CNI_PLUGINS_DIR" "$NETD" "$CNITOOL" "$NET" \
-		"${NAMES[*]}" "${NETNS[*]}" >"$T/$1.jobs" <<'PY'
+		"${NAMES[*]}" "${NETNS[*]}" "$ROOT/tests/fakeapi" >"$T/$1.jobs" <<'PY'
 import json, sys
-verb, t, node, cni_path, netd, cnitool, net, names, netns = sys.argv[1:10]
+verb, t, node, cni_path, netd, cnitool, net, names, netns, fakeapi = sys.argv[1:11]
+sys.path.insert(0, fakeapi)
+import pods
 # node_exec of lib.sh: a private /var/lib whose cni/ is the shared state dir.
 script = ('mount -t tmpfs -o size=16m none /var/lib && mkdir /var/lib/cni && '
           'mount --bind "$0" /var/lib/cni && exec "$@"')
@@ -93,7 +95,8 @@ for i, (name, ns) in enumerate(zip(names.split(), netns.split())):
     jobs.append({"argv": ["ip", "netns", "exec", node, "/bin/sh", "-c", script, t + "/cni-state",
                           "env", "-i", "PATH=/usr/sbin:/usr/bin:/sbin:/bin",
                           "CNI_PATH=" + cni_path, "NETCONFPATH=" + netd,
-                          "CNI_ARGS=IgnoreUnknown=1;K8S_POD_NAMESPACE=default;K8S_POD_NAME=" + name,
+                          "CNI_ARGS=IgnoreUnknown=1;K8S_POD_NAMESPACE=default;K8S_POD_NAME=%s;"
+                          "K8S_POD_UID=%s" % (name, pods.pod_uid("default", name)),
                           cnitool, verb, net, "/var/run/netns/" + ns],
                  "env": {"PATH": "/usr/sbin:/usr/bin:/sbin:/bin"},
                  "stdout": "%s/out/%s-%d.out" % (t, verb, i),
