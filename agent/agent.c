@@ -24,6 +24,7 @@
 #include "log.h"
 #include "log_sink.h"
 #include "metrics.h"
+#include "mono_cond.h"
 #include "pod_cache.h"
 #include "repair.h"
 
@@ -89,21 +90,9 @@ struct stopper {
 
 static int stopper_init(struct stopper *s)
 {
-	pthread_condattr_t ca;
-	int r = pthread_condattr_init(&ca);
-	if (r != 0)
-		return -r;
-	r = pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-	if (r == 0)
-		r = pthread_cond_init(&s->cond, &ca);
-	(void)pthread_condattr_destroy(&ca);
-	if (r != 0)
-		return -r;
-	r = pthread_mutex_init(&s->lock, NULL);
-	if (r != 0) {
-		(void)pthread_cond_destroy(&s->cond);
-		return -r;
-	}
+	int r = mono_cond_init(&s->lock, &s->cond);
+	if (r < 0)
+		return r;
 	atomic_init(&s->stop, false);
 	return 0;
 }

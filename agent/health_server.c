@@ -16,6 +16,7 @@
 
 #include "log.h"
 #include "metrics.h"
+#include "mono_cond.h"
 
 /*
  * The probe and metrics ports take connections from anything that reaches the
@@ -166,21 +167,9 @@ static void *deadline_thread(void *arg)
 
 static int deadlines_start(struct deadlines *dl)
 {
-	pthread_condattr_t ca;
-	int r = pthread_condattr_init(&ca);
-	if (r != 0)
-		return -r;
-	r = pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-	if (r == 0)
-		r = pthread_cond_init(&dl->cond, &ca);
-	(void)pthread_condattr_destroy(&ca);
-	if (r != 0)
-		return -r;
-	r = pthread_mutex_init(&dl->lock, NULL);
-	if (r != 0) {
-		(void)pthread_cond_destroy(&dl->cond);
-		return -r;
-	}
+	int r = mono_cond_init(&dl->lock, &dl->cond);
+	if (r < 0)
+		return r;
 	dl->ready = true;
 	r = pthread_create(&dl->thread, NULL, deadline_thread, dl);
 	if (r != 0)

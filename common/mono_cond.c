@@ -1,0 +1,24 @@
+// SPDX-License-Identifier: Apache-2.0
+#include "mono_cond.h"
+
+#include <time.h>
+
+int mono_cond_init(pthread_mutex_t *lock, pthread_cond_t *cond)
+{
+	pthread_condattr_t ca;
+	int r = pthread_condattr_init(&ca);
+	if (r != 0)
+		return -r;
+	r = pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	if (r == 0)
+		r = pthread_cond_init(cond, &ca);
+	(void)pthread_condattr_destroy(&ca);
+	if (r != 0)
+		return -r;
+	r = pthread_mutex_init(lock, NULL);
+	if (r != 0) {
+		(void)pthread_cond_destroy(cond);
+		return -r;
+	}
+	return 0;
+}
