@@ -24,7 +24,7 @@
 #include "log.h"
 #include "log_sink.h"
 #include "metrics.h"
-#include "mono_cond.h"
+#include "monotonic.h"
 #include "pod_cache.h"
 #include "repair.h"
 
@@ -32,13 +32,6 @@
 #define THROTTLE_WARN_INTERVAL_MS 60000
 /* Repeat an unchanged install error at most this often. */
 #define ERROR_REPEAT_INTERVAL_MS 60000
-
-static uint64_t now_ms(void)
-{
-	struct timespec ts;
-	(void)clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
-}
 
 /* --- Throttle. --- */
 
@@ -90,7 +83,7 @@ struct stopper {
 
 static int stopper_init(struct stopper *s)
 {
-	int r = mono_cond_init(&s->lock, &s->cond);
+	int r = monotonic_cond_init(&s->lock, &s->cond);
 	if (r < 0)
 		return r;
 	atomic_init(&s->stop, false);
@@ -204,7 +197,7 @@ struct agent {
 	struct installer *installer;
 	struct agent_metrics *metrics;
 	atomic_bool ready;
-	atomic_uint_fast64_t heartbeat_ms; /* when the loop last ran, now_ms() */
+	atomic_uint_fast64_t heartbeat_ms; /* when the loop last ran, monotonic_ms() */
 
 	int epoll_fd;
 	int signal_fd;
@@ -307,7 +300,7 @@ static void arm_watches(struct agent *a)
 
 static void log_install_error(struct agent *a, const char *what, const struct error *err)
 {
-	uint64_t now = now_ms();
+	uint64_t now = monotonic_ms();
 	if (strcmp(a->last_error, err->msg) == 0 &&
 	    now - a->last_error_ms < ERROR_REPEAT_INTERVAL_MS) {
 		log_debug("%s failed again: %s", what, err->msg);
@@ -383,7 +376,7 @@ static void install(struct agent *a)
 
 static void do_work(struct agent *a)
 {
-	uint64_t now = now_ms();
+	uint64_t now = monotonic_ms();
 	a->work_at_ms = 0;
 
 	if (a->pending_token) {
@@ -500,10 +493,10 @@ static void handle_inotify(struct agent *a)
 		return;
 	if (!watching(a)) {
 		update_ready(a);
-		(void)arm_timer(a->periodic_timer_fd, now_ms() + AGENT_REARM_INTERVAL_MS,
+		(void)arm_timer(a->periodic_timer_fd, monotonic_ms() + AGENT_REARM_INTERVAL_MS,
 				AGENT_REARM_INTERVAL_MS);
 	}
-	schedule_work(a, now_ms() + AGENT_DEBOUNCE_MS);
+	schedule_work(a, monotonic_ms() + AGENT_DEBOUNCE_MS);
 }
 
 static void handle_periodic(struct agent *a)
@@ -513,10 +506,10 @@ static void handle_periodic(struct agent *a)
 	bool was_watching = watching(a);
 	arm_watches(a);
 	if (watching(a) && !was_watching)
-		(void)arm_timer(a->periodic_timer_fd, now_ms() + AGENT_RECHECK_INTERVAL_MS,
+		(void)arm_timer(a->periodic_timer_fd, monotonic_ms() + AGENT_RECHECK_INTERVAL_MS,
 				AGENT_RECHECK_INTERVAL_MS);
 	a->pending_check = true;
-	schedule_work(a, now_ms());
+	schedule_work(a, monotonic_ms());
 }
 
 static int dir_of(const char *path, char **ret)
@@ -583,7 +576,7 @@ static int loop(struct agent *a)
 {
 	for (;;) {
 		struct epoll_event evs[8];
-		atomic_store(&a->heartbeat_ms, now_ms());
+		atomic_store(&a->heartbeat_ms, monotonic_ms());
 		int n = epoll_wait(a->epoll_fd, evs, (int)ELEMENTSOF(evs),
 				   AGENT_HEARTBEAT_INTERVAL_MS);
 		if (n < 0) {
@@ -694,7 +687,7 @@ int agent_run(const struct agent_config *cfg, const char *const *envp, struct er
 		.periodic_timer_fd = -1,
 	};
 	atomic_init(&a.ready, false);
-	atomic_init(&a.heartbeat_ms, now_ms());
+	atomic_init(&a.heartbeat_ms, monotonic_ms());
 	struct repair_thread rt = {0};
 	_cleanup_(kubeconfig_freep) struct kubeconfig *kc = NULL;
 	struct health_server *hs = NULL;
@@ -817,22 +810,22 @@ int agent_run(const struct agent_config *cfg, const char *const *envp, struct er
 
 	/* Install, then watch; anything that changed in between is seen by the
 	 * check that arming the watches schedules. */
-	install_throttle_init(&a.throttle, now_ms());
-	(void)install_throttle_take(&a.throttle, now_ms());
-	atomic_store(&a.heartbeat_ms, now_ms());
+	install_throttle_init(&a.throttle, monotonic_ms());
+	(void)install_throttle_take(&a.throttle, monotonic_ms());
+	atomic_store(&a.heartbeat_ms, monotonic_ms());
 	install(&a);
 	arm_watches(&a);
 	a.pending_token = false;
 	update_ready(&a);
 	r = arm_timer(a.periodic_timer_fd,
-		      now_ms() +
+		      monotonic_ms() +
 			      (watching(&a) ? AGENT_RECHECK_INTERVAL_MS : AGENT_REARM_INTERVAL_MS),
 		      watching(&a) ? AGENT_RECHECK_INTERVAL_MS : AGENT_REARM_INTERVAL_MS);
 	if (r < 0) {
 		error_set(err, ERR_INTERNAL, r, "cannot arm the periodic timer");
 		goto out;
 	}
-	schedule_work(&a, now_ms() + AGENT_DEBOUNCE_MS);
+	schedule_work(&a, monotonic_ms() + AGENT_DEBOUNCE_MS);
 
 	int sig = loop(&a);
 	/* Both watch threads end within about a second of being told; tell

@@ -16,7 +16,7 @@
 
 #include "log.h"
 #include "metrics.h"
-#include "mono_cond.h"
+#include "monotonic.h"
 
 /*
  * The probe and metrics ports take connections from anything that reaches the
@@ -79,13 +79,6 @@ struct health_server {
 	struct agent_metrics *metrics;
 };
 
-static uint64_t now_ms(void)
-{
-	struct timespec ts;
-	(void)clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
-}
-
 static void notify_connection(void *cls, struct MHD_Connection *conn, void **socket_context,
 			      enum MHD_ConnectionNotificationCode toe)
 {
@@ -98,7 +91,7 @@ static void notify_connection(void *cls, struct MHD_Connection *conn, void **soc
 			return; /* no deadline; the idle timeout still holds */
 		slot->dl = dl;
 		slot->fd = ci->connect_fd;
-		slot->deadline_ms = now_ms() + HTTP_REQUEST_DEADLINE_MS;
+		slot->deadline_ms = monotonic_ms() + HTTP_REQUEST_DEADLINE_MS;
 		(void)pthread_mutex_lock(&dl->lock);
 		slot->next = dl->head;
 		if (dl->head)
@@ -136,7 +129,7 @@ static void set_deadline(struct MHD_Connection *conn, uint64_t at_ms)
 static void request_done(void *cls, struct MHD_Connection *conn, void **con_cls,
 			 enum MHD_RequestTerminationCode toe)
 {
-	set_deadline(conn, now_ms() + HTTP_REQUEST_DEADLINE_MS);
+	set_deadline(conn, monotonic_ms() + HTTP_REQUEST_DEADLINE_MS);
 }
 
 static void *deadline_thread(void *arg)
@@ -144,7 +137,7 @@ static void *deadline_thread(void *arg)
 	struct deadlines *dl = arg;
 	(void)pthread_mutex_lock(&dl->lock);
 	while (!dl->stop) {
-		uint64_t now = now_ms();
+		uint64_t now = monotonic_ms();
 		for (struct conn_slot *s = dl->head; s; s = s->next)
 			if (s->deadline_ms <= now) {
 				log_debug("closing a connection that sent no request in %u ms",
@@ -167,7 +160,7 @@ static void *deadline_thread(void *arg)
 
 static int deadlines_start(struct deadlines *dl)
 {
-	int r = mono_cond_init(&dl->lock, &dl->cond);
+	int r = monotonic_cond_init(&dl->lock, &dl->cond);
 	if (r < 0)
 		return r;
 	dl->ready = true;
@@ -288,7 +281,7 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *conn, const char
 	bool health = ep->health, monitoring = ep->metrics;
 	if (health && strcmp(url, "/healthz") == 0) {
 		uint64_t beat = hs->heartbeat_ms ? atomic_load(hs->heartbeat_ms) : 0,
-			 now = now_ms();
+			 now = monotonic_ms();
 		if (hs->heartbeat_ms && now > beat && now - beat > hs->heartbeat_max_age_ms) {
 			char msg[96];
 			(void)snprintf(msg, sizeof(msg), "agent loop stalled for %llu ms\n",

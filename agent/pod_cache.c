@@ -13,6 +13,7 @@
 
 #include "log.h"
 #include "metrics.h"
+#include "monotonic.h"
 #include "pod_watch.h"
 
 struct entry {
@@ -236,13 +237,6 @@ int pod_cache_delete(struct pod_cache *pc, const char *ns, const char *name, con
 	return r;
 }
 
-static uint64_t now_ms(void)
-{
-	struct timespec ts;
-	(void)clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
-}
-
 void pod_cache_set_synced(struct pod_cache *pc, bool synced)
 {
 	agent_metrics_set_pod_cache_synced(pc->metrics, synced);
@@ -266,7 +260,7 @@ void pod_cache_sync_failed(struct pod_cache *pc, const char *why)
 	}
 	pc->sync_failures++;
 	(void)snprintf(pc->sync_error, sizeof(pc->sync_error), "%s", why);
-	uint64_t now = now_ms();
+	uint64_t now = monotonic_ms();
 	bool warn = pc->last_sync_warn_ms == 0 ||
 		    now - pc->last_sync_warn_ms >= POD_CACHE_SYNC_WARN_INTERVAL_MS;
 	if (warn)

@@ -10,6 +10,7 @@
 #include "curl_api.h"
 #include "istio_names.h"
 #include "kube_retry.h"
+#include "monotonic.h"
 
 struct kube_client {
 	CURL *h;
@@ -856,13 +857,6 @@ static int prepare(struct kube_client *c, const char *method, const char *url, c
 	return 0;
 }
 
-static uint64_t now_ms(void)
-{
-	struct timespec ts;
-	(void)clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
-}
-
 static bool flag_set(const atomic_bool *f)
 {
 	return f && atomic_load(f);
@@ -898,7 +892,7 @@ static int on_progress(void *clientp, curl_off_t dltotal, curl_off_t dlnow, curl
 	}
 	if (!p->tick)
 		return 0;
-	uint64_t now = now_ms();
+	uint64_t now = monotonic_ms();
 	if (now - p->last_tick_ms < KUBE_CLIENT_TICK_MS)
 		return 0;
 	p->last_tick_ms = now;
@@ -920,7 +914,7 @@ static int set_progress(struct kube_client *c, struct progress *p)
 {
 	if (!p->stop && !p->c->cancel && !p->tick)
 		return 0;
-	p->last_tick_ms = now_ms();
+	p->last_tick_ms = monotonic_ms();
 	curl_xferinfo_callback fn = on_progress;
 	if (curl_easy_setopt(c->h, CURLOPT_XFERINFOFUNCTION, fn) != CURLE_OK ||
 	    curl_easy_setopt(c->h, CURLOPT_XFERINFODATA, p) != CURLE_OK ||

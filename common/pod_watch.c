@@ -11,6 +11,7 @@
 
 #include "kube_retry.h"
 #include "log.h"
+#include "monotonic.h"
 #include "pod_watch.h"
 
 struct pod_entry {
@@ -405,17 +406,10 @@ static bool stopped(const struct pod_watch *w)
 	return w->stop && atomic_load(w->stop);
 }
 
-static uint64_t now_ms(void)
-{
-	struct timespec ts;
-	(void)clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
-}
-
 /* Calls on_tick; its non-zero return is kept as the consumer's. */
 static int tick(struct pod_watch *w)
 {
-	w->last_tick_ms = now_ms();
+	w->last_tick_ms = monotonic_ms();
 	if (!w->cb->on_tick)
 		return 0;
 	int r = w->cb->on_tick(w->ud);
@@ -427,7 +421,7 @@ static int tick(struct pod_watch *w)
 /* The tick outside a watch (list pages, backoff): when a second has passed. */
 static int maybe_tick(struct pod_watch *w)
 {
-	if (now_ms() - w->last_tick_ms < POD_WATCH_TICK_MS)
+	if (monotonic_ms() - w->last_tick_ms < POD_WATCH_TICK_MS)
 		return 0;
 	return tick(w);
 }
@@ -441,9 +435,9 @@ static int on_watch_tick(void *userdata)
 /* Sleeps ms in slices, returning early when stopped or a tick asks to stop. */
 static void wait_ms(struct pod_watch *w, uint64_t ms)
 {
-	uint64_t end = now_ms() + ms;
+	uint64_t end = monotonic_ms() + ms;
 	while (!stopped(w)) {
-		uint64_t now = now_ms();
+		uint64_t now = monotonic_ms();
 		if (now >= end)
 			return;
 		if (maybe_tick(w) != 0)
@@ -581,14 +575,14 @@ static int do_watch(struct pod_watch *w)
 	};
 	w->gone = false;
 	w->watch_events = 0;
-	uint64_t start = now_ms();
+	uint64_t start = monotonic_ms();
 	r = kube_client_watch_full(w->c, path, on_watch_event, w, &opts, NULL, w->err);
-	w->watch_ms = now_ms() - start;
+	w->watch_ms = monotonic_ms() - start;
 	if (r >= 0 && !w->gone && w->cb_r == 0 && !stopped(w) && w->watch_events == 0 &&
-	    now_ms() - start < POD_WATCH_SHORT_WATCH_MS)
+	    monotonic_ms() - start < POD_WATCH_SHORT_WATCH_MS)
 		return error_set(w->err, ERR_TRANSIENT, -EIO,
 				 "the pod watch ended after %llu ms without sending anything",
-				 (unsigned long long)(now_ms() - start));
+				 (unsigned long long)(monotonic_ms() - start));
 	return r;
 }
 
@@ -611,8 +605,8 @@ int pod_watch_new(struct kube_client *c, const char *field_selector, const char 
 	w->timeout_min_s = POD_WATCH_TIMEOUT_MIN_SECONDS;
 	w->timeout_max_s = POD_WATCH_TIMEOUT_MAX_SECONDS;
 	w->page_limit = POD_WATCH_PAGE_LIMIT;
-	w->last_tick_ms = now_ms();
-	w->seed = (uint32_t)getpid() ^ (uint32_t)now_ms() ^ (uint32_t)(uintptr_t)w;
+	w->last_tick_ms = monotonic_ms();
+	w->seed = (uint32_t)getpid() ^ (uint32_t)monotonic_ms() ^ (uint32_t)(uintptr_t)w;
 	if (!w->seed)
 		w->seed = 1;
 	if (field_selector && *field_selector && !(w->field_selector = strdup(field_selector)))
@@ -688,13 +682,13 @@ static int relist_after_gone(struct pod_watch *w, bool watching, struct error *e
 	if (watching && w->watch_ms >= POD_WATCH_SHORT_WATCH_MS)
 		w->expiries = 0;
 	if (w->expiries++ == 0) {
-		kube_backoff_init(&w->expiry_backoff, now_ms(), UINT64_MAX / 4,
+		kube_backoff_init(&w->expiry_backoff, monotonic_ms(), UINT64_MAX / 4,
 				  POD_WATCH_BACKOFF_INITIAL_MS, POD_WATCH_BACKOFF_MAX_MS, true,
 				  w->seed);
 		return 0;
 	}
 	uint64_t wait = POD_WATCH_BACKOFF_MAX_MS;
-	if (kube_backoff_next(&w->expiry_backoff, now_ms(), 0, &wait) < 0)
+	if (kube_backoff_next(&w->expiry_backoff, monotonic_ms(), 0, &wait) < 0)
 		wait = POD_WATCH_BACKOFF_MAX_MS;
 	log_debug("pod watch: %u watches in a row expired at once; relisting in %llu ms",
 		  w->expiries, (unsigned long long)wait);
@@ -745,13 +739,13 @@ static int step(struct pod_watch *w, struct error *err)
 		}
 	}
 	if (!w->backing_off) {
-		kube_backoff_init(&w->backoff, now_ms(), UINT64_MAX / 4,
+		kube_backoff_init(&w->backoff, monotonic_ms(), UINT64_MAX / 4,
 				  POD_WATCH_BACKOFF_INITIAL_MS, POD_WATCH_BACKOFF_MAX_MS, true,
 				  w->seed);
 		w->backing_off = true;
 	}
 	uint64_t wait = POD_WATCH_BACKOFF_MAX_MS;
-	if (kube_backoff_next(&w->backoff, now_ms(), st->retry_after_ms, &wait) < 0)
+	if (kube_backoff_next(&w->backoff, monotonic_ms(), st->retry_after_ms, &wait) < 0)
 		wait = POD_WATCH_BACKOFF_MAX_MS;
 	log_debug("pod watch: %s; reconnecting in %llu ms", e.msg, (unsigned long long)wait);
 	return backoff_wait(w, wait, err);

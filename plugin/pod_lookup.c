@@ -13,6 +13,7 @@
 #include "kube_retry.h"
 #include "kubeconfig.h"
 #include "log.h"
+#include "monotonic.h"
 #include "uds_http.h"
 
 /* The agent waits up to 200 ms for a pod it has not seen; allow for that. */
@@ -23,13 +24,6 @@
 static const char *pod_uid(const json_t *pod)
 {
 	return json_string_value(json_object_get(json_object_get(pod, "metadata"), "uid"));
-}
-
-static uint64_t now_ms(void)
-{
-	struct timespec ts;
-	(void)clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
 }
 
 static void sleep_ms(uint64_t ms)
@@ -166,7 +160,7 @@ int pod_lookup(const struct netconf *conf, const struct cni_args *args, json_t *
 	}
 
 	uint64_t timeout_ms = (uint64_t)conf->pod_lookup_timeout_sec * 1000u;
-	uint64_t start = now_ms();
+	uint64_t start = monotonic_ms();
 
 	_cleanup_(kube_client_freep) struct kube_client *client = NULL;
 	int r = make_client(conf, timeout_ms, &client, err);
@@ -210,7 +204,7 @@ int pod_lookup(const struct netconf *conf, const struct cni_args *args, json_t *
 		}
 
 		uint64_t wait;
-		if (kube_backoff_next(&backoff, now_ms(), st->retry_after_ms, &wait) < 0) {
+		if (kube_backoff_next(&backoff, monotonic_ms(), st->retry_after_ms, &wait) < 0) {
 			/* Fail closed: the runtime retries the sandbox; it never starts unmeshed. */
 			if (err) {
 				*err = attempt_err;

@@ -20,6 +20,7 @@
 
 #include "istio_names.h"
 #include "log.h"
+#include "monotonic.h"
 #include "pod_info.h"
 #include "pod_watch.h"
 #include "redirect_apply.h"
@@ -62,13 +63,6 @@ struct repair {
 	struct done done;
 	struct repair_bucket bucket;
 };
-
-static uint64_t now_ms(void)
-{
-	struct timespec ts;
-	(void)clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
-}
 
 static void count(struct repair *rp, const char *result)
 {
@@ -172,7 +166,7 @@ static int enqueue(struct repair *rp, const struct pod_info *p, json_t *pod)
 			item_free(it);
 			return -ENOMEM;
 		}
-		it->due_ms = now_ms();
+		it->due_ms = monotonic_ms();
 	}
 	if (set_str(&it->rv, p->resource_version) < 0) {
 		if (fresh)
@@ -249,7 +243,7 @@ static int on_event(void *ud, enum kube_watch_type type, json_t *pod)
 	if (r < 0)
 		return r;
 	/* Act now when the bucket allows; otherwise a tick will. */
-	if (r > 0 && bucket_ready(&rp->bucket, writes_for(rp->action), now_ms()))
+	if (r > 0 && bucket_ready(&rp->bucket, writes_for(rp->action), monotonic_ms()))
 		(void)process(rp);
 	return 0;
 }
@@ -431,7 +425,7 @@ static uint64_t process(struct repair *rp)
 	struct item **pp = &rp->head;
 	while (*pp) {
 		struct item *it = *pp;
-		uint64_t now = now_ms();
+		uint64_t now = monotonic_ms();
 		if (it->due_ms > now) {
 			if (it->due_ms - now < next)
 				next = it->due_ms - now;
@@ -466,7 +460,7 @@ static uint64_t process(struct repair *rp)
 				backoff = it->retry_after_ms < REPAIR_BACKOFF_MAX_MS
 						  ? it->retry_after_ms
 						  : REPAIR_BACKOFF_MAX_MS;
-			it->due_ms = now_ms() + backoff;
+			it->due_ms = monotonic_ms() + backoff;
 			log_debug("repair: %s pod=%s/%s attempt %u failed: %s",
 				  repair_action_to_string(rp->action), it->ns, it->name,
 				  it->failures, e.msg);
@@ -513,9 +507,9 @@ static bool stopped(const atomic_bool *stop)
 
 static void sleep_ms(const atomic_bool *stop, uint64_t ms)
 {
-	uint64_t end = now_ms() + ms;
+	uint64_t end = monotonic_ms() + ms;
 	while (!stopped(stop)) {
-		uint64_t now = now_ms();
+		uint64_t now = monotonic_ms();
 		if (now >= end)
 			return;
 		uint64_t slice = end - now < 100 ? end - now : 100;
@@ -531,10 +525,10 @@ static void sleep_ms(const atomic_bool *stop, uint64_t ms)
 static int on_tick(void *ud)
 {
 	struct repair *rp = ud;
-	uint64_t until = now_ms() + TICK_DRAIN_MS;
+	uint64_t until = monotonic_ms() + TICK_DRAIN_MS;
 	uint64_t next = process(rp);
 	while (next != UINT64_MAX && !stopped(rp->stop)) {
-		if (now_ms() + next > until)
+		if (monotonic_ms() + next > until)
 			break;
 		sleep_ms(rp->stop, next);
 		next = process(rp);
@@ -570,7 +564,7 @@ int repair_run(const struct repair_config *cfg, struct kube_client *c,
 		return error_prefix(err, r, "repair: cannot make the client for writes");
 	/* A write in flight is abandoned at a stop, as the watch is. */
 	kube_client_set_cancel(rp.w, stop);
-	repair_bucket_init(&rp.bucket, cfg->rate_limit, cfg->rate_burst, now_ms());
+	repair_bucket_init(&rp.bucket, cfg->rate_limit, cfg->rate_burst, monotonic_ms());
 	_cleanup_free_ char *fs = NULL;
 	if (repair_field_selector(cfg, &fs) < 0)
 		return error_set(err, ERR_INTERNAL, -ENOMEM, "out of memory");

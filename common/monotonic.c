@@ -1,9 +1,16 @@
 // SPDX-License-Identifier: Apache-2.0
-#include "mono_cond.h"
+#include "monotonic.h"
 
 #include <time.h>
 
-int mono_cond_init(pthread_mutex_t *lock, pthread_cond_t *cond)
+uint64_t monotonic_ms(void)
+{
+	struct timespec ts;
+	(void)clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+int monotonic_cond_init(pthread_mutex_t *lock, pthread_cond_t *cond)
 {
 	pthread_condattr_t ca;
 	int r = pthread_condattr_init(&ca);
