@@ -26,7 +26,6 @@ SOAK_VALGRIND=${SOAK_VALGRIND:-0}
 SOAK_REPORT=${SOAK_REPORT:-}
 
 agent_setup
-on_exit fake_stop
 "$PYTHON" - "$ROOT/tests/fakeapi" "$T/pods.json" <<'PY'
 import json, sys
 sys.path.insert(0, sys.argv[1])

@@ -84,14 +84,7 @@ if ((RC == 0)); then pass "DEL through the same chain"; else fail "DEL through t
 
 # The watch goes down (cut; the API refuses to list or watch again) while an
 # injected web-0 is replaced by an uninjected one; the runtime passes no uid.
-"$PYTHON" - "$ROOT/tests/fakeapi" "$T/web0.json" "$T/web0-new.json" <<'PY'
-import json, sys
-sys.path.insert(0, sys.argv[1])
-import pods
-json.dump(pods.istio_pod("web-0", "default", node="node-1"), open(sys.argv[2], "w"))
-json.dump(pods.uninjected_pod("web-0", "default", node="node-1",
-                              uid=pods.pod_uid("default", "web-0", 1)), open(sys.argv[3], "w"))
-PY
+web0_pods "$T/web0.json" "$T/web0-new.json"
 ctl POST /pods "$(cat "$T/web0.json")" >/dev/null
 web0_cached() { [[ $(sock_request GET '/pod?namespace=default&name=web-0' | sed -n 1p) == 200 ]]; }
 wait_for 5 web0_cached || fail "injected web-0 cached"

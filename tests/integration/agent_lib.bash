@@ -127,18 +127,22 @@ agent_stop()
 	AGENT_RC=$?
 }
 
-# fake_stop: ends the fake API server for sure. FAKE_PID may be the subshell
-# that runs it (in_node is a function), so its children are signalled too,
-# and whatever outlives SIGTERM by 5 s gets SIGKILL. Register with on_exit.
-fake_stop()
+# fake_stop: ends the fake API server now (spawn registered the same stop at
+# exit; a second one finds nothing to do).
+fake_stop() { proc_stop -g "$FAKE_PID"; }
+
+# web0_pods OLD NEW: writes an injected web-0 to OLD and, to NEW, the pod a
+# StatefulSet recreates under the same name: uninjected, with a new uid.
+web0_pods()
 {
-	local pids p
-	pids=($(pgrep -P "$FAKE_PID") "$FAKE_PID")
-	kill "${pids[@]}" 2>/dev/null
-	for p in "${pids[@]}"; do
-		wait_for 5 eval '! kill -0 "$p"' || kill -9 "$p" 2>/dev/null
-	done
-	return 0
+	"$PYTHON" - "$ROOT/tests/fakeapi" "$1" "$2" <<'PY'
+import json, sys
+sys.path.insert(0, sys.argv[1])
+import pods
+json.dump(pods.istio_pod("web-0", "default", node="node-1"), open(sys.argv[2], "w"))
+json.dump(pods.uninjected_pod("web-0", "default", node="node-1",
+                              uid=pods.pod_uid("default", "web-0", 1)), open(sys.argv[3], "w"))
+PY
 }
 
 # http_get URL: prints the status code, then the body (in the node netns).

@@ -139,14 +139,7 @@ if wait_for 10 found; then pass "after a watch cut, new pods are still cached"; 
 	fail "after a watch cut, new pods are still cached"; fi
 
 # The watch goes down and stays down: the cache must stop answering.
-"$PYTHON" - "$ROOT/tests/fakeapi" "$T/web0.json" "$T/web0-new.json" <<'PY'
-import json, sys
-sys.path.insert(0, sys.argv[1])
-import pods
-json.dump(pods.istio_pod("web-0", "default", node="node-1"), open(sys.argv[2], "w"))
-json.dump(pods.uninjected_pod("web-0", "default", node="node-1",
-                              uid=pods.pod_uid("default", "web-0", 1)), open(sys.argv[3], "w"))
-PY
+web0_pods "$T/web0.json" "$T/web0-new.json"
 ctl POST /pods "$(cat "$T/web0.json")" >/dev/null
 web0() { sock_request GET '/pod?namespace=default&name=web-0' | sed -n 1p; }
 web0_is() { [[ $(web0) == "$1" ]]; }

@@ -28,7 +28,6 @@ import pods
 json.dump(pods.bulk_pods(int(sys.argv[3]), node="node-1", prefix="load"), open(sys.argv[2], "w"))
 PY
 ctl POST /pods "@$T/pods.json" >/dev/null
-on_exit fake_stop
 agent_start LOG_LEVEL=info
 agent_wait_ready || { summary; exit 1; }
 if wait_for 20 grep -q "pod cache: synced, $PODS pods" "$T/agent.log"; then
