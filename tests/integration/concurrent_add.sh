@@ -37,8 +37,11 @@ check "the agent installed its entry in the bridge conflist" istio_count_is 1 "$
 ctl DELETE /requests >/dev/null
 
 # The bridge exists on a node that already runs pods; the bridge plugin
-# adopts it, so the ADDs below race for nothing but our own code paths.
-in_node ip link add cni-agent0 type bridge
+# adopts it, so the ADDs below race for nothing but our own code paths. Its
+# MAC is set: a bridge without one takes the lowest MAC among its ports, which
+# changes while 110 veths join, and the bridge plugin's CHECK compares the
+# bridge's MAC with the one its ADD reported.
+in_node ip link add cni-agent0 address 02:00:00:1c:a0:01 type bridge
 in_node ip link set cni-agent0 up
 
 NAMES=()
