@@ -19,14 +19,14 @@
 #include "caps.h"
 #include "health_server.h"
 #include "installer.h"
-#include "kube_client.h"
-#include "kubeconfig.h"
-#include "log.h"
+#include "kube/kube_client.h"
+#include "kube/kubeconfig.h"
 #include "log_sink.h"
 #include "metrics.h"
-#include "monotonic.h"
 #include "pod_cache.h"
 #include "repair.h"
+#include "util/log.h"
+#include "util/monotonic.h"
 
 /* Warn about a rewriting CNI at most this often. */
 #define THROTTLE_WARN_INTERVAL_MS 60000

@@ -33,8 +33,8 @@
 #include <stdint.h>
 
 #include "agent_config.h"
-#include "cleanup.h"
-#include "error.h"
+#include "util/cleanup.h"
+#include "util/error.h"
 
 #define AGENT_DEBOUNCE_MS 50
 #define AGENT_THROTTLE_PERIOD_MS 5000

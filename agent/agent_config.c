@@ -10,12 +10,12 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "env_util.h"
-#include "file_util.h"
-#include "istio_names.h"
-#include "kubeconfig.h"
-#include "parse_util.h"
-#include "strv.h"
+#include "kube/kubeconfig.h"
+#include "util/env_util.h"
+#include "util/file_util.h"
+#include "util/istio_names.h"
+#include "util/parse_util.h"
+#include "util/strv.h"
 
 #define DEFAULT_MOUNTED_CNI_NET_DIR "/host/etc/cni/net.d"
 #define DEFAULT_CNI_NET_DIR "/etc/cni/net.d"

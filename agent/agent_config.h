@@ -38,9 +38,9 @@
 #include <stdint.h>
 #include <sys/types.h>
 
-#include "cleanup.h"
-#include "error.h"
-#include "log.h"
+#include "util/cleanup.h"
+#include "util/error.h"
+#include "util/log.h"
 
 /* Largest CNI_NETWORK_CONFIG_FILE we read. */
 #define AGENT_CONFIG_TEMPLATE_MAX_BYTES (64u * 1024u)

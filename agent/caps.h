@@ -26,8 +26,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "cleanup.h"
-#include "error.h"
+#include "util/cleanup.h"
+#include "util/error.h"
 
 struct caps_needs {
 	bool install;

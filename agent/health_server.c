@@ -14,9 +14,9 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "log.h"
 #include "metrics.h"
-#include "monotonic.h"
+#include "util/log.h"
+#include "util/monotonic.h"
 
 /*
  * The probe and metrics ports take connections from anything that reaches the

@@ -16,11 +16,11 @@
 #include <unistd.h>
 
 #include "health_server.h"
-#include "istio_names.h"
-#include "log.h"
 #include "metrics.h"
-#include "parse_util.h"
 #include "pod_cache.h"
+#include "util/istio_names.h"
+#include "util/log.h"
+#include "util/parse_util.h"
 
 struct log_sink {
 	struct MHD_Daemon *daemon;

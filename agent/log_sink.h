@@ -24,8 +24,8 @@
 
 #include <stddef.h>
 
-#include "cleanup.h"
-#include "error.h"
+#include "util/cleanup.h"
+#include "util/error.h"
 
 /*
  * Largest POST /log body: the plugin sends at most 256 KiB of lines, which

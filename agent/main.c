@@ -10,8 +10,8 @@
 
 #include "agent.h"
 #include "agent_config.h"
-#include "error.h"
-#include "log.h"
+#include "util/error.h"
+#include "util/log.h"
 
 extern char **environ;
 

@@ -9,8 +9,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "istio_names.h"
-#include "log.h"
+#include "util/istio_names.h"
+#include "util/log.h"
 
 struct series {
 	char *label_values[METRIC_MAX_LABELS];

@@ -15,7 +15,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-#include "cleanup.h"
+#include "util/cleanup.h"
 
 enum metric_type {
 	METRIC_COUNTER,

@@ -11,10 +11,10 @@
 #include <string.h>
 #include <time.h>
 
-#include "log.h"
+#include "kube/pod_watch.h"
 #include "metrics.h"
-#include "monotonic.h"
-#include "pod_watch.h"
+#include "util/log.h"
+#include "util/monotonic.h"
 
 struct entry {
 	struct entry *next;

@@ -20,10 +20,10 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-#include "cleanup.h"
-#include "error.h"
-#include "kube_client.h"
-#include "kubeconfig.h"
+#include "kube/kube_client.h"
+#include "kube/kubeconfig.h"
+#include "util/cleanup.h"
+#include "util/error.h"
 
 /* How long GET /pod waits for a pod the cache does not know yet. */
 #define POD_CACHE_LOOKUP_WAIT_MS 200

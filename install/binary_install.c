@@ -11,7 +11,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "file_util.h"
+#include "util/file_util.h"
 
 static void closedirp(DIR **d)
 {

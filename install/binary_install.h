@@ -12,8 +12,8 @@
 
 #include <stdbool.h>
 
-#include "cleanup.h"
-#include "error.h"
+#include "util/cleanup.h"
+#include "util/error.h"
 
 struct binary_install_opts {
 	bool update;	   /* UPDATE_CNI_BINARIES: false keeps an existing target */

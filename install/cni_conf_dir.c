@@ -11,8 +11,8 @@
 #include <sys/stat.h>
 
 #include "conflist.h"
-#include "file_util.h"
-#include "strv.h"
+#include "util/file_util.h"
+#include "util/strv.h"
 
 static const char *extension(const char *name)
 {

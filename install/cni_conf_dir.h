@@ -14,8 +14,8 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-#include "cleanup.h"
-#include "error.h"
+#include "util/cleanup.h"
+#include "util/error.h"
 
 /* Called for each candidate that is skipped, with why. */
 typedef void (*cni_conf_skip_cb)(void *userdata, const char *name, const struct error *why);

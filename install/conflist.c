@@ -5,7 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "istio_names.h"
+#include "util/istio_names.h"
 
 int conflist_parse(const char *buf, size_t len, json_t **ret, struct error *err)
 {

@@ -23,8 +23,8 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-#include "cleanup.h"
-#include "error.h"
+#include "util/cleanup.h"
+#include "util/error.h"
 
 /* Largest CNI conf file we read (real ones are a few KiB). */
 #define CONFLIST_MAX_BYTES (1024u * 1024u)

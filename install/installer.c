@@ -13,12 +13,12 @@
 #include "binary_install.h"
 #include "cni_conf_dir.h"
 #include "conflist.h"
-#include "file_util.h"
-#include "istio_names.h"
-#include "kubeconfig.h"
+#include "kube/kubeconfig.h"
 #include "kubeconfig_writer.h"
-#include "log.h"
 #include "plugin_conf.h"
+#include "util/file_util.h"
+#include "util/istio_names.h"
+#include "util/log.h"
 
 #define PLUGIN_BINARY_NAME ISTIO_CNI_PLUGIN_TYPE
 #define CA_MAX_BYTES (1024u * 1024u)

@@ -26,8 +26,8 @@
 
 /* agent/ is not on install/'s include path (istio_agent links istio_install). */
 #include "../agent/agent_config.h"
-#include "cleanup.h"
-#include "error.h"
+#include "util/cleanup.h"
+#include "util/error.h"
 
 /* Istio's istio_cni_installs_total{result=...} values. */
 enum install_result {

@@ -8,7 +8,7 @@
 #include <string.h>
 #include <strings.h>
 
-#include "base64.h"
+#include "util/base64.h"
 
 /* A growing buffer that is wiped on free (it holds the token). */
 struct sbuf {

@@ -7,7 +7,7 @@
 #include <string.h>
 
 #include "conflist.h"
-#include "istio_names.h"
+#include "util/istio_names.h"
 
 int plugin_conf_generate(const struct agent_config *cfg, json_t **ret)
 {

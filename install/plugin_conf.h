@@ -22,8 +22,8 @@
 #include <limits.h>
 
 #include "../agent/agent_config.h"
-#include "cleanup.h"
-#include "error.h"
+#include "util/cleanup.h"
+#include "util/error.h"
 
 #define PLUGIN_CONF_CNI_VERSION "0.3.1"
 #define PLUGIN_CONF_NAME "istio-cni"

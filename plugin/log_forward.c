@@ -6,8 +6,8 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#include "log.h"
 #include "uds_http.h"
+#include "util/log.h"
 
 /* Bound what one plugin run can hold in memory for the agent. */
 #define LOG_FORWARD_MAX_BYTES (256 * 1024)

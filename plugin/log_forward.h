@@ -11,7 +11,7 @@
 
 #include <jansson.h>
 
-#include "cleanup.h"
+#include "util/cleanup.h"
 
 struct log_forward {
 	json_t *lines; /* array of strings */

@@ -16,17 +16,17 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "cni_args.h"
-#include "cni_env.h"
-#include "cni_result.h"
-#include "cni_version.h"
-#include "error.h"
-#include "file_util.h"
-#include "istio_names.h"
-#include "log.h"
+#include "cni/cni_args.h"
+#include "cni/cni_env.h"
+#include "cni/cni_result.h"
+#include "cni/cni_version.h"
+#include "cni/netconf.h"
 #include "log_forward.h"
-#include "netconf.h"
 #include "pod_lookup.h"
+#include "util/error.h"
+#include "util/file_util.h"
+#include "util/istio_names.h"
+#include "util/log.h"
 #include "verbs.h"
 
 extern char **environ;

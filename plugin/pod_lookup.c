@@ -8,13 +8,13 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "istio_names.h"
-#include "kube_client.h"
-#include "kube_retry.h"
-#include "kubeconfig.h"
-#include "log.h"
-#include "monotonic.h"
+#include "kube/kube_client.h"
+#include "kube/kube_retry.h"
+#include "kube/kubeconfig.h"
 #include "uds_http.h"
+#include "util/istio_names.h"
+#include "util/log.h"
+#include "util/monotonic.h"
 
 /* The agent waits up to 200 ms for a pod it has not seen; allow for that. */
 #define AGENT_LOOKUP_TIMEOUT_MS 500

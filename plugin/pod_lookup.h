@@ -9,9 +9,9 @@
 
 #include <jansson.h>
 
-#include "cni_args.h"
-#include "error.h"
-#include "netconf.h"
+#include "cni/cni_args.h"
+#include "cni/netconf.h"
+#include "util/error.h"
 
 /*
  * On success *ret_pod is the Pod object as the API returned it (caller's

@@ -7,15 +7,15 @@
 #include <linux/netlink.h>
 #include <string.h>
 
-#include "backend_select.h"
-#include "iptables_backend.h"
-#include "istio_names.h"
-#include "netns.h"
-#include "nft_backend.h"
-#include "parse_util.h"
-#include "pod_info.h"
-#include "redirect_planner.h"
-#include "rtnl.h"
+#include "capture/backend_select.h"
+#include "capture/iptables_backend.h"
+#include "capture/nft_backend.h"
+#include "capture/redirect_planner.h"
+#include "kube/pod_info.h"
+#include "netlink/netns.h"
+#include "netlink/rtnl.h"
+#include "util/istio_names.h"
+#include "util/parse_util.h"
 
 static void redirect_plan_donep(struct redirect_plan *p)
 {

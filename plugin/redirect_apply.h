@@ -11,12 +11,12 @@
 #include <jansson.h>
 #include <stdbool.h>
 
-#include "backend_select.h"
-#include "cleanup.h"
-#include "error.h"
-#include "netconf.h"
-#include "redirect_params.h"
-#include "redirect_plan.h"
+#include "capture/backend_select.h"
+#include "capture/redirect_params.h"
+#include "capture/redirect_plan.h"
+#include "cni/netconf.h"
+#include "util/cleanup.h"
+#include "util/error.h"
 
 struct redirect_outcome {
 	enum redirect_skip skip; /* REDIRECT_CAPTURE when rules were programmed */

@@ -6,13 +6,13 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "error.h"
-#include "file_util.h"
-#include "iptables_render.h"
-#include "netconf.h"
-#include "nft_render.h"
-#include "pod_info.h"
+#include "capture/iptables_render.h"
+#include "capture/nft_render.h"
+#include "cni/netconf.h"
+#include "kube/pod_info.h"
 #include "redirect_apply.h"
+#include "util/error.h"
+#include "util/file_util.h"
 
 #define POD_FILE_MAX (4u << 20)
 #define CONF_FILE_MAX (1u << 20)

@@ -13,7 +13,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "parse_util.h"
+#include "util/parse_util.h"
 
 static long long now_ms(void)
 {

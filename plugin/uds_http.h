@@ -11,7 +11,7 @@
 
 #include <stddef.h>
 
-#include "cleanup.h"
+#include "util/cleanup.h"
 
 struct uds_http_response {
 	int status; /* HTTP status code */

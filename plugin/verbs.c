@@ -6,14 +6,14 @@
 #include <string.h>
 #include <time.h>
 
-#include "cni_args.h"
-#include "cni_result.h"
-#include "istio_names.h"
-#include "log.h"
-#include "netns.h"
+#include "cni/cni_args.h"
+#include "cni/cni_result.h"
+#include "netlink/netns.h"
 #include "pod_lookup.h"
 #include "redirect_apply.h"
 #include "redirect_cmd.h"
+#include "util/istio_names.h"
+#include "util/log.h"
 
 void plugin_log_duration(const struct timespec *started)
 {

@@ -5,10 +5,10 @@
 
 #include <time.h>
 
-#include "cni_env.h"
-#include "cni_version.h"
-#include "error.h"
-#include "netconf.h"
+#include "cni/cni_env.h"
+#include "cni/cni_version.h"
+#include "cni/netconf.h"
+#include "util/error.h"
 
 /* ADD: decide, program the netns when the pod is meshed, print the result. */
 /* started: when the plugin process began (CLOCK_MONOTONIC), for duration_ms. */

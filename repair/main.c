@@ -7,12 +7,12 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "istio_names.h"
-#include "kube_client.h"
-#include "kubeconfig.h"
-#include "log.h"
+#include "kube/kube_client.h"
+#include "kube/kubeconfig.h"
 #include "repair.h"
-#include "strv.h"
+#include "util/istio_names.h"
+#include "util/log.h"
+#include "util/strv.h"
 
 static atomic_bool stop;
 

@@ -18,13 +18,13 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "istio_names.h"
-#include "log.h"
-#include "monotonic.h"
-#include "pod_info.h"
-#include "pod_watch.h"
+#include "kube/pod_info.h"
+#include "kube/pod_watch.h"
 #include "redirect_apply.h"
 #include "repair.h"
+#include "util/istio_names.h"
+#include "util/log.h"
+#include "util/monotonic.h"
 
 /*
  * How long one tick may keep working the queue, sleeping until the bucket

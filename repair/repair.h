@@ -15,10 +15,10 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "cleanup.h"
-#include "error.h"
-#include "kube_client.h"
-#include "pod_info.h"
+#include "kube/kube_client.h"
+#include "kube/pod_info.h"
+#include "util/cleanup.h"
+#include "util/error.h"
 
 /* Ours (Istio's controller queue has the same numbers built in). */
 #define REPAIR_DEFAULT_RATE_LIMIT 10 /* API writes per second */

@@ -5,10 +5,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "istio_names.h"
-#include "parse_util.h"
 #include "repair.h"
-#include "strv.h"
+#include "util/istio_names.h"
+#include "util/parse_util.h"
+#include "util/strv.h"
 
 extern char **environ;
 

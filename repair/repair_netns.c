@@ -22,9 +22,9 @@
 
 #include <libmnl/libmnl.h>
 
-#include "netns.h"
-#include "parse_util.h"
+#include "netlink/netns.h"
 #include "repair.h"
+#include "util/parse_util.h"
 
 struct want_addr {
 	int family;

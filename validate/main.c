@@ -4,9 +4,9 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "istio_names.h"
-#include "log.h"
-#include "parse_util.h"
+#include "util/istio_names.h"
+#include "util/log.h"
+#include "util/parse_util.h"
 #include "validate.h"
 
 static void usage(FILE *f)

@@ -12,9 +12,9 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "istio_names.h"
-#include "netns.h"
-#include "rtnl.h"
+#include "netlink/netns.h"
+#include "netlink/rtnl.h"
+#include "util/istio_names.h"
 #include "validate.h"
 
 #ifndef IP6T_SO_ORIGINAL_DST

@@ -11,8 +11,8 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "cleanup.h"
-#include "error.h"
+#include "util/cleanup.h"
+#include "util/error.h"
 
 #define VALIDATE_DEFAULT_TIMEOUT_MS 5000
 #define VALIDATE_PROBE_INTERVAL_MS 1000

@@ -10,7 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "kube_client.h"
+#include "kube/kube_client.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

@@ -9,10 +9,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "cni_args.h"
-#include "cni_result.h"
-#include "cni_version.h"
-#include "netconf.h"
+#include "cni/cni_args.h"
+#include "cni/cni_result.h"
+#include "cni/cni_version.h"
+#include "cni/netconf.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

@@ -9,10 +9,10 @@
 
 #include <jansson.h>
 
-#include "iptables_render.h"
-#include "pod_info.h"
-#include "redirect_params.h"
-#include "redirect_planner.h"
+#include "capture/iptables_render.h"
+#include "capture/redirect_params.h"
+#include "capture/redirect_planner.h"
+#include "kube/pod_info.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

@@ -12,8 +12,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 
-#include "cni_result.h"
-#include "cni_version.h"
+#include "cni/cni_result.h"
+#include "cni/cni_version.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

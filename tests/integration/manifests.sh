@@ -27,10 +27,10 @@ def src(*paths):
 
 # What the binaries read: every upper-case string literal of the code that
 # reads settings (the agent's config, the Istio names header, repair's main).
-code = src("agent/agent_config.c", "common/istio_names.h", "repair/main.c", "repair/repair_config.c")
+code = src("agent/agent_config.c", "common/util/istio_names.h", "repair/main.c", "repair/repair_config.c")
 known = set(re.findall(r'"([A-Z][A-Z0-9_]+)"', code))
 known |= {"cni_network_config"}
-defines = dict(re.findall(r'#define (\w+) "([^"]*)"', src("agent/agent_config.c", "common/istio_names.h", "repair/repair.h", "common/kubeconfig.h")))
+defines = dict(re.findall(r'#define (\w+) "([^"]*)"', src("agent/agent_config.c", "common/util/istio_names.h", "repair/repair.h", "common/kube/kubeconfig.h")))
 
 ns = "kube-system" if openshift else "istio-system"
 sa = by.get(("ServiceAccount", "istio-cni"))

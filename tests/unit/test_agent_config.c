@@ -16,7 +16,7 @@
 #include <cmocka.h>
 
 #include "agent_config.h"
-#include "file_util.h"
+#include "util/file_util.h"
 
 static struct agent_config *ok(const char *const *envp)
 {

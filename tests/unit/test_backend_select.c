@@ -13,8 +13,8 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include "backend_select.h"
-#include "netns.h"
+#include "capture/backend_select.h"
+#include "netlink/netns.h"
 
 static void test_parse_table_names(void **state)
 {

@@ -10,7 +10,7 @@
 
 #include <cmocka.h>
 
-#include "base64.h"
+#include "util/base64.h"
 
 static void test_decode_table(void **state)
 {

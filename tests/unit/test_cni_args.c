@@ -9,7 +9,7 @@
 
 #include <cmocka.h>
 
-#include "cni_args.h"
+#include "cni/cni_args.h"
 
 struct args_case {
 	const char *in;

@@ -9,7 +9,7 @@
 
 #include <cmocka.h>
 
-#include "cni_env.h"
+#include "cni/cni_env.h"
 
 #define ALL_VARS                                                                                   \
 	"CNI_CONTAINERID=abc123", "CNI_NETNS=/var/run/netns/x", "CNI_IFNAME=eth0",                 \

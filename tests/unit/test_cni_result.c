@@ -14,7 +14,7 @@
 
 #include <cmocka.h>
 
-#include "cni_result.h"
+#include "cni/cni_result.h"
 
 #define FIXTURES TEST_SOURCE_DIR "/fixtures/results/"
 

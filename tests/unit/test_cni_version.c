@@ -10,7 +10,7 @@
 
 #include <cmocka.h>
 
-#include "cni_version.h"
+#include "cni/cni_version.h"
 
 static const struct {
 	const char *in;

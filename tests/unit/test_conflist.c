@@ -21,7 +21,7 @@
 
 #include "cni_conf_dir.h"
 #include "conflist.h"
-#include "file_util.h"
+#include "util/file_util.h"
 
 #define FIX TEST_SOURCE_DIR "/fixtures/install"
 #define REF_INSTALL REFERENCE_DIR "/istio/cni/pkg/install/testdata"

@@ -9,7 +9,7 @@
 
 #include <cmocka.h>
 
-#include "error.h"
+#include "util/error.h"
 
 static void test_codes(void **state)
 {

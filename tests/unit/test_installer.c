@@ -24,8 +24,8 @@
 
 #include "agent_config.h"
 #include "conflist.h"
-#include "file_util.h"
 #include "installer.h"
+#include "util/file_util.h"
 
 #define FIX TEST_SOURCE_DIR "/fixtures/install"
 

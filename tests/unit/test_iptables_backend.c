@@ -21,14 +21,14 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "error.h"
-#include "file_util.h"
-#include "iptables_backend.h"
-#include "iptables_render.h"
-#include "pod_info.h"
-#include "redirect_params.h"
-#include "redirect_plan.h"
-#include "redirect_planner.h"
+#include "capture/iptables_backend.h"
+#include "capture/iptables_render.h"
+#include "capture/redirect_params.h"
+#include "capture/redirect_plan.h"
+#include "capture/redirect_planner.h"
+#include "kube/pod_info.h"
+#include "util/error.h"
+#include "util/file_util.h"
 
 #define FIXTURES TEST_SOURCE_DIR "/fixtures/iptables-save"
 

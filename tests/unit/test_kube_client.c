@@ -15,9 +15,9 @@
 
 #include <cmocka.h>
 
-#include "curl_api.h"
-#include "kube_client.h"
-#include "kube_retry.h"
+#include "kube/curl_api.h"
+#include "kube/kube_client.h"
+#include "kube/kube_retry.h"
 
 static void test_escape(void **state)
 {

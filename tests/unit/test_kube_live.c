@@ -28,11 +28,11 @@
 
 #include <cmocka.h>
 
-#include "base64.h"
-#include "file_util.h"
-#include "kube_client.h"
-#include "kube_retry.h"
-#include "pod_watch.h"
+#include "kube/kube_client.h"
+#include "kube/kube_retry.h"
+#include "kube/pod_watch.h"
+#include "util/base64.h"
+#include "util/file_util.h"
 
 #define NS "default"
 

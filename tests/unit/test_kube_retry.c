@@ -9,7 +9,7 @@
 
 #include <cmocka.h>
 
-#include "kube_retry.h"
+#include "kube/kube_retry.h"
 
 /* Replays a schedule with every attempt taking cost_ms; returns the waits. */
 static size_t run(struct kube_backoff *b, uint64_t start, uint64_t cost_ms, uint64_t retry_after,

@@ -18,8 +18,8 @@
 
 #include <cmocka.h>
 
-#include "file_util.h"
-#include "kubeconfig.h"
+#include "kube/kubeconfig.h"
+#include "util/file_util.h"
 
 #define FIX TEST_SOURCE_DIR "/fixtures/kubeconfig/"
 #define FIXTURE_CA_PEM                                                                             \

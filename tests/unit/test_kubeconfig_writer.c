@@ -17,9 +17,9 @@
 
 #include <cmocka.h>
 
-#include "file_util.h"
-#include "kubeconfig.h"
+#include "kube/kubeconfig.h"
 #include "kubeconfig_writer.h"
+#include "util/file_util.h"
 
 #define FIX TEST_SOURCE_DIR "/fixtures/install/kubeconfig"
 #define REF_INSTALL REFERENCE_DIR "/istio/cni/pkg/install/testdata"

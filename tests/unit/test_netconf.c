@@ -9,8 +9,8 @@
 
 #include <cmocka.h>
 
-#include "istio_names.h"
-#include "netconf.h"
+#include "cni/netconf.h"
+#include "util/istio_names.h"
 
 static struct netconf *parse_ok(const char *json)
 {

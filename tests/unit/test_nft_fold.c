@@ -17,10 +17,10 @@
 
 #include <cmocka.h>
 
-#include "nft_render.h"
-#include "nft_rules.h"
-#include "parse_util.h"
-#include "redirect_plan.h"
+#include "capture/nft_render.h"
+#include "capture/nft_rules.h"
+#include "capture/redirect_plan.h"
+#include "util/parse_util.h"
 
 size_t nft_intervals_normalize(struct nft_interval *iv, size_t n, int family);
 

@@ -10,7 +10,7 @@
 
 #include <cmocka.h>
 
-#include "parse_util.h"
+#include "util/parse_util.h"
 
 static void test_ports(void **state)
 {

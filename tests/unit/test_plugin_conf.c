@@ -19,8 +19,8 @@
 
 #include "agent_config.h"
 #include "conflist.h"
-#include "file_util.h"
 #include "plugin_conf.h"
+#include "util/file_util.h"
 
 #define FIX TEST_SOURCE_DIR "/fixtures/install"
 #define REF_INSTALL REFERENCE_DIR "/istio/cni/pkg/install/testdata"

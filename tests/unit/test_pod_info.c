@@ -11,10 +11,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "error.h"
-#include "file_util.h"
-#include "istio_names.h"
-#include "pod_info.h"
+#include "kube/pod_info.h"
+#include "util/error.h"
+#include "util/file_util.h"
+#include "util/istio_names.h"
 
 static json_t *load_fixture(const char *name)
 {

@@ -13,7 +13,7 @@
 
 #include <cmocka.h>
 
-#include "pod_watch.h"
+#include "kube/pod_watch.h"
 
 /* Pods are written "name:uid:rv" (namespace "default"). */
 static json_t *pod(const char *spec)

@@ -11,10 +11,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "error.h"
-#include "istio_names.h"
-#include "pod_info.h"
-#include "redirect_params.h"
+#include "capture/redirect_params.h"
+#include "kube/pod_info.h"
+#include "util/error.h"
+#include "util/istio_names.h"
 
 /* ---- building pods ---- */
 

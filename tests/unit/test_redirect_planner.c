@@ -12,14 +12,14 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "error.h"
-#include "file_util.h"
-#include "iptables_render.h"
-#include "istio_names.h"
-#include "pod_info.h"
-#include "redirect_params.h"
-#include "redirect_plan.h"
-#include "redirect_planner.h"
+#include "capture/iptables_render.h"
+#include "capture/redirect_params.h"
+#include "capture/redirect_plan.h"
+#include "capture/redirect_planner.h"
+#include "kube/pod_info.h"
+#include "util/error.h"
+#include "util/file_util.h"
+#include "util/istio_names.h"
 
 #define PLUGIN_GOLDENS REFERENCE_DIR "/istio/cni/pkg/plugin/testdata"
 #define CAPTURE_GOLDENS REFERENCE_DIR "/istio/tools/istio-iptables/pkg/capture/testdata"

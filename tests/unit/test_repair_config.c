@@ -11,7 +11,7 @@
 #include <cmocka.h>
 
 #include "repair.h"
-#include "strv.h"
+#include "util/strv.h"
 
 static void test_defaults(void **state)
 {

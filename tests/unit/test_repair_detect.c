@@ -10,7 +10,7 @@
 
 #include <cmocka.h>
 
-#include "pod_info.h"
+#include "kube/pod_info.h"
 #include "repair.h"
 
 #define ANN "\"annotations\":{\"sidecar.istio.io/status\":\"{}\"}"

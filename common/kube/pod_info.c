@@ -1,0 +1,537 @@
+// SPDX-License-Identifier: Apache-2.0
+#include "kube/pod_info.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "util/istio_names.h"
+#include "util/json_util.h"
+#include "util/strv.h"
+
+#define PATH_MAX_LEN 160
+
+static int type_error(struct error *err, const char *path, const char *want, const json_t *v)
+{
+	return error_set(err, ERR_DECODE, -EINVAL, "pod JSON: %s: expected %s, got %s", path, want,
+			 json_type_name(v));
+}
+
+/* A member that is absent or JSON null is "not there": the API server omits
+ * empty fields, but other clients write null. */
+static const json_t *member(const json_t *obj, const char *key)
+{
+	const json_t *v = json_object_get(obj, key);
+	return v && !json_is_null(v) ? v : NULL;
+}
+
+static int copy_string(const json_t *v, const char *path, char **ret, struct error *err)
+{
+	if (!json_is_string(v))
+		return type_error(err, path, "string", v);
+	size_t len = json_string_length(v);
+	if (len > POD_INFO_MAX_STRING)
+		return error_set(err, ERR_DECODE, -EINVAL,
+				 "pod JSON: %s: string of %zu bytes is too long", path, len);
+	const char *s = json_string_value(v);
+	if (memchr(s, '\0', len))
+		return error_set(err, ERR_DECODE, -EINVAL, "pod JSON: %s: string contains NUL",
+				 path);
+	char *c = strndup(s, len);
+	if (!c)
+		return -ENOMEM;
+	*ret = c;
+	return 0;
+}
+
+/* Optional string member: *ret stays NULL when absent. */
+static int get_string(const json_t *obj, const char *key, const char *parent, bool required,
+		      char **ret, struct error *err)
+{
+	char path[PATH_MAX_LEN];
+	(void)snprintf(path, sizeof(path), "%s%s%s", parent, parent[0] ? "." : "", key);
+	const json_t *v = member(obj, key);
+	if (!v) {
+		if (required)
+			return error_set(err, ERR_DECODE, -EINVAL, "pod JSON: %s: missing", path);
+		return 0;
+	}
+	return copy_string(v, path, ret, err);
+}
+
+static int get_object(const json_t *obj, const char *key, const char *parent, const json_t **ret,
+		      struct error *err)
+{
+	char path[PATH_MAX_LEN];
+	(void)snprintf(path, sizeof(path), "%s%s%s", parent, parent[0] ? "." : "", key);
+	const json_t *v = member(obj, key);
+	if (v && !json_is_object(v))
+		return type_error(err, path, "object", v);
+	if (v && json_object_size(v) > POD_INFO_MAX_ITEMS)
+		return error_set(err, ERR_DECODE, -EINVAL, "pod JSON: %s: more than %d members",
+				 path, POD_INFO_MAX_ITEMS);
+	*ret = v;
+	return 0;
+}
+
+static int get_array(const json_t *obj, const char *key, const char *parent, const json_t **ret,
+		     struct error *err)
+{
+	char path[PATH_MAX_LEN];
+	(void)snprintf(path, sizeof(path), "%s%s%s", parent, parent[0] ? "." : "", key);
+	const json_t *v = member(obj, key);
+	if (v && !json_is_array(v))
+		return type_error(err, path, "array", v);
+	if (v && json_array_size(v) > POD_INFO_MAX_ITEMS)
+		return error_set(err, ERR_DECODE, -EINVAL, "pod JSON: %s: more than %d entries",
+				 path, POD_INFO_MAX_ITEMS);
+	*ret = v;
+	return 0;
+}
+
+static int get_int(const json_t *obj, const char *key, const char *parent, int64_t min, int64_t max,
+		   bool *ret_set, int64_t *ret, struct error *err)
+{
+	char path[PATH_MAX_LEN];
+	(void)snprintf(path, sizeof(path), "%s%s%s", parent, parent[0] ? "." : "", key);
+	const json_t *v = member(obj, key);
+	if (!v)
+		return 0;
+	if (!json_is_integer(v))
+		return type_error(err, path, "integer", v);
+	json_int_t i = json_integer_value(v);
+	if (i < min || i > max)
+		return error_set(err, ERR_DECODE, -EINVAL, "pod JSON: %s: %lld out of range", path,
+				 (long long)i);
+	*ret_set = true;
+	*ret = i;
+	return 0;
+}
+
+static void free_kv(struct pod_kv *kv, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		free(kv[i].key);
+		free(kv[i].value);
+	}
+	free(kv);
+}
+
+static void free_terminated(struct pod_terminated *t)
+{
+	free(t->reason);
+	free(t->message);
+}
+
+struct pod_info *pod_info_free(struct pod_info *p)
+{
+	if (!p)
+		return NULL;
+	free(p->namespace);
+	free(p->name);
+	free(p->uid);
+	free(p->resource_version);
+	free_kv(p->labels, p->n_labels);
+	free_kv(p->annotations, p->n_annotations);
+	free(p->node_name);
+	strv_free(p->containers, p->n_containers);
+	strv_free(p->init_containers, p->n_init_containers);
+	strv_free(p->proxy_args, p->n_proxy_args);
+	for (size_t i = 0; i < p->n_proxy_env; i++) {
+		free(p->proxy_env[i].name);
+		free(p->proxy_env[i].value);
+	}
+	free(p->proxy_env);
+	free(p->pod_ip);
+	strv_free(p->pod_ips, p->n_pod_ips);
+	for (size_t i = 0; i < p->n_init_statuses; i++) {
+		free(p->init_statuses[i].name);
+		free_terminated(&p->init_statuses[i].state);
+		free_terminated(&p->init_statuses[i].last_state);
+	}
+	free(p->init_statuses);
+	free(p);
+	return NULL;
+}
+
+/* A string-to-string map (labels, annotations). */
+static int decode_map(const json_t *meta, const char *key, struct pod_kv **ret, size_t *ret_n,
+		      struct error *err)
+{
+	const json_t *obj = NULL;
+	int r = get_object(meta, key, "metadata", &obj, err);
+	if (r < 0 || !obj)
+		return r;
+
+	size_t n = json_object_size(obj);
+	struct pod_kv *kv = calloc(n ? n : 1, sizeof(*kv));
+	if (!kv)
+		return -ENOMEM;
+
+	size_t i = 0;
+	const char *k;
+	json_t *v;
+	/* jansson's iteration API is not const-correct; it does not modify obj. */
+	json_t *mobj = (json_t *)(uintptr_t)obj;
+	json_object_foreach (mobj, k, v) {
+		char path[PATH_MAX_LEN];
+		(void)snprintf(path, sizeof(path), "metadata.%s[\"%.64s\"]", key, k);
+		if (strlen(k) > POD_INFO_MAX_STRING) {
+			r = error_set(err, ERR_DECODE, -EINVAL, "pod JSON: %s: key too long", path);
+			break;
+		}
+		kv[i].key = strdup(k);
+		if (!kv[i].key) {
+			r = -ENOMEM;
+			break;
+		}
+		i++;
+		r = copy_string(v, path, &kv[i - 1].value, err);
+		if (r < 0)
+			break;
+	}
+	if (r < 0) {
+		free_kv(kv, i);
+		return r;
+	}
+	*ret = kv;
+	*ret_n = i;
+	return 0;
+}
+
+static int decode_metadata(const json_t *pod, struct pod_info *p, struct error *err)
+{
+	const json_t *meta = NULL;
+	int r = get_object(pod, "metadata", "", &meta, err);
+	if (r < 0)
+		return r;
+	if (!meta)
+		return error_set(err, ERR_DECODE, -EINVAL, "pod JSON: metadata: missing");
+
+	r = get_string(meta, "namespace", "metadata", true, &p->namespace, err);
+	if (r < 0)
+		return r;
+	r = get_string(meta, "name", "metadata", true, &p->name, err);
+	if (r < 0)
+		return r;
+	r = get_string(meta, "uid", "metadata", false, &p->uid, err);
+	if (r < 0)
+		return r;
+	r = get_string(meta, "resourceVersion", "metadata", false, &p->resource_version, err);
+	if (r < 0)
+		return r;
+	r = decode_map(meta, "labels", &p->labels, &p->n_labels, err);
+	if (r < 0)
+		return r;
+	return decode_map(meta, "annotations", &p->annotations, &p->n_annotations, err);
+}
+
+static int decode_strv(const json_t *arr, const char *path, char ***ret, size_t *ret_n,
+		       struct error *err)
+{
+	size_t n = json_array_size(arr);
+	char **v = calloc(n ? n : 1, sizeof(*v));
+	if (!v)
+		return -ENOMEM;
+	int r = 0;
+	size_t i;
+	for (i = 0; i < n; i++) {
+		char p[PATH_MAX_LEN];
+		(void)snprintf(p, sizeof(p), "%s[%zu]", path, i);
+		r = copy_string(json_array_get(arr, i), p, &v[i], err);
+		if (r < 0)
+			break;
+	}
+	if (r < 0) {
+		strv_free(v, i);
+		return r;
+	}
+	*ret = v;
+	*ret_n = n;
+	return 0;
+}
+
+static int decode_proxy(const json_t *c, const char *path, struct pod_info *p, struct error *err)
+{
+	char sub[PATH_MAX_LEN];
+	const json_t *args = NULL, *env = NULL, *sc = NULL;
+	int r;
+
+	r = get_array(c, "args", path, &args, err);
+	if (r < 0)
+		return r;
+	if (args) {
+		(void)snprintf(sub, sizeof(sub), "%s.args", path);
+		r = decode_strv(args, sub, &p->proxy_args, &p->n_proxy_args, err);
+		if (r < 0)
+			return r;
+	}
+
+	r = get_array(c, "env", path, &env, err);
+	if (r < 0)
+		return r;
+	if (env) {
+		size_t n = json_array_size(env);
+		p->proxy_env = calloc(n ? n : 1, sizeof(*p->proxy_env));
+		if (!p->proxy_env)
+			return -ENOMEM;
+		for (size_t i = 0; i < n; i++) {
+			const json_t *e = json_array_get(env, i);
+			(void)snprintf(sub, sizeof(sub), "%s.env[%zu]", path, i);
+			if (!json_is_object(e))
+				return type_error(err, sub, "object", e);
+			struct pod_env *pe = &p->proxy_env[p->n_proxy_env++];
+			r = get_string(e, "name", sub, true, &pe->name, err);
+			if (r < 0)
+				return r;
+			/* valueFrom (and an absent value) reads as "", as Istio's plugin does. */
+			r = get_string(e, "value", sub, false, &pe->value, err);
+			if (r < 0)
+				return r;
+			if (!pe->value) {
+				pe->value = strdup("");
+				if (!pe->value)
+					return -ENOMEM;
+			}
+		}
+	}
+
+	r = get_object(c, "securityContext", path, &sc, err);
+	if (r < 0)
+		return r;
+	if (sc) {
+		(void)snprintf(sub, sizeof(sub), "%s.securityContext", path);
+		r = get_int(sc, "runAsUser", sub, INT64_MIN, INT64_MAX, &p->proxy_run_as_user_set,
+			    &p->proxy_run_as_user, err);
+		if (r < 0)
+			return r;
+		r = get_int(sc, "runAsGroup", sub, INT64_MIN, INT64_MAX, &p->proxy_run_as_group_set,
+			    &p->proxy_run_as_group, err);
+		if (r < 0)
+			return r;
+	}
+	p->has_proxy = true;
+	return 0;
+}
+
+/* Names of spec.<key>[]; the first istio-proxy found (init containers first) is decoded. */
+static int decode_containers(const json_t *spec, const char *key, bool init, struct pod_info *p,
+			     struct error *err)
+{
+	const json_t *arr = NULL;
+	int r = get_array(spec, key, "spec", &arr, err);
+	if (r < 0 || !arr)
+		return r;
+
+	size_t n = json_array_size(arr);
+	char **names = calloc(n ? n : 1, sizeof(*names));
+	if (!names)
+		return -ENOMEM;
+	/* Owned by p from here on, so a failure below frees what was decoded. */
+	if (init)
+		p->init_containers = names;
+	else
+		p->containers = names;
+	size_t *ret_n = init ? &p->n_init_containers : &p->n_containers;
+
+	for (size_t i = 0; i < n; i++) {
+		const json_t *c = json_array_get(arr, i);
+		char path[PATH_MAX_LEN];
+		(void)snprintf(path, sizeof(path), "spec.%s[%zu]", key, i);
+		if (!json_is_object(c))
+			return type_error(err, path, "object", c);
+		r = get_string(c, "name", path, true, &names[i], err);
+		if (r < 0)
+			return r;
+		(*ret_n)++;
+		if (!p->has_proxy && strcmp(names[i], CONTAINER_ISTIO_PROXY) == 0) {
+			r = decode_proxy(c, path, p, err);
+			if (r < 0)
+				return r;
+			p->proxy_is_init = init;
+		}
+	}
+	return 0;
+}
+
+static int decode_terminated(const json_t *parent, const char *key, const char *path,
+			     struct pod_terminated *t, struct error *err)
+{
+	char sub[PATH_MAX_LEN];
+	const json_t *st = NULL, *term = NULL;
+	int r = get_object(parent, key, path, &st, err);
+	if (r < 0 || !st)
+		return r;
+	(void)snprintf(sub, sizeof(sub), "%s.%s", path, key);
+	r = get_object(st, "terminated", sub, &term, err);
+	if (r < 0 || !term)
+		return r;
+	(void)snprintf(sub, sizeof(sub), "%s.%s.terminated", path, key);
+
+	bool set = false;
+	int64_t code = 0;
+	r = get_int(term, "exitCode", sub, INT32_MIN, INT32_MAX, &set, &code, err);
+	if (r < 0)
+		return r;
+	t->exit_code = (int32_t)code;
+	r = get_string(term, "reason", sub, false, &t->reason, err);
+	if (r < 0)
+		return r;
+	r = get_string(term, "message", sub, false, &t->message, err);
+	if (r < 0)
+		return r;
+	t->present = true;
+	return 0;
+}
+
+static int decode_status(const json_t *pod, struct pod_info *p, struct error *err)
+{
+	const json_t *status = NULL, *ips = NULL, *inits = NULL;
+	int r = get_object(pod, "status", "", &status, err);
+	if (r < 0 || !status)
+		return r;
+
+	r = get_string(status, "podIP", "status", false, &p->pod_ip, err);
+	if (r < 0)
+		return r;
+
+	r = get_array(status, "podIPs", "status", &ips, err);
+	if (r < 0)
+		return r;
+	if (ips) {
+		size_t n = json_array_size(ips);
+		p->pod_ips = calloc(n ? n : 1, sizeof(*p->pod_ips));
+		if (!p->pod_ips)
+			return -ENOMEM;
+		for (size_t i = 0; i < n; i++) {
+			const json_t *e = json_array_get(ips, i);
+			char path[PATH_MAX_LEN];
+			(void)snprintf(path, sizeof(path), "status.podIPs[%zu]", i);
+			if (!json_is_object(e))
+				return type_error(err, path, "object", e);
+			r = get_string(e, "ip", path, true, &p->pod_ips[p->n_pod_ips], err);
+			if (r < 0)
+				return r;
+			p->n_pod_ips++;
+		}
+	}
+
+	r = get_array(status, "initContainerStatuses", "status", &inits, err);
+	if (r < 0 || !inits)
+		return r;
+	size_t n = json_array_size(inits);
+	p->init_statuses = calloc(n ? n : 1, sizeof(*p->init_statuses));
+	if (!p->init_statuses)
+		return -ENOMEM;
+	for (size_t i = 0; i < n; i++) {
+		const json_t *e = json_array_get(inits, i);
+		char path[PATH_MAX_LEN];
+		(void)snprintf(path, sizeof(path), "status.initContainerStatuses[%zu]", i);
+		if (!json_is_object(e))
+			return type_error(err, path, "object", e);
+		struct pod_init_status *s = &p->init_statuses[p->n_init_statuses++];
+		r = get_string(e, "name", path, true, &s->name, err);
+		if (r < 0)
+			return r;
+		r = decode_terminated(e, "state", path, &s->state, err);
+		if (r < 0)
+			return r;
+		r = decode_terminated(e, "lastState", path, &s->last_state, err);
+		if (r < 0)
+			return r;
+	}
+	return 0;
+}
+
+int pod_info_from_json(const json_t *pod, struct pod_info **ret, struct error *err)
+{
+	if (!pod || !json_is_object(pod))
+		return pod ? type_error(err, "(root)", "object", pod)
+			   : error_set(err, ERR_DECODE, -EINVAL, "pod JSON: missing");
+
+	_cleanup_(pod_info_freep) struct pod_info *p = calloc(1, sizeof(*p));
+	if (!p)
+		return -ENOMEM;
+
+	int r = decode_metadata(pod, p, err);
+	if (r < 0)
+		return r;
+
+	const json_t *spec = NULL;
+	r = get_object(pod, "spec", "", &spec, err);
+	if (r < 0)
+		return r;
+	if (spec) {
+		r = get_string(spec, "nodeName", "spec", false, &p->node_name, err);
+		if (r < 0)
+			return r;
+		/* Init containers first: a native sidecar is an init container. */
+		r = decode_containers(spec, "initContainers", true, p, err);
+		if (r < 0)
+			return r;
+		r = decode_containers(spec, "containers", false, p, err);
+		if (r < 0)
+			return r;
+	}
+
+	r = decode_status(pod, p, err);
+	if (r < 0)
+		return r;
+
+	*ret = TAKE_PTR(p);
+	return 0;
+}
+
+static const char *kv_lookup(const struct pod_kv *kv, size_t n, const char *key)
+{
+	if (!key)
+		return NULL;
+	for (size_t i = 0; i < n; i++)
+		if (strcmp(kv[i].key, key) == 0)
+			return kv[i].value;
+	return NULL;
+}
+
+const char *pod_info_annotation(const struct pod_info *p, const char *key)
+{
+	return p ? kv_lookup(p->annotations, p->n_annotations, key) : NULL;
+}
+
+const char *pod_info_label(const struct pod_info *p, const char *key)
+{
+	return p ? kv_lookup(p->labels, p->n_labels, key) : NULL;
+}
+
+const char *pod_info_proxy_env(const struct pod_info *p, const char *name)
+{
+	if (!p || !name)
+		return NULL;
+	for (size_t i = p->n_proxy_env; i > 0; i--)
+		if (strcmp(p->proxy_env[i - 1].name, name) == 0)
+			return p->proxy_env[i - 1].value;
+	return NULL;
+}
+
+bool pod_info_has_container(const struct pod_info *p, const char *name)
+{
+	if (!p || !name)
+		return false;
+	for (size_t i = 0; i < p->n_init_containers; i++)
+		if (strcmp(p->init_containers[i], name) == 0)
+			return true;
+	for (size_t i = 0; i < p->n_containers; i++)
+		if (strcmp(p->containers[i], name) == 0)
+			return true;
+	return false;
+}
+
+const struct pod_init_status *pod_info_init_status(const struct pod_info *p, const char *name)
+{
+	if (!p || !name)
+		return NULL;
+	for (size_t i = 0; i < p->n_init_statuses; i++)
+		if (strcmp(p->init_statuses[i].name, name) == 0)
+			return &p->init_statuses[i];
+	return NULL;
+}

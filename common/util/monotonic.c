@@ -1,0 +1,31 @@
+// SPDX-License-Identifier: Apache-2.0
+#include "util/monotonic.h"
+
+#include <time.h>
+
+uint64_t monotonic_ms(void)
+{
+	struct timespec ts;
+	(void)clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+int monotonic_cond_init(pthread_mutex_t *lock, pthread_cond_t *cond)
+{
+	pthread_condattr_t ca;
+	int r = pthread_condattr_init(&ca);
+	if (r != 0)
+		return -r;
+	r = pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	if (r == 0)
+		r = pthread_cond_init(cond, &ca);
+	(void)pthread_condattr_destroy(&ca);
+	if (r != 0)
+		return -r;
+	r = pthread_mutex_init(lock, NULL);
+	if (r != 0) {
+		(void)pthread_cond_destroy(cond);
+		return -r;
+	}
+	return 0;
+}

@@ -1,0 +1,19 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* The monotonic clock for deadlines and intervals, and a mutex and condition
+ * variable whose timed waits use it: a wall-clock step (NTP, an operator's
+ * date) never stretches or cuts a wait. */
+#ifndef ISTIO_CNI_MONOTONIC_H
+#define ISTIO_CNI_MONOTONIC_H
+
+#include <pthread.h>
+#include <stdint.h>
+
+#include "util/cleanup.h"
+
+/* Milliseconds of CLOCK_MONOTONIC. */
+uint64_t monotonic_ms(void);
+
+/* Initialises both, or neither on failure (-errno). */
+int monotonic_cond_init(pthread_mutex_t *lock, pthread_cond_t *cond) _must_check_;
+
+#endif
