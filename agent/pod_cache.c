@@ -15,6 +15,7 @@
 #include "metrics.h"
 #include "util/log.h"
 #include "util/monotonic.h"
+#include "util/strv.h"
 
 struct entry {
 	struct entry *next;
@@ -519,4 +520,76 @@ void pod_cache_stop(struct pod_cache *pc)
 	pc->thread_running = false;
 	kube_client_free(pc->client);
 	pc->client = NULL;
+}
+
+void pod_info_array_free(struct pod_info **v, size_t n)
+{
+	if (!v)
+		return;
+	for (size_t i = 0; i < n; i++)
+		pod_info_free(v[i]);
+	free(v);
+}
+
+/* With the lock held: a copy of every entry's JSON, in *ret (n strings). */
+static int copy_all_json(struct pod_cache *pc, char ***ret, size_t *ret_n)
+{
+	char **v = calloc(pc->n_entries ? pc->n_entries : 1, sizeof(*v));
+	size_t n = 0;
+	if (!v)
+		return -ENOMEM;
+	for (size_t i = 0; i < pc->n_buckets; i++)
+		for (struct entry *e = pc->buckets[i]; e && n < pc->n_entries; e = e->next) {
+			v[n] = strdup(e->json);
+			if (!v[n]) {
+				strv_free(v, n);
+				return -ENOMEM;
+			}
+			n++;
+		}
+	*ret = v;
+	*ret_n = n;
+	return 0;
+}
+
+int pod_cache_snapshot(struct pod_cache *pc, struct pod_info ***ret, size_t *ret_n)
+{
+	char **jsons = NULL;
+	size_t n = 0;
+	int r;
+
+	(void)pthread_mutex_lock(&pc->lock);
+	r = pc->synced ? copy_all_json(pc, &jsons, &n) : -EAGAIN;
+	(void)pthread_mutex_unlock(&pc->lock);
+	if (r < 0)
+		return r;
+
+	/* Decoded outside the lock: the watch thread is not held up. */
+	struct pod_info **pods = calloc(n ? n : 1, sizeof(*pods));
+	size_t n_pods = 0;
+	if (!pods) {
+		strv_free(jsons, n);
+		return -ENOMEM;
+	}
+	for (size_t i = 0; i < n && r >= 0; i++) {
+		struct error err = {0};
+		json_t *j = json_loads(jsons[i], 0, NULL);
+		int d = j ? pod_info_from_json(j, &pods[n_pods], &err) : -EBADMSG;
+		json_decref(j);
+		if (d == -ENOMEM)
+			r = -ENOMEM;
+		else if (d < 0)
+			log_debug("pod cache: snapshot skips a pod that does not decode: %s",
+				  err.msg[0] ? err.msg : "invalid JSON");
+		else
+			n_pods++;
+	}
+	strv_free(jsons, n);
+	if (r < 0) {
+		pod_info_array_free(pods, n_pods);
+		return r;
+	}
+	*ret = pods;
+	*ret_n = n_pods;
+	return 0;
 }

@@ -22,6 +22,7 @@
 
 #include "kube/kube_client.h"
 #include "kube/kubeconfig.h"
+#include "kube/pod_info.h"
 #include "util/cleanup.h"
 #include "util/error.h"
 
@@ -85,6 +86,17 @@ int pod_cache_apply_event(struct pod_cache *pc, enum kube_watch_type type, json_
  */
 int pod_cache_lookup(struct pod_cache *pc, const char *ns, const char *name, const char *uid,
 		     unsigned wait_ms, char **ret_json, size_t *ret_len) _must_check_;
+
+/*
+ * Every cached pod, decoded and copied: *ret (the caller's, free with
+ * pod_info_array_free) holds *ret_n pods. -EAGAIN while the cache is not
+ * synced (a partial view of the node must not pass for the whole), -ENOMEM.
+ * A cached pod that does not decode is left out (and logged).
+ */
+int pod_cache_snapshot(struct pod_cache *pc, struct pod_info ***ret, size_t *ret_n) _must_check_;
+
+/* Frees n pods and the array (NULL allowed). */
+void pod_info_array_free(struct pod_info **v, size_t n);
 
 /* --- The watch thread. --- */
 

@@ -109,6 +109,20 @@ static int get_int(const json_t *obj, const char *key, const char *parent, int64
 	return 0;
 }
 
+static int get_bool(const json_t *obj, const char *key, const char *parent, bool *ret,
+		    struct error *err)
+{
+	char path[PATH_MAX_LEN];
+	(void)snprintf(path, sizeof(path), "%s%s%s", parent, parent[0] ? "." : "", key);
+	const json_t *v = member(obj, key);
+	if (!v || json_is_null(v))
+		return 0;
+	if (!json_is_boolean(v))
+		return type_error(err, path, "boolean", v);
+	*ret = json_is_true(v);
+	return 0;
+}
+
 static void free_kv(struct pod_kv *kv, size_t n)
 {
 	for (size_t i = 0; i < n; i++) {
@@ -143,6 +157,7 @@ struct pod_info *pod_info_free(struct pod_info *p)
 		free(p->proxy_env[i].value);
 	}
 	free(p->proxy_env);
+	free(p->phase);
 	free(p->pod_ip);
 	strv_free(p->pod_ips, p->n_pod_ips);
 	for (size_t i = 0; i < p->n_init_statuses; i++) {
@@ -221,6 +236,9 @@ static int decode_metadata(const json_t *pod, struct pod_info *p, struct error *
 	r = get_string(meta, "resourceVersion", "metadata", false, &p->resource_version, err);
 	if (r < 0)
 		return r;
+	/* Any value means the pod is being deleted; the time itself is not used. */
+	p->terminating = member(meta, "deletionTimestamp") != NULL &&
+			 !json_is_null(member(meta, "deletionTimestamp"));
 	r = decode_map(meta, "labels", &p->labels, &p->n_labels, err);
 	if (r < 0)
 		return r;
@@ -392,6 +410,9 @@ static int decode_status(const json_t *pod, struct pod_info *p, struct error *er
 	if (r < 0 || !status)
 		return r;
 
+	r = get_string(status, "phase", "status", false, &p->phase, err);
+	if (r < 0)
+		return r;
 	r = get_string(status, "podIP", "status", false, &p->pod_ip, err);
 	if (r < 0)
 		return r;
@@ -466,6 +487,9 @@ int pod_info_from_json(const json_t *pod, struct pod_info **ret, struct error *e
 		r = get_string(spec, "nodeName", "spec", false, &p->node_name, err);
 		if (r < 0)
 			return r;
+		r = get_bool(spec, "hostNetwork", "spec", &p->host_network, err);
+		if (r < 0)
+			return r;
 		/* Init containers first: a native sidecar is an init container. */
 		r = decode_containers(spec, "initContainers", true, p, err);
 		if (r < 0)
@@ -534,4 +558,140 @@ const struct pod_init_status *pod_info_init_status(const struct pod_info *p, con
 		if (strcmp(p->init_statuses[i].name, name) == 0)
 			return &p->init_statuses[i];
 	return NULL;
+}
+
+bool pod_info_is_running(const struct pod_info *p)
+{
+	return p && p->phase && strcmp(p->phase, "Running") == 0;
+}
+
+/* Copies s into *ret; NULL stays NULL. */
+static int dup_str(const char *s, char **ret)
+{
+	*ret = NULL;
+	if (!s)
+		return 0;
+	*ret = strdup(s);
+	return *ret ? 0 : -ENOMEM;
+}
+
+static int dup_strv(char *const *v, size_t n, char ***ret, size_t *ret_n)
+{
+	*ret = NULL;
+	*ret_n = 0;
+	if (!v)
+		return 0;
+	*ret = calloc(n ? n : 1, sizeof(**ret));
+	if (!*ret)
+		return -ENOMEM;
+	for (; *ret_n < n; (*ret_n)++)
+		if (dup_str(v[*ret_n], &(*ret)[*ret_n]) < 0)
+			return -ENOMEM;
+	return 0;
+}
+
+/* key/value pairs and env entries share a shape: two strings each. */
+static int dup_pairs(const struct pod_kv *v, size_t n, struct pod_kv **ret, size_t *ret_n)
+{
+	*ret = NULL;
+	*ret_n = 0;
+	if (!v)
+		return 0;
+	*ret = calloc(n ? n : 1, sizeof(**ret));
+	if (!*ret)
+		return -ENOMEM;
+	for (; *ret_n < n; (*ret_n)++) {
+		struct pod_kv *d = &(*ret)[*ret_n];
+		if (dup_str(v[*ret_n].key, &d->key) < 0 ||
+		    dup_str(v[*ret_n].value, &d->value) < 0) {
+			(*ret_n)++; /* the half-copied entry is freed with the rest */
+			return -ENOMEM;
+		}
+	}
+	return 0;
+}
+
+static int dup_env(const struct pod_env *v, size_t n, struct pod_env **ret, size_t *ret_n)
+{
+	*ret = NULL;
+	*ret_n = 0;
+	if (!v)
+		return 0;
+	*ret = calloc(n ? n : 1, sizeof(**ret));
+	if (!*ret)
+		return -ENOMEM;
+	for (; *ret_n < n; (*ret_n)++) {
+		struct pod_env *d = &(*ret)[*ret_n];
+		if (dup_str(v[*ret_n].name, &d->name) < 0 ||
+		    dup_str(v[*ret_n].value, &d->value) < 0) {
+			(*ret_n)++;
+			return -ENOMEM;
+		}
+	}
+	return 0;
+}
+
+static int dup_terminated(const struct pod_terminated *t, struct pod_terminated *d)
+{
+	*d = (struct pod_terminated){.present = t->present, .exit_code = t->exit_code};
+	if (dup_str(t->reason, &d->reason) < 0 || dup_str(t->message, &d->message) < 0)
+		return -ENOMEM;
+	return 0;
+}
+
+static int dup_init_statuses(const struct pod_info *p, struct pod_info *d)
+{
+	if (!p->init_statuses)
+		return 0;
+	d->init_statuses = calloc(p->n_init_statuses ? p->n_init_statuses : 1,
+				  sizeof(*d->init_statuses));
+	if (!d->init_statuses)
+		return -ENOMEM;
+	for (; d->n_init_statuses < p->n_init_statuses; d->n_init_statuses++) {
+		const struct pod_init_status *s = &p->init_statuses[d->n_init_statuses];
+		struct pod_init_status *c = &d->init_statuses[d->n_init_statuses];
+		if (dup_str(s->name, &c->name) < 0 || dup_terminated(&s->state, &c->state) < 0 ||
+		    dup_terminated(&s->last_state, &c->last_state) < 0) {
+			d->n_init_statuses++;
+			return -ENOMEM;
+		}
+	}
+	return 0;
+}
+
+int pod_info_dup(const struct pod_info *p, struct pod_info **ret)
+{
+	_cleanup_(pod_info_freep) struct pod_info *d = calloc(1, sizeof(*d));
+	if (!d)
+		return -ENOMEM;
+	/* Scalars first; every pointer is then replaced by its own copy. */
+	*d = *p;
+	d->namespace = d->name = d->uid = d->resource_version = d->node_name = NULL;
+	d->phase = d->pod_ip = NULL;
+	d->labels = d->annotations = NULL;
+	d->n_labels = d->n_annotations = 0;
+	d->containers = d->init_containers = d->proxy_args = d->pod_ips = NULL;
+	d->n_containers = d->n_init_containers = d->n_proxy_args = d->n_pod_ips = 0;
+	d->proxy_env = NULL;
+	d->n_proxy_env = 0;
+	d->init_statuses = NULL;
+	d->n_init_statuses = 0;
+
+	if (dup_str(p->namespace, &d->namespace) < 0 || dup_str(p->name, &d->name) < 0 ||
+	    dup_str(p->uid, &d->uid) < 0 ||
+	    dup_str(p->resource_version, &d->resource_version) < 0 ||
+	    dup_str(p->node_name, &d->node_name) < 0 || dup_str(p->phase, &d->phase) < 0 ||
+	    dup_str(p->pod_ip, &d->pod_ip) < 0 ||
+	    dup_pairs(p->labels, p->n_labels, &d->labels, &d->n_labels) < 0 ||
+	    dup_pairs(p->annotations, p->n_annotations, &d->annotations, &d->n_annotations) < 0 ||
+	    dup_strv(p->containers, p->n_containers, &d->containers, &d->n_containers) < 0 ||
+	    dup_strv(p->init_containers, p->n_init_containers, &d->init_containers,
+		     &d->n_init_containers) < 0 ||
+	    dup_strv(p->proxy_args, p->n_proxy_args, &d->proxy_args, &d->n_proxy_args) < 0 ||
+	    dup_strv(p->pod_ips, p->n_pod_ips, &d->pod_ips, &d->n_pod_ips) < 0 ||
+	    dup_env(p->proxy_env, p->n_proxy_env, &d->proxy_env, &d->n_proxy_env) < 0 ||
+	    dup_init_statuses(p, d) < 0)
+		return -ENOMEM;
+	*ret = TAKE_PTR(d);
+	return 0;
 }

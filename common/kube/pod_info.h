@@ -54,6 +54,7 @@ struct pod_info {
 	char *name;
 	char *uid;
 	char *resource_version;
+	bool terminating; /* metadata.deletionTimestamp is set */
 	struct pod_kv *labels;
 	size_t n_labels;
 	struct pod_kv *annotations;
@@ -61,6 +62,7 @@ struct pod_info {
 
 	/* spec */
 	char *node_name;
+	bool host_network; /* spec.hostNetwork: the pod has no netns of its own */
 	char **containers;
 	size_t n_containers;
 	char **init_containers;
@@ -82,6 +84,7 @@ struct pod_info {
 	int64_t proxy_run_as_group;
 
 	/* status */
+	char *phase;  /* status.phase ("Pending", "Running", ...); NULL when absent */
 	char *pod_ip; /* NULL when not yet assigned */
 	char **pod_ips;
 	size_t n_pod_ips;
@@ -96,6 +99,12 @@ struct pod_info {
  */
 int pod_info_from_json(const json_t *pod, struct pod_info **ret, struct error *err) _must_check_;
 
+/*
+ * A deep copy of p in *ret (0), or -ENOMEM. For a pod that outlives the
+ * structure holding it (a cache snapshot handed to another thread).
+ */
+int pod_info_dup(const struct pod_info *p, struct pod_info **ret) _must_check_;
+
 /* Frees p (NULL allowed); returns NULL. */
 struct pod_info *pod_info_free(struct pod_info *p);
 DEFINE_TRIVIAL_CLEANUP_FUNC(struct pod_info *, pod_info_free);
@@ -105,6 +114,8 @@ const char *pod_info_annotation(const struct pod_info *p, const char *key);
 const char *pod_info_label(const struct pod_info *p, const char *key);
 /* The istio-proxy env value by name; the last entry wins, as in Kubernetes. */
 const char *pod_info_proxy_env(const struct pod_info *p, const char *name);
+/* status.phase is "Running". */
+bool pod_info_is_running(const struct pod_info *p);
 /* Whether a container or an init container has this name. */
 bool pod_info_has_container(const struct pod_info *p, const char *name);
 /* The initContainerStatuses entry for name, or NULL. */

@@ -284,6 +284,64 @@ static void test_too_many_items(void **state)
 	json_decref(pod);
 }
 
+/* phase, hostNetwork and deletionTimestamp: what the agent's audit filters on. */
+static void test_state_fields(void **state)
+{
+	(void)state;
+	_cleanup_(pod_info_freep) struct pod_info *p = decode_fixture("sidecar-default.json");
+	assert_string_equal(p->phase, "Running");
+	assert_true(pod_info_is_running(p));
+	assert_false(p->host_network);
+	assert_false(p->terminating);
+
+	json_t *pod = json_pack("{s:{s:s,s:s,s:s},s:{s:b},s:{s:s}}", "metadata", "namespace", "a",
+				"name", "b", "deletionTimestamp", "2026-12-05T10:00:00Z", "spec",
+				"hostNetwork", 1, "status", "phase", "Pending");
+	assert_non_null(pod);
+	struct error err = {0};
+	_cleanup_(pod_info_freep) struct pod_info *q = NULL;
+	assert_int_equal(pod_info_from_json(pod, &q, &err), 0);
+	assert_true(q->host_network);
+	assert_true(q->terminating);
+	assert_false(pod_info_is_running(q));
+	json_decref(pod);
+
+	pod = json_pack("{s:{s:s,s:s},s:{s:i}}", "metadata", "namespace", "a", "name", "b", "spec",
+			"hostNetwork", 1);
+	assert_non_null(pod);
+	_cleanup_(pod_info_freep) struct pod_info *r = NULL;
+	assert_int_equal(pod_info_from_json(pod, &r, &err), -EINVAL);
+	assert_non_null(strstr(err.msg, "spec.hostNetwork"));
+	json_decref(pod);
+}
+
+/* A copy owns everything: freeing the original leaves it whole. */
+static void test_dup(void **state)
+{
+	(void)state;
+	const char *fixtures[] = {"sidecar-default.json", "native-sidecar-dual-stack.json",
+				  "validation-failed.json", "gateway.json"};
+	for (size_t i = 0; i < sizeof(fixtures) / sizeof(fixtures[0]); i++) {
+		struct pod_info *p = decode_fixture(fixtures[i]);
+		_cleanup_(pod_info_freep) struct pod_info *d = NULL;
+		assert_int_equal(pod_info_dup(p, &d), 0);
+		char *ns = strdup(p->namespace);
+		size_t n_ann = p->n_annotations, n_env = p->n_proxy_env,
+		       n_init = p->n_init_statuses, n_ips = p->n_pod_ips;
+		p = pod_info_free(p);
+		assert_string_equal(d->namespace, ns);
+		free(ns);
+		assert_int_equal(d->n_annotations, n_ann);
+		assert_int_equal(d->n_proxy_env, n_env);
+		assert_int_equal(d->n_init_statuses, n_init);
+		assert_int_equal(d->n_pod_ips, n_ips);
+		for (size_t k = 0; k < d->n_annotations; k++)
+			assert_non_null(pod_info_annotation(d, d->annotations[k].key));
+		for (size_t k = 0; k < d->n_init_statuses; k++)
+			assert_non_null(d->init_statuses[k].name);
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -291,6 +349,7 @@ int main(void)
 		cmocka_unit_test(test_native_sidecar),	 cmocka_unit_test(test_all_fixtures_decode),
 		cmocka_unit_test(test_proxy_init_first), cmocka_unit_test(test_nulls_are_absent),
 		cmocka_unit_test(test_bad_shapes),	 cmocka_unit_test(test_too_many_items),
+		cmocka_unit_test(test_state_fields),	 cmocka_unit_test(test_dup),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
