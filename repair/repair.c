@@ -18,9 +18,9 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "capture/capture.h"
 #include "kube/pod_info.h"
 #include "kube/pod_watch.h"
-#include "redirect_apply.h"
 #include "repair.h"
 #include "util/istio_names.h"
 #include "util/log.h"
@@ -396,8 +396,10 @@ static enum outcome do_repair(struct repair *rp, struct item *it, struct error *
 		return classify(r);
 	char path[64];
 	(void)snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
-	struct redirect_outcome out = {0};
-	r = redirect_apply_pod(it->pod, path, &out, e);
+	/* The nftables backend, whatever the node uses (as before capture.h). */
+	static const struct netconf nft_only = {.redirect_backend = REDIRECT_BACKEND_NFTABLES};
+	struct capture_outcome out = {0};
+	r = capture_apply(p, path, &nft_only, &out, e);
 	if (r < 0)
 		return e->kind == ERR_CONFIG ? OUTCOME_FAILED : OUTCOME_RETRY;
 	if (r > 0) {
