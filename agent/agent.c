@@ -23,6 +23,7 @@
 #include "kube/kubeconfig.h"
 #include "log_sink.h"
 #include "metrics.h"
+#include "plugin_conf.h"
 #include "pod_cache.h"
 #include "repair.h"
 #include "util/log.h"
@@ -720,6 +721,12 @@ int agent_run(const struct agent_config *cfg, const char *const *envp, struct er
 				goto out;
 			}
 		}
+		/* Repair in place programs what the installed plugin entry selects. */
+		struct error berr = {0};
+		if (plugin_conf_redirect_backend(cfg, &rt.cfg.redirect_backend, &berr) < 0)
+			log_warn(
+				"repair: redirect backend of the plugin entry unknown (%s); using %s",
+				berr.msg, redirect_backend_to_string(rt.cfg.redirect_backend));
 	}
 
 	r = drop_capabilities(cfg, rt.have_cfg ? &rt.cfg : NULL);

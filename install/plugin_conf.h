@@ -22,6 +22,7 @@
 #include <limits.h>
 
 #include "../agent/agent_config.h"
+#include "cni/netconf.h"
 #include "util/cleanup.h"
 #include "util/error.h"
 
@@ -72,5 +73,16 @@ int plugin_template_values_from_config(const struct agent_config *cfg,
  */
 int plugin_conf_from_template(const char *tmpl, const struct plugin_template_values *v,
 			      char **ret_text, json_t **ret_json, struct error *err) _must_check_;
+
+/*
+ * The redirect backend the plugin entry cfg installs configures, read as the
+ * plugin reads its conf (redirect_backend, else native_nftables: true means
+ * nftables, else auto): what repair in place must use on this node. Current
+ * era: the generated entry; 1.7: the substituted template (the token left
+ * empty: only the two keys are read). Returns 0, or -EINVAL with ERR_CONFIG
+ * when the entry does not parse. No I/O.
+ */
+int plugin_conf_redirect_backend(const struct agent_config *cfg, enum redirect_backend *ret,
+				 struct error *err) _must_check_;
 
 #endif

@@ -39,7 +39,7 @@ struct item {
 	char *ns;
 	char *name;
 	char *rv;
-	json_t *pod; /* repair in place only */
+	struct pod_info *pod; /* repair in place only */
 	unsigned failures;
 	uint64_t due_ms;
 	uint64_t retry_after_ms; /* the server's Retry-After on the last failure */
@@ -78,7 +78,7 @@ static void item_free(struct item *it)
 	free(it->ns);
 	free(it->name);
 	free(it->rv);
-	json_decref(it->pod);
+	(void)pod_info_free(it->pod);
 	free(it);
 }
 
@@ -152,7 +152,7 @@ static int set_str(char **dst, const char *v)
 }
 
 /* Queues (or refreshes) a broken pod. Returns 1 when it is new. */
-static int enqueue(struct repair *rp, const struct pod_info *p, json_t *pod)
+static int enqueue(struct repair *rp, const struct pod_info *p)
 {
 	struct item **pp = queue_find(rp, p->uid);
 	struct item *it = *pp;
@@ -174,8 +174,14 @@ static int enqueue(struct repair *rp, const struct pod_info *p, json_t *pod)
 		return -ENOMEM;
 	}
 	if (rp->action == REPAIR_ACTION_REPAIR) {
-		json_decref(it->pod);
-		it->pod = json_incref(pod);
+		struct pod_info *copy = NULL;
+		if (pod_info_dup(p, &copy) < 0) {
+			if (fresh)
+				item_free(it);
+			return -ENOMEM;
+		}
+		(void)pod_info_free(it->pod);
+		it->pod = copy;
 	}
 	if (fresh) {
 		if (rp->tail)
@@ -239,7 +245,7 @@ static int on_event(void *ud, enum kube_watch_type type, json_t *pod)
 		count(rp, "skip");
 		return done_add(&rp->done, p->uid) < 0 ? -ENOMEM : 0;
 	}
-	int r = enqueue(rp, p, pod);
+	int r = enqueue(rp, p);
 	if (r < 0)
 		return r;
 	/* Act now when the bucket allows; otherwise a tick will. */
@@ -376,9 +382,7 @@ static enum outcome do_label(struct repair *rp, struct item *it, struct error *e
 
 static enum outcome do_repair(struct repair *rp, struct item *it, struct error *e)
 {
-	_cleanup_(pod_info_freep) struct pod_info *p = NULL;
-	if (pod_info_from_json(it->pod, &p, e) < 0)
-		return OUTCOME_FAILED;
+	const struct pod_info *p = it->pod;
 	const char *one[1] = {p->pod_ip};
 	const char *const *ips = (const char *const *)p->pod_ips;
 	size_t n = p->n_pod_ips;
@@ -394,12 +398,14 @@ static enum outcome do_repair(struct repair *rp, struct item *it, struct error *
 	int r = repair_find_netns(rp->cfg->host_proc_dir, ips, n, &fd, e);
 	if (r < 0)
 		return classify(r);
+	/* Not /proc/self: the path is also the iptables children's XTABLES_LOCKFILE,
+	 * and in them it must still name this netns (flock locks its inode). */
 	char path[64];
-	(void)snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
-	/* The nftables backend, whatever the node uses (as before capture.h). */
-	static const struct netconf nft_only = {.redirect_backend = REDIRECT_BACKEND_NFTABLES};
+	(void)snprintf(path, sizeof(path), "/proc/%d/fd/%d", (int)getpid(), fd);
+	/* The backend the node's plugin conf selects, as ADD would have used. */
+	const struct netconf conf = {.redirect_backend = rp->cfg->redirect_backend};
 	struct capture_outcome out = {0};
-	r = capture_apply(p, path, &nft_only, &out, e);
+	r = capture_apply(p, path, &conf, &out, e);
 	if (r < 0)
 		return e->kind == ERR_CONFIG ? OUTCOME_FAILED : OUTCOME_RETRY;
 	if (r > 0) {
@@ -409,8 +415,9 @@ static enum outcome do_repair(struct repair *rp, struct item *it, struct error *
 		count(rp, "skip");
 		return OUTCOME_DONE;
 	}
-	log_info("repair: repaired broken pod=%s/%s uid=%s in place ip=%s ipv6=%s", it->ns,
-		 it->name, it->uid, ips[0], out.ipv6 ? "true" : "false");
+	log_info("repair: repaired broken pod=%s/%s uid=%s in place ip=%s ipv6=%s backend=%s",
+		 it->ns, it->name, it->uid, ips[0], out.ipv6 ? "true" : "false",
+		 redirect_backend_to_string(out.backend));
 	post_event(rp, it, EVENT_REASON_REPAIRED_BROKEN_POD, "Normal",
 		   "pod detected as broken, repaired in place");
 	count(rp, "success");

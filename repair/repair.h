@@ -15,6 +15,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "cni/netconf.h"
 #include "kube/kube_client.h"
 #include "kube/pod_info.h"
 #include "util/cleanup.h"
@@ -47,10 +48,18 @@ struct repair_config {
 	char *host_proc_dir; /* HOST_PROC_DIR */
 	unsigned rate_limit; /* REPAIR_RATE_LIMIT, writes per second */
 	unsigned rate_burst; /* REPAIR_RATE_BURST */
+	/*
+	 * The backend repair in place programs a pod with, as the plugin's conf
+	 * key redirect_backend: auto (default), nftables or iptables. The
+	 * standalone istio-cni-repair reads REDIRECT_BACKEND; the agent sets it
+	 * from the plugin entry it installs (redirect_backend and
+	 * native_nftables of the conf, CNI_NETWORK_CONFIG's included).
+	 */
+	enum redirect_backend redirect_backend;
 };
 
 /*
- * Reads every REPAIR_* of SPEC 11 (and HOST_PROC_DIR) from envp (NULL:
+ * Reads every REPAIR_* of SPEC 11 (and HOST_PROC_DIR, REDIRECT_BACKEND) from envp (NULL:
  * environ), with Istio's defaults. Empty counts as unset, except for the
  * filters REPAIR_SIDECAR_ANNOTATION and REPAIR_INIT_CONTAINER_NAME, where a
  * set but empty value turns the filter off (Istio's ""). An invalid value is -EINVAL with

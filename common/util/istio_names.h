@@ -106,6 +106,9 @@
 #define ENV_REPAIR_RATE_LIMIT "REPAIR_RATE_LIMIT"
 #define ENV_REPAIR_RATE_BURST "REPAIR_RATE_BURST"
 #define ENV_HOST_PROC_DIR "HOST_PROC_DIR"
+/* The backend repair in place programs with: auto|nftables|iptables, as the conf key
+ * redirect_backend (ours; Istio has no such setting). */
+#define ENV_REDIRECT_BACKEND "REDIRECT_BACKEND"
 #define REPAIR_DEFAULT_BROKEN_POD_LABEL_KEY "cni.istio.io/uninitialized"
 #define REPAIR_DEFAULT_BROKEN_POD_LABEL_VALUE "true"
 #define EVENT_REASON_DELETE_BROKEN_POD "DeleteBrokenPod"

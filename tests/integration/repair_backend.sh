@@ -6,7 +6,8 @@
 # ISTIO_ chains in iptables-save, no nftables table of ours), and with
 # REDIRECT_BACKEND=nftables with nftables; in both cases `istio-cni check`
 # with the matching conf passes against the repaired netns, and
-# istio-cni-validate passes in it.
+# istio-cni-validate passes in it. Without REDIRECT_BACKEND (auto), a netns
+# that already holds legacy nat rules gets iptables-legacy, as ADD would.
 
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 . "$(dirname "${BASH_SOURCE[0]}")/repair_lib.bash"
@@ -37,10 +38,11 @@ ipt_save()
 	ip netns exec "$1" iptables-legacy-save 2>/dev/null
 }
 
-# case BACKEND: a fresh pod netns holding IP, repaired with REDIRECT_BACKEND=BACKEND.
+# repair_case BACKEND [legacy]: a fresh pod netns holding IP (with a legacy
+# nat rule when asked), repaired with REDIRECT_BACKEND=BACKEND (unset for auto).
 repair_case()
 {
-	local be=$1 pod node veth rc
+	local be=$1 legacy=${2:-} pod node veth rc want env=()
 	netns_new node "rbn$be"
 	netns_new pod "rbp$be"
 	veth=rb$$${be:0:1}
@@ -50,21 +52,37 @@ repair_case()
 	ip -n "$pod" link set eth0 up
 	printf '{"cniVersion":"1.0.0","name":"k8s-pod-network","type":"istio-cni","redirect_backend":"%s"}' \
 		"$be" >"$TMP/$be.conf"
+	want=$be
+	[[ $be != auto ]] && env=(REDIRECT_BACKEND="$be")
+	if [[ $legacy ]]; then
+		ip netns exec "$pod" iptables-legacy -t nat -A POSTROUTING -s "$IP/32" -j RETURN || return 1
+		want=iptables
+	fi
 
 	# A process of ours in the pod netns makes it findable under /proc.
 	ip netns exec "$pod" sleep 600 &
 	local sleeper=$!
 
 	run_repair REPAIR_REPAIR_PODS=true REPAIR_RUN_AS_DAEMON=false HOST_PROC_DIR=/proc \
-		REDIRECT_BACKEND="$be" >"$TMP/r-$be.out" 2>&1
+		"${env[@]}" >"$TMP/r-$be.out" 2>&1
 	rc=$?
 	proc_stop "$sleeper"
 	assert_eq "$rc" 0 "$be: istio-cni-repair (one pass) exits 0"
-	check "$be: it logged the repair" grep -q "repaired broken pod=default/$NAME" "$TMP/r-$be.out"
+	if grep -q "repaired broken pod=default/$NAME" "$TMP/r-$be.out"; then
+		pass "$be: it logged the repair"
+	else
+		fail "$be: it logged the repair"
+		sed 's/^/     | /' "$TMP/r-$be.out" | tail -n 5
+	fi
 
 	ipt_save "$pod" >"$TMP/ipt-$be.txt"
 	ip netns exec "$pod" nft list tables >"$TMP/nft-$be.txt" 2>&1
-	if [[ $be == iptables ]]; then
+	if [[ $legacy ]]; then
+		check "$be/legacy: iptables-legacy-save shows our ISTIO_ chains" \
+			bash -c "ip netns exec '$pod' iptables-legacy-save | grep -q '^:ISTIO_'"
+		check "$be/legacy: no inet istio-proxy-nat nft table" \
+			bash -c "! grep -q 'inet istio-proxy-nat' '$TMP/nft-$be.txt'"
+	elif [[ $want == iptables ]]; then
 		check "iptables: iptables-save shows our ISTIO_ chains" grep -q '^:ISTIO_' "$TMP/ipt-$be.txt"
 		check "iptables: no inet istio-proxy-nat nft table" \
 			bash -c "! grep -q 'inet istio-proxy-nat' '$TMP/nft-$be.txt'"
@@ -79,17 +97,18 @@ repair_case()
 	ip netns exec "$pod" setpriv --reuid 1337 --regid 1337 --clear-groups \
 		"$VALIDATE" --timeout 2 >"$TMP/v-$be.out" 2>&1
 	assert_eq "$?" 0 "$be: istio-cni-validate passes after the repair"
-	if [[ $be == iptables ]]; then
+	if [[ $want == iptables ]]; then
 		# the repaired netns keeps no nftables state of ours for a later DEL to miss
-		check "iptables: remove with the iptables conf leaves no ISTIO_ chains" \
+		check "$be: remove with the same conf" \
 			"$PLUGIN" remove --netns "/var/run/netns/$pod" --conf "$TMP/$be.conf"
 		ipt_save "$pod" >"$TMP/ipt2-$be.txt"
-		check "iptables: iptables-save is clean after remove" \
+		check "$be: iptables-save has no ISTIO_ chains after remove" \
 			bash -c "! grep -q 'ISTIO_' '$TMP/ipt2-$be.txt'"
 	fi
 }
 
 repair_case iptables
 repair_case nftables
+repair_case auto legacy
 
 summary
