@@ -277,8 +277,10 @@ int redirect_cmd_check(int argc, char **argv)
 	r = capture_check(pod, a.netns, conf, &drift, &err);
 	(void)netconf_free(conf);
 	(void)pod_info_free(pod);
-	if (r < 0 && drift != CAPTURE_DRIFT_NONE)
+	if (r < 0 && drift != CAPTURE_DRIFT_NONE) {
 		printf("drift: %s\n", capture_drift_to_string(drift));
+		(void)fflush(stdout); /* before the differences on stderr */
+	}
 	if (r < 0)
 		return fail("check", &err, r);
 	printf("ok: the netns holds exactly the planned rules\n");
