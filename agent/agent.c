@@ -722,8 +722,10 @@ int agent_run(const struct agent_config *cfg, const char *const *envp, struct er
 			}
 		}
 		/* Repair in place programs what the installed plugin entry selects. */
+		struct install_config entry_cfg;
+		agent_config_to_install(cfg, &entry_cfg);
 		struct error berr = {0};
-		if (plugin_conf_redirect_backend(cfg, &rt.cfg.redirect_backend, &berr) < 0)
+		if (plugin_conf_redirect_backend(&entry_cfg, &rt.cfg.redirect_backend, &berr) < 0)
 			log_warn(
 				"repair: redirect backend of the plugin entry unknown (%s); using %s",
 				berr.msg, redirect_backend_to_string(rt.cfg.redirect_backend));
@@ -740,7 +742,9 @@ int agent_run(const struct agent_config *cfg, const char *const *envp, struct er
 		goto out;
 	agent_metrics_set_ready(a.metrics, false);
 
-	r = installer_new(cfg, &a.installer, err);
+	struct install_config icfg;
+	agent_config_to_install(cfg, &icfg);
+	r = installer_new(&icfg, &a.installer, err);
 	if (r < 0)
 		goto out;
 	r = setup_loop(&a, err);

@@ -10,7 +10,7 @@
 #include "conflist.h"
 #include "util/istio_names.h"
 
-int plugin_conf_generate(const struct agent_config *cfg, json_t **ret)
+int plugin_conf_generate(const struct install_config *cfg, json_t **ret)
 {
 	_cleanup_json_ json_t *o = json_object();
 	if (!o)
@@ -67,7 +67,7 @@ static int join_path(char *buf, size_t len, const char *dir, const char *name)
 	return 0;
 }
 
-int plugin_template_values_from_config(const struct agent_config *cfg,
+int plugin_template_values_from_config(const struct install_config *cfg,
 				       struct plugin_template_storage *st,
 				       struct plugin_template_values *ret)
 {
@@ -178,12 +178,12 @@ int plugin_conf_from_template(const char *tmpl, const struct plugin_template_val
 	return 0;
 }
 
-int plugin_conf_redirect_backend(const struct agent_config *cfg, enum redirect_backend *ret,
+int plugin_conf_redirect_backend(const struct install_config *cfg, enum redirect_backend *ret,
 				 struct error *err)
 {
 	json_t *entry = NULL;
 	int r;
-	if (cfg->era == AGENT_ERA_CURRENT || !cfg->cni_network_config) {
+	if (cfg->era == INSTALL_ERA_CURRENT || !cfg->network_config) {
 		r = plugin_conf_generate(cfg, &entry);
 		if (r < 0)
 			return error_set(err, ERR_INTERNAL, r, "building the plugin entry");
@@ -195,7 +195,7 @@ int plugin_conf_redirect_backend(const struct agent_config *cfg, enum redirect_b
 			return error_set(err, ERR_CONFIG, r,
 					 "CNI_NETWORK_CONFIG: a path is too long");
 		char *text = NULL;
-		r = plugin_conf_from_template(cfg->cni_network_config, &v, &text, &entry, err);
+		r = plugin_conf_from_template(cfg->network_config, &v, &text, &entry, err);
 		if (r < 0)
 			return r;
 		wipe_free(text);

@@ -56,8 +56,10 @@ static enum redirect_backend agent_backend(const char *const *envp)
 	struct error err = {0};
 	if (agent_config_from_env(envp, &c, &err) < 0)
 		fail_msg("config: %s", err.msg);
+	struct install_config ic;
+	agent_config_to_install(c, &ic);
 	enum redirect_backend b = _REDIRECT_BACKEND_MAX;
-	if (plugin_conf_redirect_backend(c, &b, &err) < 0)
+	if (plugin_conf_redirect_backend(&ic, &b, &err) < 0)
 		fail_msg("plugin_conf_redirect_backend: %s", err.msg);
 	agent_config_freep(&c);
 	return b;
@@ -107,8 +109,10 @@ static void test_agent_template_era(void **state)
 	struct agent_config *c = NULL;
 	struct error err = {0};
 	assert_int_equal(agent_config_from_env(bad, &c, &err), 0);
+	struct install_config ic;
+	agent_config_to_install(c, &ic);
 	enum redirect_backend b;
-	assert_int_equal(plugin_conf_redirect_backend(c, &b, &err), -EINVAL);
+	assert_int_equal(plugin_conf_redirect_backend(&ic, &b, &err), -EINVAL);
 	agent_config_freep(&c);
 }
 
