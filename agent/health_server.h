@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * The agent's TCP HTTP endpoints, over libmicrohttpd (research I§5.8):
+ * The agent's TCP HTTP endpoints, over libmicrohttpd:
  *   HEALTH_PORT (8000):      /healthz 200 while the agent loop runs (its
  *                            heartbeat), else 503; /readyz 200 when the plugin
  *                            is installed and the watches are armed, else 503.

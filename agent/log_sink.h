@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
  * The agent's UNIX-socket HTTP server at <CNI_AGENT_RUN_DIR>/log.sock
- * (research I§5.2 step 4, SPEC 8 and 10), over libmicrohttpd:
+ * (where the plugin sends its logs and asks for pods), over libmicrohttpd:
  *
  *   POST /log   body: a JSON array of strings, the plugin's log lines (its
  *               JSON lines: time, level, scope, msg, pod, containerID). Each

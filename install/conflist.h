@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * Pure transformations of CNI network configuration files (research I§5.3,
- * I§5.4, I§5.9): validity as libcni judges it, inserting our plugin entry,
+ * Pure transformations of CNI network configuration files: validity as
+ * libcni judges it, inserting our plugin entry,
  * removing it again, and Istio's serialisation. No I/O here: the installer
  * reads, calls these, and writes atomically.
  *

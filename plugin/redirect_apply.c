@@ -276,7 +276,7 @@ out:
 	return r;
 }
 
-/* ---- backend selection (SPEC 4) ------------------------------------------ */
+/* ---- backend selection ---------------------------------------------------- */
 
 static enum redirect_backend configured_of(const struct netconf *conf)
 {

@@ -29,7 +29,7 @@ struct redirect_outcome {
 };
 
 /*
- * The *_with_conf functions choose the backend from conf (SPEC 4):
+ * The *_with_conf functions choose the backend from conf:
  * `redirect_backend` when set to nftables or iptables, else
  * `native_nftables: true` means nftables, else `auto`: nftables unless the pod
  * netns already holds legacy-iptables nat tables or the kernel has no

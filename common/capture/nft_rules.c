@@ -46,7 +46,7 @@ static int chain_list_insert(struct chain_list *l, size_t pos, const struct plan
 }
 
 /*
- * Istio's documents apply `-I CHAIN N` in document order (I§3.3); iptables
+ * Istio's documents apply `-I CHAIN N` in document order; iptables
  * position N is index N-1, past the end is an append.
  */
 static int resolve_order(const struct plan_rules *rs, struct chain_list (*cl)[_PLAN_CHAIN_MAX],

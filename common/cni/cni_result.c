@@ -1257,7 +1257,7 @@ int cni_result_print_empty(enum cni_version v, FILE *out)
 	/*
 	 * libcni refuses to convert an address-less result to 0.1.0/0.2.0, but a
 	 * plugin run without prevResult (Multus standalone) must still answer
-	 * with a result in the conf's version (SPEC 3): cniVersion and dns.
+	 * with a result in the conf's version: cniVersion and dns.
 	 */
 	if ((unsigned int)v >= _CNI_VERSION_MAX)
 		return -EINVAL;
