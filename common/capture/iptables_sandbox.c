@@ -162,28 +162,14 @@ static void close_pair(int p[2])
 		}
 }
 
-int iptables_sandbox_exec(const struct sandbox_cmd *cmd, struct sandbox_result *ret,
-			  struct error *err)
+/* A memfd holding cmd's input, positioned at its start: the child's stdin. */
+static int input_memfd(const struct sandbox_cmd *cmd, int *ret_fd, struct error *err)
 {
-	int out_p[2] = {-1, -1}, err_p[2] = {-1, -1}, rep_p[2] = {-1, -1};
-	_cleanup_close_ int in_fd = -1;
-	_cleanup_free_ char *lock_env = NULL;
-	struct capture out = {.cap = cmd->stdout_cap}, errc = {.cap = IPTABLES_STDERR_MAX};
-	const char *prog = cmd->argv && cmd->argv[0] ? cmd->argv[0] : "";
-	int r;
-
-	if (prog[0] != '/')
-		return error_set(err, ERR_INTERNAL, -EINVAL, "not an absolute path: \"%s\"", prog);
-	if (cmd->lock_path && asprintf(&lock_env, "XTABLES_LOCKFILE=%s", cmd->lock_path) < 0)
-		return -ENOMEM;
-	static char path_env[] = SANDBOX_PATH;
-	char *const envp[] = {path_env, lock_env, NULL};
-
-	in_fd = memfd_create("istio-cni-input", MFD_CLOEXEC);
-	if (in_fd < 0)
+	_cleanup_close_ int fd = memfd_create("istio-cni-input", MFD_CLOEXEC);
+	if (fd < 0)
 		return error_set(err, ERR_IPTABLES, -errno, "memfd_create: %m");
 	for (size_t off = 0; cmd->input && off < cmd->input_len;) {
-		ssize_t n = write(in_fd, cmd->input + off, cmd->input_len - off);
+		ssize_t n = write(fd, cmd->input + off, cmd->input_len - off);
 		if (n < 0) {
 			if (errno == EINTR)
 				continue;
@@ -191,43 +177,58 @@ int iptables_sandbox_exec(const struct sandbox_cmd *cmd, struct sandbox_result *
 		}
 		off += (size_t)n;
 	}
-	if (lseek(in_fd, 0, SEEK_SET) < 0)
+	if (lseek(fd, 0, SEEK_SET) < 0)
 		return error_set(err, ERR_IPTABLES, -errno, "lseek: %m");
+	*ret_fd = TAKE_FD(fd);
+	return 0;
+}
 
-	if (pipe2(out_p, O_CLOEXEC) < 0 || pipe2(err_p, O_CLOEXEC) < 0 ||
-	    pipe2(rep_p, O_CLOEXEC) < 0) {
-		r = error_set(err, ERR_IPTABLES, -errno, "pipe2: %m");
-		goto out;
-	}
+/* The parent's ends of the child's stdout, stderr and set-up report pipes. */
+struct child_io {
+	int out_p[2], err_p[2], rep_p[2];
+	struct capture out, errc;
+	int report[2]; /* the failed step and its errno, when the child reports one */
+	size_t report_len;
+	bool rep_eof;
+};
 
-	pid_t pid = fork();
-	if (pid < 0) {
-		r = error_set(err, ERR_IPTABLES, -errno, "fork: %m");
-		goto out;
-	}
-	if (pid == 0)
-		child_run(cmd, envp, in_fd, out_p[1], err_p[1], rep_p[1]);
+static void child_io_done(struct child_io *io)
+{
+	close_pair(io->out_p);
+	close_pair(io->err_p);
+	close_pair(io->rep_p);
+	free(io->out.buf);
+	free(io->errc.buf);
+}
 
-	(void)close(out_p[1]);
-	(void)close(err_p[1]);
-	(void)close(rep_p[1]);
-	out_p[1] = err_p[1] = rep_p[1] = -1;
+static void report_read(struct child_io *io)
+{
+	ssize_t k = read(io->rep_p[0], (char *)io->report + io->report_len,
+			 sizeof(io->report) - io->report_len);
+	if (k <= 0)
+		io->rep_eof = true;
+	else
+		io->report_len += (size_t)k;
+	if (io->report_len == sizeof(io->report))
+		io->rep_eof = true;
+}
 
-	unsigned int timeout = cmd->timeout_ms ? cmd->timeout_ms : IPTABLES_EXEC_TIMEOUT_MS;
-	int64_t deadline = now_ms() + timeout;
-	int report[2] = {0};
-	size_t report_len = 0;
-	bool rep_eof = false, timed_out = false;
-	r = 0;
-	while (r == 0 && (!out.eof || !errc.eof || !rep_eof)) {
+/*
+ * Reads the child's stdout, stderr and report until all three end or the
+ * deadline passes (*timed_out). Returns 0 or a negative errno.
+ */
+static int child_collect(struct child_io *io, int64_t deadline, bool *timed_out)
+{
+	int r = 0;
+	while (r == 0 && (!io->out.eof || !io->errc.eof || !io->rep_eof)) {
 		struct pollfd pfd[3] = {
-			{.fd = out.eof ? -1 : out_p[0], .events = POLLIN},
-			{.fd = errc.eof ? -1 : err_p[0], .events = POLLIN},
-			{.fd = rep_eof ? -1 : rep_p[0], .events = POLLIN},
+			{.fd = io->out.eof ? -1 : io->out_p[0], .events = POLLIN},
+			{.fd = io->errc.eof ? -1 : io->err_p[0], .events = POLLIN},
+			{.fd = io->rep_eof ? -1 : io->rep_p[0], .events = POLLIN},
 		};
 		int64_t left = deadline - now_ms();
 		if (left <= 0) {
-			timed_out = true;
+			*timed_out = true;
 			break;
 		}
 		int n = poll(pfd, 3, (int)left);
@@ -238,25 +239,19 @@ int iptables_sandbox_exec(const struct sandbox_cmd *cmd, struct sandbox_result *
 			break;
 		}
 		if (pfd[0].revents)
-			r = capture_read(out_p[0], &out);
+			r = capture_read(io->out_p[0], &io->out);
 		if (r == 0 && pfd[1].revents)
-			r = capture_read(err_p[0], &errc);
-		if (r == 0 && pfd[2].revents) {
-			ssize_t k = read(rep_p[0], (char *)report + report_len,
-					 sizeof(report) - report_len);
-			if (k <= 0)
-				rep_eof = true;
-			else
-				report_len += (size_t)k;
-			if (report_len == sizeof(report))
-				rep_eof = true;
-		}
+			r = capture_read(io->err_p[0], &io->errc);
+		if (r == 0 && pfd[2].revents)
+			report_read(io);
 	}
+	return r;
+}
 
-	if (timed_out || r < 0)
-		(void)kill(pid, SIGKILL);
-	int wstatus = 0;
-	while (waitpid(pid, &wstatus, 0) < 0) {
+/* Waits for pid; r is the error so far, kept when set. */
+static int child_reap(pid_t pid, int r, const char *prog, int *wstatus, struct error *err)
+{
+	while (waitpid(pid, wstatus, 0) < 0) {
 		if (errno != EINTR) {
 			if (r == 0)
 				r = error_set(err, ERR_IPTABLES, -errno, "waiting for %s: %m",
@@ -264,48 +259,97 @@ int iptables_sandbox_exec(const struct sandbox_cmd *cmd, struct sandbox_result *
 			break;
 		}
 	}
-	if (r < 0) {
-		if (err && err->kind == ERR_NONE)
-			r = error_set(err, ERR_IPTABLES, r, "running %s: %s", prog, strerror(-r));
-		goto out;
+	return r;
+}
+
+/* The exited child's result; io's buffers move into *ret. */
+static int child_result(const struct sandbox_cmd *cmd, struct child_io *io, int wstatus,
+			struct sandbox_result *ret)
+{
+	struct sandbox_result res = {0};
+	res.status = WIFEXITED(wstatus) ? WEXITSTATUS(wstatus) : 128 + WTERMSIG(wstatus);
+	res.out = TAKE_PTR(io->out.buf);
+	res.out_len = io->out.len;
+	if (cmd->stdout_cap > 0 && !res.out)
+		res.out = strdup("");
+	res.err = io->errc.buf ? TAKE_PTR(io->errc.buf) : strdup("");
+	if ((cmd->stdout_cap > 0 && !res.out) || !res.err) {
+		sandbox_result_done(&res);
+		return -ENOMEM;
 	}
-	if (timed_out) {
-		r = error_set(err, ERR_IPTABLES, -ETIMEDOUT, "%s killed after %u ms", prog,
-			      timeout);
-		goto out;
-	}
-	if (report_len == sizeof(report)) {
-		r = error_set(err, ERR_IPTABLES, report[1] ? -report[1] : -EIO,
-			      "sandbox for %s: %s: %s", prog, step_name(report[0]),
-			      strerror(report[1]));
-		goto out;
-	}
-	if (out.overflow) {
-		r = error_set(err, ERR_IPTABLES, -EFBIG, "%s printed more than %zu bytes", prog,
-			      cmd->stdout_cap);
+	*ret = res;
+	return 0;
+}
+
+int iptables_sandbox_exec(const struct sandbox_cmd *cmd, struct sandbox_result *ret,
+			  struct error *err)
+{
+	struct child_io io = {
+		.out_p = {-1, -1},
+		.err_p = {-1, -1},
+		.rep_p = {-1, -1},
+		.out = {.cap = cmd->stdout_cap},
+		.errc = {.cap = IPTABLES_STDERR_MAX},
+	};
+	_cleanup_close_ int in_fd = -1;
+	_cleanup_free_ char *lock_env = NULL;
+	const char *prog = cmd->argv && cmd->argv[0] ? cmd->argv[0] : "";
+	int r;
+
+	if (prog[0] != '/')
+		return error_set(err, ERR_INTERNAL, -EINVAL, "not an absolute path: \"%s\"", prog);
+	if (cmd->lock_path && asprintf(&lock_env, "XTABLES_LOCKFILE=%s", cmd->lock_path) < 0)
+		return -ENOMEM;
+	static char path_env[] = SANDBOX_PATH;
+	char *const envp[] = {path_env, lock_env, NULL};
+
+	r = input_memfd(cmd, &in_fd, err);
+	if (r < 0)
+		return r;
+	if (pipe2(io.out_p, O_CLOEXEC) < 0 || pipe2(io.err_p, O_CLOEXEC) < 0 ||
+	    pipe2(io.rep_p, O_CLOEXEC) < 0) {
+		r = error_set(err, ERR_IPTABLES, -errno, "pipe2: %m");
 		goto out;
 	}
 
-	struct sandbox_result res = {0};
-	res.status = WIFEXITED(wstatus) ? WEXITSTATUS(wstatus) : 128 + WTERMSIG(wstatus);
-	res.out = TAKE_PTR(out.buf);
-	res.out_len = out.len;
-	if (cmd->stdout_cap > 0 && !res.out)
-		res.out = strdup("");
-	res.err = errc.buf ? TAKE_PTR(errc.buf) : strdup("");
-	if ((cmd->stdout_cap > 0 && !res.out) || !res.err) {
-		sandbox_result_done(&res);
-		r = -ENOMEM;
+	pid_t pid = fork();
+	if (pid < 0) {
+		r = error_set(err, ERR_IPTABLES, -errno, "fork: %m");
 		goto out;
 	}
-	*ret = res;
-	r = 0;
+	if (pid == 0)
+		child_run(cmd, envp, in_fd, io.out_p[1], io.err_p[1], io.rep_p[1]);
+
+	(void)close(io.out_p[1]);
+	(void)close(io.err_p[1]);
+	(void)close(io.rep_p[1]);
+	io.out_p[1] = io.err_p[1] = io.rep_p[1] = -1;
+
+	unsigned int timeout = cmd->timeout_ms ? cmd->timeout_ms : IPTABLES_EXEC_TIMEOUT_MS;
+	bool timed_out = false;
+	r = child_collect(&io, now_ms() + timeout, &timed_out);
+	if (timed_out || r < 0)
+		(void)kill(pid, SIGKILL);
+	int wstatus = 0;
+	r = child_reap(pid, r, prog, &wstatus, err);
+	if (r < 0) {
+		if (err && err->kind == ERR_NONE)
+			r = error_set(err, ERR_IPTABLES, r, "running %s: %s", prog, strerror(-r));
+	} else if (timed_out) {
+		r = error_set(err, ERR_IPTABLES, -ETIMEDOUT, "%s killed after %u ms", prog,
+			      timeout);
+	} else if (io.report_len == sizeof(io.report)) {
+		r = error_set(err, ERR_IPTABLES, io.report[1] ? -io.report[1] : -EIO,
+			      "sandbox for %s: %s: %s", prog, step_name(io.report[0]),
+			      strerror(io.report[1]));
+	} else if (io.out.overflow) {
+		r = error_set(err, ERR_IPTABLES, -EFBIG, "%s printed more than %zu bytes", prog,
+			      cmd->stdout_cap);
+	} else {
+		r = child_result(cmd, &io, wstatus, ret);
+	}
 out:
-	close_pair(out_p);
-	close_pair(err_p);
-	close_pair(rep_p);
-	free(out.buf);
-	free(errc.buf);
+	child_io_done(&io);
 	return r;
 }
 
