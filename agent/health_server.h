@@ -61,7 +61,7 @@ struct http_limits {
 };
 
 /* Bytes of headers and bookkeeping one connection may use. */
-#define HTTP_CONNECTION_MEMORY (16u * 1024u)
+#define HTTP_CONNECTION_MEMORY ((intptr_t)16 * 1024)
 /* The probe and metrics ports close a connection that has not sent a whole
  * request header this long after it opened or after its last answer. */
 #define HTTP_REQUEST_DEADLINE_MS 10000

@@ -32,9 +32,9 @@
  * JSON escaping makes at most ~1.3 times as long. A longer Content-Length is
  * refused (413) before any of the body is read.
  */
-#define LOG_SINK_MAX_BODY (384u * 1024u)
+#define LOG_SINK_MAX_BODY ((size_t)384 * 1024)
 /* Bytes all bodies being received may hold at once; past it, 503. */
-#define LOG_SINK_BUFFER_BUDGET (4u * 1024u * 1024u)
+#define LOG_SINK_BUFFER_BUDGET ((size_t)4 * 1024 * 1024)
 /* Most lines taken from one body, and the longest line re-logged whole. */
 #define LOG_SINK_MAX_LINES 2048
 #define LOG_SINK_MAX_LINE 4096

@@ -27,7 +27,7 @@
 #include "util/error.h"
 
 /* Largest CNI conf file we read (real ones are a few KiB). */
-#define CONFLIST_MAX_BYTES (1024u * 1024u)
+#define CONFLIST_MAX_BYTES ((size_t)1024 * 1024)
 
 /* The name and version Istio gives a `.conf` turned into a list. */
 #define CONFLIST_CONVERTED_NAME "k8s-pod-network"

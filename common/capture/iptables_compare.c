@@ -41,9 +41,12 @@ static int compare_chain(struct diff *d, const char *table, const struct iptable
 {
 	/* The rules of have that count: all of an ISTIO chain, ours in a built-in. */
 	size_t n_have = have ? have->n : 0, n_want = want ? want->n : 0, n_sel = 0;
+	// NOLINTNEXTLINE(bugprone-sizeof-expression): sizeof(*p) of an array of pointers
 	_cleanup_free_ const struct iptables_vrule **sel = calloc(n_have + 1, sizeof(*sel));
+	// NOLINTNEXTLINE(bugprone-sizeof-expression): sizeof(*p) of an array of pointers
 	_cleanup_free_ const struct iptables_vrule **wnt = calloc(n_want + 1, sizeof(*wnt));
 	if (!sel || !wnt)
+		// NOLINTNEXTLINE(clang-analyzer-unix.Malloc): _cleanup_ frees it
 		return -ENOMEM;
 	for (size_t i = 0; i < n_have; i++)
 		if (!have->builtin || iptables_builtin_rule_ours(t, &have->rule[i], want))
@@ -59,7 +62,9 @@ static int compare_chain(struct diff *d, const char *table, const struct iptable
 
 	const char *name = want ? want->name : have->name;
 	unsigned int before = d->n;
+	// NOLINTNEXTLINE(bugprone-sizeof-expression): sizeof(*p) of an array of pointers
 	qsort(sel, n_sel, sizeof(*sel), cmp_rule_canon);
+	// NOLINTNEXTLINE(bugprone-sizeof-expression): sizeof(*p) of an array of pointers
 	qsort(wnt, n_want, sizeof(*wnt), cmp_rule_canon);
 	size_t i = 0, k = 0;
 	while (i < n_want || k < n_sel) {

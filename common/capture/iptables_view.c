@@ -90,7 +90,7 @@ static char *canon_value(const char *v)
 		char *out = NULL;
 		return asprintf(&out, "%llu", (unsigned long long)a) < 0 ? NULL : out;
 	}
-	return strdup(v);
+	return strdup(v); // NOLINT(clang-analyzer-unix.Malloc): _cleanup_ frees it
 }
 
 static int cmp_str(const void *a, const void *b)
@@ -157,6 +157,7 @@ int iptables_canon_rule(const char *spec, char **ret)
 	if (!copy)
 		return -ENOMEM;
 	char *save = NULL;
+	// NOLINTNEXTLINE(clang-analyzer-unix.Malloc): _cleanup_ frees it
 	for (char *tok = strtok_r(copy, " \t\n", &save);; tok = strtok_r(NULL, " \t\n", &save)) {
 		bool is_neg = tok && strcmp(tok, "!") == 0;
 		bool is_opt = tok && tok[0] == '-' && tok[1] != '\0' &&
@@ -191,7 +192,8 @@ int iptables_canon_rule(const char *spec, char **ret)
 		neg = false;
 	}
 
-	qsort(groups.v, groups.n, sizeof(*groups.v), cmp_str);
+	if (groups.n > 1)
+		qsort(groups.v, groups.n, sizeof(*groups.v), cmp_str);
 	char *buf = NULL;
 	size_t len = 0;
 	FILE *f = open_memstream(&buf, &len);
@@ -333,6 +335,7 @@ int iptables_view_from_save(const char *save, struct iptables_view *ret, struct 
 	if (!copy)
 		return -ENOMEM;
 	char *sp = NULL;
+	// NOLINTNEXTLINE(clang-analyzer-unix.Malloc): _cleanup_ frees it
 	for (char *line = strtok_r(copy, "\n", &sp); line; line = strtok_r(NULL, "\n", &sp)) {
 		lineno++;
 		if (line[0] == '#' || line[0] == '\0')

@@ -266,8 +266,8 @@ void kube_collect_status(struct kube_client *c, CURLcode code, struct kube_statu
 	(void)curl_easy_getinfo(c->h, CURLINFO_RESPONSE_CODE, &http);
 	if (curl_easy_getinfo(c->h, CURLINFO_RETRY_AFTER, &ra) != CURLE_OK || ra < 0)
 		ra = 0;
-	if (ra > 24 * 3600)
-		ra = 24 * 3600;
+	if (ra > (curl_off_t)24 * 3600)
+		ra = (curl_off_t)24 * 3600;
 	*st = (struct kube_status){
 		.http_code = http,
 		.curl_code = (int)code,

@@ -97,7 +97,8 @@ static void status_fields(const json_t *obj, const char **message, const char **
 		*code = json_integer_value(c);
 	json_t *d = json_object_get(obj, "details");
 	json_t *ra = json_is_object(d) ? json_object_get(d, "retryAfterSeconds") : NULL;
-	if (json_is_integer(ra) && json_integer_value(ra) > 0 && json_integer_value(ra) < 24 * 3600)
+	if (json_is_integer(ra) && json_integer_value(ra) > 0 &&
+	    json_integer_value(ra) < (json_int_t)24 * 3600)
 		*retry_after_s = json_integer_value(ra);
 }
 
