@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * The node agent's settings (SPEC 10, research I§5.1), read once from the
+ * The node agent's settings, read once from the
  * environment at start-up. Both eras are accepted: current Istio's names
  * (MOUNTED_CNI_NET_DIR, CNI_AGENT_RUN_DIR, KUBECONFIG_MODE, ...) and the 1.7
  * ones (CNI_NET_DIR, CNI_NETWORK_CONFIG template, KUBECFG_FILE_NAME,
@@ -27,7 +27,7 @@
  * names a readable file (which then wins, as in 1.7), the agent runs in the
  * 1.7 "template" era: the plugin entry is the substituted template and the
  * plugin kubeconfig is <MOUNTED_CNI_NET_DIR>/<KUBECFG_FILE_NAME>. Otherwise
- * the current era: the plugin entry is generated (research I§5.4) and the
+ * the current era: the plugin entry is generated (Istio's plugin struct) and the
  * kubeconfig is <CNI_AGENT_RUN_DIR>/istio-cni-kubeconfig.
  */
 #ifndef ISTIO_CNI_AGENT_CONFIG_H

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * The agent's cache of its node's pods (SPEC 8): one list-then-watch of
+ * The agent's cache of its node's pods: one list-then-watch of
  * pods with fieldSelector=spec.nodeName=<node> (pod_watch_run, in its own
  * thread; one WATCH request lasts minutes, see pod_watch.h) fills a map namespace/name -> (uid, the Pod JSON as the API sent
  * it), from which the log socket answers the plugin's

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * The installer: what the node agent does to the host's CNI files (SPEC 10,
- * research I§5.3-5.9). It orchestrates the pure modules of install/
+ * The installer: what the node agent does to the host's CNI files. It
+ * orchestrates the pure modules of install/
  * (cni_conf_dir, conflist, plugin_conf, kubeconfig_writer) and the atomic
  * writers (binary_install, write_file_atomic):
  *
@@ -76,7 +76,8 @@ int installer_check(struct installer *in, bool *ret_valid, struct error *err) _m
 int installer_refresh_kubeconfig(struct installer *in, struct error *err) _must_check_;
 
 /*
- * SPEC 10 order: our entry out of the conf we manage (or our standalone conf
+ * Removal order, so no conf ever names a missing plugin: our entry out of
+ * the conf we manage (or our standalone conf
  * deleted), then the kubeconfig, then the binary. Best effort: every step is
  * tried; a missing file is success. Returns the first error. A `.conf` we
  * turned into a `.conflist` in this process is put back as the original

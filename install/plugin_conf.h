@@ -3,7 +3,7 @@
  * Our plugin entry, the object the installer appends to the primary conf
  * list (chained) or writes as its own conf (standalone). Pure: no I/O.
  *
- * Current era (research I§5.4): Istio's plugin struct, in its field order,
+ * Current era: Istio's plugin struct, in its field order,
  * plus what we add:
  *   "capabilities": {"io.kubernetes.cri.pod-annotations": true}
  *       so containerd hands the plugin the pod's annotations in

@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
  * Reads the pod ADD and CHECK decide on: from the node agent's pod cache
- * when it answers, else from the Kubernetes API (SPEC 5 step 5, SPEC 8): retries transient failures with backoff inside a deadline and then
+ * when it answers, else from the Kubernetes API: retries transient failures
+ * with backoff inside a deadline and then
  * fails closed; 401/403 fail at once. libcurl is loaded only here.
  */
 #ifndef ISTIO_CNI_POD_LOOKUP_H

@@ -41,7 +41,7 @@ static const char *const route_reasons[] = {
 };
 
 /*
- * The decisions SPEC 5 makes before any Kubernetes client exists, in its
+ * The decisions the ADD flow makes before any Kubernetes client exists, in its
  * order: a missing kubeconfig must never block the agent's own pod or an
  * excluded namespace.
  */

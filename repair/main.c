@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: Apache-2.0
-/* istio-cni-repair: the repair loop on its own (SPEC 11). */
+/* istio-cni-repair: the repair loop on its own. */
 #include <errno.h>
 #include <signal.h>
 #include <stdatomic.h>

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * The repair loop (SPEC 11, research I§6): watch this node's pods, find the
+ * The repair loop: watch this node's pods, find the
  * ones whose istio-validation init container failed because the node's CNI
  * was not ready, and repair them in place, delete them or label them.
  *
@@ -59,7 +59,7 @@ struct repair_config {
 };
 
 /*
- * Reads every REPAIR_* of SPEC 11 (and HOST_PROC_DIR, REDIRECT_BACKEND) from envp (NULL:
+ * Reads every REPAIR_* setting (and HOST_PROC_DIR, REDIRECT_BACKEND) from envp (NULL:
  * environ), with Istio's defaults. Empty counts as unset, except for the
  * filters REPAIR_SIDECAR_ANNOTATION and REPAIR_INIT_CONTAINER_NAME, where a
  * set but empty value turns the filter off (Istio's ""). An invalid value is -EINVAL with
@@ -116,7 +116,12 @@ enum repair_action repair_action_for(const struct repair_config *cfg);
 /* "repair", "delete", "label" (the metric's type), "none". */
 const char *repair_action_to_string(enum repair_action a);
 
-/* Research I§6.2, exactly. */
+/*
+ * Istio's test, exactly: the sidecar annotation (when configured) is present,
+ * and an init container named initContainerName (any, when empty) that has not
+ * completed has lastState.terminated matching the termination message (when
+ * configured; trimmed) and the exit code (when non-zero).
+ */
 bool repair_pod_is_broken(const struct repair_config *cfg, const struct pod_info *p);
 
 /* A token bucket over API writes; times in ms on any monotonic clock. */

@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: Apache-2.0
-/* REPAIR_* settings (research I§6.1) and the pure parts of the repair loop. */
+/* REPAIR_* settings (Istio's names and defaults) and the pure parts of the repair loop. */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * List-then-watch of pods, the way an informer does it (SPEC 11): a paged
+ * List-then-watch of pods, the way an informer does it: a paged
  * LIST, then a WATCH from the list's resourceVersion with bookmarks, resumed
  * from the last resourceVersion seen after a cut, and a fresh LIST on 410
  * Gone. After every (re)list the consumer gets the synthetic deltas between

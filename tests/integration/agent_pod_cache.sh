@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: Apache-2.0
-# The agent's pod cache (SPEC 8): one watch of the node's pods, answered on
+# The agent's pod cache: one watch of the node's pods, answered on
 # <run_dir>/log.sock as GET /pod?namespace=&name=&uid=. Lookups come from
 # the cache (no API request), a pod created just after the request started
 # is found, an unknown pod is 404, a uid that differs from the cached one is
