@@ -18,14 +18,19 @@
 #include "metrics.h"
 #include "pod_cache.h"
 
+static int put_pod(struct pod_cache *pc, const char *ns, const char *name, const char *uid)
+{
+	char n[64], m[64], u[64];
+	(void)snprintf(n, sizeof(n), "%s", ns);
+	(void)snprintf(m, sizeof(m), "%s", name);
+	(void)snprintf(u, sizeof(u), "%s", uid);
+	struct pod_info p = {.namespace = n, .name = m, .uid = u};
+	return pod_cache_put(pc, &p);
+}
+
 static void put(struct pod_cache *pc, const char *ns, const char *name, const char *uid)
 {
-	char json[256];
-	int n = snprintf(json, sizeof(json),
-			 "{\"metadata\":{\"namespace\":\"%s\",\"name\":\"%s\","
-			 "\"uid\":\"%s\"}}",
-			 ns, name, uid);
-	assert_int_equal(pod_cache_put(pc, ns, name, uid, json, (size_t)n), 0);
+	assert_int_equal(put_pod(pc, ns, name, uid), 0);
 }
 
 static void test_map(void **state)
@@ -173,9 +178,7 @@ static void *late_put_main(void *arg)
 	struct late_put *lp = arg;
 	struct timespec ts = {.tv_sec = 0, .tv_nsec = (long)lp->delay_ms * 1000000L};
 	(void)nanosleep(&ts, NULL);
-	char json[128];
-	int n = snprintf(json, sizeof(json), "{\"uid\":\"%s\"}", lp->uid);
-	if (pod_cache_put(lp->pc, "late", "pod", lp->uid, json, (size_t)n) < 0)
+	if (put_pod(lp->pc, "late", "pod", lp->uid) < 0)
 		abort();
 	return NULL;
 }
@@ -199,9 +202,7 @@ static void test_wait(void **state)
 		assert_int_equal(pod_cache_new(NULL, &pc), 0);
 		pod_cache_set_synced(pc, true);
 		if (t[i].existing_uid)
-			assert_int_equal(pod_cache_put(pc, "late", "pod", t[i].existing_uid, "{}",
-						       2),
-					 0);
+			put(pc, "late", "pod", t[i].existing_uid);
 		struct late_put lp = {pc, t[i].put_after_ms, "new"};
 		pthread_t th;
 		assert_int_equal(pthread_create(&th, NULL, late_put_main, &lp), 0);
@@ -211,7 +212,7 @@ static void test_wait(void **state)
 						  &len),
 				 t[i].want);
 		if (t[i].want == 0)
-			assert_string_equal(json, "{\"uid\":\"new\"}");
+			assert_non_null(strstr(json, "\"uid\":\"new\""));
 		free(json);
 		assert_int_equal(pthread_join(th, NULL), 0);
 		pod_cache_free(pc);
