@@ -590,46 +590,34 @@ static int dup_strv(char *const *v, size_t n, char ***ret, size_t *ret_n)
 	return 0;
 }
 
-/* key/value pairs and env entries share a shape: two strings each. */
-static int dup_pairs(const struct pod_kv *v, size_t n, struct pod_kv **ret, size_t *ret_n)
-{
-	*ret = NULL;
-	*ret_n = 0;
-	if (!v)
-		return 0;
-	*ret = calloc(n ? n : 1, sizeof(**ret));
-	if (!*ret)
-		return -ENOMEM;
-	for (; *ret_n < n; (*ret_n)++) {
-		struct pod_kv *d = &(*ret)[*ret_n];
-		if (dup_str(v[*ret_n].key, &d->key) < 0 ||
-		    dup_str(v[*ret_n].value, &d->value) < 0) {
-			(*ret_n)++; /* the half-copied entry is freed with the rest */
-			return -ENOMEM;
-		}
+/*
+ * Labels, annotations and the proxy's env share a shape: an array of entries
+ * of two strings each. A half-copied entry counts, so that freeing the copy
+ * frees it too.
+ */
+#define DEFINE_DUP_PAIRS(fn, type, first, second)                                                  \
+	static int fn(const type *v, size_t n, type **ret, size_t *ret_n)                          \
+	{                                                                                          \
+		*ret = NULL;                                                                       \
+		*ret_n = 0;                                                                        \
+		if (!v)                                                                            \
+			return 0;                                                                  \
+		*ret = calloc(n ? n : 1, sizeof(**ret));                                           \
+		if (!*ret)                                                                         \
+			return -ENOMEM;                                                            \
+		for (; *ret_n < n; (*ret_n)++) {                                                   \
+			type *d = &(*ret)[*ret_n];                                                 \
+			if (dup_str(v[*ret_n].first, &d->first) < 0 ||                             \
+			    dup_str(v[*ret_n].second, &d->second) < 0) {                           \
+				(*ret_n)++;                                                        \
+				return -ENOMEM;                                                    \
+			}                                                                          \
+		}                                                                                  \
+		return 0;                                                                          \
 	}
-	return 0;
-}
 
-static int dup_env(const struct pod_env *v, size_t n, struct pod_env **ret, size_t *ret_n)
-{
-	*ret = NULL;
-	*ret_n = 0;
-	if (!v)
-		return 0;
-	*ret = calloc(n ? n : 1, sizeof(**ret));
-	if (!*ret)
-		return -ENOMEM;
-	for (; *ret_n < n; (*ret_n)++) {
-		struct pod_env *d = &(*ret)[*ret_n];
-		if (dup_str(v[*ret_n].name, &d->name) < 0 ||
-		    dup_str(v[*ret_n].value, &d->value) < 0) {
-			(*ret_n)++;
-			return -ENOMEM;
-		}
-	}
-	return 0;
-}
+DEFINE_DUP_PAIRS(dup_pairs, struct pod_kv, key, value)
+DEFINE_DUP_PAIRS(dup_env, struct pod_env, name, value)
 
 static int dup_terminated(const struct pod_terminated *t, struct pod_terminated *d)
 {
