@@ -33,7 +33,7 @@ ctl DELETE /requests >/dev/null
 
 REPAIR_ON=(REPAIR_ENABLED=true REPAIR_LABEL_PODS=true REPAIR_REPAIR_PODS=false
 	REPAIR_DELETE_PODS=false REPAIR_FIELD_SELECTORS=metadata.namespace=default
-	"REPAIR_LABEL_SELECTORS=app in (productpage, ratings)")
+	REPAIR_LABEL_SELECTORS=app=productpage)
 agent_start "${REPAIR_ON[@]}"
 agent_wait_ready || { summary; exit 1; }
 wait_for 10 grep -q 'pod cache: synced' "$T/agent.log" || true
