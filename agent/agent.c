@@ -872,7 +872,8 @@ int agent_run(const struct agent_config *cfg, const char *const *envp, struct er
 			log_info("repair loop started (%s) on node %s, %s",
 				 repair_action_to_string(repair_action_for(&rt.cfg)),
 				 rt.cfg.node_name ? rt.cfg.node_name : "?",
-				 rt.queue ? "fed by the agent's pod watch" : "with its own pod watch");
+				 rt.queue ? "fed by the agent's pod watch"
+					  : "with its own pod watch");
 		}
 	} else if (cfg->repair_enabled) {
 		log_warn("repair is enabled but there is no API server to watch");

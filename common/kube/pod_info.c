@@ -773,8 +773,8 @@ static int encode_containers(const struct pod_info *p, bool init, json_t *spec)
 static json_t *encode_terminated(const struct pod_terminated *t)
 {
 	json_t *term = json_pack("{s:i}", "exitCode", (json_int_t)t->exit_code);
-	if (term && (put_str(term, "reason", t->reason) < 0 ||
-		     put_str(term, "message", t->message) < 0)) {
+	if (term &&
+	    (put_str(term, "reason", t->reason) < 0 || put_str(term, "message", t->message) < 0)) {
 		json_decref(term);
 		return NULL;
 	}
@@ -916,7 +916,8 @@ bool pod_info_equal(const struct pod_info *a, const struct pod_info *b)
 	for (size_t i = 0; i < a->n_init_statuses; i++)
 		if (!str_eq(a->init_statuses[i].name, b->init_statuses[i].name) ||
 		    !terminated_eq(&a->init_statuses[i].state, &b->init_statuses[i].state) ||
-		    !terminated_eq(&a->init_statuses[i].last_state, &b->init_statuses[i].last_state))
+		    !terminated_eq(&a->init_statuses[i].last_state,
+				   &b->init_statuses[i].last_state))
 			return false;
 	return true;
 }

@@ -108,8 +108,7 @@ static int bad(struct error *err, int code, const char *what, const char *b, con
 }
 
 /* One requirement in [b, e) into r. */
-static int parse_req(const char *b, const char *e, bool is_field, struct req *r,
-		     struct error *err)
+static int parse_req(const char *b, const char *e, bool is_field, struct req *r, struct error *err)
 {
 	const char *what = is_field ? "field" : "label";
 	const char *tb = b, *te = e;
@@ -224,7 +223,8 @@ static int parse_all(struct pod_selector *s, const char *sel, bool is_field, str
 					r->field = fields[i].field;
 			if (r->field == FIELD_NONE)
 				return error_set(err, ERR_CONFIG, -EOPNOTSUPP,
-						 "field selector: %s is not evaluated here", r->key);
+						 "field selector: %s is not evaluated here",
+						 r->key);
 		}
 		if (p >= end)
 			break;

@@ -297,12 +297,9 @@ static void test_throttle(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_map),
-		cmocka_unit_test(test_events),
-		cmocka_unit_test(test_wait),
-		cmocka_unit_test(test_snapshot),
-		cmocka_unit_test(test_queue),
-		cmocka_unit_test(test_throttle),
+		cmocka_unit_test(test_map),   cmocka_unit_test(test_events),
+		cmocka_unit_test(test_wait),  cmocka_unit_test(test_snapshot),
+		cmocka_unit_test(test_queue), cmocka_unit_test(test_throttle),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -347,9 +347,14 @@ static void test_to_json_round_trip(void **state)
 {
 	(void)state;
 	static const char *const names[] = {
-		"sidecar-default.json",	  "validation-failed.json",  "native-sidecar-dual-stack.json",
-		"tproxy-dns.json",	  "gateway.json",	     "legacy-istio-init.json",
-		"inject-label-false.json", "no-sidecar.json",
+		"sidecar-default.json",
+		"validation-failed.json",
+		"native-sidecar-dual-stack.json",
+		"tproxy-dns.json",
+		"gateway.json",
+		"legacy-istio-init.json",
+		"inject-label-false.json",
+		"no-sidecar.json",
 	};
 	for (size_t i = 0; i < ELEMENTSOF(names); i++) {
 		_cleanup_(pod_info_freep) struct pod_info *p = decode_fixture(names[i]);
@@ -398,11 +403,16 @@ static void test_to_json_round_trip(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_default_sidecar),	 cmocka_unit_test(test_validation_failed),
-		cmocka_unit_test(test_native_sidecar),	 cmocka_unit_test(test_all_fixtures_decode),
-		cmocka_unit_test(test_proxy_init_first), cmocka_unit_test(test_nulls_are_absent),
-		cmocka_unit_test(test_bad_shapes),	 cmocka_unit_test(test_too_many_items),
-		cmocka_unit_test(test_state_fields),	 cmocka_unit_test(test_dup),
+		cmocka_unit_test(test_default_sidecar),
+		cmocka_unit_test(test_validation_failed),
+		cmocka_unit_test(test_native_sidecar),
+		cmocka_unit_test(test_all_fixtures_decode),
+		cmocka_unit_test(test_proxy_init_first),
+		cmocka_unit_test(test_nulls_are_absent),
+		cmocka_unit_test(test_bad_shapes),
+		cmocka_unit_test(test_too_many_items),
+		cmocka_unit_test(test_state_fields),
+		cmocka_unit_test(test_dup),
 		cmocka_unit_test(test_to_json_round_trip),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -116,8 +116,9 @@ static void test_errors(void **state)
 		struct error err = {0};
 		int r = pod_selector_parse(t[i].labels, t[i].fields, &s, &err);
 		if (r != t[i].want)
-			fail_msg("labels=%s fields=%s: %d, want %d", t[i].labels ? t[i].labels : "-",
-				 t[i].fields ? t[i].fields : "-", r, t[i].want);
+			fail_msg("labels=%s fields=%s: %d, want %d",
+				 t[i].labels ? t[i].labels : "-", t[i].fields ? t[i].fields : "-",
+				 r, t[i].want);
 		assert_null(s);
 		assert_int_equal(err.kind, ERR_CONFIG);
 		assert_true(err.msg[0] != '\0');
