@@ -779,7 +779,9 @@ int agent_run(const struct agent_config *cfg, const char *const *envp, struct er
 		goto out;
 	agent_metrics_set_ready(a.metrics, false);
 
-	r = installer_new(cfg, &a.installer, err);
+	struct install_config icfg;
+	agent_config_to_install(cfg, &icfg);
+	r = installer_new(&icfg, &a.installer, err);
 	if (r < 0)
 		goto out;
 	r = setup_loop(&a, err);

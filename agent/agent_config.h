@@ -38,6 +38,7 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "install_config.h"
 #include "util/cleanup.h"
 #include "util/error.h"
 #include "util/log.h"
@@ -160,6 +161,12 @@ int agent_config_from_env(const char *const *envp, struct agent_config **ret, st
 
 struct agent_config *agent_config_free(struct agent_config *c);
 DEFINE_TRIVIAL_CLEANUP_FUNC(struct agent_config *, agent_config_free);
+
+/*
+ * The installer's view of c: *ret borrows c's strings and arrays, so c must
+ * outlive it and every installer made from it.
+ */
+void agent_config_to_install(const struct agent_config *c, struct install_config *ret);
 
 /* One info line with every setting; no secrets (the config holds none). */
 void agent_config_log(const struct agent_config *c);

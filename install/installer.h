@@ -24,8 +24,7 @@
 
 #include <stdbool.h>
 
-/* agent/ is not on install/'s include path (istio_agent links istio_install). */
-#include "../agent/agent_config.h"
+#include "install_config.h"
 #include "util/cleanup.h"
 #include "util/error.h"
 
@@ -44,10 +43,10 @@ const char *install_result_to_string(enum install_result r);
 struct installer;
 
 /*
- * Creates an installer over cfg, which must outlive it. Nothing is touched on
- * disk. Returns 0 or -ENOMEM.
+ * Creates an installer over a copy of cfg (whose strings and arrays must
+ * outlive the installer). Nothing is touched on disk. Returns 0 or -ENOMEM.
  */
-int installer_new(const struct agent_config *cfg, struct installer **ret, struct error *err)
+int installer_new(const struct install_config *cfg, struct installer **ret, struct error *err)
 	_must_check_;
 
 void installer_free(struct installer *in);

@@ -9,7 +9,7 @@
 #include "conflist.h"
 #include "util/istio_names.h"
 
-int plugin_conf_generate(const struct agent_config *cfg, json_t **ret)
+int plugin_conf_generate(const struct install_config *cfg, json_t **ret)
 {
 	_cleanup_json_ json_t *o = json_object();
 	if (!o)
@@ -66,7 +66,7 @@ static int join_path(char *buf, size_t len, const char *dir, const char *name)
 	return 0;
 }
 
-int plugin_template_values_from_config(const struct agent_config *cfg,
+int plugin_template_values_from_config(const struct install_config *cfg,
 				       struct plugin_template_storage *st,
 				       struct plugin_template_values *ret)
 {

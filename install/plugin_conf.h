@@ -21,7 +21,7 @@
 #include <jansson.h>
 #include <limits.h>
 
-#include "../agent/agent_config.h"
+#include "install_config.h"
 #include "util/cleanup.h"
 #include "util/error.h"
 
@@ -31,7 +31,7 @@
 #define AGENT_CNI_EVENT_SOCKET_NAME "pluginevent.sock"
 
 /* Current era: the entry from cfg. *ret is the caller's. */
-int plugin_conf_generate(const struct agent_config *cfg, json_t **ret) _must_check_;
+int plugin_conf_generate(const struct install_config *cfg, json_t **ret) _must_check_;
 
 /* The values the 1.7 template placeholders take. */
 struct plugin_template_values {
@@ -54,12 +54,12 @@ struct plugin_template_storage {
 };
 
 /*
- * The values cfg implies: log level (LOG_LEVEL), <run_dir>/log.sock,
- * <run_dir>/pluginevent.sock, KUBECFG_FILE_NAME, CNI_NET_DIR/KUBECFG_FILE_NAME,
+ * The values cfg implies: log_level, <run_dir>/log.sock,
+ * <run_dir>/pluginevent.sock, kubecfg_file_name, <cni_net_dir>/<kubecfg_file_name>,
  * the service host/port and node name. The token is left NULL. Strings point
  * into cfg and st. -ENAMETOOLONG when a path does not fit.
  */
-int plugin_template_values_from_config(const struct agent_config *cfg,
+int plugin_template_values_from_config(const struct install_config *cfg,
 				       struct plugin_template_storage *st,
 				       struct plugin_template_values *ret) _must_check_;
 
