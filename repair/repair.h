@@ -152,7 +152,43 @@ struct repair_hooks {
 };
 
 /*
- * Blocking. Watches this node's pods with c (pod_watch_run's protocol: one
+ * The repair loop without its watch, for a caller that has the pods already
+ * (the agent's pod feed): it is told each pod event and, now and then, the
+ * time. Not thread-safe: one thread calls all of these.
+ */
+struct repair;
+
+/*
+ * A repair loop over cfg (borrowed, kept for its life), writing (DELETE,
+ * PATCH, Events) through w (borrowed; its cancel flag, if set, abandons a
+ * write in flight). hooks is copied; may be NULL.
+ */
+int repair_new(const struct repair_config *cfg, struct kube_client *w,
+	       const struct repair_hooks *hooks, struct repair **ret, struct error *err)
+	_must_check_;
+struct repair *repair_free(struct repair *rp);
+DEFINE_TRIVIAL_CLEANUP_FUNC(struct repair *, repair_free);
+
+/*
+ * One pod event: a broken pod is queued (and acted on at once when the token
+ * bucket allows), a recovered or deleted one leaves the queue. The caller
+ * filters by selector. Returns 0 or -ENOMEM.
+ */
+int repair_on_pod(struct repair *rp, enum kube_watch_type type, const struct pod_info *pod)
+	_must_check_;
+
+/*
+ * Works the queued pods that are due, while the bucket has tokens. Returns
+ * the ms until the next can be worked on (UINT64_MAX: the queue is empty).
+ */
+uint64_t repair_tick(struct repair *rp);
+
+/* Pods queued (waiting for the bucket or a retry). */
+size_t repair_queued(const struct repair *rp);
+
+/*
+ * Blocking: repair_new, repair_on_pod and repair_tick around its own watch.
+ * Watches this node's pods with c (pod_watch_run's protocol: one
  * long-lived WATCH at a time) and acts on broken ones, one action per pod
  * uid, writes through the token bucket and failures retried with per-pod
  * backoff up to REPAIR_MAX_ATTEMPTS. The writes go through a clone of c
