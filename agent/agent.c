@@ -16,6 +16,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "audit.h"
 #include "caps.h"
 #include "health_server.h"
 #include "installer.h"
@@ -693,6 +694,7 @@ int agent_run(const struct agent_config *cfg, const char *const *envp, struct er
 	struct health_server *hs = NULL;
 	struct log_sink *ls = NULL;
 	struct pod_cache *pods = NULL;
+	struct audit *audit = NULL;
 
 	/* Every thread started from here on inherits the mask: only the loop's
 	 * signalfd sees SIGTERM and SIGINT. */
@@ -751,6 +753,10 @@ int agent_run(const struct agent_config *cfg, const char *const *envp, struct er
 			goto out;
 	}
 
+	r = audit_start_agent(cfg, envp, rt.have_cfg ? &rt.cfg : NULL, pods, kc, a.metrics, &audit,
+			      err);
+	if (r < 0)
+		goto out;
 	const struct health_server_options hso = {
 		.health_port = cfg->health_port,
 		.monitoring_port = cfg->monitoring_port,
@@ -760,6 +766,8 @@ int agent_run(const struct agent_config *cfg, const char *const *envp, struct er
 		.ready_check = pods ? cache_ready : NULL,
 		.ready_check_ud = pods,
 		.metrics = a.metrics,
+		.audit = audit ? audit_http : NULL,
+		.audit_ud = audit,
 	};
 	r = health_server_new(&hso, &hs, err);
 	if (r < 0)
@@ -834,6 +842,7 @@ int agent_run(const struct agent_config *cfg, const char *const *envp, struct er
 	if (rt.running)
 		stopper_stop(&rt.stopper);
 	pod_cache_signal_stop(pods);
+	audit_signal_stop(audit);
 	if (sig < 0) {
 		r = error_set(err, ERR_INTERNAL, sig, "event loop failed");
 	} else {
@@ -854,6 +863,7 @@ out:
 	/* Servers first: a /pod lookup may be waiting on the cache. */
 	log_sink_free(ls);
 	health_server_free(hs);
+	audit_free(audit);
 	repair_thread_stop(&rt);
 	pod_cache_free(pods);
 	installer_free(a.installer);
