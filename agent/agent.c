@@ -647,7 +647,9 @@ static int drop_capabilities(const struct agent_config *cfg, const struct repair
 {
 	struct caps_needs needs = {
 		.install = true,
-		.repair_in_place = cfg->repair_enabled && rcfg && rcfg->repair_pods,
+		/* The capture audit enters pod netns and reads (and repairs) rules too. */
+		.repair_in_place = (cfg->repair_enabled && rcfg && rcfg->repair_pods) ||
+				   cfg->audit_interval_s > 0,
 		.bind_low_port = cfg->health_port < 1024 || cfg->monitoring_port < 1024,
 	};
 	uint64_t want = caps_wanted(&needs), kept = 0;

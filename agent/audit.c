@@ -45,8 +45,8 @@ struct audit {
 	bool lock_ready;
 	struct audit_report last;
 	bool have_last;
-	uint64_t last_end_ms;
-	char **announced; /* uids whose drift was announced and not yet seen intact */
+	uint64_t last_demand_ms; /* when the last on-demand pass ended */
+	char **announced;	 /* uids whose drift was announced and not yet seen intact */
 	size_t n_announced;
 
 	pthread_t thread;
@@ -91,8 +91,15 @@ static int meshed(const struct pod_info *p, struct error *err)
 /* The error's message and its details, one text. */
 static void error_text(const struct error *e, int r, char *buf, size_t len)
 {
-	if (e->details[0])
-		(void)snprintf(buf, len, "%s\n%s", e->msg, e->details);
+	size_t dl = strlen(e->details);
+	while (dl > 0 && e->details[dl - 1] == '\n')
+		dl--;
+	char first[ERROR_DETAILS_MAX];
+	(void)snprintf(first, sizeof(first), "%.*s", (int)dl, e->details);
+	/* A message that already quotes its single difference is enough. */
+	bool quoted = !memchr(e->details, '\n', dl) && strstr(e->msg, first);
+	if (dl > 0 && !quoted)
+		(void)snprintf(buf, len, "%s\n%s", e->msg, first);
 	else
 		(void)snprintf(buf, len, "%s", e->msg[0] ? e->msg : strerror(-r));
 }
@@ -291,7 +298,6 @@ static int pass_locked(struct audit *a)
 	audit_report_done(&a->last);
 	a->last = rep;
 	a->have_last = true;
-	a->last_end_ms = monotonic_ms();
 	return r;
 }
 
@@ -299,8 +305,11 @@ int audit_run(struct audit *a, bool fresh, struct audit_report *ret)
 {
 	(void)pthread_mutex_lock(&a->lock);
 	int r = 0;
-	if (fresh || !a->have_last || monotonic_ms() - a->last_end_ms >= AUDIT_MIN_PASS_INTERVAL_MS)
+	uint64_t now = monotonic_ms();
+	if (fresh || !a->have_last || now - a->last_demand_ms >= AUDIT_MIN_PASS_INTERVAL_MS) {
 		r = pass_locked(a);
+		a->last_demand_ms = monotonic_ms();
+	}
 	/* -EAGAIN and the like come with a report saying so. */
 	if (r >= 0 || (a->have_last && a->last.error))
 		r = audit_report_copy(&a->last, ret);

@@ -22,8 +22,8 @@
  * as soon as the pod cache has synced: pods captured while the agent was
  * down), and on demand (GET /debug/audit on the health port, which the
  * `istio-cni-agent audit` subcommand reads), at most one per second: a
- * request within a second of the last pass gets that pass's report. One pass
- * runs at a time.
+ * request within a second of the last on-demand pass gets the latest report.
+ * One pass runs at a time.
  */
 #ifndef ISTIO_CNI_AGENT_AUDIT_H
 #define ISTIO_CNI_AGENT_AUDIT_H
@@ -42,7 +42,7 @@
 #define AUDIT_EVENT_COMPONENT "istio-cni-agent"
 #define AUDIT_EVENT_REASON_DRIFT "CaptureDrift"
 #define AUDIT_EVENT_REASON_REPAIRED "CaptureRepaired"
-/* An on-demand pass within this long of the last one answers that one. */
+/* An on-demand request within this long of the last one gets the latest report. */
 #define AUDIT_MIN_PASS_INTERVAL_MS 1000
 /* While the pod cache has not synced, the thread tries again this often. */
 #define AUDIT_SYNC_POLL_MS 500
@@ -172,8 +172,8 @@ void audit_free(struct audit *a);
 DEFINE_TRIVIAL_CLEANUP_FUNC(struct audit *, audit_free);
 
 /*
- * A pass now, unless one ended less than AUDIT_MIN_PASS_INTERVAL_MS ago
- * (fresh false: always a new pass). *ret gets a copy of its report.
+ * A pass now, unless an on-demand one ended less than AUDIT_MIN_PASS_INTERVAL_MS
+ * ago (fresh: always a new pass). *ret gets a copy of the latest report.
  */
 int audit_run(struct audit *a, bool fresh, struct audit_report *ret) _must_check_;
 
