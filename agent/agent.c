@@ -16,6 +16,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "audit.h"
 #include "caps.h"
 #include "health_server.h"
 #include "installer.h"
@@ -692,7 +693,9 @@ static int drop_capabilities(const struct agent_config *cfg, const struct repair
 {
 	struct caps_needs needs = {
 		.install = true,
-		.repair_in_place = cfg->repair_enabled && rcfg && rcfg->repair_pods,
+		/* The capture audit enters pod netns and reads (and repairs) rules too. */
+		.repair_in_place = (cfg->repair_enabled && rcfg && rcfg->repair_pods) ||
+				   cfg->audit_interval_s > 0,
 		.bind_low_port = cfg->health_port < 1024 || cfg->monitoring_port < 1024,
 	};
 	uint64_t want = caps_wanted(&needs), kept = 0;
@@ -740,6 +743,7 @@ int agent_run(const struct agent_config *cfg, const char *const *envp, struct er
 	struct log_sink *ls = NULL;
 	struct pod_cache *pods = NULL;
 	struct pod_feed *feed = NULL;
+	struct audit *audit = NULL;
 
 	/* Every thread started from here on inherits the mask: only the loop's
 	 * signalfd sees SIGTERM and SIGINT. */
@@ -808,6 +812,10 @@ int agent_run(const struct agent_config *cfg, const char *const *envp, struct er
 			goto out;
 	}
 
+	r = audit_start_agent(cfg, envp, rt.have_cfg ? &rt.cfg : NULL, pods, kc, a.metrics, &audit,
+			      err);
+	if (r < 0)
+		goto out;
 	const struct health_server_options hso = {
 		.health_port = cfg->health_port,
 		.monitoring_port = cfg->monitoring_port,
@@ -817,6 +825,8 @@ int agent_run(const struct agent_config *cfg, const char *const *envp, struct er
 		.ready_check = pods ? cache_ready : NULL,
 		.ready_check_ud = pods,
 		.metrics = a.metrics,
+		.audit = audit ? audit_http : NULL,
+		.audit_ud = audit,
 	};
 	r = health_server_new(&hso, &hs, err);
 	if (r < 0)
@@ -922,6 +932,7 @@ int agent_run(const struct agent_config *cfg, const char *const *envp, struct er
 	repair_thread_signal_stop(&rt);
 	pod_feed_signal_stop(feed);
 	pod_cache_signal_stop(pods);
+	audit_signal_stop(audit);
 	if (sig < 0) {
 		r = error_set(err, ERR_INTERNAL, sig, "event loop failed");
 	} else {
@@ -944,6 +955,7 @@ out:
 	health_server_free(hs);
 	/* The feed first: its subscribers (the cache, repair's queue) outlive it. */
 	pod_feed_free(feed);
+	audit_free(audit);
 	repair_thread_stop(&rt);
 	pod_cache_free(pods);
 	installer_free(a.installer);

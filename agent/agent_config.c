@@ -23,7 +23,7 @@
 #define DEFAULT_MOUNTED_CNI_BIN_DIR "/host/opt/cni/bin"
 #define DEFAULT_KUBECONFIG_MODE 0600
 #define DEFAULT_MONITORING_PORT 15014
-#define DEFAULT_HEALTH_PORT 8000
+#define DEFAULT_HEALTH_PORT AGENT_DEFAULT_HEALTH_PORT
 
 static int env_log_level(const char *const *envp, const char *name, enum log_level *ret,
 			 bool *ret_set, struct error *err)
@@ -233,6 +233,20 @@ static int parse_chart_extras(const char *const *envp, struct agent_config *c, s
 	return collect_ambient(envp, c);
 }
 
+/* AUDIT_INTERVAL_SECONDS: whole seconds, 0 (off) to 86400; default 60. */
+static int env_audit_interval(const char *const *envp, unsigned *ret, struct error *err)
+{
+	const char *v = env_get(envp, "AUDIT_INTERVAL_SECONDS");
+	uint64_t n = AGENT_AUDIT_DEFAULT_INTERVAL_S;
+	if (v && parse_u64(v, 0, AGENT_AUDIT_MAX_INTERVAL_S, &n) < 0)
+		return error_set(err, ERR_CONFIG, -EINVAL,
+				 "AUDIT_INTERVAL_SECONDS=\"%s\": not a number of seconds from 0 "
+				 "(off) to %u",
+				 v, AGENT_AUDIT_MAX_INTERVAL_S);
+	*ret = (unsigned)n;
+	return 0;
+}
+
 static int node_name_default(char **ret)
 {
 	char host[256];
@@ -360,6 +374,7 @@ static int parse_all(const char *const *envp, struct agent_config *c, struct err
 			 &c->n_skip_cni_binaries));
 
 	CHECK(env_bool(envp, "REPAIR_ENABLED", true, &c->repair_enabled, err));
+	CHECK(env_audit_interval(envp, &c->audit_interval_s, err));
 	CHECK(parse_chart_extras(envp, c, err));
 #undef CHECK
 	return 0;
@@ -430,7 +445,7 @@ void agent_config_log(const struct agent_config *c)
 		 "health_port=%u exclude_namespaces=\"%s\" pod_namespace=\"%s\" "
 		 "native_nftables=%s redirect_backend=%s plugin_log_level=%s bin_source=\"%s\" "
 		 "bin_dir=\"%s\" update_binaries=%s skip_binaries=\"%s\" repair=%s "
-		 "agent_version=\"%s\"",
+		 "audit_interval=%us agent_version=\"%s\"",
 		 c->era == AGENT_ERA_LEGACY ? "1.7-template" : "current", c->mounted_cni_net_dir,
 		 c->cni_net_dir, c->cni_conf_name ? c->cni_conf_name : "",
 		 c->chained_cni_plugin ? "true" : "false",
@@ -445,7 +460,7 @@ void agent_config_log(const struct agent_config *c)
 		 c->redirect_backend ? c->redirect_backend : "auto",
 		 log_level_to_string(c->plugin_log_level), c->cni_bin_source_dir,
 		 c->mounted_cni_bin_dir, c->update_cni_binaries ? "true" : "false", skip,
-		 c->repair_enabled ? "true" : "false",
+		 c->repair_enabled ? "true" : "false", c->audit_interval_s,
 		 c->current_agent_version ? c->current_agent_version : "");
 }
 

@@ -43,6 +43,12 @@
 #include "util/error.h"
 #include "util/log.h"
 
+/* AUDIT_INTERVAL_SECONDS: the default and the largest accepted. */
+#define AGENT_AUDIT_DEFAULT_INTERVAL_S 60
+#define AGENT_AUDIT_MAX_INTERVAL_S 86400
+/* HEALTH_PORT's default (the audit subcommand reads it too). */
+#define AGENT_DEFAULT_HEALTH_PORT 8000
+
 /* Largest CNI_NETWORK_CONFIG_FILE we read. */
 #define AGENT_CONFIG_TEMPLATE_MAX_BYTES (64u * 1024u)
 
@@ -107,6 +113,9 @@ struct agent_config {
 
 	/* Repair: only the switch; repair/ reads the other REPAIR_* itself. */
 	bool repair_enabled; /* REPAIR_ENABLED, true */
+
+	/* The capture audit: seconds between passes, 0 off (also /debug/audit). */
+	unsigned audit_interval_s; /* AUDIT_INTERVAL_SECONDS, 60, at most 86400 */
 
 	/* Set by Istio's charts for its Go agent; checked, logged, not used. */
 	bool allow_switch_to_host_ns; /* ALLOW_SWITCH_TO_HOST_NS, false */

@@ -13,7 +13,9 @@
  *     and renaming over it must work whatever its owner. Nothing is chowned
  *     (files we write are new files, given the replaced file's mode with
  *     fchmod on our own descriptor), so no CAP_CHOWN or CAP_FOWNER.
- *   repair in place (REPAIR_ENABLED and REPAIR_REPAIR_PODS): CAP_SYS_PTRACE
+ *   repair in place (REPAIR_ENABLED and REPAIR_REPAIR_PODS) and the capture
+ *     audit (AUDIT_INTERVAL_SECONDS > 0, which checks and repairs the same
+ *     rules, iptables-save included): CAP_SYS_PTRACE
  *     to open other processes' /proc/<pid>/ns/net, CAP_SYS_ADMIN for setns()
  *     and the private mount namespace of the iptables backend, CAP_NET_ADMIN
  *     to program nftables/iptables, CAP_NET_RAW for iptables' raw sockets.

@@ -77,6 +77,8 @@ struct health_server {
 	bool (*ready_check)(void *ud, char *why, size_t len);
 	void *ready_check_ud;
 	struct agent_metrics *metrics;
+	unsigned (*audit)(void *ud, char **ret_body, size_t *ret_len);
+	void *audit_ud;
 };
 
 static void notify_connection(void *cls, struct MHD_Connection *conn, void **socket_context,
@@ -267,6 +269,40 @@ static enum MHD_Result text(struct MHD_Connection *conn, unsigned status, const 
 	return http_reply(conn, status, "text/plain; charset=utf-8", body, strlen(body));
 }
 
+/* Whether the client is on 127.0.0.0/8 or ::1 (or ::ffff:127.0.0.0/104). */
+static bool from_loopback(struct MHD_Connection *conn)
+{
+	const union MHD_ConnectionInfo *ci =
+		MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+	if (!ci || !ci->client_addr)
+		return false;
+	const struct sockaddr *sa = ci->client_addr;
+	if (sa->sa_family == AF_INET)
+		return (ntohl(((const struct sockaddr_in *)sa)->sin_addr.s_addr) >> 24) == 127;
+	if (sa->sa_family == AF_INET6) {
+		const struct in6_addr *a = &((const struct sockaddr_in6 *)sa)->sin6_addr;
+		return IN6_IS_ADDR_LOOPBACK(a) ||
+		       (IN6_IS_ADDR_V4MAPPED(a) && a->s6_addr[12] == 127);
+	}
+	return false;
+}
+
+/* A pass runs in this server's thread: passes are short (tens of ms for a
+ * full node) and at most one a second is run for this endpoint. */
+static enum MHD_Result debug_audit(struct health_server *hs, struct MHD_Connection *conn)
+{
+	if (!hs->audit)
+		return text(conn, MHD_HTTP_NOT_FOUND, "the audit is off\n");
+	if (!from_loopback(conn))
+		return text(conn, MHD_HTTP_FORBIDDEN, "loopback clients only\n");
+	_cleanup_free_ char *body = NULL;
+	size_t len = 0;
+	unsigned status = hs->audit(hs->audit_ud, &body, &len);
+	if (status == 0 || !body)
+		return text(conn, MHD_HTTP_INTERNAL_SERVER_ERROR, "out of memory\n");
+	return http_reply(conn, status, "application/json", body, len);
+}
+
 static enum MHD_Result handle(void *cls, struct MHD_Connection *conn, const char *url,
 			      const char *method, const char *version, const char *upload_data,
 			      size_t *upload_data_size, void **con_cls)
@@ -300,6 +336,8 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *conn, const char
 		}
 		return text(conn, MHD_HTTP_OK, "ready\n");
 	}
+	if (health && strcmp(url, "/debug/audit") == 0)
+		return debug_audit(hs, conn);
 	if (monitoring && strcmp(url, "/metrics") == 0 && hs->metrics) {
 		_cleanup_free_ char *body = NULL;
 		size_t len = 0;
@@ -379,6 +417,8 @@ int health_server_new(const struct health_server_options *opts, struct health_se
 	hs->ready_check = opts->ready_check;
 	hs->ready_check_ud = opts->ready_check_ud;
 	hs->metrics = opts->metrics;
+	hs->audit = opts->audit;
+	hs->audit_ud = opts->audit_ud;
 	bool shared = opts->monitoring_port == opts->health_port;
 	hs->health_ep = (struct endpoint){.hs = hs, .health = true, .metrics = shared};
 	hs->monitoring_ep = (struct endpoint){.hs = hs, .metrics = true};

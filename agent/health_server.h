@@ -4,6 +4,8 @@
  *   HEALTH_PORT (8000):      /healthz 200 while the agent loop runs (its
  *                            heartbeat), else 503; /readyz 200 when the plugin
  *                            is installed and the watches are armed, else 503.
+ *                            /debug/audit (loopback clients only): a capture
+ *                            audit pass as JSON (audit.h); 404 when it is off.
  *   MONITORING_PORT (15014): /metrics, Prometheus text format 0.0.4.
  * When both ports are the same, one server answers all three paths.
  *
@@ -37,6 +39,11 @@ struct health_server_options {
 	bool (*ready_check)(void *ud, char *why, size_t len);
 	void *ready_check_ud;
 	struct agent_metrics *metrics;
+	/* GET /debug/audit on the health port, for loopback clients only: the
+	 * HTTP status (0: failed) and a JSON body (*ret_body, the server frees
+	 * it). NULL: 404 (the audit is off). */
+	unsigned (*audit)(void *ud, char **ret_body, size_t *ret_len);
+	void *audit_ud;
 	const char *bind_address; /* NULL: every address; tests may pass "127.0.0.1" */
 };
 

@@ -10,6 +10,8 @@
 
 #include "agent.h"
 #include "agent_config.h"
+#include "audit.h"
+#include "util/env_util.h"
 #include "util/error.h"
 #include "util/log.h"
 
@@ -20,6 +22,7 @@ static void usage(FILE *f, const char *prog)
 	fprintf(f,
 		"Usage: %s [--help] [--version] [--log_output_level=[SCOPE:]LEVEL,...]\n"
 		"       [--log_as_json]\n"
+		"       %s audit\n"
 		"\n"
 		"The istio-cni node agent: installs the istio-cni plugin into the node's CNI\n"
 		"configuration, keeps it installed, serves /healthz and /readyz (HEALTH_PORT),\n"
@@ -39,8 +42,13 @@ static void usage(FILE *f, const char *prog)
 		"agent's level (a bare LEVEL, default or any other scope) and the plugin's\n"
 		"(cni-plugin); --log_as_json logs JSON lines. Istio's other logging and\n"
 		"ControlZ flags (--log_caller, --log_target, --ctrlz_port, ...) are accepted\n"
-		"and ignored with a warning.\n",
-		prog);
+		"and ignored with a warning.\n"
+		"\n"
+		"`audit` asks the running agent (GET /debug/audit on 127.0.0.1:HEALTH_PORT)\n"
+		"for a capture audit pass over this node's meshed pods and prints one line\n"
+		"per pod: <ns>/<name> ok|drift <reason>|unchecked <why>. Exit status: 0 all\n"
+		"ok, 1 a pod drifted, 2 something could not be checked.\n",
+		prog, prog);
 }
 
 /* One warning for each setting Istio's charts pass that this agent does not act on. */
@@ -75,6 +83,16 @@ int main(int argc, char **argv)
 	}
 
 	struct error err = {0};
+	if (argc == 2 && strcmp(argv[1], "audit") == 0) {
+		uint16_t port = 0;
+		if (env_port((const char *const *)environ, "HEALTH_PORT", AGENT_DEFAULT_HEALTH_PORT,
+			     &port, &err) < 0) {
+			fprintf(stderr, "%s: %s\n", prog, err.msg);
+			return 2;
+		}
+		return audit_client_main(port, stdout, stderr);
+	}
+
 	_cleanup_(agent_args_done) struct agent_args args = {0};
 	int r = agent_args_parse(argc, argv, &args, &err);
 	if (r < 0) {

@@ -511,6 +511,7 @@ int agent_metrics_new(struct agent_metrics **ret)
 
 	static const char *const result[] = {"result", NULL};
 	static const char *const type_result[] = {"type", "result", NULL};
+	static const char *const reason[] = {"reason", NULL};
 	const struct {
 		const char *name;
 		enum metric_type type;
@@ -549,6 +550,10 @@ int agent_metrics_new(struct agent_metrics **ret)
 		{METRIC_POD_CACHE_SYNC_FAILURES, METRIC_COUNTER,
 		 "Failed LIST or WATCH requests of the pod cache while it was not synced", NULL,
 		 NULL, 0, &am->pod_cache_sync_failures},
+		{METRIC_CAPTURE_DRIFT, METRIC_COUNTER,
+		 "Meshed pods whose capture rules the audit found different from the plan, by "
+		 "kind (missing, changed, unexpected)",
+		 reason, NULL, 0, &am->capture_drift},
 	};
 	for (size_t i = 0; i < ELEMENTSOF(defs); i++) {
 		r = metrics_register(am->registry, defs[i].name, defs[i].type, defs[i].help,
@@ -641,4 +646,11 @@ void agent_metrics_count_pod_lookup(struct agent_metrics *am, const char *result
 	if (am)
 		checked(metric_add(am->pod_cache_lookups, (const char *const[]){result}, 1),
 			am->pod_cache_lookups);
+}
+
+void agent_metrics_count_capture_drift(struct agent_metrics *am, const char *reason)
+{
+	if (am)
+		checked(metric_add(am->capture_drift, (const char *const[]){reason}, 1),
+			am->capture_drift);
 }

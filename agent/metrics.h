@@ -77,6 +77,8 @@ void metric_format_value(double v, char *buf, size_t len);
 
 /* --- The agent's metrics. --- */
 
+#define METRIC_CAPTURE_DRIFT "istio_cni_capture_drift_total"
+
 struct agent_metrics {
 	struct metrics *registry;
 	struct metric *installs_total;	     /* istio_cni_installs_total{result} */
@@ -89,6 +91,7 @@ struct agent_metrics {
 	struct metric *pod_cache_lookups;    /* istio_cni_pod_cache_lookups_total{result} */
 	struct metric *pod_cache_synced;     /* istio_cni_pod_cache_synced */
 	struct metric *pod_cache_sync_failures; /* istio_cni_pod_cache_sync_failures_total */
+	struct metric *capture_drift;		/* istio_cni_capture_drift_total{reason} */
 };
 
 int agent_metrics_new(struct agent_metrics **ret) _must_check_;
@@ -107,5 +110,7 @@ void agent_metrics_set_pod_cache_size(struct agent_metrics *am, size_t n);
 void agent_metrics_count_pod_lookup(struct agent_metrics *am, const char *result);
 void agent_metrics_set_pod_cache_synced(struct agent_metrics *am, bool synced);
 void agent_metrics_count_pod_cache_sync_failure(struct agent_metrics *am);
+/* reason: capture_drift_to_string() of what the audit found. */
+void agent_metrics_count_capture_drift(struct agent_metrics *am, const char *reason);
 
 #endif

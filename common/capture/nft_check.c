@@ -27,6 +27,9 @@ static int dump(struct mnl_socket *nl, uint16_t type, const char *table, const c
 		mnl_cb_t cb, void *data, struct error *err)
 {
 	char buf[16384] __attribute__((aligned(4)));
+	/* The request (a header and at most two names of NFT_NAME_MAXLEN) goes
+	 * out with its attribute padding, which libnftnl does not clear. */
+	memset(buf, 0, 1024);
 	uint32_t seq = nft_seq_start() | 0x1;
 	struct nlmsghdr *nlh = nftnl_nlmsg_build_hdr(buf, type, NFPROTO_INET,
 						     NLM_F_DUMP | NLM_F_ACK, seq);

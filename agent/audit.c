@@ -1,0 +1,642 @@
+// SPDX-License-Identifier: Apache-2.0
+/* The capture audit: passes, their thread, the HTTP hook and the client. */
+#include "audit.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "../install/plugin_conf.h"
+#include "agent_config.h"
+#include "capture/capture.h"
+#include "kube/kube_client.h"
+#include "kube/kube_event.h"
+#include "metrics.h"
+#include "pod_cache.h"
+#include "repair.h"
+#include "util/env_util.h"
+#include "util/log.h"
+#include "util/monotonic.h"
+#include "util/strv.h"
+
+struct audit {
+	struct pod_cache *pods;
+	char *node_name;
+	struct netconf *conf; /* owned when made by audit_start_agent */
+	const struct netconf *conf_ref;
+	char *proc_dir;
+	unsigned interval_s;
+	bool repair;
+	struct agent_metrics *metrics;
+	struct kube_client *events; /* NULL: no Events */
+
+	pthread_mutex_t lock; /* one pass at a time; guards what follows */
+	pthread_cond_t cond;
+	atomic_bool stop;
+	bool lock_ready;
+	struct audit_report last;
+	bool have_last;
+	uint64_t last_demand_ms; /* when the last on-demand pass ended */
+	char **announced;	 /* uids whose drift was announced and not yet seen intact */
+	size_t n_announced;
+
+	pthread_t thread;
+	bool running;
+};
+
+static bool in_list(char *const *v, size_t n, const char *s)
+{
+	for (size_t i = 0; i < n; i++)
+		if (strcmp(v[i], s) == 0)
+			return true;
+	return false;
+}
+
+static int list_add(char ***v, size_t *n, const char *s)
+{
+	char **nv = reallocarray(*v, *n + 1, sizeof(**v));
+	if (!nv)
+		return -ENOMEM;
+	*v = nv;
+	nv[*n] = strdup(s);
+	if (!nv[*n])
+		return -ENOMEM;
+	(*n)++;
+	return 0;
+}
+
+/* Whether the plugin captured p: capture_plan does not skip it. 1 yes, 0 no,
+ * < 0 an invalid annotation (err). */
+static int meshed(const struct pod_info *p, struct error *err)
+{
+	enum redirect_skip skip = REDIRECT_CAPTURE;
+	struct redirect_plan plan = {0};
+	int r = capture_plan(p, false, &skip, &plan, err);
+	if (r < 0)
+		return r;
+	if (r == 0)
+		redirect_plan_done(&plan);
+	return r == 0 ? 1 : 0;
+}
+
+/* The error's message and its details, one text. */
+static void error_text(const struct error *e, int r, char *buf, size_t len)
+{
+	size_t dl = strlen(e->details);
+	while (dl > 0 && e->details[dl - 1] == '\n')
+		dl--;
+	char first[ERROR_DETAILS_MAX];
+	(void)snprintf(first, sizeof(first), "%.*s", (int)dl, e->details);
+	/* A message that already quotes its single difference is enough. */
+	bool quoted = !memchr(e->details, '\n', dl) && strstr(e->msg, first);
+	if (dl > 0 && !quoted)
+		(void)snprintf(buf, len, "%s\n%s", e->msg, first);
+	else
+		(void)snprintf(buf, len, "%s", e->msg[0] ? e->msg : strerror(-r));
+}
+
+static void post_event(struct audit *a, const struct pod_info *p, const char *reason,
+		       const char *type, const char *message)
+{
+	if (!a->events)
+		return;
+	const struct kube_event ev = {
+		.ns = p->namespace,
+		.name = p->name,
+		.uid = p->uid,
+		.resource_version = p->resource_version,
+		.reason = reason,
+		.type = type,
+		.message = message,
+		.component = AUDIT_EVENT_COMPONENT,
+		.host = a->node_name,
+	};
+	struct error e = {0};
+	if (kube_event_post(a->events, &ev, &e) < 0)
+		log_warn("audit: cannot record the %s event for pod=%s/%s: %s", reason,
+			 p->namespace, p->name, e.msg);
+}
+
+/* One pod with its netns (path): adds its entry to rep. */
+static int audit_pod(struct audit *a, const struct pod_info *p, const char *path,
+		     struct audit_report *rep, char ***announced, size_t *n_announced)
+{
+	char text[ERROR_MSG_MAX + ERROR_DETAILS_MAX + 2];
+	struct error e = {0};
+	enum capture_drift drift = CAPTURE_DRIFT_NONE;
+	const char *uid = p->uid ? p->uid : "";
+	int r = capture_check(p, path, a->conf_ref, &drift, &e);
+	if (r == 0)
+		return audit_report_add(rep, p->namespace, p->name, AUDIT_STATUS_OK, NULL, false,
+					NULL);
+	if (r != -EBADMSG) {
+		error_text(&e, r, text, sizeof(text));
+		/* Still the same drift, as far as anyone knows. */
+		if (in_list(a->announced, a->n_announced, uid) &&
+		    list_add(announced, n_announced, uid) < 0)
+			return -ENOMEM;
+		return audit_report_add(rep, p->namespace, p->name, AUDIT_STATUS_UNCHECKED, NULL,
+					false, text);
+	}
+	error_text(&e, r, text, sizeof(text));
+	const char *reason = capture_drift_to_string(drift);
+	bool known = in_list(a->announced, a->n_announced, uid);
+	if (!known) {
+		log_warn("audit: pod=%s/%s uid=%s capture drift (%s): %s", p->namespace, p->name,
+			 uid, reason, text);
+		agent_metrics_count_capture_drift(a->metrics, reason);
+		char msg[KUBE_EVENT_MAX_MESSAGE];
+		(void)snprintf(msg, sizeof(msg), "capture rules differ from the plan (%s): %s",
+			       reason, text);
+		post_event(a, p, AUDIT_EVENT_REASON_DRIFT, KUBE_EVENT_TYPE_WARNING, msg);
+	}
+	bool repaired = false;
+	if (a->repair) {
+		struct error ae = {0};
+		struct capture_outcome out = {0};
+		int ar = capture_apply(p, path, a->conf_ref, &out, &ae);
+		if (ar >= 0) {
+			repaired = true;
+			log_info("audit: repaired pod=%s/%s uid=%s in place (%s, backend %s)",
+				 p->namespace, p->name, uid, reason,
+				 redirect_backend_to_string(out.backend));
+			char msg[256];
+			(void)snprintf(msg, sizeof(msg),
+				       "capture rules put back in place (they were %s)", reason);
+			post_event(a, p, AUDIT_EVENT_REASON_REPAIRED, KUBE_EVENT_TYPE_NORMAL, msg);
+		} else if (!known) {
+			log_error("audit: cannot repair pod=%s/%s: %s", p->namespace, p->name,
+				  ae.msg);
+		}
+	}
+	/* A repaired pod is checked afresh by the next pass. */
+	if (!repaired && list_add(announced, n_announced, uid) < 0)
+		return -ENOMEM;
+	return audit_report_add(rep, p->namespace, p->name, AUDIT_STATUS_DRIFT, reason, repaired,
+				text);
+}
+
+/* One pass; called with a->lock held. The report's error says when it could not run. */
+static int pass(struct audit *a, struct audit_report *rep)
+{
+	struct pod_info **pods = NULL;
+	size_t n = 0;
+	int r = pod_cache_snapshot(a->pods, &pods, &n);
+	if (r == -EAGAIN)
+		return audit_report_set_error(rep, "the pod cache has not synced yet") < 0
+			       ? -ENOMEM
+			       : -EAGAIN;
+	if (r < 0)
+		return r;
+
+	uint64_t t0 = monotonic_ms();
+	_cleanup_free_ struct audit_netns_want *want = calloc(n ? n : 1, sizeof(*want));
+	_cleanup_free_ const struct pod_info **sel = calloc(n ? n : 1, sizeof(*sel));
+	const char **one = calloc(n ? n : 1, sizeof(*one));
+	char **announced = NULL;
+	size_t n_sel = 0, n_announced = 0;
+	if (!want || !sel || !one) {
+		r = -ENOMEM;
+		goto out;
+	}
+	for (size_t i = 0; i < n; i++) {
+		const struct pod_info *p = pods[i];
+		if (audit_select_pod(p, a->node_name, a->conf_ref) != AUDIT_SELECTED)
+			continue;
+		struct error e = {0};
+		int m = meshed(p, &e);
+		if (m == 0)
+			continue;
+		if (m < 0) {
+			r = audit_report_add(rep, p->namespace, p->name, AUDIT_STATUS_UNCHECKED,
+					     NULL, false, e.msg);
+			if (r < 0)
+				goto out;
+			continue;
+		}
+		want[n_sel] = (struct audit_netns_want){.fd = -1};
+		if (p->n_pod_ips) {
+			want[n_sel].ips = (const char *const *)p->pod_ips;
+			want[n_sel].n_ips = p->n_pod_ips;
+		} else {
+			one[n_sel] = p->pod_ip;
+			want[n_sel].ips = &one[n_sel];
+			want[n_sel].n_ips = 1;
+		}
+		sel[n_sel++] = p;
+	}
+	if (n_sel > 0) {
+		struct error e = {0};
+		r = audit_find_netns(a->proc_dir, want, n_sel, &e);
+		if (r < 0) {
+			char msg[ERROR_MSG_MAX + 64];
+			(void)snprintf(msg, sizeof(msg), "cannot look for network namespaces: %s",
+				       e.msg);
+			r = audit_report_set_error(rep, msg);
+			goto out;
+		}
+	}
+	size_t drift = 0, unchecked = 0;
+	for (size_t i = 0; i < n_sel; i++) {
+		const struct pod_info *p = sel[i];
+		if (atomic_load(&a->stop)) {
+			r = audit_report_set_error(rep, "the agent is stopping");
+			goto out;
+		}
+		if (want[i].fd < 0) {
+			char msg[300];
+			(void)snprintf(msg, sizeof(msg), "no network namespace under %s holds %s",
+				       a->proc_dir, want[i].ips[0]);
+			r = audit_report_add(rep, p->namespace, p->name, AUDIT_STATUS_UNCHECKED,
+					     NULL, false, msg);
+		} else {
+			char path[64];
+			(void)snprintf(path, sizeof(path), "/proc/self/fd/%d", want[i].fd);
+			r = audit_pod(a, p, path, rep, &announced, &n_announced);
+		}
+		if (r < 0)
+			goto out;
+		drift += rep->v[rep->n - 1].status == AUDIT_STATUS_DRIFT;
+		unchecked += rep->v[rep->n - 1].status == AUDIT_STATUS_UNCHECKED;
+	}
+	log_emit(drift || unchecked ? LOG_LEVEL_INFO : LOG_LEVEL_DEBUG,
+		 "audit: %zu meshed pods checked in %llu ms: %zu drifted, %zu unchecked", n_sel,
+		 (unsigned long long)(monotonic_ms() - t0), drift, unchecked);
+	strv_free(a->announced, a->n_announced);
+	a->announced = TAKE_PTR(announced);
+	a->n_announced = n_announced;
+	n_announced = 0;
+	r = 0;
+out:
+	for (size_t i = 0; i < n_sel; i++)
+		if (want[i].fd >= 0)
+			(void)close(want[i].fd);
+	strv_free(announced, n_announced);
+	free(one);
+	pod_info_array_free(pods, n);
+	return r;
+}
+
+/* A pass under the lock; the report becomes the last one. */
+static int pass_locked(struct audit *a)
+{
+	struct audit_report rep = {0};
+	int r = pass(a, &rep);
+	if (r < 0 && !rep.error) {
+		audit_report_done(&rep);
+		return r;
+	}
+	audit_report_done(&a->last);
+	a->last = rep;
+	a->have_last = true;
+	return r;
+}
+
+int audit_run(struct audit *a, bool fresh, struct audit_report *ret)
+{
+	(void)pthread_mutex_lock(&a->lock);
+	int r = 0;
+	uint64_t now = monotonic_ms();
+	if (fresh || !a->have_last || now - a->last_demand_ms >= AUDIT_MIN_PASS_INTERVAL_MS) {
+		r = pass_locked(a);
+		a->last_demand_ms = monotonic_ms();
+	}
+	/* -EAGAIN and the like come with a report saying so. */
+	if (r >= 0 || (a->have_last && a->last.error))
+		r = audit_report_copy(&a->last, ret);
+	(void)pthread_mutex_unlock(&a->lock);
+	return r;
+}
+
+/* Waits ms or until stopped; true when stopped. */
+static bool wait_stop(struct audit *a, uint64_t ms)
+{
+	struct timespec ts;
+	(void)clock_gettime(CLOCK_MONOTONIC, &ts);
+	ts.tv_sec += (time_t)(ms / 1000);
+	ts.tv_nsec += (long)(ms % 1000) * 1000000L;
+	if (ts.tv_nsec >= 1000000000L) {
+		ts.tv_sec++;
+		ts.tv_nsec -= 1000000000L;
+	}
+	(void)pthread_mutex_lock(&a->lock);
+	while (!atomic_load(&a->stop))
+		if (pthread_cond_timedwait(&a->cond, &a->lock, &ts) == ETIMEDOUT)
+			break;
+	(void)pthread_mutex_unlock(&a->lock);
+	return atomic_load(&a->stop);
+}
+
+static void *audit_thread(void *arg)
+{
+	struct audit *a = arg;
+	bool synced_once = false;
+	while (!atomic_load(&a->stop)) {
+		(void)pthread_mutex_lock(&a->lock);
+		int r = pass_locked(a);
+		(void)pthread_mutex_unlock(&a->lock);
+		if (r == -EAGAIN) {
+			/* The first pass comes as soon as the cache has synced. */
+			if (wait_stop(a, AUDIT_SYNC_POLL_MS))
+				break;
+			continue;
+		}
+		if (r < 0)
+			log_warn("audit: the pass failed: %s", strerror(-r));
+		else if (!synced_once)
+			log_info("audit: first pass done; next every %u s", a->interval_s);
+		synced_once = true;
+		if (wait_stop(a, (uint64_t)a->interval_s * 1000))
+			break;
+	}
+	return NULL;
+}
+
+int audit_new(const struct audit_options *opts, struct audit **ret, struct error *err)
+{
+	_cleanup_(audit_freep) struct audit *a = calloc(1, sizeof(*a));
+	if (!a)
+		return error_set(err, ERR_INTERNAL, -ENOMEM, "out of memory");
+	atomic_init(&a->stop, false);
+	a->pods = opts->pods;
+	a->conf_ref = opts->conf;
+	a->interval_s = opts->interval_s ? opts->interval_s : AGENT_AUDIT_DEFAULT_INTERVAL_S;
+	a->repair = opts->repair;
+	a->metrics = opts->metrics;
+	a->proc_dir = strdup(opts->proc_dir ? opts->proc_dir : REPAIR_DEFAULT_HOST_PROC_DIR);
+	if (!a->proc_dir || (opts->node_name && !(a->node_name = strdup(opts->node_name))))
+		return error_set(err, ERR_INTERNAL, -ENOMEM, "out of memory");
+	int r = monotonic_cond_init(&a->lock, &a->cond);
+	if (r < 0)
+		return error_set(err, ERR_INTERNAL, r, "audit: cannot make a lock");
+	a->lock_ready = true;
+	if (opts->kc) {
+		r = kube_client_new(opts->kc, NULL, &a->events, err);
+		if (r < 0)
+			return error_prefix(err, r, "audit: the Events client");
+		kube_client_set_cancel(a->events, &a->stop);
+	}
+	if (opts->start_thread) {
+		r = pthread_create(&a->thread, NULL, audit_thread, a);
+		if (r != 0)
+			return error_set(err, ERR_INTERNAL, -r, "cannot start the audit thread");
+		a->running = true;
+	}
+	*ret = TAKE_PTR(a);
+	return 0;
+}
+
+void audit_signal_stop(struct audit *a)
+{
+	if (!a || !a->lock_ready)
+		return;
+	/* The flag first: a pass holding the lock sees it and ends. */
+	atomic_store(&a->stop, true);
+	(void)pthread_mutex_lock(&a->lock);
+	(void)pthread_cond_broadcast(&a->cond);
+	(void)pthread_mutex_unlock(&a->lock);
+}
+
+void audit_free(struct audit *a)
+{
+	if (!a)
+		return;
+	if (a->running) {
+		audit_signal_stop(a);
+		(void)pthread_join(a->thread, NULL);
+	}
+	kube_client_free(a->events);
+	if (a->lock_ready) {
+		(void)pthread_mutex_destroy(&a->lock);
+		(void)pthread_cond_destroy(&a->cond);
+	}
+	audit_report_done(&a->last);
+	strv_free(a->announced, a->n_announced);
+	if (a->conf)
+		(void)netconf_free(a->conf);
+	free(a->node_name);
+	free(a->proc_dir);
+	free(a);
+}
+
+unsigned audit_http(void *ud, char **ret_body, size_t *ret_len)
+{
+	struct audit *a = ud;
+	struct audit_report rep = {0};
+	int r = audit_run(a, false, &rep);
+	if (r < 0) {
+		char msg[128];
+		(void)snprintf(msg, sizeof(msg), "{\"pods\":[],\"error\":\"the pass failed: %s\"}",
+			       strerror(-r));
+		*ret_body = strdup(msg);
+		*ret_len = *ret_body ? strlen(*ret_body) : 0;
+		return *ret_body ? 500 : 0;
+	}
+	r = audit_report_to_json(&rep, ret_body, ret_len);
+	unsigned status = rep.error ? 503 : 200;
+	audit_report_done(&rep);
+	return r < 0 ? 0 : status;
+}
+
+/* --- The agent's audit. --- */
+
+/* The conf the agent installs, as the plugin decodes it. */
+static int installed_conf(const struct agent_config *cfg, struct netconf **ret, struct error *err)
+{
+	json_auto_t *entry = NULL;
+	int r;
+	if (cfg->era == AGENT_ERA_CURRENT) {
+		r = plugin_conf_generate(cfg, &entry);
+		if (r < 0)
+			return error_set(err, ERR_INTERNAL, r, "audit: building the plugin conf");
+	} else {
+		struct plugin_template_storage st;
+		struct plugin_template_values v;
+		r = plugin_template_values_from_config(cfg, &st, &v);
+		if (r < 0)
+			return error_set(err, ERR_CONFIG, r,
+					 "CNI_NETWORK_CONFIG: a path is too long");
+		/* No token: only the redirect settings are read from it. */
+		char *text = NULL;
+		r = plugin_conf_from_template(cfg->cni_network_config, &v, &text, &entry, err);
+		if (text) {
+			explicit_bzero(text, strlen(text));
+			free(text);
+		}
+		if (r < 0)
+			return r;
+	}
+	_cleanup_free_ char *s = json_dumps(entry, JSON_COMPACT);
+	if (!s)
+		return error_set(err, ERR_INTERNAL, -ENOMEM, "out of memory");
+	return netconf_parse(s, strlen(s), ret, err);
+}
+
+int audit_start_agent(const struct agent_config *cfg, const char *const *envp,
+		      const struct repair_config *rcfg, struct pod_cache *pods,
+		      const struct kubeconfig *kc, struct agent_metrics *metrics,
+		      struct audit **ret, struct error *err)
+{
+	*ret = NULL;
+	if (cfg->audit_interval_s == 0) {
+		log_info("audit: off (AUDIT_INTERVAL_SECONDS=0)");
+		return 0;
+	}
+	if (!pods) {
+		log_warn("audit: off: there is no pod cache without an API server");
+		return 0;
+	}
+	struct netconf *conf = NULL;
+	int r = installed_conf(cfg, &conf, err);
+	if (r < 0)
+		return r;
+	const char *proc = rcfg && rcfg->host_proc_dir ? rcfg->host_proc_dir
+						       : env_get(envp, "HOST_PROC_DIR");
+	const struct audit_options o = {
+		.pods = pods,
+		.node_name = cfg->node_name,
+		.conf = conf,
+		.proc_dir = proc ? proc : REPAIR_DEFAULT_HOST_PROC_DIR,
+		.interval_s = cfg->audit_interval_s,
+		.repair = cfg->repair_enabled && rcfg && rcfg->repair_pods,
+		.kc = kc,
+		.metrics = metrics,
+		.start_thread = true,
+	};
+	struct audit *a = NULL;
+	r = audit_new(&o, &a, err);
+	if (r < 0) {
+		(void)netconf_free(conf);
+		return r;
+	}
+	a->conf = conf;
+	log_info("audit: every %u s, %s, netns from %s, backend %s", o.interval_s,
+		 o.repair ? "repairing in place" : "reporting only", o.proc_dir,
+		 redirect_backend_to_string(conf->redirect_backend));
+	*ret = a;
+	return 0;
+}
+
+/* --- `istio-cni-agent audit`. --- */
+
+#define AUDIT_CLIENT_TIMEOUT_MS 120000
+#define AUDIT_CLIENT_MAX_BODY (16u << 20)
+
+static int read_all(int fd, char **ret, size_t *ret_len)
+{
+	size_t cap = 8192, len = 0;
+	char *buf = malloc(cap);
+	if (!buf)
+		return -ENOMEM;
+	uint64_t deadline = monotonic_ms() + AUDIT_CLIENT_TIMEOUT_MS;
+	for (;;) {
+		uint64_t now = monotonic_ms();
+		if (now >= deadline) {
+			free(buf);
+			return -ETIMEDOUT;
+		}
+		struct pollfd pfd = {.fd = fd, .events = POLLIN};
+		int pr = poll(&pfd, 1, (int)(deadline - now));
+		if (pr < 0 && errno == EINTR)
+			continue;
+		if (pr <= 0) {
+			free(buf);
+			return pr == 0 ? -ETIMEDOUT : -errno;
+		}
+		if (len + 1 >= cap) {
+			if (cap >= AUDIT_CLIENT_MAX_BODY) {
+				free(buf);
+				return -EFBIG;
+			}
+			char *nb = realloc(buf, cap * 2);
+			if (!nb) {
+				free(buf);
+				return -ENOMEM;
+			}
+			buf = nb;
+			cap *= 2;
+		}
+		ssize_t n = read(fd, buf + len, cap - len - 1);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0) {
+			int e = -errno;
+			free(buf);
+			return e;
+		}
+		if (n == 0)
+			break;
+		len += (size_t)n;
+	}
+	buf[len] = '\0';
+	*ret = buf;
+	*ret_len = len;
+	return 0;
+}
+
+int audit_client_main(uint16_t port, FILE *out, FILE *errout)
+{
+	_cleanup_close_ int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0) {
+		fprintf(errout, "audit: cannot make a socket: %m\n");
+		return 2;
+	}
+	struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons(port)};
+	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
+		fprintf(errout, "audit: cannot reach the agent on 127.0.0.1:%u: %m\n", port);
+		return 2;
+	}
+	char req[128];
+	int n = snprintf(req, sizeof(req),
+			 "GET " AUDIT_HTTP_PATH " HTTP/1.0\r\nHost: 127.0.0.1:%u\r\n\r\n", port);
+	if (write(fd, req, (size_t)n) != n) {
+		fprintf(errout, "audit: cannot send the request: %m\n");
+		return 2;
+	}
+	_cleanup_free_ char *resp = NULL;
+	size_t len = 0;
+	int r = read_all(fd, &resp, &len);
+	if (r < 0) {
+		fprintf(errout, "audit: no answer from the agent: %s\n", strerror(-r));
+		return 2;
+	}
+	unsigned status = 0;
+	const char *body = strstr(resp, "\r\n\r\n");
+	if (sscanf(resp, "HTTP/%*u.%*u %u", &status) != 1 || !body) {
+		fprintf(errout, "audit: the agent's answer is not HTTP\n");
+		return 2;
+	}
+	body += 4;
+	if (status == 404) {
+		fprintf(errout, "audit: the agent has the audit off (AUDIT_INTERVAL_SECONDS=0, or "
+				"no API server)\n");
+		return 2;
+	}
+	struct audit_report rep = {0};
+	struct error err = {0};
+	r = audit_report_from_json(body, len - (size_t)(body - resp), &rep, &err);
+	if (r < 0) {
+		fprintf(errout, "audit: HTTP %u: %s\n", status, err.msg);
+		return 2;
+	}
+	_cleanup_free_ char *text = NULL;
+	r = audit_report_to_text(&rep, &text);
+	int code = audit_report_exit_code(&rep);
+	audit_report_done(&rep);
+	if (r < 0) {
+		fprintf(errout, "audit: out of memory\n");
+		return 2;
+	}
+	fputs(text, out);
+	return code;
+}

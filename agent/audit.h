@@ -1,0 +1,201 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * The capture audit: the agent checks that every running, meshed pod of its
+ * node still has the redirect rules the plugin programmed, and puts them
+ * back when they do not.
+ *
+ * A pass takes the pod cache's snapshot, keeps the pods that are Running,
+ * not hostNetwork, not terminating, on this node, in a namespace the plugin
+ * does not exclude, and captured (capture_plan does not skip them); finds
+ * their network namespaces with one scan of <HOST_PROC_DIR>/<pid>/ns/net for
+ * all of them (by pod IP), and runs capture_check on each with the plugin
+ * conf the agent installs (its redirect_backend). capture_check only reads:
+ * an intact pod costs no write and no Event.
+ *
+ * On drift: a warning with the differences, a Warning Event CaptureDrift on
+ * the pod, istio_cni_capture_drift_total{reason}, and, when REPAIR_ENABLED and
+ * REPAIR_REPAIR_PODS, capture_apply with the same conf and a Normal Event
+ * CaptureRepaired. A pod whose drift persists (repair off, or failing) is
+ * announced once, until a pass finds it intact again.
+ *
+ * Passes run every AUDIT_INTERVAL_SECONDS in a thread of their own (the first
+ * as soon as the pod cache has synced: pods captured while the agent was
+ * down), and on demand (GET /debug/audit on the health port, which the
+ * `istio-cni-agent audit` subcommand reads), at most one per second: a
+ * request within a second of the last on-demand pass gets the latest report.
+ * One pass runs at a time.
+ */
+#ifndef ISTIO_CNI_AGENT_AUDIT_H
+#define ISTIO_CNI_AGENT_AUDIT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "cni/netconf.h"
+#include "kube/kubeconfig.h"
+#include "kube/pod_info.h"
+#include "util/cleanup.h"
+#include "util/error.h"
+
+#define AUDIT_EVENT_COMPONENT "istio-cni-agent"
+#define AUDIT_EVENT_REASON_DRIFT "CaptureDrift"
+#define AUDIT_EVENT_REASON_REPAIRED "CaptureRepaired"
+/* An on-demand request within this long of the last one gets the latest report. */
+#define AUDIT_MIN_PASS_INTERVAL_MS 1000
+/* While the pod cache has not synced, the thread tries again this often. */
+#define AUDIT_SYNC_POLL_MS 500
+#define AUDIT_HTTP_PATH "/debug/audit"
+
+struct agent_config;
+struct agent_metrics;
+struct pod_cache;
+struct repair_config;
+
+/* --- Which pods a pass looks at (pure). --- */
+
+enum audit_select {
+	AUDIT_SELECTED,
+	AUDIT_NOT_RUNNING,
+	AUDIT_HOST_NETWORK,
+	AUDIT_TERMINATING,
+	AUDIT_OTHER_NODE,
+	AUDIT_EXCLUDED_NS,
+	AUDIT_NO_IP,
+};
+
+/*
+ * Whether p is one a pass checks, before the capture decision: Running, not
+ * hostNetwork, not terminating, on node (NULL: any), not in a namespace conf
+ * excludes (conf may be NULL), with an IP.
+ */
+enum audit_select audit_select_pod(const struct pod_info *p, const char *node,
+				   const struct netconf *conf);
+const char *audit_select_to_string(enum audit_select s);
+
+/* --- A pass's report (pure). --- */
+
+enum audit_status {
+	AUDIT_STATUS_OK,
+	AUDIT_STATUS_DRIFT,
+	AUDIT_STATUS_UNCHECKED,
+};
+
+struct audit_entry {
+	char *ns;
+	char *name;
+	enum audit_status status;
+	char *reason;  /* DRIFT: capture_drift_to_string(); else NULL */
+	bool repaired; /* DRIFT: put back in place by this pass */
+	char *detail;  /* DRIFT: the differences; UNCHECKED: why; else NULL */
+};
+
+struct audit_report {
+	struct audit_entry *v;
+	size_t n;
+	size_t cap;
+	char *error; /* the pass could not run (the pod cache has not synced); else NULL */
+};
+
+/* Appends an entry (strings copied; reason and detail may be NULL). */
+int audit_report_add(struct audit_report *r, const char *ns, const char *name,
+		     enum audit_status status, const char *reason, bool repaired,
+		     const char *detail) _must_check_;
+int audit_report_set_error(struct audit_report *r, const char *msg) _must_check_;
+void audit_report_done(struct audit_report *r);
+/* A deep copy into *ret (which must be empty). */
+int audit_report_copy(const struct audit_report *r, struct audit_report *ret) _must_check_;
+
+const char *audit_status_to_string(enum audit_status s);
+
+/*
+ * {"pods":[{"namespace","name","status":"ok|drift|unchecked"[,"reason",
+ * "repaired","detail"]}...],"ok":N,"drift":N,"unchecked":N[,"error":"..."]}.
+ * *ret is the caller's, NUL-terminated.
+ */
+int audit_report_to_json(const struct audit_report *r, char **ret, size_t *ret_len) _must_check_;
+/* The reverse; a malformed body is -EBADMSG (ERR_DECODE). *ret must be empty. */
+int audit_report_from_json(const char *buf, size_t len, struct audit_report *ret, struct error *err)
+	_must_check_;
+
+/*
+ * One line per pod: "<ns>/<name> ok", "<ns>/<name> drift <reason>[
+ * (repaired)]: <detail>", "<ns>/<name> unchecked <why>"; and "error: <msg>"
+ * when the pass could not run. Newlines in details become "; ". *ret is the
+ * caller's.
+ */
+int audit_report_to_text(const struct audit_report *r, char **ret) _must_check_;
+
+/* 1 when a pod drifted; else 2 when one could not be checked or the pass
+ * could not run; else 0. */
+int audit_report_exit_code(const struct audit_report *r);
+
+/* --- Finding the pods' network namespaces (one scan for all). --- */
+
+struct audit_netns_want {
+	const char *const *ips; /* text addresses */
+	size_t n_ips;
+	int fd; /* out: an O_CLOEXEC fd of the netns holding one of ips, -1 when none */
+};
+
+/*
+ * Scans <proc_dir>/<pid>/ns/net, each namespace once, dumping its addresses,
+ * until every want has its netns or the scan ends. Sets every want[i].fd
+ * (-1 first). Returns 0, or a negative errno when proc_dir cannot be read or
+ * the scan could not get back to its own netns (ERR_INVALID_NETNS).
+ */
+int audit_find_netns(const char *proc_dir, struct audit_netns_want *want, size_t n,
+		     struct error *err) _must_check_;
+
+/* --- The audit. --- */
+
+struct audit_options {
+	struct pod_cache *pods; /* borrowed */
+	const char *node_name;
+	const struct netconf *conf; /* borrowed: the plugin conf the agent installs */
+	const char *proc_dir;
+	unsigned interval_s;	     /* > 0 */
+	bool repair;		     /* repair drift in place */
+	const struct kubeconfig *kc; /* for Events; NULL: none */
+	struct agent_metrics *metrics;
+	bool start_thread; /* false: passes only on demand (tests, benchmarks) */
+};
+
+struct audit;
+
+int audit_new(const struct audit_options *opts, struct audit **ret, struct error *err) _must_check_;
+/* Tells the thread (and a pass in progress) to stop, without waiting. */
+void audit_signal_stop(struct audit *a);
+/* Stops and joins the thread, then frees. */
+void audit_free(struct audit *a);
+DEFINE_TRIVIAL_CLEANUP_FUNC(struct audit *, audit_free);
+
+/*
+ * A pass now, unless an on-demand one ended less than AUDIT_MIN_PASS_INTERVAL_MS
+ * ago (fresh: always a new pass). *ret gets a copy of the latest report.
+ */
+int audit_run(struct audit *a, bool fresh, struct audit_report *ret) _must_check_;
+
+/* The health server's hook: the HTTP status and a JSON body (the caller's). */
+unsigned audit_http(void *audit, char **ret_body, size_t *ret_len);
+
+/*
+ * The agent's audit from its settings: NULL (*ret) when AUDIT_INTERVAL_SECONDS
+ * is 0 or there is no pod cache; else started. rcfg (NULL when repair is off)
+ * gives REPAIR_REPAIR_PODS and HOST_PROC_DIR; without it HOST_PROC_DIR is read
+ * from envp.
+ */
+int audit_start_agent(const struct agent_config *cfg, const char *const *envp,
+		      const struct repair_config *rcfg, struct pod_cache *pods,
+		      const struct kubeconfig *kc, struct agent_metrics *metrics,
+		      struct audit **ret, struct error *err) _must_check_;
+
+/*
+ * `istio-cni-agent audit`: GET /debug/audit from 127.0.0.1:port, prints the
+ * text report to out (errors to errout) and returns the exit code (2 when the
+ * agent cannot be reached or has the audit off).
+ */
+int audit_client_main(uint16_t port, FILE *out, FILE *errout);
+
+#endif

@@ -1,0 +1,243 @@
+// SPDX-License-Identifier: Apache-2.0
+/*
+ * The audit's netns finder: one scan of <proc>/<pid>/ns/net for every pod of
+ * a pass. Each namespace (by device and inode) is entered once, only to open
+ * a NETLINK_ROUTE socket whose address dump is read from here; its addresses
+ * are matched against all the pods still looking.
+ */
+#include <arpa/inet.h>
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/nsfs.h>
+#include <linux/rtnetlink.h>
+#include <sched.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <libmnl/libmnl.h>
+
+#include "audit.h"
+#include "netlink/netns.h"
+#include "util/parse_util.h"
+
+struct want_addr {
+	int family;
+	uint8_t bytes[16];
+	size_t pod; /* index into the wants */
+};
+
+struct scan {
+	struct audit_netns_want *pods;
+	struct want_addr *addrs;
+	size_t n_addrs;
+	size_t left; /* pods still without a netns */
+	int ns_fd;   /* the namespace being dumped */
+	int error;   /* a dup failure */
+};
+
+static int addr_attr_cb(const struct nlattr *attr, void *data)
+{
+	const struct nlattr **tb = data;
+	if (mnl_attr_type_valid(attr, IFA_MAX) < 0)
+		return MNL_CB_OK;
+	tb[mnl_attr_get_type(attr)] = attr;
+	return MNL_CB_OK;
+}
+
+static void match(struct scan *s, int family, const void *bytes, size_t alen)
+{
+	for (size_t i = 0; i < s->n_addrs; i++) {
+		struct want_addr *w = &s->addrs[i];
+		if (w->family != family || s->pods[w->pod].fd >= 0 ||
+		    memcmp(w->bytes, bytes, alen) != 0)
+			continue;
+		int fd = fcntl(s->ns_fd, F_DUPFD_CLOEXEC, 3);
+		if (fd < 0) {
+			s->error = -errno;
+			return;
+		}
+		s->pods[w->pod].fd = fd;
+		s->left--;
+	}
+}
+
+static int addr_cb(const struct nlmsghdr *nlh, void *data)
+{
+	struct scan *s = data;
+	const struct ifaddrmsg *ifa = mnl_nlmsg_get_payload(nlh);
+	const struct nlattr *tb[IFA_MAX + 1] = {0};
+	if (nlh->nlmsg_len < NLMSG_LENGTH(sizeof(*ifa)))
+		return MNL_CB_ERROR;
+	if (mnl_attr_parse(nlh, sizeof(*ifa), addr_attr_cb, tb) < 0)
+		return MNL_CB_ERROR;
+	size_t alen = ifa->ifa_family == AF_INET ? 4 : ifa->ifa_family == AF_INET6 ? 16 : 0;
+	if (!alen)
+		return MNL_CB_OK;
+	const int types[] = {IFA_LOCAL, IFA_ADDRESS};
+	for (size_t t = 0; t < ELEMENTSOF(types); t++) {
+		const struct nlattr *a = tb[types[t]];
+		if (a && mnl_attr_get_payload_len(a) == alen)
+			match(s, ifa->ifa_family, mnl_attr_get_payload(a), alen);
+	}
+	return MNL_CB_OK;
+}
+
+/* Dumps the addresses of the netns of fd into s's matcher. */
+static int dump_netns(int fd, struct scan *s, char *buf, struct error *err)
+{
+	const int bus[] = {NETLINK_ROUTE};
+	_cleanup_mnl_ struct mnl_socket *nl = NULL;
+	int r = netns_mnl_open(fd, bus, &nl, 1, err);
+	if (r < 0)
+		return r;
+	struct nlmsghdr *nlh = mnl_nlmsg_put_header(buf);
+	nlh->nlmsg_type = RTM_GETADDR;
+	nlh->nlmsg_flags = NLM_F_REQUEST | NLM_F_DUMP;
+	uint32_t seq = (uint32_t)time(NULL);
+	nlh->nlmsg_seq = seq;
+	struct ifaddrmsg *ifa = mnl_nlmsg_put_extra_header(nlh, sizeof(*ifa));
+	ifa->ifa_family = AF_UNSPEC;
+	if (mnl_socket_sendto(nl, nlh, nlh->nlmsg_len) < 0)
+		return error_set(err, ERR_NETLINK, -errno, "cannot ask for the addresses");
+	unsigned portid = mnl_socket_get_portid(nl);
+	s->ns_fd = fd;
+	for (;;) {
+		ssize_t n = mnl_socket_recvfrom(nl, buf, MNL_SOCKET_BUFFER_SIZE);
+		if (n < 0)
+			return error_set(err, ERR_NETLINK, -errno, "cannot read the addresses");
+		r = mnl_cb_run(buf, (size_t)n, seq, portid, addr_cb, s);
+		if (r < 0)
+			return error_set(err, ERR_NETLINK, -errno, "address dump failed");
+		if (r == MNL_CB_STOP)
+			break;
+	}
+	return s->error;
+}
+
+struct seen_ns {
+	dev_t dev;
+	ino_t ino;
+};
+
+static int cmp_seen(const void *a, const void *b)
+{
+	const struct seen_ns *x = a, *y = b;
+	if (x->dev != y->dev)
+		return x->dev < y->dev ? -1 : 1;
+	return x->ino < y->ino ? -1 : x->ino > y->ino ? 1 : 0;
+}
+
+int audit_find_netns(const char *proc_dir, struct audit_netns_want *want, size_t n,
+		     struct error *err)
+{
+	size_t n_addrs = 0;
+	for (size_t i = 0; i < n; i++) {
+		want[i].fd = -1;
+		n_addrs += want[i].n_ips;
+	}
+	_cleanup_free_ struct want_addr *addrs = calloc(n_addrs ? n_addrs : 1, sizeof(*addrs));
+	_cleanup_free_ char *buf = malloc(MNL_SOCKET_BUFFER_SIZE);
+	if (!addrs || !buf)
+		return error_set(err, ERR_INTERNAL, -ENOMEM, "out of memory");
+	struct scan s = {.pods = want, .addrs = addrs};
+	for (size_t i = 0; i < n; i++) {
+		bool any = false;
+		for (size_t j = 0; j < want[i].n_ips; j++) {
+			struct want_addr *w = &addrs[s.n_addrs];
+			if (inet_pton(AF_INET, want[i].ips[j], w->bytes) == 1)
+				w->family = AF_INET;
+			else if (inet_pton(AF_INET6, want[i].ips[j], w->bytes) == 1)
+				w->family = AF_INET6;
+			else
+				continue;
+			w->pod = i;
+			s.n_addrs++;
+			any = true;
+		}
+		if (any)
+			s.left++;
+	}
+	if (s.left == 0)
+		return 0;
+
+	_cleanup_close_ int dfd = open(proc_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (dfd < 0)
+		return error_set(err, ERR_IO, -errno, "cannot open %s", proc_dir);
+	int dfd2 = fcntl(dfd, F_DUPFD_CLOEXEC, 0);
+	if (dfd2 < 0)
+		return error_set(err, ERR_IO, -errno, "cannot duplicate an fd");
+	DIR *d = fdopendir(dfd2);
+	if (!d) {
+		int e = -errno;
+		(void)close(dfd2);
+		return error_set(err, ERR_IO, e, "cannot read %s", proc_dir);
+	}
+	/* Seen namespaces, kept sorted: a node has thousands of processes. */
+	_cleanup_free_ struct seen_ns *seen = NULL;
+	size_t n_seen = 0, cap = 0;
+	int result = 0;
+	struct dirent *de;
+	while (s.left > 0 && (de = readdir(d))) {
+		uint64_t pid;
+		if (parse_u64(de->d_name, 1, UINT32_MAX, &pid) < 0)
+			continue;
+		char path[64];
+		(void)snprintf(path, sizeof(path), "%s/ns/net", de->d_name);
+		/* Without blocking, and only a network namespace: proc_dir is
+		 * configured, and what it holds need not be procfs. */
+		_cleanup_close_ int fd = openat(dfd, path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+		if (fd < 0)
+			continue; /* gone, or a kernel thread */
+		struct stat st;
+		if (fstat(fd, &st) < 0)
+			continue;
+		struct seen_ns key = {st.st_dev, st.st_ino};
+		if (n_seen && bsearch(&key, seen, n_seen, sizeof(*seen), cmp_seen))
+			continue;
+		if (ioctl(fd, NS_GET_NSTYPE) != CLONE_NEWNET)
+			continue;
+		if (n_seen == cap) {
+			size_t nc = cap ? cap * 2 : 64;
+			struct seen_ns *ns = reallocarray(seen, nc, sizeof(*seen));
+			if (!ns) {
+				result = error_set(err, ERR_INTERNAL, -ENOMEM, "out of memory");
+				break;
+			}
+			seen = ns;
+			cap = nc;
+		}
+		size_t at = n_seen;
+		while (at > 0 && cmp_seen(&seen[at - 1], &key) > 0)
+			at--;
+		memmove(&seen[at + 1], &seen[at], (n_seen - at) * sizeof(*seen));
+		seen[at] = key;
+		n_seen++;
+		struct error e = {0};
+		int r = dump_netns(fd, &s, buf, &e);
+		if (r < 0 && e.kind == ERR_INVALID_NETNS) {
+			/* Could not get back to our own netns: stop here. */
+			if (err)
+				*err = e;
+			result = -EIO;
+			break;
+		}
+		if (s.error) {
+			result = error_set(err, ERR_IO, s.error, "cannot duplicate a netns fd");
+			break;
+		}
+	}
+	(void)closedir(d);
+	if (result < 0)
+		for (size_t i = 0; i < n; i++)
+			if (want[i].fd >= 0) {
+				(void)close(want[i].fd);
+				want[i].fd = -1;
+			}
+	return result;
+}
