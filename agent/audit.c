@@ -453,15 +453,17 @@ unsigned audit_http(void *ud, char **ret_body, size_t *ret_len)
 static int installed_conf(const struct agent_config *cfg, struct netconf **ret, struct error *err)
 {
 	json_auto_t *entry = NULL;
+	struct install_config icfg;
 	int r;
-	if (cfg->era == AGENT_ERA_CURRENT) {
-		r = plugin_conf_generate(cfg, &entry);
+	agent_config_to_install(cfg, &icfg);
+	if (icfg.era == INSTALL_ERA_CURRENT) {
+		r = plugin_conf_generate(&icfg, &entry);
 		if (r < 0)
 			return error_set(err, ERR_INTERNAL, r, "audit: building the plugin conf");
 	} else {
 		struct plugin_template_storage st;
 		struct plugin_template_values v;
-		r = plugin_template_values_from_config(cfg, &st, &v);
+		r = plugin_template_values_from_config(&icfg, &st, &v);
 		if (r < 0)
 			return error_set(err, ERR_CONFIG, r,
 					 "CNI_NETWORK_CONFIG: a path is too long");
