@@ -15,12 +15,12 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "../install/plugin_conf.h"
 #include "agent_config.h"
 #include "capture/capture.h"
 #include "kube/kube_client.h"
 #include "kube/kube_event.h"
 #include "metrics.h"
+#include "plugin_conf.h"
 #include "pod_cache.h"
 #include "repair.h"
 #include "util/env_util.h"
