@@ -22,12 +22,17 @@
 #include "installer.h"
 #include "kube/kube_client.h"
 #include "kube/kubeconfig.h"
+#include "kube/pod_selector.h"
 #include "log_sink.h"
 #include "metrics.h"
+#include "plugin_conf.h"
 #include "pod_cache.h"
+#include "pod_feed.h"
+#include "pod_queue.h"
 #include "repair.h"
 #include "util/log.h"
 #include "util/monotonic.h"
+#include "util/stopper.h"
 
 /* Warn about a rewriting CNI at most this often. */
 #define THROTTLE_WARN_INTERVAL_MS 60000
@@ -74,59 +79,16 @@ unsigned install_throttle_force(struct install_throttle *t, uint64_t now)
 	return ++t->hits;
 }
 
-/* --- Threads that can be told to stop while they wait. --- */
-
-struct stopper {
-	pthread_mutex_t lock;
-	pthread_cond_t cond;
-	atomic_bool stop;
-};
-
-static int stopper_init(struct stopper *s)
-{
-	int r = monotonic_cond_init(&s->lock, &s->cond);
-	if (r < 0)
-		return r;
-	atomic_init(&s->stop, false);
-	return 0;
-}
-
-static void stopper_destroy(struct stopper *s)
-{
-	(void)pthread_mutex_destroy(&s->lock);
-	(void)pthread_cond_destroy(&s->cond);
-}
-
-static void stopper_stop(struct stopper *s)
-{
-	(void)pthread_mutex_lock(&s->lock);
-	atomic_store(&s->stop, true);
-	(void)pthread_cond_broadcast(&s->cond);
-	(void)pthread_mutex_unlock(&s->lock);
-}
-
-/* Waits ms or until stopped; returns true when stopped. */
-static bool stopper_wait(struct stopper *s, unsigned ms)
-{
-	struct timespec ts;
-	(void)clock_gettime(CLOCK_MONOTONIC, &ts);
-	ts.tv_sec += ms / 1000;
-	ts.tv_nsec += (long)(ms % 1000) * 1000000L;
-	if (ts.tv_nsec >= 1000000000L) {
-		ts.tv_sec++;
-		ts.tv_nsec -= 1000000000L;
-	}
-	(void)pthread_mutex_lock(&s->lock);
-	while (!atomic_load(&s->stop))
-		if (pthread_cond_timedwait(&s->cond, &s->lock, &ts) == ETIMEDOUT)
-			break;
-	bool stopped = atomic_load(&s->stop);
-	(void)pthread_mutex_unlock(&s->lock);
-	return stopped;
-}
-
 /* --- The repair thread. --- */
 
+/*
+ * Repair runs in its own thread. Fed (queue set): the pod feed's subscriber
+ * queues the events of the pods repair's selectors take (the others as
+ * DELETED: for repair they left its view), and the thread works the queue
+ * with repair_on_pod and repair_tick, writing through client. Otherwise
+ * (a selector the agent cannot evaluate, another node, no feed):
+ * repair_run with its own watch through client.
+ */
 struct repair_thread {
 	struct repair_config cfg;
 	bool have_cfg;
@@ -136,6 +98,8 @@ struct repair_thread {
 	bool stopper_ready;
 	pthread_t thread;
 	bool running;
+	struct pod_queue *queue;
+	struct pod_selector *selector;
 };
 
 static void repair_count(void *ud, const char *type, const char *result)
@@ -143,14 +107,56 @@ static void repair_count(void *ud, const char *type, const char *result)
 	agent_metrics_count_repair(ud, type, result);
 }
 
+/* The feed's subscriber (the feed's thread): never blocks on repair's work. */
+static int repair_feed_on_pod(void *ud, enum kube_watch_type type, const struct pod_info *pod)
+{
+	struct repair_thread *rt = ud;
+	if (type != KUBE_WATCH_DELETED && !pod_selector_matches(rt->selector, pod))
+		type = KUBE_WATCH_DELETED;
+	int r = pod_queue_push(rt->queue, type, pod);
+	if (r < 0 && r != -ECANCELED)
+		log_warn("repair: pod=%s/%s dropped: %s", pod->namespace, pod->name, strerror(-r));
+	return 0;
+}
+
+static void repair_fed(struct repair_thread *rt, const struct repair_hooks *hooks)
+{
+	_cleanup_(repair_freep) struct repair *rp = NULL;
+	struct error err = {0};
+	int r = repair_new(&rt->cfg, rt->client, hooks, &rp, &err);
+	if (r < 0) {
+		log_error("repair: not started: %s", err.msg);
+		return;
+	}
+	uint64_t next = UINT64_MAX;
+	while (!stopper_stopped(&rt->stopper)) {
+		enum kube_watch_type type;
+		struct pod_info *pod = NULL;
+		r = pod_queue_pop(rt->queue, next < 1000 ? (unsigned)next : 1000, &type, &pod);
+		if (r == -ECANCELED)
+			break;
+		if (r == 0) {
+			if (repair_on_pod(rp, type, pod) < 0)
+				log_warn("repair: out of memory; pod=%s/%s not looked at",
+					 pod->namespace, pod->name);
+			pod_info_free(pod);
+		}
+		next = repair_tick(rp);
+	}
+}
+
 static void *repair_thread_main(void *arg)
 {
 	struct repair_thread *rt = arg;
 	const struct repair_hooks hooks = {.count = repair_count, .ud = rt->metrics};
-	while (!atomic_load(&rt->stopper.stop)) {
+	if (rt->queue) {
+		repair_fed(rt, &hooks);
+		return NULL;
+	}
+	while (!stopper_stopped(&rt->stopper)) {
 		struct error err = {0};
 		int r = repair_run(&rt->cfg, rt->client, &hooks, &rt->stopper.stop, &err);
-		if (atomic_load(&rt->stopper.stop))
+		if (stopper_stopped(&rt->stopper))
 			break;
 		if (r < 0)
 			log_error("repair: stopped, restarting in %u ms: %s",
@@ -161,21 +167,61 @@ static void *repair_thread_main(void *arg)
 	return NULL;
 }
 
+static void repair_thread_signal_stop(struct repair_thread *rt)
+{
+	if (!rt->running)
+		return;
+	stopper_stop(&rt->stopper);
+	if (rt->queue)
+		pod_queue_close(rt->queue);
+}
+
 static void repair_thread_stop(struct repair_thread *rt)
 {
 	if (rt->running) {
-		stopper_stop(&rt->stopper);
+		repair_thread_signal_stop(rt);
 		(void)pthread_join(rt->thread, NULL);
 		rt->running = false;
 	}
 	kube_client_free(rt->client);
 	rt->client = NULL;
+	pod_queue_free(rt->queue);
+	rt->queue = NULL;
+	pod_selector_free(rt->selector);
+	rt->selector = NULL;
 	if (rt->stopper_ready)
 		stopper_destroy(&rt->stopper);
 	rt->stopper_ready = false;
 	if (rt->have_cfg)
 		repair_config_done(&rt->cfg);
 	rt->have_cfg = false;
+}
+
+/*
+ * Whether repair can take its pods from feed: same node, and selectors
+ * evaluated here. Otherwise logs why, and repair watches on its own.
+ */
+static bool repair_can_use_feed(struct repair_thread *rt, struct pod_feed *feed)
+{
+	if (!feed) {
+		log_info("repair: no pod feed; repair watches the pods itself");
+		return false;
+	}
+	if (!rt->cfg.node_name || strcmp(rt->cfg.node_name, pod_feed_node(feed)) != 0) {
+		log_info("repair: its node (%s) is not the agent's (%s); repair watches the pods "
+			 "itself",
+			 rt->cfg.node_name && *rt->cfg.node_name ? rt->cfg.node_name : "any",
+			 pod_feed_node(feed));
+		return false;
+	}
+	struct error err = {0};
+	int r = pod_selector_parse(rt->cfg.label_selectors, rt->cfg.field_selectors, &rt->selector,
+				   &err);
+	if (r < 0) {
+		log_info("repair: %s; repair watches the pods itself", err.msg);
+		return false;
+	}
+	return true;
 }
 
 /* --- The loop. --- */
@@ -696,6 +742,7 @@ int agent_run(const struct agent_config *cfg, const char *const *envp, struct er
 	struct health_server *hs = NULL;
 	struct log_sink *ls = NULL;
 	struct pod_cache *pods = NULL;
+	struct pod_feed *feed = NULL;
 	struct audit *audit = NULL;
 
 	/* Every thread started from here on inherits the mask: only the loop's
@@ -724,6 +771,14 @@ int agent_run(const struct agent_config *cfg, const char *const *envp, struct er
 				goto out;
 			}
 		}
+		/* Repair in place programs what the installed plugin entry selects. */
+		struct install_config entry_cfg;
+		agent_config_to_install(cfg, &entry_cfg);
+		struct error berr = {0};
+		if (plugin_conf_redirect_backend(&entry_cfg, &rt.cfg.redirect_backend, &berr) < 0)
+			log_warn(
+				"repair: redirect backend of the plugin entry unknown (%s); using %s",
+				berr.msg, redirect_backend_to_string(rt.cfg.redirect_backend));
 	}
 
 	r = drop_capabilities(cfg, rt.have_cfg ? &rt.cfg : NULL);
@@ -737,7 +792,9 @@ int agent_run(const struct agent_config *cfg, const char *const *envp, struct er
 		goto out;
 	agent_metrics_set_ready(a.metrics, false);
 
-	r = installer_new(cfg, &a.installer, err);
+	struct install_config icfg;
+	agent_config_to_install(cfg, &icfg);
+	r = installer_new(&icfg, &a.installer, err);
 	if (r < 0)
 		goto out;
 	r = setup_loop(&a, err);
@@ -787,10 +844,18 @@ int agent_run(const struct agent_config *cfg, const char *const *envp, struct er
 		 cfg->health_port, cfg->monitoring_port, log_sink_path(ls));
 
 	if (kc) {
+		/* One watch of the node's pods for the cache and the repair loop. */
 		struct error perr = {0};
-		r = pod_cache_start(pods, kc, cfg->node_name, &perr);
-		if (r < 0)
+		r = pod_feed_new(kc, cfg->node_name, &feed, &perr);
+		if (r < 0) {
 			log_error("pod cache not started: %s", perr.msg);
+		} else {
+			struct pod_feed_subscriber sub;
+			pod_cache_subscriber(pods, &sub);
+			r = pod_feed_add(feed, &sub);
+			if (r < 0)
+				goto out;
+		}
 	}
 	if (kc && rt.have_cfg) {
 		rt.metrics = a.metrics;
@@ -798,11 +863,26 @@ int agent_run(const struct agent_config *cfg, const char *const *envp, struct er
 		if (r < 0)
 			goto out;
 		rt.stopper_ready = true;
+		if (repair_can_use_feed(&rt, feed)) {
+			r = pod_queue_new(&rt.queue);
+			if (r < 0)
+				goto out;
+			const struct pod_feed_subscriber sub = {
+				.on_pod = repair_feed_on_pod,
+				.ud = &rt,
+			};
+			r = pod_feed_add(feed, &sub);
+			if (r < 0)
+				goto out;
+		}
 		struct error rerr = {0};
 		r = kube_client_new(kc, NULL, &rt.client, &rerr);
 		if (r < 0) {
 			log_error("repair loop not started: %s", rerr.msg);
 		} else {
+			/* A write in flight is abandoned at a stop. */
+			if (rt.queue)
+				kube_client_set_cancel(rt.client, &rt.stopper.stop);
 			r = pthread_create(&rt.thread, NULL, repair_thread_main, &rt);
 			if (r != 0) {
 				r = error_set(err, ERR_INTERNAL, -r,
@@ -810,12 +890,20 @@ int agent_run(const struct agent_config *cfg, const char *const *envp, struct er
 				goto out;
 			}
 			rt.running = true;
-			log_info("repair loop started (%s) on node %s",
+			log_info("repair loop started (%s) on node %s, %s",
 				 repair_action_to_string(repair_action_for(&rt.cfg)),
-				 rt.cfg.node_name ? rt.cfg.node_name : "?");
+				 rt.cfg.node_name ? rt.cfg.node_name : "?",
+				 rt.queue ? "fed by the agent's pod watch"
+					  : "with its own pod watch");
 		}
 	} else if (cfg->repair_enabled) {
 		log_warn("repair is enabled but there is no API server to watch");
+	}
+	if (feed) {
+		struct error ferr = {0};
+		r = pod_feed_start(feed, &ferr);
+		if (r < 0)
+			log_error("pod cache not started: %s", ferr.msg);
 	}
 
 	/* Install, then watch; anything that changed in between is seen by the
@@ -838,11 +926,11 @@ int agent_run(const struct agent_config *cfg, const char *const *envp, struct er
 	schedule_work(&a, monotonic_ms() + AGENT_DEBOUNCE_MS);
 
 	int sig = loop(&a);
-	/* Both watch threads end within about a second of being told; tell
-	 * them now, so that they stop while we uninstall and the joins below
-	 * do not add up. */
-	if (rt.running)
-		stopper_stop(&rt.stopper);
+	/* The watch and repair threads end within about a second of being told;
+	 * tell them now, so that they stop while we uninstall and the joins
+	 * below do not add up. */
+	repair_thread_signal_stop(&rt);
+	pod_feed_signal_stop(feed);
 	pod_cache_signal_stop(pods);
 	audit_signal_stop(audit);
 	if (sig < 0) {
@@ -865,6 +953,8 @@ out:
 	/* Servers first: a /pod lookup may be waiting on the cache. */
 	log_sink_free(ls);
 	health_server_free(hs);
+	/* The feed first: its subscribers (the cache, repair's queue) outlive it. */
+	pod_feed_free(feed);
 	audit_free(audit);
 	repair_thread_stop(&rt);
 	pod_cache_free(pods);

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * The node agent (SPEC 10, research I§5.2, 5.5, 5.8, 5.9): installs the
+ * The node agent: installs the
  * plugin, keeps it installed, and removes it on SIGTERM/SIGINT.
  *
  * One event loop (epoll) over a signalfd (SIGTERM, SIGINT), an inotify fd
@@ -10,7 +10,7 @@
  * its own threads; the pod cache watch and the repair loop each run in a
  * thread of their own (their libcurl calls block).
  *
- * Re-install policy (Istio's, research I§5.5): after events settle
+ * Re-install policy (Istio's): after events settle
  * (AGENT_DEBOUNCE_MS) the conf is checked; when our entry is missing or our
  * file is no longer the primary conf it is installed again, at once while
  * the token bucket (1 per AGENT_THROTTLE_PERIOD_MS, burst 1) has a token,

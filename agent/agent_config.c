@@ -605,3 +605,39 @@ void agent_config_apply_args(struct agent_config *c, const struct agent_args *a)
 	if (a->plugin_log_level_set && !c->plugin_log_level_set)
 		c->plugin_log_level = a->plugin_log_level;
 }
+
+void agent_config_to_install(const struct agent_config *c, struct install_config *ret)
+{
+	*ret = (struct install_config){
+		.era = c->era == AGENT_ERA_LEGACY ? INSTALL_ERA_LEGACY : INSTALL_ERA_CURRENT,
+		.mounted_cni_net_dir = c->mounted_cni_net_dir,
+		.cni_net_dir = c->cni_net_dir,
+		.cni_conf_name = c->cni_conf_name,
+		.chained_cni_plugin = c->chained_cni_plugin,
+		.cni_conf_group_read = c->cni_conf_group_read,
+		.network_config = c->era == AGENT_ERA_LEGACY ? c->cni_network_config : NULL,
+		.cni_agent_run_dir = c->cni_agent_run_dir,
+		.kubeconfig_mode = c->kubeconfig_mode,
+		.kubecfg_file_name = c->kubecfg_file_name,
+		.service_account_dir = c->service_account_dir,
+		.kube_ca_file = c->kube_ca_file,
+		.skip_tls_verify = c->skip_tls_verify,
+		.kubernetes_service_protocol = c->kubernetes_service_protocol,
+		.kubernetes_service_host = c->kubernetes_service_host,
+		.kubernetes_service_port = c->kubernetes_service_port,
+		.node_name = c->node_name,
+		.exclude_namespaces = c->exclude_namespaces,
+		.n_exclude_namespaces = c->n_exclude_namespaces,
+		.pod_namespace = c->pod_namespace,
+		.native_nftables = c->native_nftables,
+		.ambient_enabled = c->ambient_enabled,
+		.redirect_backend = c->redirect_backend,
+		.plugin_log_level = c->plugin_log_level,
+		.log_level = c->log_level,
+		.cni_bin_source_dir = c->cni_bin_source_dir,
+		.mounted_cni_bin_dir = c->mounted_cni_bin_dir,
+		.update_cni_binaries = c->update_cni_binaries,
+		.skip_cni_binaries = c->skip_cni_binaries,
+		.n_skip_cni_binaries = c->n_skip_cni_binaries,
+	};
+}

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * The node agent's settings (SPEC 10, research I§5.1), read once from the
+ * The node agent's settings, read once from the
  * environment at start-up. Both eras are accepted: current Istio's names
  * (MOUNTED_CNI_NET_DIR, CNI_AGENT_RUN_DIR, KUBECONFIG_MODE, ...) and the 1.7
  * ones (CNI_NET_DIR, CNI_NETWORK_CONFIG template, KUBECFG_FILE_NAME,
@@ -27,7 +27,7 @@
  * names a readable file (which then wins, as in 1.7), the agent runs in the
  * 1.7 "template" era: the plugin entry is the substituted template and the
  * plugin kubeconfig is <MOUNTED_CNI_NET_DIR>/<KUBECFG_FILE_NAME>. Otherwise
- * the current era: the plugin entry is generated (research I§5.4) and the
+ * the current era: the plugin entry is generated (Istio's plugin struct) and the
  * kubeconfig is <CNI_AGENT_RUN_DIR>/istio-cni-kubeconfig.
  */
 #ifndef ISTIO_CNI_AGENT_CONFIG_H
@@ -38,6 +38,7 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "install_config.h"
 #include "util/cleanup.h"
 #include "util/error.h"
 #include "util/log.h"
@@ -169,6 +170,12 @@ int agent_config_from_env(const char *const *envp, struct agent_config **ret, st
 
 struct agent_config *agent_config_free(struct agent_config *c);
 DEFINE_TRIVIAL_CLEANUP_FUNC(struct agent_config *, agent_config_free);
+
+/*
+ * The installer's view of c: *ret borrows c's strings and arrays, so c must
+ * outlive it and every installer made from it.
+ */
+void agent_config_to_install(const struct agent_config *c, struct install_config *ret);
 
 /* One info line with every setting; no secrets (the config holds none). */
 void agent_config_log(const struct agent_config *c);

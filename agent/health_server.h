@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * The agent's TCP HTTP endpoints, over libmicrohttpd (research I§5.8):
+ * The agent's TCP HTTP endpoints, over libmicrohttpd:
  *   HEALTH_PORT (8000):      /healthz 200 while the agent loop runs (its
  *                            heartbeat), else 503; /readyz 200 when the plugin
  *                            is installed and the watches are armed, else 503.
@@ -68,7 +68,7 @@ struct http_limits {
 };
 
 /* Bytes of headers and bookkeeping one connection may use. */
-#define HTTP_CONNECTION_MEMORY (16u * 1024u)
+#define HTTP_CONNECTION_MEMORY ((intptr_t)16 * 1024)
 /* The probe and metrics ports close a connection that has not sent a whole
  * request header this long after it opened or after its last answer. */
 #define HTTP_REQUEST_DEADLINE_MS 10000

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
  * The agent's UNIX-socket HTTP server at <CNI_AGENT_RUN_DIR>/log.sock
- * (research I§5.2 step 4, SPEC 8 and 10), over libmicrohttpd:
+ * (where the plugin sends its logs and asks for pods), over libmicrohttpd:
  *
  *   POST /log   body: a JSON array of strings, the plugin's log lines (its
  *               JSON lines: time, level, scope, msg, pod, containerID). Each
@@ -32,9 +32,9 @@
  * JSON escaping makes at most ~1.3 times as long. A longer Content-Length is
  * refused (413) before any of the body is read.
  */
-#define LOG_SINK_MAX_BODY (384u * 1024u)
+#define LOG_SINK_MAX_BODY ((size_t)384 * 1024)
 /* Bytes all bodies being received may hold at once; past it, 503. */
-#define LOG_SINK_BUFFER_BUDGET (4u * 1024u * 1024u)
+#define LOG_SINK_BUFFER_BUDGET ((size_t)4 * 1024 * 1024)
 /* Most lines taken from one body, and the longest line re-logged whole. */
 #define LOG_SINK_MAX_LINES 2048
 #define LOG_SINK_MAX_LINE 4096

@@ -2,7 +2,7 @@
 /*
  * istio-cni-agent, also run as install-cni (the name Istio's DaemonSet
  * uses): the node agent. Configuration comes from the environment only
- * (SPEC 10); see agent/agent_config.h.
+ * (Istio's variable names of both eras); see agent/agent_config.h.
  */
 #include <stdio.h>
 #include <stdlib.h>

@@ -108,7 +108,7 @@ int metrics_register(struct metrics *m, const char *name, enum metric_type type,
 		     const char *const *label_names, const double *buckets, size_t n_buckets,
 		     struct metric **ret)
 {
-	if (!name_valid(name, true) || !help)
+	if (!m || !name_valid(name, true) || !help)
 		return -EINVAL;
 	if ((type == METRIC_HISTOGRAM) != (buckets != NULL) || n_buckets > METRIC_MAX_BUCKETS)
 		return -EINVAL;
@@ -160,6 +160,7 @@ int metrics_register(struct metrics *m, const char *name, enum metric_type type,
 		}
 	if (m->n_metrics == m->cap_metrics) {
 		size_t cap = m->cap_metrics ? 2 * m->cap_metrics : 8;
+		// NOLINTNEXTLINE(bugprone-sizeof-expression): sizeof(*p) of an array of pointers
 		struct metric **n = reallocarray(m->metrics, cap, sizeof(*n));
 		if (!n) {
 			r = -ENOMEM;
@@ -181,8 +182,9 @@ out:
 static int find_series(struct metric *mt, const char *const *values, bool create,
 		       struct series **ret)
 {
+	/* values holds one entry per label name: the caller's side of the contract */
 	for (size_t i = 0; i < mt->n_labels; i++)
-		if (!values || !values[i])
+		if (!values || !values[i]) // NOLINT(clang-analyzer-core.uninitialized.Branch)
 			return -EINVAL;
 	for (size_t i = 0; i < mt->n_series; i++) {
 		struct series *s = mt->series[i];
@@ -200,6 +202,7 @@ static int find_series(struct metric *mt, const char *const *values, bool create
 		return -E2BIG;
 	if (mt->n_series == mt->cap_series) {
 		size_t cap = mt->cap_series ? 2 * mt->cap_series : 4;
+		// NOLINTNEXTLINE(bugprone-sizeof-expression): sizeof(*p) of an array of pointers
 		struct series **n = reallocarray(mt->series, cap, sizeof(*n));
 		if (!n)
 			return -ENOMEM;
@@ -504,7 +507,7 @@ int agent_metrics_new(struct agent_metrics **ret)
 		return -ENOMEM;
 	int r = metrics_new(&am->registry);
 	if (r < 0)
-		return r;
+		return r; // NOLINT(clang-analyzer-unix.Malloc): _cleanup_ frees it
 
 	static const char *const result[] = {"result", NULL};
 	static const char *const type_result[] = {"type", "result", NULL};

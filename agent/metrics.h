@@ -6,7 +6,7 @@
  * use. Every operation takes the registry's mutex, so the agent's loop, the
  * HTTP server threads and the repair thread can all update it.
  *
- * Names follow Istio's (research I§5.8) where Istio has the metric; the
+ * Names follow Istio's (istio_cni_*) where Istio has the metric; the
  * agent's own metrics are described in agent_metrics_new().
  */
 #ifndef ISTIO_CNI_AGENT_METRICS_H

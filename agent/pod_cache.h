@@ -1,10 +1,11 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * The agent's cache of its node's pods (SPEC 8): one list-then-watch of
- * pods with fieldSelector=spec.nodeName=<node> (pod_watch_run, in its own
- * thread; one WATCH request lasts minutes, see pod_watch.h) fills a map namespace/name -> (uid, the Pod JSON as the API sent
- * it), from which the log socket answers the plugin's
- * GET /pod?namespace=&name=&uid= so that a pod start needs no API request.
+ * The agent's cache of its node's pods: a subscriber of the agent's pod feed
+ * (pod_feed.h: the one list-then-watch of the node's pods) fills a map
+ * namespace/name -> the decoded pod (struct pod_info: the fields the plugin
+ * and the repair loop read, not the whole Pod JSON), from which the log
+ * socket answers the plugin's GET /pod?namespace=&name=&uid= with
+ * pod_info_to_json of it, so that a pod start needs no API request.
  *
  * A lookup for a pod the cache does not hold yet (the plugin may run before
  * the watch event of a pod created a moment ago arrives), or holds under
@@ -23,14 +24,12 @@
 #include "kube/kube_client.h"
 #include "kube/kubeconfig.h"
 #include "kube/pod_info.h"
+#include "pod_feed.h"
 #include "util/cleanup.h"
 #include "util/error.h"
 
 /* How long GET /pod waits for a pod the cache does not know yet. */
 #define POD_CACHE_LOOKUP_WAIT_MS 200
-/* How long the watch thread waits before running pod_watch_run again after it
- * gave up (a permanent error such as 401/403). */
-#define POD_CACHE_RESTART_DELAY_MS 5000
 /* A cache that cannot sync warns at most this often. */
 #define POD_CACHE_SYNC_WARN_INTERVAL_MS 60000
 
@@ -39,15 +38,14 @@ struct pod_cache;
 
 /* metrics may be NULL. */
 int pod_cache_new(struct agent_metrics *metrics, struct pod_cache **ret) _must_check_;
-/* Stops the watch thread if running (pod_cache_stop), then frees. */
+/* Frees the cache; whoever feeds it must have stopped. */
 void pod_cache_free(struct pod_cache *pc);
 DEFINE_TRIVIAL_CLEANUP_FUNC(struct pod_cache *, pod_cache_free);
 
 /* --- The map (public for the tests). --- */
 
-/* Inserts or replaces ns/name; json (len bytes) is copied. */
-int pod_cache_put(struct pod_cache *pc, const char *ns, const char *name, const char *uid,
-		  const char *json, size_t len) _must_check_;
+/* Inserts or replaces pod's namespace/name (a copy of pod); pod needs a uid. */
+int pod_cache_put(struct pod_cache *pc, const struct pod_info *pod) _must_check_;
 
 /* Removes ns/name when its uid is uid (any uid when uid is NULL); -ENOENT otherwise. */
 int pod_cache_delete(struct pod_cache *pc, const char *ns, const char *name, const char *uid);
@@ -69,15 +67,18 @@ bool pod_cache_healthy(struct pod_cache *pc, char *why, size_t len);
 size_t pod_cache_size(struct pod_cache *pc);
 
 /*
- * One watch event: ADDED/MODIFIED store the pod (json_dumps of it), DELETED
- * removes it (same uid only). A pod without metadata.namespace, name and
- * uid is -EBADMSG (ERR_DECODE).
+ * One watch event: ADDED/MODIFIED store the pod (a copy), DELETED removes it
+ * (same uid only). A pod without metadata.namespace, name and uid is
+ * -EBADMSG (ERR_DECODE).
  */
+int pod_cache_on_pod(struct pod_cache *pc, enum kube_watch_type type, const struct pod_info *pod,
+		     struct error *err) _must_check_;
+/* The same for a Pod's JSON (decoded first; one that does not decode is -EBADMSG). */
 int pod_cache_apply_event(struct pod_cache *pc, enum kube_watch_type type, json_t *pod,
 			  struct error *err) _must_check_;
 
 /*
- * The Pod JSON of ns/name, waiting up to wait_ms for it to appear, or for
+ * The pod ns/name as pod_info_to_json encodes it, waiting up to wait_ms for it to appear, or for
  * its uid to become uid (uid NULL or "": any). Returns 0 with *ret_json (the
  * caller's, NUL-terminated) and *ret_len; -ENOENT unknown; -ESTALE the cache
  * holds another uid; -EAGAIN at once while the cache is not synced (before
@@ -88,33 +89,21 @@ int pod_cache_lookup(struct pod_cache *pc, const char *ns, const char *name, con
 		     unsigned wait_ms, char **ret_json, size_t *ret_len) _must_check_;
 
 /*
- * Every cached pod, decoded and copied: *ret (the caller's, free with
+ * Every cached pod, copied: *ret (the caller's, free with
  * pod_info_array_free) holds *ret_n pods. -EAGAIN while the cache is not
  * synced (a partial view of the node must not pass for the whole), -ENOMEM.
- * A cached pod that does not decode is left out (and logged).
  */
 int pod_cache_snapshot(struct pod_cache *pc, struct pod_info ***ret, size_t *ret_n) _must_check_;
 
 /* Frees n pods and the array (NULL allowed). */
 void pod_info_array_free(struct pod_info **v, size_t n);
 
-/* --- The watch thread. --- */
+/* --- Fed by the pod feed. --- */
 
-/*
- * Starts the thread: its own kube client for kc (copied), pods of node_name.
- * Returns 0, or an error when the client cannot be made.
- */
-int pod_cache_start(struct pod_cache *pc, const struct kubeconfig *kc, const char *node_name,
-		    struct error *err) _must_check_;
+/* The subscriber that keeps pc in step with a pod_feed (pod_feed_add it). */
+void pod_cache_subscriber(struct pod_cache *pc, struct pod_feed_subscriber *ret);
 
-/*
- * Asks the thread to stop without waiting for it: its watch (or list, or
- * backoff) ends within about a second. Lookups stop waiting at once. For a
- * caller that stops several threads: signal them all, then join each.
- */
+/* Lookups stop waiting at once (the agent is stopping). */
 void pod_cache_signal_stop(struct pod_cache *pc);
-
-/* Asks the thread to stop and joins it (within about a second); idempotent. */
-void pod_cache_stop(struct pod_cache *pc);
 
 #endif

@@ -6,6 +6,12 @@
 # watch of the fake API server included).
 #
 #   sudo bench/agent.sh                  # IDLE_SECONDS=60 REWRITES=1000 BUILD_DIR=build
+#   sudo PODS=110 REPAIR=false bench/agent.sh
+#
+# PODS (5000) pods on this node are in the fake API server; REPAIR (true) runs
+# the repair loop too (label mode; none of the pods is broken). The API
+# requests the agent made up to the end of the idle period are counted by the
+# fake API server (per verb: list pages, watches, the rest).
 #
 # Targets: peak RSS < 10 MB, idle CPU near zero. Prints the numbers; asserts nothing.
 # RSS counts every resident page of the shared libraries mapped; PSS (their
@@ -18,22 +24,25 @@ require_root
 require_file "$AGENT" "build the project first"
 IDLE_SECONDS=${IDLE_SECONDS:-60}
 REWRITES=${REWRITES:-1000}
+PODS=${PODS:-5000}
+REPAIR=${REPAIR:-true}
 
 # CPU seconds (user + system, all threads) of a pid.
 cpu_s() { awk -v hz="$(getconf CLK_TCK)" '{printf "%.2f\n", ($14 + $15) / hz}' "/proc/$1/stat"; }
 status_kb() { awk -v k="$2:" '$1 == k {print $2}' "/proc/$1/status"; }
 
+# The fake API server makes the pods itself (a 5,000-pod POST takes longer
+# than the control API's timeout).
+FAKE_ARGS="--bulk $PODS --node node-1"
 agent_setup
-"$PYTHON" - "$ROOT/tests/fakeapi" "$T/pods.json" <<'PY'
-import json, sys
-sys.path.insert(0, sys.argv[1])
-import pods
-json.dump(pods.bulk_pods(110, node="node-1"), open(sys.argv[2], "w"))
-PY
-ctl POST /pods "@$T/pods.json" >/dev/null
-agent_start LOG_LEVEL=info
-agent_wait_ready || exit 1
-wait_for 20 grep -q 'pod cache: synced' "$T/agent.log" || true
+ctl DELETE /requests >/dev/null
+if [[ $REPAIR == true ]]; then
+	agent_start LOG_LEVEL=info REPAIR_ENABLED=true REPAIR_LABEL_PODS=true REPAIR_REPAIR_PODS=false
+else
+	agent_start LOG_LEVEL=info
+fi
+agent_wait_ready 120 || exit 1
+wait_for 120 grep -q 'pod cache: synced' "$T/agent.log" || true
 start_cpu=$(cpu_s "$AGENT_PID")
 start_rss=$(status_kb "$AGENT_PID" VmRSS)
 
@@ -42,6 +51,18 @@ c0=$(cpu_s "$AGENT_PID")
 sleep "$IDLE_SECONDS"
 c1=$(cpu_s "$AGENT_PID")
 idle_rss=$(status_kb "$AGENT_PID" VmRSS)
+idle_hwm=$(status_kb "$AGENT_PID" VmHWM)
+# Requests to the API server from the start to the end of the idle period.
+ctl GET /requests/counts >"$T/counts.json"
+reqs=$("$PYTHON" - "$T/counts.json" <<'PY'
+import json, sys
+c = json.load(open(sys.argv[1]))
+v = c["by_verb"]
+rest = c["total"] - v.get("list", 0) - v.get("watch", 0)
+print("%d requests: %d list (pages), %d watch, %d other" % (c["total"], v.get("list", 0),
+      v.get("watch", 0), rest))
+PY
+)
 
 # --- storm ----------------------------------------------------------------
 CONF=$NETD/10-bridge.conflist
@@ -75,8 +96,12 @@ agent_stop TERM
 
 awk -v sc="$start_cpu" -v srss="$start_rss" -v c0="$c0" -v c1="$c1" -v c2="$c2" \
 	-v idle="$IDLE_SECONDS" -v irss="$idle_rss" -v hwm="$hwm" -v t0="$t0" -v t1="$t1" \
-	-v t2="$t2" -v n="$REWRITES" -v inst="$installs" -v rc="$AGENT_RC" -v pss="$pss" -v anon="$anon" 'BEGIN {
-	printf "agent start-up (install, 110-pod cache sync): %.2f s CPU, RSS %.1f MB\n", sc, srss / 1024
+	-v t2="$t2" -v n="$REWRITES" -v inst="$installs" -v rc="$AGENT_RC" -v pss="$pss" -v anon="$anon" \
+	-v pods="$PODS" -v repair="$REPAIR" -v reqs="$reqs" -v ihwm="$idle_hwm" 'BEGIN {
+	printf "%d pods on the node, repair %s\n", pods, repair == "true" ? "on" : "off"
+	printf "API requests until the end of idle:           %s\n", reqs
+	printf "peak RSS (VmHWM) at the end of idle:          %.1f MB\n", ihwm / 1024
+	printf "agent start-up (install, pod cache sync): %.2f s CPU, RSS %.1f MB\n", sc, srss / 1024
 	printf "idle %d s with watches armed:                 %.2f s CPU (%.3f%%), RSS %.1f MB\n",
 		idle, c1 - c0, 100 * (c1 - c0) / idle, irss / 1024
 	printf "storm of %d rewrites in %.2f s:             %.2f s CPU (incl. 1 s settle), converged %.2f s after it, %d re-installs\n",

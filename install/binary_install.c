@@ -114,6 +114,57 @@ static int io_error(struct error *err, int r, const char *what, const char *path
 	return error_set(err, ERR_IO, r, "%s \"%s\": %s", what, path, strerror(-r));
 }
 
+/*
+ * Whether dst can stay: 1 when it is a regular file to keep (no update
+ * asked) or already equal to in (size, mode, bytes); 0 when it is to be
+ * replaced (in is then back at its start). Anything but a regular file at
+ * dst (a FIFO, whose open would block, a socket, a symlink) is replaced.
+ */
+static int dst_current(int in, const struct stat *sst, const char *src, const char *dst,
+		       const struct binary_install_opts *opts, struct error *err)
+{
+	_cleanup_close_ int old = -EBADF;
+	if (open_regular_file_nofollow(dst, &old) < 0)
+		return 0;
+	if (opts && !opts->update)
+		return 1;
+	struct stat dstst;
+	if (fstat(old, &dstst) != 0 || !S_ISREG(dstst.st_mode) || dstst.st_size != sst->st_size ||
+	    (dstst.st_mode & 07777) != (sst->st_mode & 07777))
+		return 0;
+	int r = same_content(in, old);
+	if (r < 0)
+		return io_error(err, r, "comparing", dst);
+	if (r > 0)
+		return 1;
+	if (lseek(in, 0, SEEK_SET) < 0)
+		return io_error(err, -errno, "seeking", src);
+	return 0;
+}
+
+/* Copies in into the temp file *out, sets mode, syncs and closes it (*out is -EBADF after). */
+static int fill_temp(int in, const char *src, int *out, const char *tmp, mode_t mode,
+		     struct error *err)
+{
+	char buf[65536];
+	for (;;) {
+		size_t k = 0;
+		int r = read_some(in, buf, sizeof(buf), &k);
+		if (r < 0)
+			return io_error(err, r, "reading", src);
+		if (k == 0)
+			break;
+		r = write_all(*out, buf, k);
+		if (r < 0)
+			return io_error(err, r, "writing", tmp);
+	}
+	if (fchmod(*out, mode) < 0 || fsync(*out) < 0)
+		return io_error(err, -errno, "syncing", tmp);
+	if (close(TAKE_FD(*out)) < 0)
+		return io_error(err, -errno, "closing", tmp);
+	return 0;
+}
+
 int binary_install(const char *src_dir, const char *dst_dir, const char *name,
 		   const struct binary_install_opts *opts, struct error *err)
 {
@@ -142,57 +193,20 @@ int binary_install(const char *src_dir, const char *dst_dir, const char *name,
 	struct stat sst;
 	if (fstat(in, &sst) < 0)
 		return io_error(err, -errno, "stat", src);
-	mode_t mode = sst.st_mode & 07777;
 
-	/* What is at dst now is compared only when it is a regular file; anything
-	 * else (a FIFO, whose open would block, a socket, a symlink) is replaced. */
-	_cleanup_close_ int old = -EBADF;
-	if (open_regular_file_nofollow(dst, &old) >= 0) {
-		if (opts && !opts->update)
-			return 0;
-		struct stat dstst;
-		if (fstat(old, &dstst) == 0 && S_ISREG(dstst.st_mode) &&
-		    dstst.st_size == sst.st_size && (dstst.st_mode & 07777) == mode) {
-			r = same_content(in, old);
-			if (r < 0)
-				return io_error(err, r, "comparing", dst);
-			if (r > 0)
-				return 0;
-			if (lseek(in, 0, SEEK_SET) < 0)
-				return io_error(err, -errno, "seeking", src);
-		}
-	}
+	r = dst_current(in, &sst, src, dst, opts, err);
+	if (r != 0)
+		return r < 0 ? r : 0;
 
 	_cleanup_close_ int out = mkostemp(tmp, O_CLOEXEC);
 	if (out < 0)
 		return io_error(err, -errno, "creating a temp file in", dst_dir);
-	char buf[65536];
-	for (;;) {
-		size_t k = 0;
-		r = read_some(in, buf, sizeof(buf), &k);
-		if (r < 0) {
-			(void)io_error(err, r, "reading", src);
-			goto fail;
-		}
-		if (k == 0)
-			break;
-		r = write_all(out, buf, k);
-		if (r < 0) {
-			(void)io_error(err, r, "writing", tmp);
-			goto fail;
-		}
-	}
-	if (fchmod(out, mode) < 0 || fsync(out) < 0) {
-		r = io_error(err, -errno, "syncing", tmp);
-		goto fail;
-	}
-	if (close(TAKE_FD(out)) < 0) {
-		r = io_error(err, -errno, "closing", tmp);
-		goto fail;
-	}
-	if (rename(tmp, dst) < 0) {
+	r = fill_temp(in, src, &out, tmp, sst.st_mode & 07777, err);
+	if (r == 0 && rename(tmp, dst) < 0)
 		r = io_error(err, -errno, "renaming over", dst);
-		goto fail;
+	if (r < 0) {
+		(void)unlink(tmp);
+		return r;
 	}
 	{
 		_cleanup_close_ int dfd = open(dst_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
@@ -200,10 +214,6 @@ int binary_install(const char *src_dir, const char *dst_dir, const char *name,
 			(void)fsync(dfd);
 	}
 	return 1;
-
-fail:
-	(void)unlink(tmp);
-	return r;
 }
 
 int binary_uninstall(const char *dst_dir, const char *name, struct error *err)

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * Copying the plugin binary onto the host (research I§5.7). The copy goes to
+ * Copying the plugin binary onto the host. The copy goes to
  * a temp file `<name>.tmp.XXXXXX` in the target directory, is fsynced, gets
  * the source's mode and is renamed over the target, so a runtime executing
  * the plugin meanwhile runs either the old or the new binary, never a

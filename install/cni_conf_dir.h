@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * Finding the primary CNI conf in the conf dir (research I§5.3), as libcni
+ * Finding the primary CNI conf in the conf dir, as libcni
  * and Istio do: regular files (or symlinks to them) named `*.conf` or
  * `*.conflist`, in byte order; the first one valid for its extension wins.
  * `.json` is not considered, nor are directories. An invalid file (empty,

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * Pure transformations of CNI network configuration files (research I§5.3,
- * I§5.4, I§5.9): validity as libcni judges it, inserting our plugin entry,
+ * Pure transformations of CNI network configuration files: validity as
+ * libcni judges it, inserting our plugin entry,
  * removing it again, and Istio's serialisation. No I/O here: the installer
  * reads, calls these, and writes atomically.
  *
@@ -27,7 +27,7 @@
 #include "util/error.h"
 
 /* Largest CNI conf file we read (real ones are a few KiB). */
-#define CONFLIST_MAX_BYTES (1024u * 1024u)
+#define CONFLIST_MAX_BYTES ((size_t)1024 * 1024)
 
 /* The name and version Istio gives a `.conf` turned into a list. */
 #define CONFLIST_CONVERTED_NAME "k8s-pod-network"

@@ -24,7 +24,7 @@
 #define CA_MAX_BYTES (1024u * 1024u)
 
 struct installer {
-	const struct agent_config *cfg;
+	struct install_config cfg;
 	char *binary_path;
 	char *kubeconfig_path;
 
@@ -63,14 +63,14 @@ static char *path_join(const char *dir, const char *name)
 	return p;
 }
 
-int installer_new(const struct agent_config *cfg, struct installer **ret, struct error *err)
+int installer_new(const struct install_config *cfg, struct installer **ret, struct error *err)
 {
 	_cleanup_(installer_freep) struct installer *in = calloc(1, sizeof(*in));
 	if (!in)
 		return error_set(err, ERR_INTERNAL, -ENOMEM, "out of memory");
-	in->cfg = cfg;
+	in->cfg = *cfg;
 	in->binary_path = path_join(cfg->mounted_cni_bin_dir, PLUGIN_BINARY_NAME);
-	if (cfg->era == AGENT_ERA_LEGACY)
+	if (cfg->era == INSTALL_ERA_LEGACY)
 		in->kubeconfig_path = path_join(cfg->mounted_cni_net_dir, cfg->kubecfg_file_name);
 	else
 		in->kubeconfig_path = path_join(cfg->cni_agent_run_dir, AGENT_KUBECONFIG_NAME);
@@ -119,7 +119,7 @@ static void wipe_free(char *s, size_t len)
 }
 
 /* The service-account token, trailing whitespace trimmed; wipe_free it. */
-static int read_token(const struct agent_config *cfg, char **ret, size_t *ret_len,
+static int read_token(const struct install_config *cfg, char **ret, size_t *ret_len,
 		      struct error *err)
 {
 	_cleanup_free_ char *path = path_join(cfg->service_account_dir, "token");
@@ -140,13 +140,13 @@ static int read_token(const struct agent_config *cfg, char **ret, size_t *ret_le
 	return 0;
 }
 
-static mode_t new_conf_mode(const struct agent_config *cfg)
+static mode_t new_conf_mode(const struct install_config *cfg)
 {
 	return cfg->cni_conf_group_read ? 0640 : 0600;
 }
 
 /* The mode of path if it exists, else the default for new conf files. */
-static mode_t conf_mode_for(const struct agent_config *cfg, const char *path)
+static mode_t conf_mode_for(const struct install_config *cfg, const char *path)
 {
 	struct stat st;
 	if (stat(path, &st) == 0)
@@ -191,7 +191,7 @@ static int mkdir_p(const char *dir)
 
 static int write_kubeconfig(struct installer *in, struct error *err)
 {
-	const struct agent_config *cfg = in->cfg;
+	const struct install_config *cfg = &in->cfg;
 	char *token = NULL;
 	size_t token_cap = 0;
 	int r = read_token(cfg, &token, &token_cap, err);
@@ -220,14 +220,14 @@ static int write_kubeconfig(struct installer *in, struct error *err)
 	};
 	char *text = NULL;
 	size_t len = 0;
-	r = kubeconfig_writer_render(cfg->era == AGENT_ERA_LEGACY ? KUBECONFIG_SHAPE_LEGACY
-								  : KUBECONFIG_SHAPE_CURRENT,
+	r = kubeconfig_writer_render(cfg->era == INSTALL_ERA_LEGACY ? KUBECONFIG_SHAPE_LEGACY
+								    : KUBECONFIG_SHAPE_CURRENT,
 				     &kin, &text, &len, err);
 	wipe_free(token, token_cap);
 	if (r < 0)
 		return r;
 
-	if (cfg->era == AGENT_ERA_CURRENT) {
+	if (cfg->era == INSTALL_ERA_CURRENT) {
 		r = mkdir_p(cfg->cni_agent_run_dir);
 		if (r < 0) {
 			wipe_free(text, len);
@@ -252,8 +252,8 @@ static int write_kubeconfig(struct installer *in, struct error *err)
  */
 static int build_entry(struct installer *in, json_t **ret, char **ret_text, struct error *err)
 {
-	const struct agent_config *cfg = in->cfg;
-	if (cfg->era == AGENT_ERA_CURRENT) {
+	const struct install_config *cfg = &in->cfg;
+	if (cfg->era == INSTALL_ERA_CURRENT) {
 		int r = plugin_conf_generate(cfg, ret);
 		if (r < 0)
 			return error_set(err, ERR_INTERNAL, r, "building the plugin entry");
@@ -268,13 +268,13 @@ static int build_entry(struct installer *in, json_t **ret, char **ret_text, stru
 		return error_set(err, ERR_CONFIG, r, "CNI_NETWORK_CONFIG: a path is too long");
 	char *token = NULL;
 	size_t token_cap = 0;
-	if (strstr(cfg->cni_network_config, "__SERVICEACCOUNT_TOKEN__")) {
+	if (strstr(cfg->network_config, "__SERVICEACCOUNT_TOKEN__")) {
 		r = read_token(cfg, &token, &token_cap, err);
 		if (r < 0)
 			return r;
 		v.sa_token = token;
 	}
-	r = plugin_conf_from_template(cfg->cni_network_config, &v, ret_text, ret, err);
+	r = plugin_conf_from_template(cfg->network_config, &v, ret_text, ret, err);
 	wipe_free(token, token_cap);
 	return r;
 }
@@ -298,7 +298,7 @@ static int load_conf(const char *dir, const char *name, json_t **ret, char **ret
 static int set_conf(struct installer *in, const char *name, json_t *written, struct error *err)
 {
 	char *n = strdup(name);
-	char *p = path_join(in->cfg->mounted_cni_net_dir, name);
+	char *p = path_join(in->cfg.mounted_cni_net_dir, name);
 	if (!n || !p) {
 		free(n);
 		free(p);
@@ -315,7 +315,7 @@ static int set_conf(struct installer *in, const char *name, json_t *written, str
 
 static int install_chained(struct installer *in, json_t *entry, struct error *err)
 {
-	const struct agent_config *cfg = in->cfg;
+	const struct install_config *cfg = &in->cfg;
 	const char *dir = cfg->mounted_cni_net_dir;
 	_cleanup_free_ char *name = NULL;
 	int r;
@@ -400,7 +400,7 @@ static int install_chained(struct installer *in, json_t *entry, struct error *er
 static int install_standalone(struct installer *in, json_t *entry, const char *tmpl_text,
 			      struct error *err)
 {
-	const struct agent_config *cfg = in->cfg;
+	const struct install_config *cfg = &in->cfg;
 	const char *name = cfg->cni_conf_name ? cfg->cni_conf_name : DEFAULT_STANDALONE_CONF_NAME;
 	_cleanup_free_ char *path = path_join(cfg->mounted_cni_net_dir, name);
 	if (!path)
@@ -437,7 +437,7 @@ static int install_conf(struct installer *in, struct error *err)
 	int r = build_entry(in, &entry, &tmpl_text, err);
 	if (r < 0)
 		return r;
-	if (in->cfg->chained_cni_plugin)
+	if (in->cfg.chained_cni_plugin)
 		r = install_chained(in, entry, err);
 	else
 		r = install_standalone(in, entry, tmpl_text, err);
@@ -448,7 +448,7 @@ static int install_conf(struct installer *in, struct error *err)
 
 static int install_binary(struct installer *in, struct error *err)
 {
-	const struct agent_config *cfg = in->cfg;
+	const struct install_config *cfg = &in->cfg;
 	struct binary_install_opts opts = {
 		.update = cfg->update_cni_binaries,
 		.skip = cfg->skip_cni_binaries,
@@ -497,7 +497,7 @@ static int invalid(bool *ret_valid, const char *fmt, ...)
 
 int installer_check(struct installer *in, bool *ret_valid, struct error *err)
 {
-	const struct agent_config *cfg = in->cfg;
+	const struct install_config *cfg = &in->cfg;
 	const char *dir = cfg->mounted_cni_net_dir;
 	if (!in->conf_path)
 		return invalid(ret_valid, "nothing installed yet");
@@ -555,7 +555,7 @@ int installer_refresh_kubeconfig(struct installer *in, struct error *err)
 /* Takes our entry out of the list we manage, or puts back the .conf we converted. */
 static int uninstall_chained(struct installer *in, struct error *err)
 {
-	const char *dir = in->cfg->mounted_cni_net_dir;
+	const char *dir = in->cfg.mounted_cni_net_dir;
 	_cleanup_free_ char *buf = NULL;
 	size_t len;
 	int r = read_file_full(in->conf_path, CONFLIST_MAX_BYTES, &buf, &len);
@@ -575,7 +575,7 @@ static int uninstall_chained(struct installer *in, struct error *err)
 	if (removed == 0)
 		return 0;
 
-	mode_t mode = conf_mode_for(in->cfg, in->conf_path);
+	mode_t mode = conf_mode_for(&in->cfg, in->conf_path);
 	if (in->orig_conf_name && in->written && json_equal(root, in->written)) {
 		_cleanup_free_ char *orig_path = path_join(dir, in->orig_conf_name);
 		if (!orig_path)
@@ -608,7 +608,7 @@ int installer_uninstall(struct installer *in, struct error *err)
 	struct error step = {0};
 
 	if (in->conf_path) {
-		if (in->cfg->chained_cni_plugin) {
+		if (in->cfg.chained_cni_plugin) {
 			r = uninstall_chained(in, &step);
 		} else {
 			r = 0;
@@ -632,7 +632,7 @@ int installer_uninstall(struct installer *in, struct error *err)
 	}
 
 	error_clear(&step);
-	r = binary_uninstall(in->cfg->mounted_cni_bin_dir, PLUGIN_BINARY_NAME, &step);
+	r = binary_uninstall(in->cfg.mounted_cni_bin_dir, PLUGIN_BINARY_NAME, &step);
 	if (r < 0 && first == 0) {
 		first = r;
 		*err = step;
@@ -642,7 +642,7 @@ int installer_uninstall(struct installer *in, struct error *err)
 
 const char *installer_conf_dir(const struct installer *in)
 {
-	return in->cfg->mounted_cni_net_dir;
+	return in->cfg.mounted_cni_net_dir;
 }
 
 const char *installer_conf_path(const struct installer *in)
@@ -662,7 +662,7 @@ const char *installer_kubeconfig_path(const struct installer *in)
 
 const char *installer_sa_dir(const struct installer *in)
 {
-	return in->cfg->service_account_dir;
+	return in->cfg.service_account_dir;
 }
 
 enum install_result installer_last_result(const struct installer *in)

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * The installer: what the node agent does to the host's CNI files (SPEC 10,
- * research I§5.3-5.9). It orchestrates the pure modules of install/
+ * The installer: what the node agent does to the host's CNI files. It
+ * orchestrates the pure modules of install/
  * (cni_conf_dir, conflist, plugin_conf, kubeconfig_writer) and the atomic
  * writers (binary_install, write_file_atomic):
  *
@@ -24,8 +24,7 @@
 
 #include <stdbool.h>
 
-/* agent/ is not on install/'s include path (istio_agent links istio_install). */
-#include "../agent/agent_config.h"
+#include "install_config.h"
 #include "util/cleanup.h"
 #include "util/error.h"
 
@@ -44,10 +43,10 @@ const char *install_result_to_string(enum install_result r);
 struct installer;
 
 /*
- * Creates an installer over cfg, which must outlive it. Nothing is touched on
- * disk. Returns 0 or -ENOMEM.
+ * Creates an installer over a copy of cfg (whose strings and arrays must
+ * outlive the installer). Nothing is touched on disk. Returns 0 or -ENOMEM.
  */
-int installer_new(const struct agent_config *cfg, struct installer **ret, struct error *err)
+int installer_new(const struct install_config *cfg, struct installer **ret, struct error *err)
 	_must_check_;
 
 void installer_free(struct installer *in);
@@ -77,7 +76,8 @@ int installer_check(struct installer *in, bool *ret_valid, struct error *err) _m
 int installer_refresh_kubeconfig(struct installer *in, struct error *err) _must_check_;
 
 /*
- * SPEC 10 order: our entry out of the conf we manage (or our standalone conf
+ * Removal order, so no conf ever names a missing plugin: our entry out of
+ * the conf we manage (or our standalone conf
  * deleted), then the kubeconfig, then the binary. Best effort: every step is
  * tried; a missing file is success. Returns the first error. A `.conf` we
  * turned into a `.conflist` in this process is put back as the original

@@ -94,8 +94,8 @@ static bool has_control(const char *s)
 	return false;
 }
 
-int kubeconfig_writer_render(enum kubeconfig_shape shape, const struct kubeconfig_writer_input *in,
-			     char **ret, size_t *ret_len, struct error *err)
+/* The inputs a kubeconfig cannot be written without, and none that would break its YAML. */
+static int input_check(const struct kubeconfig_writer_input *in, struct error *err)
 {
 	if (!in->host || !in->host[0])
 		return error_set(
@@ -109,17 +109,93 @@ int kubeconfig_writer_render(enum kubeconfig_shape shape, const struct kubeconfi
 	    (in->protocol && has_control(in->protocol)))
 		return error_set(err, ERR_CONFIG, -EINVAL,
 				 "control character in the API server address");
-	const char *token = in->token ? in->token : "";
-	if (has_control(token))
+	if (has_control(in->token ? in->token : ""))
 		return error_set(err, ERR_CONFIG, -EINVAL,
 				 "service-account token holds a control character");
 	if (!in->skip_tls_verify && !in->ca)
 		return error_set(err, ERR_CONFIG, -EINVAL,
 				 "no CA for the kubeconfig and SKIP_TLS_VERIFY is not set");
+	return 0;
+}
+
+/* The current shape: Istio's YAML marshalling, keys sorted, the token plain when YAML allows. */
+static void render_current(struct sbuf *b, const struct kubeconfig_writer_input *in,
+			   const char *server, const char *ca64, const char *token)
+{
+	sbuf_puts(b, "apiVersion: v1\nclusters:\n- cluster:\n");
+	if (in->skip_tls_verify) {
+		sbuf_puts(b, "    insecure-skip-tls-verify: true\n");
+	} else {
+		sbuf_puts(b, "    certificate-authority-data: ");
+		sbuf_puts(b, ca64);
+		sbuf_puts(b, "\n");
+	}
+	sbuf_puts(b, "    server: ");
+	sbuf_puts(b, server);
+	sbuf_puts(b, "\n  name: local\n"
+		     "contexts:\n"
+		     "- context:\n"
+		     "    cluster: local\n"
+		     "    user: istio-cni\n"
+		     "  name: istio-cni-context\n"
+		     "current-context: istio-cni-context\n"
+		     "kind: Config\n"
+		     "users:\n"
+		     "- name: istio-cni\n"
+		     "  user:\n"
+		     "    token: ");
+	if (yaml_plain_safe(token))
+		sbuf_puts(b, token);
+	else
+		sbuf_quoted(b, token);
+	sbuf_puts(b, "\n");
+}
+
+/* The 1.7 shape: its text template, the token double-quoted. */
+static void render_legacy(struct sbuf *b, const struct kubeconfig_writer_input *in,
+			  const char *server, const char *ca64, const char *token)
+{
+	sbuf_puts(b, "# Kubeconfig file for Istio CNI plugin.\n"
+		     "apiVersion: v1\n"
+		     "kind: Config\n"
+		     "clusters:\n"
+		     "- name: local\n"
+		     "  cluster:\n"
+		     "    server: ");
+	sbuf_puts(b, server);
+	sbuf_puts(b, "\n    ");
+	if (in->skip_tls_verify) {
+		sbuf_puts(b, "insecure-skip-tls-verify: true\n");
+	} else {
+		sbuf_puts(b, "certificate-authority-data: ");
+		sbuf_puts(b, ca64);
+		sbuf_puts(b, "\n");
+	}
+	sbuf_puts(b, "users:\n"
+		     "- name: istio-cni\n"
+		     "  user:\n"
+		     "    token: ");
+	sbuf_quoted(b, token);
+	sbuf_puts(b, "\n"
+		     "contexts:\n"
+		     "- name: istio-cni-context\n"
+		     "  context:\n"
+		     "    cluster: local\n"
+		     "    user: istio-cni\n"
+		     "current-context: istio-cni-context\n");
+}
+
+int kubeconfig_writer_render(enum kubeconfig_shape shape, const struct kubeconfig_writer_input *in,
+			     char **ret, size_t *ret_len, struct error *err)
+{
+	int r = input_check(in, err);
+	if (r < 0)
+		return r;
+	const char *token = in->token ? in->token : "";
 
 	_cleanup_free_ char *ca64 = NULL;
 	if (!in->skip_tls_verify) {
-		int r = base64_encode(in->ca, in->ca_len, &ca64);
+		r = base64_encode(in->ca, in->ca_len, &ca64);
 		if (r < 0)
 			return error_set(err, ERR_INTERNAL, r, "encoding the CA");
 	}
@@ -132,64 +208,10 @@ int kubeconfig_writer_render(enum kubeconfig_shape shape, const struct kubeconfi
 		return error_set(err, ERR_INTERNAL, -ENOMEM, "out of memory");
 
 	struct sbuf b = {0};
-	if (shape == KUBECONFIG_SHAPE_CURRENT) {
-		sbuf_puts(&b, "apiVersion: v1\nclusters:\n- cluster:\n");
-		if (in->skip_tls_verify) {
-			sbuf_puts(&b, "    insecure-skip-tls-verify: true\n");
-		} else {
-			sbuf_puts(&b, "    certificate-authority-data: ");
-			sbuf_puts(&b, ca64);
-			sbuf_puts(&b, "\n");
-		}
-		sbuf_puts(&b, "    server: ");
-		sbuf_puts(&b, server);
-		sbuf_puts(&b, "\n  name: local\n"
-			      "contexts:\n"
-			      "- context:\n"
-			      "    cluster: local\n"
-			      "    user: istio-cni\n"
-			      "  name: istio-cni-context\n"
-			      "current-context: istio-cni-context\n"
-			      "kind: Config\n"
-			      "users:\n"
-			      "- name: istio-cni\n"
-			      "  user:\n"
-			      "    token: ");
-		if (yaml_plain_safe(token))
-			sbuf_puts(&b, token);
-		else
-			sbuf_quoted(&b, token);
-		sbuf_puts(&b, "\n");
-	} else {
-		sbuf_puts(&b, "# Kubeconfig file for Istio CNI plugin.\n"
-			      "apiVersion: v1\n"
-			      "kind: Config\n"
-			      "clusters:\n"
-			      "- name: local\n"
-			      "  cluster:\n"
-			      "    server: ");
-		sbuf_puts(&b, server);
-		sbuf_puts(&b, "\n    ");
-		if (in->skip_tls_verify) {
-			sbuf_puts(&b, "insecure-skip-tls-verify: true\n");
-		} else {
-			sbuf_puts(&b, "certificate-authority-data: ");
-			sbuf_puts(&b, ca64);
-			sbuf_puts(&b, "\n");
-		}
-		sbuf_puts(&b, "users:\n"
-			      "- name: istio-cni\n"
-			      "  user:\n"
-			      "    token: ");
-		sbuf_quoted(&b, token);
-		sbuf_puts(&b, "\n"
-			      "contexts:\n"
-			      "- name: istio-cni-context\n"
-			      "  context:\n"
-			      "    cluster: local\n"
-			      "    user: istio-cni\n"
-			      "current-context: istio-cni-context\n");
-	}
+	if (shape == KUBECONFIG_SHAPE_CURRENT)
+		render_current(&b, in, server, ca64, token);
+	else
+		render_legacy(&b, in, server, ca64, token);
 	if (b.error) {
 		sbuf_wipe_free(&b);
 		return error_set(err, ERR_INTERNAL, b.error, "out of memory");

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * The kubeconfig the agent writes for the plugin (research I§5.6). Pure: the
+ * The kubeconfig the agent writes for the plugin. Pure: the
  * caller reads the token and CA and writes the result atomically with
  * KUBECONFIG_MODE.
  *

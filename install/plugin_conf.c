@@ -6,10 +6,11 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "capture/backend_select.h"
 #include "conflist.h"
 #include "util/istio_names.h"
 
-int plugin_conf_generate(const struct agent_config *cfg, json_t **ret)
+int plugin_conf_generate(const struct install_config *cfg, json_t **ret)
 {
 	_cleanup_json_ json_t *o = json_object();
 	if (!o)
@@ -66,7 +67,7 @@ static int join_path(char *buf, size_t len, const char *dir, const char *name)
 	return 0;
 }
 
-int plugin_template_values_from_config(const struct agent_config *cfg,
+int plugin_template_values_from_config(const struct install_config *cfg,
 				       struct plugin_template_storage *st,
 				       struct plugin_template_values *ret)
 {
@@ -174,5 +175,41 @@ int plugin_conf_from_template(const char *tmpl, const struct plugin_template_val
 		*ret_json = j;
 	else
 		json_decref(j);
+	return 0;
+}
+
+int plugin_conf_redirect_backend(const struct install_config *cfg, enum redirect_backend *ret,
+				 struct error *err)
+{
+	json_t *entry = NULL;
+	int r;
+	if (cfg->era == INSTALL_ERA_CURRENT || !cfg->network_config) {
+		r = plugin_conf_generate(cfg, &entry);
+		if (r < 0)
+			return error_set(err, ERR_INTERNAL, r, "building the plugin entry");
+	} else {
+		struct plugin_template_storage st;
+		struct plugin_template_values v;
+		r = plugin_template_values_from_config(cfg, &st, &v);
+		if (r < 0)
+			return error_set(err, ERR_CONFIG, r,
+					 "CNI_NETWORK_CONFIG: a path is too long");
+		char *text = NULL;
+		r = plugin_conf_from_template(cfg->network_config, &v, &text, &entry, err);
+		if (r < 0)
+			return r;
+		wipe_free(text);
+	}
+	char *text = json_dumps(entry, JSON_COMPACT);
+	json_decref(entry);
+	if (!text)
+		return error_set(err, ERR_INTERNAL, -ENOMEM, "out of memory");
+	struct netconf *conf = NULL;
+	r = netconf_parse(text, strlen(text), &conf, err);
+	wipe_free(text);
+	if (r < 0)
+		return error_prefix(err, r, "the plugin entry");
+	*ret = backend_configured(conf->redirect_backend, conf->native_nftables);
+	(void)netconf_free(conf);
 	return 0;
 }

@@ -3,7 +3,7 @@
  * Our plugin entry, the object the installer appends to the primary conf
  * list (chained) or writes as its own conf (standalone). Pure: no I/O.
  *
- * Current era (research I§5.4): Istio's plugin struct, in its field order,
+ * Current era: Istio's plugin struct, in its field order,
  * plus what we add:
  *   "capabilities": {"io.kubernetes.cri.pod-annotations": true}
  *       so containerd hands the plugin the pod's annotations in
@@ -21,7 +21,8 @@
 #include <jansson.h>
 #include <limits.h>
 
-#include "../agent/agent_config.h"
+#include "cni/netconf.h"
+#include "install_config.h"
 #include "util/cleanup.h"
 #include "util/error.h"
 
@@ -31,7 +32,7 @@
 #define AGENT_CNI_EVENT_SOCKET_NAME "pluginevent.sock"
 
 /* Current era: the entry from cfg. *ret is the caller's. */
-int plugin_conf_generate(const struct agent_config *cfg, json_t **ret) _must_check_;
+int plugin_conf_generate(const struct install_config *cfg, json_t **ret) _must_check_;
 
 /* The values the 1.7 template placeholders take. */
 struct plugin_template_values {
@@ -54,12 +55,12 @@ struct plugin_template_storage {
 };
 
 /*
- * The values cfg implies: log level (LOG_LEVEL), <run_dir>/log.sock,
- * <run_dir>/pluginevent.sock, KUBECFG_FILE_NAME, CNI_NET_DIR/KUBECFG_FILE_NAME,
+ * The values cfg implies: log_level, <run_dir>/log.sock,
+ * <run_dir>/pluginevent.sock, kubecfg_file_name, <cni_net_dir>/<kubecfg_file_name>,
  * the service host/port and node name. The token is left NULL. Strings point
  * into cfg and st. -ENAMETOOLONG when a path does not fit.
  */
-int plugin_template_values_from_config(const struct agent_config *cfg,
+int plugin_template_values_from_config(const struct install_config *cfg,
 				       struct plugin_template_storage *st,
 				       struct plugin_template_values *ret) _must_check_;
 
@@ -72,5 +73,16 @@ int plugin_template_values_from_config(const struct agent_config *cfg,
  */
 int plugin_conf_from_template(const char *tmpl, const struct plugin_template_values *v,
 			      char **ret_text, json_t **ret_json, struct error *err) _must_check_;
+
+/*
+ * The redirect backend the plugin entry cfg installs configures, read as the
+ * plugin reads its conf (redirect_backend, else native_nftables: true means
+ * nftables, else auto): what repair in place must use on this node. Current
+ * era: the generated entry; 1.7: the substituted template (the token left
+ * empty: only the two keys are read). Returns 0, or -EINVAL with ERR_CONFIG
+ * when the entry does not parse. No I/O.
+ */
+int plugin_conf_redirect_backend(const struct install_config *cfg, enum redirect_backend *ret,
+				 struct error *err) _must_check_;
 
 #endif

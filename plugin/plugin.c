@@ -207,7 +207,7 @@ static int cmd_dispatch(struct request *req, struct error *err)
 		return cmd_check(req, err);
 	case CNI_CMD_STATUS:
 		/* Readiness problems are logged, never returned: containerd would mark
-		 * the node network not ready and block the agent's own pod (SPEC 3). */
+		 * the node network not ready and block the agent's own pod. */
 		return 0;
 	case CNI_CMD_GC:
 		/* The plugin keeps no node state to collect. */

@@ -20,12 +20,6 @@
 #define AGENT_LOOKUP_TIMEOUT_MS 500
 #define AGENT_LOOKUP_MAX_BYTES (4u * 1024u * 1024u)
 
-/* metadata.uid, or NULL; borrowed from pod. */
-static const char *pod_uid(const json_t *pod)
-{
-	return json_string_value(json_object_get(json_object_get(pod, "metadata"), "uid"));
-}
-
 static void sleep_ms(uint64_t ms)
 {
 	struct timespec ts = {.tv_sec = (time_t)(ms / 1000),
@@ -100,7 +94,8 @@ int pod_lookup_agent_socket(const struct netconf *conf, char *buf, size_t len)
  * delete event. Without a uid, the API server's GET (a quorum read) is the
  * only answer that cannot be an earlier incarnation.
  */
-static int ask_agent(const struct netconf *conf, const struct cni_args *args, json_t **ret_pod)
+static int ask_agent(const struct netconf *conf, const struct cni_args *args,
+		     struct pod_info **ret_pod)
 {
 	char sock[PATH_MAX], target[1024];
 	if (!args->pod_uid[0]) {
@@ -133,25 +128,28 @@ static int ask_agent(const struct netconf *conf, const struct cni_args *args, js
 	json_error_t jerr;
 	json_t *pod = json_loadb(resp.body, resp.body_len, JSON_REJECT_DUPLICATES, &jerr);
 	uds_http_response_done(&resp);
-	if (!json_is_object(pod)) {
-		json_decref(pod);
-		log_warn(
-			"pod cache of the agent answered something that is not a Pod; asking the API server");
+	_cleanup_(pod_info_freep) struct pod_info *info = NULL;
+	struct error derr = {0};
+	r = json_is_object(pod) ? pod_info_from_json(pod, &info, &derr) : -EINVAL;
+	json_decref(pod);
+	if (r < 0) {
+		log_warn("pod cache of the agent answered something that is not a Pod%s%s; asking "
+			 "the API server",
+			 derr.msg[0] ? ": " : "", derr.msg);
 		return -ENOENT;
 	}
 	/* An agent that ignores the uid parameter must not hand over another incarnation. */
-	const char *uid = pod_uid(pod);
+	const char *uid = info->uid;
 	if (!uid || strcmp(uid, args->pod_uid) != 0) {
 		log_debug("pod cache of the agent answered uid %.64s, not the sandbox's %s",
 			  uid ? uid : "(none)", args->pod_uid);
-		json_decref(pod);
 		return -ENOENT;
 	}
-	*ret_pod = pod;
+	*ret_pod = TAKE_PTR(info);
 	return 0;
 }
 
-int pod_lookup(const struct netconf *conf, const struct cni_args *args, json_t **ret_pod,
+int pod_lookup(const struct netconf *conf, const struct cni_args *args, struct pod_info **ret_pod,
 	       struct error *err)
 {
 	if (ask_agent(conf, args, ret_pod) == 0) {
@@ -178,19 +176,22 @@ int pod_lookup(const struct netconf *conf, const struct cni_args *args, json_t *
 					&attempt_err);
 		const struct kube_status *st = kube_client_last_status(client);
 		if (r >= 0) {
-			const char *uid = pod_uid(pod);
-			if (args->pod_uid[0] && (!uid || strcmp(uid, args->pod_uid) != 0)) {
-				/* uid is borrowed from pod: format before letting go of it. */
-				r = error_set(
+			/* Decoded here: nothing past the lookup sees the JSON. */
+			_cleanup_(pod_info_freep) struct pod_info *info = NULL;
+			r = pod_info_from_json(pod, &info, err);
+			json_decref(pod);
+			if (r < 0)
+				return error_prefix(err, r, "pod %s/%s", args->pod_namespace,
+						    args->pod_name);
+			const char *uid = info->uid;
+			if (args->pod_uid[0] && (!uid || strcmp(uid, args->pod_uid) != 0))
+				return error_set(
 					err, ERR_API, -ESTALE,
 					"pod %s/%s has uid %.64s, not the sandbox's %s: it was replaced",
 					args->pod_namespace, args->pod_name, uid ? uid : "(none)",
 					args->pod_uid);
-				json_decref(pod);
-				return r;
-			}
 			log_debug("pod read from the API server after %u attempt(s)", attempt);
-			*ret_pod = pod;
+			*ret_pod = TAKE_PTR(info);
 			return 0;
 		}
 

@@ -6,11 +6,11 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "capture/capture.h"
 #include "capture/iptables_render.h"
 #include "capture/nft_render.h"
 #include "cni/netconf.h"
 #include "kube/pod_info.h"
-#include "redirect_apply.h"
 #include "util/error.h"
 #include "util/file_util.h"
 
@@ -62,7 +62,8 @@ static int read_input(const char *path, size_t cap, char **ret_buf, size_t *ret_
 	return 0;
 }
 
-static int load_json(const char *path, size_t cap, json_t **ret, struct error *err)
+/* The pod of path, decoded: nothing past loading sees its JSON. */
+static int load_pod(const char *path, size_t cap, struct pod_info **ret, struct error *err)
 {
 	_cleanup_free_ char *buf = NULL;
 	size_t len;
@@ -74,8 +75,9 @@ static int load_json(const char *path, size_t cap, json_t **ret, struct error *e
 	if (!j)
 		return error_set(err, ERR_DECODE, -EINVAL, "%s:%d:%d: %s", path, je.line, je.column,
 				 je.text);
-	*ret = j;
-	return 0;
+	r = pod_info_from_json(j, ret, err);
+	json_decref(j);
+	return r;
 }
 
 /* The conf of --conf, or NULL without one (defaults: backend auto). */
@@ -98,14 +100,13 @@ static int load_conf(const char *conf_path, struct netconf **ret, struct error *
 }
 
 /* 1 when the conf excludes the pod's namespace. */
-static int namespace_excluded(const struct netconf *conf, const json_t *pod, const char **ret_ns)
+static int namespace_excluded(const struct netconf *conf, const struct pod_info *pod,
+			      const char **ret_ns)
 {
 	if (!conf)
 		return 0;
-	const json_t *md = json_object_get(pod, "metadata");
-	const char *ns = json_string_value(json_object_get(md, "namespace"));
-	*ret_ns = ns;
-	return ns && netconf_namespace_excluded(conf, ns) ? 1 : 0;
+	*ret_ns = pod->namespace;
+	return netconf_namespace_excluded(conf, pod->namespace) ? 1 : 0;
 }
 
 static int fail(const char *verb, const struct error *err, int r)
@@ -117,21 +118,21 @@ static int fail(const char *verb, const struct error *err, int r)
 }
 
 /*
- * The pod JSON of --pod and the conf of --conf (NULL without one); both are
- * the caller's. On failure prints the error and returns the exit status 1.
+ * The pod of --pod and the conf of --conf (NULL without one); both are the
+ * caller's. On failure prints the error and returns the exit status 1.
  */
-static int load_inputs(const char *verb, const struct cmd_args *a, json_t **ret_pod,
+static int load_inputs(const char *verb, const struct cmd_args *a, struct pod_info **ret_pod,
 		       struct netconf **ret_conf)
 {
 	struct error err = {0};
-	json_t *pod = NULL;
+	struct pod_info *pod = NULL;
 	struct netconf *conf = NULL;
-	int r = load_json(a->pod, POD_FILE_MAX, &pod, &err);
+	int r = load_pod(a->pod, POD_FILE_MAX, &pod, &err);
 	if (r < 0)
 		return fail(verb, &err, r);
 	r = load_conf(a->conf, &conf, &err);
 	if (r < 0) {
-		json_decref(pod);
+		(void)pod_info_free(pod);
 		return fail(verb, &err, r);
 	}
 	*ret_pod = pod;
@@ -161,7 +162,7 @@ int redirect_cmd_plan(int argc, char **argv)
 {
 	struct cmd_args a;
 	struct error err = {0};
-	json_t *pod = NULL;
+	struct pod_info *pod = NULL;
 	struct netconf *conf = NULL;
 	const char *ns = NULL;
 	int r;
@@ -179,10 +180,10 @@ int redirect_cmd_plan(int argc, char **argv)
 	bool ipv6 = false;
 	const char *from = "status.podIPs";
 	if (a.netns) {
-		r = redirect_ipv6_from_netns(pod, a.netns, &ipv6, &err);
+		r = capture_ipv6_from_netns(pod, a.netns, &ipv6, &err);
 		from = a.netns;
 	} else {
-		r = redirect_ipv6_from_pod(pod, &ipv6, &err);
+		r = capture_ipv6_from_pod(pod, &ipv6);
 	}
 	if (r < 0) {
 		status = fail("plan", &err, r);
@@ -191,7 +192,7 @@ int redirect_cmd_plan(int argc, char **argv)
 
 	enum redirect_skip skip;
 	struct redirect_plan plan = {0};
-	r = redirect_plan_pod(pod, ipv6, &skip, &plan, &err);
+	r = capture_plan(pod, ipv6, &skip, &plan, &err);
 	if (r < 0) {
 		status = fail("plan", &err, r);
 		goto out;
@@ -208,7 +209,7 @@ int redirect_cmd_plan(int argc, char **argv)
 		status = fail("plan", &err, r);
 out:
 	(void)netconf_free(conf);
-	json_decref(pod);
+	(void)pod_info_free(pod);
 	return status;
 }
 
@@ -216,7 +217,7 @@ int redirect_cmd_apply(int argc, char **argv)
 {
 	struct cmd_args a;
 	struct error err = {0};
-	json_t *pod = NULL;
+	struct pod_info *pod = NULL;
 	struct netconf *conf = NULL;
 	const char *ns = NULL;
 	int r;
@@ -234,8 +235,8 @@ int redirect_cmd_apply(int argc, char **argv)
 		printf("skipped: namespace \"%s\" is in exclude_namespaces\n", ns);
 		goto out;
 	}
-	struct redirect_outcome o;
-	r = redirect_apply_pod_with_conf(pod, a.netns, conf, &o, &err);
+	struct capture_outcome o;
+	r = capture_apply(pod, a.netns, conf, &o, &err);
 	if (r < 0) {
 		status = fail("apply", &err, r);
 		goto out;
@@ -253,7 +254,7 @@ int redirect_cmd_apply(int argc, char **argv)
 		       o.n_rules[PLAN_V6]);
 out:
 	(void)netconf_free(conf);
-	json_decref(pod);
+	(void)pod_info_free(pod);
 	return status;
 }
 
@@ -261,7 +262,7 @@ int redirect_cmd_check(int argc, char **argv)
 {
 	struct cmd_args a;
 	struct error err = {0};
-	json_t *pod = NULL;
+	struct pod_info *pod = NULL;
 	int r;
 
 	if (parse_args(argc, argv, "check", &a) < 0 || !a.netns) {
@@ -272,9 +273,14 @@ int redirect_cmd_check(int argc, char **argv)
 	int status = load_inputs("check", &a, &pod, &conf);
 	if (status != 0)
 		return status;
-	r = redirect_check_pod_with_conf(pod, a.netns, conf, &err);
+	enum capture_drift drift = CAPTURE_DRIFT_NONE;
+	r = capture_check(pod, a.netns, conf, &drift, &err);
 	(void)netconf_free(conf);
-	json_decref(pod);
+	(void)pod_info_free(pod);
+	if (r < 0 && drift != CAPTURE_DRIFT_NONE) {
+		printf("drift: %s\n", capture_drift_to_string(drift));
+		(void)fflush(stdout); /* before the differences on stderr */
+	}
 	if (r < 0)
 		return fail("check", &err, r);
 	printf("ok: the netns holds exactly the planned rules\n");
@@ -298,7 +304,7 @@ int redirect_cmd_remove(int argc, char **argv)
 	struct netconf *conf = NULL;
 	int r = load_conf(conf_path, &conf, &err);
 	if (r >= 0)
-		r = redirect_remove_with_conf(netns, conf, &err);
+		r = capture_remove(netns, conf, &err);
 	(void)netconf_free(conf);
 	if (r < 0)
 		return fail("remove", &err, r);

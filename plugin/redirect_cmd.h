@@ -22,8 +22,10 @@ int redirect_cmd_apply(int argc, char **argv);
 
 /*
  * Test and operator helpers, same conventions:
- *   check --pod FILE --netns PATH [--conf FILE]   CHECK's comparison; differences on
- *                                                 stderr, exit 1
+ *   check --pod FILE --netns PATH [--conf FILE]   CHECK's comparison; on a mismatch
+ *                                                 "drift: <reason>" on stdout
+ *                                                 (missing, changed, unexpected),
+ *                                                 the differences on stderr, exit 1
  *   remove --netns PATH [--conf FILE]             DEL's removal of our tables/chains
  */
 int redirect_cmd_check(int argc, char **argv);

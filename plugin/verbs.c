@@ -6,11 +6,11 @@
 #include <string.h>
 #include <time.h>
 
+#include "capture/capture.h"
 #include "cni/cni_args.h"
 #include "cni/cni_result.h"
 #include "netlink/netns.h"
 #include "pod_lookup.h"
-#include "redirect_apply.h"
 #include "redirect_cmd.h"
 #include "util/istio_names.h"
 #include "util/log.h"
@@ -41,7 +41,7 @@ static const char *const route_reasons[] = {
 };
 
 /*
- * The decisions SPEC 5 makes before any Kubernetes client exists, in its
+ * The decisions the ADD flow makes before any Kubernetes client exists, in its
  * order: a missing kubeconfig must never block the agent's own pod or an
  * excluded namespace.
  */
@@ -105,13 +105,12 @@ int plugin_add(const struct cni_env *env, const struct netconf *conf, enum cni_v
 	}
 
 	/* Every failure from here on fails ADD: a pod never starts unmeshed by mistake. */
-	json_t *pod = NULL;
+	_cleanup_(pod_info_freep) struct pod_info *pod = NULL;
 	r = pod_lookup(conf, &args, &pod, err);
 	if (r < 0)
 		return r;
-	struct redirect_outcome out = {0};
-	r = redirect_apply_pod_with_conf(pod, env->netns, conf, &out, err);
-	json_decref(pod);
+	struct capture_outcome out = {0};
+	r = capture_apply(pod, env->netns, conf, &out, err);
 	if (r < 0)
 		return r;
 	plugin_log_duration(started);
@@ -149,7 +148,7 @@ int plugin_del(const struct cni_env *env, const struct netconf *conf, struct err
 		return r;
 	}
 	/* Whatever the pod was, nothing but our own tables is touched. */
-	return redirect_remove_with_conf(env->netns, conf, err);
+	return capture_remove(env->netns, conf, err);
 }
 
 int plugin_check(const struct cni_env *env, const struct netconf *conf, enum cni_version version,
@@ -171,13 +170,11 @@ int plugin_check(const struct cni_env *env, const struct netconf *conf, enum cni
 	enum pod_route route = route_pod(conf, &args);
 	if (route != POD_LOOKUP)
 		return 0;
-	json_t *pod = NULL;
+	_cleanup_(pod_info_freep) struct pod_info *pod = NULL;
 	r = pod_lookup(conf, &args, &pod, err);
 	if (r < 0)
 		return r;
-	r = redirect_check_pod_with_conf(pod, env->netns, conf, err);
-	json_decref(pod);
-	return r;
+	return capture_check(pod, env->netns, conf, NULL, err);
 }
 
 int plugin_subcommand(int argc, char **argv)

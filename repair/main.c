@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: Apache-2.0
-/* istio-cni-repair: the repair loop on its own (SPEC 11). */
+/* istio-cni-repair: the repair loop on its own. */
 #include <errno.h>
 #include <signal.h>
 #include <stdatomic.h>
@@ -38,7 +38,10 @@ static void usage(FILE *f)
 		   "REPAIR_INIT_CONTAINER_TERMINATION_MESSAGE, REPAIR_INIT_CONTAINER_EXIT_CODE,\n"
 		   "REPAIR_LABEL_SELECTORS, REPAIR_FIELD_SELECTORS, REPAIR_BROKEN_POD_LABEL_KEY,\n"
 		   "REPAIR_BROKEN_POD_LABEL_VALUE, REPAIR_RUN_AS_DAEMON; ours: REPAIR_RATE_LIMIT,\n"
-		   "REPAIR_RATE_BURST, HOST_PROC_DIR (default /host/proc), LOG_LEVEL.\n"
+		   "REPAIR_RATE_BURST, HOST_PROC_DIR (default /host/proc), LOG_LEVEL,\n"
+		   "REDIRECT_BACKEND: the backend repair in place programs (auto, nftables or\n"
+		   "iptables, as the plugin conf's redirect_backend; default auto). Set it to\n"
+		   "what the node's plugin conf says, so repaired pods get the same rules.\n"
 		   "API access: KUBECONFIG when set, else in-cluster (KUBERNETES_SERVICE_HOST,\n"
 		   "KUBERNETES_SERVICE_PORT, SERVICE_ACCOUNT_DIR).\n"
 		   "Istio 1.7's spelling of each REPAIR_ variable (REPAIR_DELETE-PODS,\n"

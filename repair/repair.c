@@ -18,9 +18,9 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "capture/capture.h"
 #include "kube/pod_info.h"
 #include "kube/pod_watch.h"
-#include "redirect_apply.h"
 #include "repair.h"
 #include "util/istio_names.h"
 #include "util/log.h"
@@ -39,7 +39,7 @@ struct item {
 	char *ns;
 	char *name;
 	char *rv;
-	json_t *pod; /* repair in place only */
+	struct pod_info *pod; /* repair in place only */
 	unsigned failures;
 	uint64_t due_ms;
 	uint64_t retry_after_ms; /* the server's Retry-After on the last failure */
@@ -52,12 +52,9 @@ struct done {
 
 struct repair {
 	const struct repair_config *cfg;
-	struct kube_client *c; /* the watch's */
-	struct kube_client *w; /* writes: DELETE, PATCH, POST Event */
-	const atomic_bool *stop;
-	const struct repair_hooks *hooks;
+	struct kube_client *w; /* writes: DELETE, PATCH, POST Event (borrowed) */
+	struct repair_hooks hooks;
 	enum repair_action action;
-	struct pod_watch *watch;
 	struct item *head, *tail;
 	size_t queued;
 	struct done done;
@@ -66,8 +63,8 @@ struct repair {
 
 static void count(struct repair *rp, const char *result)
 {
-	if (rp->hooks && rp->hooks->count)
-		rp->hooks->count(rp->hooks->ud, repair_action_to_string(rp->action), result);
+	if (rp->hooks.count)
+		rp->hooks.count(rp->hooks.ud, repair_action_to_string(rp->action), result);
 }
 
 static void item_free(struct item *it)
@@ -78,7 +75,7 @@ static void item_free(struct item *it)
 	free(it->ns);
 	free(it->name);
 	free(it->rv);
-	json_decref(it->pod);
+	(void)pod_info_free(it->pod);
 	free(it);
 }
 
@@ -152,7 +149,7 @@ static int set_str(char **dst, const char *v)
 }
 
 /* Queues (or refreshes) a broken pod. Returns 1 when it is new. */
-static int enqueue(struct repair *rp, const struct pod_info *p, json_t *pod)
+static int enqueue(struct repair *rp, const struct pod_info *p)
 {
 	struct item **pp = queue_find(rp, p->uid);
 	struct item *it = *pp;
@@ -174,8 +171,14 @@ static int enqueue(struct repair *rp, const struct pod_info *p, json_t *pod)
 		return -ENOMEM;
 	}
 	if (rp->action == REPAIR_ACTION_REPAIR) {
-		json_decref(it->pod);
-		it->pod = json_incref(pod);
+		struct pod_info *copy = NULL;
+		if (pod_info_dup(p, &copy) < 0) {
+			if (fresh)
+				item_free(it);
+			return -ENOMEM;
+		}
+		(void)pod_info_free(it->pod);
+		it->pod = copy;
 	}
 	if (fresh) {
 		if (rp->tail)
@@ -203,27 +206,18 @@ static unsigned writes_for(enum repair_action a)
 
 static uint64_t process(struct repair *rp);
 
-static int on_event(void *ud, enum kube_watch_type type, json_t *pod)
+int repair_on_pod(struct repair *rp, enum kube_watch_type type, const struct pod_info *p)
 {
-	struct repair *rp = ud;
-	const char *uid = json_string_value(
-		json_object_get(json_object_get(pod, "metadata"), "uid"));
-	if (type == KUBE_WATCH_DELETED) {
-		if (uid) {
-			struct item **pp = queue_find(rp, uid);
-			if (*pp)
-				queue_unlink(rp, pp);
-			done_remove(&rp->done, uid);
-		}
-		return 0;
-	}
-	_cleanup_(pod_info_freep) struct pod_info *p = NULL;
-	struct error e = {0};
-	if (pod_info_from_json(pod, &p, &e) < 0) {
-		log_debug("repair: ignoring an undecodable pod: %s", e.msg);
-		return 0;
-	}
 	if (!p->uid || !*p->uid)
+		return 0;
+	if (type == KUBE_WATCH_DELETED) {
+		struct item **pp = queue_find(rp, p->uid);
+		if (*pp)
+			queue_unlink(rp, pp);
+		done_remove(&rp->done, p->uid);
+		return 0;
+	}
+	if (type != KUBE_WATCH_ADDED && type != KUBE_WATCH_MODIFIED)
 		return 0;
 	if (!repair_pod_is_broken(rp->cfg, p)) {
 		/* Recovered (or never broken): nothing to retry. */
@@ -239,7 +233,7 @@ static int on_event(void *ud, enum kube_watch_type type, json_t *pod)
 		count(rp, "skip");
 		return done_add(&rp->done, p->uid) < 0 ? -ENOMEM : 0;
 	}
-	int r = enqueue(rp, p, pod);
+	int r = enqueue(rp, p);
 	if (r < 0)
 		return r;
 	/* Act now when the bucket allows; otherwise a tick will. */
@@ -376,9 +370,11 @@ static enum outcome do_label(struct repair *rp, struct item *it, struct error *e
 
 static enum outcome do_repair(struct repair *rp, struct item *it, struct error *e)
 {
-	_cleanup_(pod_info_freep) struct pod_info *p = NULL;
-	if (pod_info_from_json(it->pod, &p, e) < 0)
+	const struct pod_info *p = it->pod;
+	if (!p) {
+		(void)error_set(e, ERR_INTERNAL, -EINVAL, "no pod to repair");
 		return OUTCOME_FAILED;
+	}
 	const char *one[1] = {p->pod_ip};
 	const char *const *ips = (const char *const *)p->pod_ips;
 	size_t n = p->n_pod_ips;
@@ -394,10 +390,14 @@ static enum outcome do_repair(struct repair *rp, struct item *it, struct error *
 	int r = repair_find_netns(rp->cfg->host_proc_dir, ips, n, &fd, e);
 	if (r < 0)
 		return classify(r);
+	/* Not /proc/self: the path is also the iptables children's XTABLES_LOCKFILE,
+	 * and in them it must still name this netns (flock locks its inode). */
 	char path[64];
-	(void)snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
-	struct redirect_outcome out = {0};
-	r = redirect_apply_pod(it->pod, path, &out, e);
+	(void)snprintf(path, sizeof(path), "/proc/%d/fd/%d", (int)getpid(), fd);
+	/* The backend the node's plugin conf selects, as ADD would have used. */
+	const struct netconf conf = {.redirect_backend = rp->cfg->redirect_backend};
+	struct capture_outcome out = {0};
+	r = capture_apply(p, path, &conf, &out, e);
 	if (r < 0)
 		return e->kind == ERR_CONFIG ? OUTCOME_FAILED : OUTCOME_RETRY;
 	if (r > 0) {
@@ -407,8 +407,9 @@ static enum outcome do_repair(struct repair *rp, struct item *it, struct error *
 		count(rp, "skip");
 		return OUTCOME_DONE;
 	}
-	log_info("repair: repaired broken pod=%s/%s uid=%s in place ip=%s ipv6=%s", it->ns,
-		 it->name, it->uid, ips[0], out.ipv6 ? "true" : "false");
+	log_info("repair: repaired broken pod=%s/%s uid=%s in place ip=%s ipv6=%s backend=%s",
+		 it->ns, it->name, it->uid, ips[0], out.ipv6 ? "true" : "false",
+		 redirect_backend_to_string(out.backend));
 	post_event(rp, it, EVENT_REASON_REPAIRED_BROKEN_POD, "Normal",
 		   "pod detected as broken, repaired in place");
 	count(rp, "success");
@@ -500,6 +501,54 @@ static uint64_t process(struct repair *rp)
 	return next;
 }
 
+uint64_t repair_tick(struct repair *rp)
+{
+	return process(rp);
+}
+
+int repair_new(const struct repair_config *cfg, struct kube_client *w,
+	       const struct repair_hooks *hooks, struct repair **ret, struct error *err)
+{
+	if (!cfg || !w)
+		return error_set(err, ERR_INTERNAL, -EINVAL, "repair without a config or client");
+	struct repair *rp = calloc(1, sizeof(*rp));
+	if (!rp)
+		return error_set(err, ERR_INTERNAL, -ENOMEM, "out of memory");
+	rp->cfg = cfg;
+	rp->w = w;
+	if (hooks)
+		rp->hooks = *hooks;
+	rp->action = repair_action_for(cfg);
+	repair_bucket_init(&rp->bucket, cfg->rate_limit, cfg->rate_burst, monotonic_ms());
+	*ret = rp;
+	return 0;
+}
+
+struct repair *repair_free(struct repair *rp)
+{
+	if (!rp)
+		return NULL;
+	while (rp->head)
+		queue_unlink(rp, &rp->head);
+	for (size_t i = 0; i < rp->done.n; i++)
+		free(rp->done.uids[i]);
+	free(rp->done.uids);
+	free(rp);
+	return NULL;
+}
+
+size_t repair_queued(const struct repair *rp)
+{
+	return rp->queued;
+}
+
+/* --- The standalone loop: its own watch. --- */
+
+struct run {
+	struct repair *rp;
+	const atomic_bool *stop;
+};
+
 static bool stopped(const atomic_bool *stop)
 {
 	return stop && atomic_load(stop);
@@ -518,33 +567,34 @@ static void sleep_ms(const atomic_bool *stop, uint64_t ms)
 	}
 }
 
+static int on_event(void *ud, enum kube_watch_type type, json_t *pod)
+{
+	struct run *run = ud;
+	_cleanup_(pod_info_freep) struct pod_info *p = NULL;
+	struct error e = {0};
+	if (pod_info_from_json(pod, &p, &e) < 0) {
+		log_debug("repair: ignoring an undecodable pod: %s", e.msg);
+		return 0;
+	}
+	return repair_on_pod(run->rp, type, p);
+}
+
 /*
  * The watch's tick: the items whose backoff ended, and those the bucket held
  * back, for up to TICK_DRAIN_MS when the next one is due within it.
  */
 static int on_tick(void *ud)
 {
-	struct repair *rp = ud;
+	struct run *run = ud;
 	uint64_t until = monotonic_ms() + TICK_DRAIN_MS;
-	uint64_t next = process(rp);
-	while (next != UINT64_MAX && !stopped(rp->stop)) {
+	uint64_t next = repair_tick(run->rp);
+	while (next != UINT64_MAX && !stopped(run->stop)) {
 		if (monotonic_ms() + next > until)
 			break;
-		sleep_ms(rp->stop, next);
-		next = process(rp);
+		sleep_ms(run->stop, next);
+		next = repair_tick(run->rp);
 	}
 	return 0;
-}
-
-static void repair_cleanup(struct repair *rp)
-{
-	while (rp->head)
-		queue_unlink(rp, &rp->head);
-	for (size_t i = 0; i < rp->done.n; i++)
-		free(rp->done.uids[i]);
-	free(rp->done.uids);
-	pod_watch_free(rp->watch);
-	kube_client_free(rp->w);
 }
 
 int repair_run(const struct repair_config *cfg, struct kube_client *c,
@@ -552,38 +602,37 @@ int repair_run(const struct repair_config *cfg, struct kube_client *c,
 {
 	if (!cfg || !c)
 		return error_set(err, ERR_INTERNAL, -EINVAL, "repair_run without a config");
-	_cleanup_(repair_cleanup) struct repair rp = {
-		.cfg = cfg,
-		.c = c,
-		.stop = stop,
-		.hooks = hooks,
-		.action = repair_action_for(cfg),
-	};
-	int r = kube_client_clone(c, &rp.w, err);
+	_cleanup_(kube_client_freep) struct kube_client *w = NULL;
+	int r = kube_client_clone(c, &w, err);
 	if (r < 0)
 		return error_prefix(err, r, "repair: cannot make the client for writes");
 	/* A write in flight is abandoned at a stop, as the watch is. */
-	kube_client_set_cancel(rp.w, stop);
-	repair_bucket_init(&rp.bucket, cfg->rate_limit, cfg->rate_burst, monotonic_ms());
+	kube_client_set_cancel(w, stop);
+	_cleanup_(repair_freep) struct repair *rp = NULL;
+	r = repair_new(cfg, w, hooks, &rp, err);
+	if (r < 0)
+		return r;
+	struct run run = {.rp = rp, .stop = stop};
 	_cleanup_free_ char *fs = NULL;
 	if (repair_field_selector(cfg, &fs) < 0)
 		return error_set(err, ERR_INTERNAL, -ENOMEM, "out of memory");
 	static const struct pod_watch_callbacks cbs = {.on_event = on_event, .on_tick = on_tick};
-	r = pod_watch_new(c, fs, cfg->label_selectors, &cbs, &rp, &rp.watch);
+	_cleanup_(pod_watch_freep) struct pod_watch *watch = NULL;
+	r = pod_watch_new(c, fs, cfg->label_selectors, &cbs, &run, &watch);
 	if (r < 0)
 		return error_set(err, ERR_INTERNAL, r, "cannot start the pod watch");
 
 	while (!stopped(stop)) {
 		/* Daemon: one long WATCH per step (a LIST first, and again after
 		 * 410); the actions happen inside it. One pass: the LIST only. */
-		if (cfg->run_as_daemon || !pod_watch_synced(rp.watch)) {
-			r = pod_watch_step(rp.watch, stop, err);
+		if (cfg->run_as_daemon || !pod_watch_synced(watch)) {
+			r = pod_watch_step(watch, stop, err);
 			if (r < 0)
 				return r;
 		}
-		uint64_t next = process(&rp);
-		if (!cfg->run_as_daemon && pod_watch_synced(rp.watch)) {
-			if (!rp.head)
+		uint64_t next = repair_tick(rp);
+		if (!cfg->run_as_daemon && pod_watch_synced(watch)) {
+			if (!rp->head)
 				break;
 			sleep_ms(stop, next == UINT64_MAX ? 100 : next);
 		}

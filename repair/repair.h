@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * The repair loop (SPEC 11, research I§6): watch this node's pods, find the
+ * The repair loop: watch this node's pods, find the
  * ones whose istio-validation init container failed because the node's CNI
  * was not ready, and repair them in place, delete them or label them.
  *
@@ -15,6 +15,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "cni/netconf.h"
 #include "kube/kube_client.h"
 #include "kube/pod_info.h"
 #include "util/cleanup.h"
@@ -47,10 +48,18 @@ struct repair_config {
 	char *host_proc_dir; /* HOST_PROC_DIR */
 	unsigned rate_limit; /* REPAIR_RATE_LIMIT, writes per second */
 	unsigned rate_burst; /* REPAIR_RATE_BURST */
+	/*
+	 * The backend repair in place programs a pod with, as the plugin's conf
+	 * key redirect_backend: auto (default), nftables or iptables. The
+	 * standalone istio-cni-repair reads REDIRECT_BACKEND; the agent sets it
+	 * from the plugin entry it installs (redirect_backend and
+	 * native_nftables of the conf, CNI_NETWORK_CONFIG's included).
+	 */
+	enum redirect_backend redirect_backend;
 };
 
 /*
- * Reads every REPAIR_* of SPEC 11 (and HOST_PROC_DIR) from envp (NULL:
+ * Reads every REPAIR_* setting (and HOST_PROC_DIR, REDIRECT_BACKEND) from envp (NULL:
  * environ), with Istio's defaults. Empty counts as unset, except for the
  * filters REPAIR_SIDECAR_ANNOTATION and REPAIR_INIT_CONTAINER_NAME, where a
  * set but empty value turns the filter off (Istio's ""). An invalid value is -EINVAL with
@@ -107,7 +116,12 @@ enum repair_action repair_action_for(const struct repair_config *cfg);
 /* "repair", "delete", "label" (the metric's type), "none". */
 const char *repair_action_to_string(enum repair_action a);
 
-/* Research I§6.2, exactly. */
+/*
+ * Istio's test, exactly: the sidecar annotation (when configured) is present,
+ * and an init container named initContainerName (any, when empty) that has not
+ * completed has lastState.terminated matching the termination message (when
+ * configured; trimmed) and the exit code (when non-zero).
+ */
 bool repair_pod_is_broken(const struct repair_config *cfg, const struct pod_info *p);
 
 /* A token bucket over API writes; times in ms on any monotonic clock. */
@@ -138,7 +152,43 @@ struct repair_hooks {
 };
 
 /*
- * Blocking. Watches this node's pods with c (pod_watch_run's protocol: one
+ * The repair loop without its watch, for a caller that has the pods already
+ * (the agent's pod feed): it is told each pod event and, now and then, the
+ * time. Not thread-safe: one thread calls all of these.
+ */
+struct repair;
+
+/*
+ * A repair loop over cfg (borrowed, kept for its life), writing (DELETE,
+ * PATCH, Events) through w (borrowed; its cancel flag, if set, abandons a
+ * write in flight). hooks is copied; may be NULL.
+ */
+int repair_new(const struct repair_config *cfg, struct kube_client *w,
+	       const struct repair_hooks *hooks, struct repair **ret, struct error *err)
+	_must_check_;
+struct repair *repair_free(struct repair *rp);
+DEFINE_TRIVIAL_CLEANUP_FUNC(struct repair *, repair_free);
+
+/*
+ * One pod event: a broken pod is queued (and acted on at once when the token
+ * bucket allows), a recovered or deleted one leaves the queue. The caller
+ * filters by selector. Returns 0 or -ENOMEM.
+ */
+int repair_on_pod(struct repair *rp, enum kube_watch_type type, const struct pod_info *pod)
+	_must_check_;
+
+/*
+ * Works the queued pods that are due, while the bucket has tokens. Returns
+ * the ms until the next can be worked on (UINT64_MAX: the queue is empty).
+ */
+uint64_t repair_tick(struct repair *rp);
+
+/* Pods queued (waiting for the bucket or a retry). */
+size_t repair_queued(const struct repair *rp);
+
+/*
+ * Blocking: repair_new, repair_on_pod and repair_tick around its own watch.
+ * Watches this node's pods with c (pod_watch_run's protocol: one
  * long-lived WATCH at a time) and acts on broken ones, one action per pod
  * uid, writes through the token bucket and failures retried with per-pod
  * backoff up to REPAIR_MAX_ATTEMPTS. The writes go through a clone of c

@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: Apache-2.0
-/* REPAIR_* settings (research I§6.1) and the pure parts of the repair loop. */
+/* REPAIR_* settings (Istio's names and defaults) and the pure parts of the repair loop. */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -245,6 +245,20 @@ int repair_config_parse(const char *const *flags, size_t n_flags, const char *co
 			  err)) < 0)
 		return r;
 	c.rate_burst = (unsigned)v;
+
+	const char *backend = envp_get(e->envp, ENV_REDIRECT_BACKEND);
+	c.redirect_backend = REDIRECT_BACKEND_AUTO;
+	if (backend && *backend) {
+		int i = 0;
+		while (i < _REDIRECT_BACKEND_MAX &&
+		       strcmp(backend, redirect_backend_to_string((enum redirect_backend)i)) != 0)
+			i++;
+		if (i == _REDIRECT_BACKEND_MAX)
+			return error_set(err, ERR_CONFIG, -EINVAL,
+					 "%s=\"%.32s\": not auto, nftables or iptables",
+					 ENV_REDIRECT_BACKEND, backend);
+		c.redirect_backend = (enum redirect_backend)i;
+	}
 
 	if ((r = env_list(e, ENV_REPAIR_LABEL_SELECTORS, &c.label_selectors, err)) < 0 ||
 	    (r = env_list(e, ENV_REPAIR_FIELD_SELECTORS, &c.field_selectors, err)) < 0)

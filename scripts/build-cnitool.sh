@@ -1,7 +1,8 @@
 #!/bin/bash
 # SPDX-License-Identifier: Apache-2.0
 # Build the CNI reference runtime CLI, cnitool, from Debian packages alone
-# (SPEC 13) into build/tools/cnitool. A no-op when it is already built.
+# (the tests drive the plugin through it) into build/tools/cnitool.
+# A no-op when it is already built.
 #
 # golang-github-appc-cni-dev ships libcni but not cnitool/, so the one Go file
 # comes from the Debian source package and is built in GOPATH mode against

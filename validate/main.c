@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: Apache-2.0
-/* istio-cni-validate: the istio-validation init container's check (SPEC 9). */
+/* istio-cni-validate: the istio-validation init container's check. */
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>

@@ -120,10 +120,17 @@ static int serve(int lfd, bool ipv6)
 	return port;
 }
 
-int validate_run(const struct validate_options *opts, bool *ret_ipv6, struct error *err)
+/* The listeners, the probe in flight and what the last attempt saw. */
+struct vstate {
+	bool ipv6;
+	int lfd[2];
+	size_t n_listen;
+	int client;
+	char last[160];
+};
+
+static bool choose_ipv6(const struct validate_options *opts)
 {
-	uint64_t timeout = opts && opts->timeout_ms ? opts->timeout_ms
-						    : VALIDATE_DEFAULT_TIMEOUT_MS;
 	bool ipv6 = opts && opts->force_ipv6;
 	if (!ipv6 && opts && opts->detect_family) {
 		struct error e = {0};
@@ -131,86 +138,121 @@ int validate_run(const struct validate_options *opts, bool *ret_ipv6, struct err
 		if (detect_ipv6(&v6, &e) >= 0)
 			ipv6 = v6;
 	}
+	return ipv6;
+}
+
+static int open_listeners(struct vstate *s, struct error *err)
+{
 	const uint16_t ports[] = {PORT_OUTBOUND_CAPTURE, PORT_INBOUND_CAPTURE};
-	int lfd[2] = {-1, -1};
-	size_t n_listen = 0;
 	int lerr = 0;
 	for (size_t i = 0; i < ELEMENTSOF(ports); i++) {
-		int r = listen_on(ipv6, ports[i], &lfd[n_listen]);
+		int r = listen_on(s->ipv6, ports[i], &s->lfd[s->n_listen]);
 		if (r < 0)
 			lerr = r;
 		else
-			n_listen++;
+			s->n_listen++;
 	}
-	if (n_listen == 0)
+	if (s->n_listen == 0)
 		return error_set(err, ERR_IO, -EADDRNOTAVAIL,
 				 "no listener available on %s:%u or :%u: %s",
-				 ipv6 ? "[::1]" : "127.0.0.1", PORT_OUTBOUND_CAPTURE,
+				 s->ipv6 ? "[::1]" : "127.0.0.1", PORT_OUTBOUND_CAPTURE,
 				 PORT_INBOUND_CAPTURE, strerror(-lerr));
+	return 0;
+}
 
+static void probe_again(struct vstate *s)
+{
+	if (s->client >= 0)
+		close(s->client);
+	s->client = -1;
+	int r = probe(s->ipv6, &s->client);
+	if (r < 0)
+		(void)snprintf(s->last, sizeof(s->last), "connect to %s:%u: %s",
+			       s->ipv6 ? "[::6]" : "127.0.0.6", PORT_VALIDATION_PROBE,
+			       strerror(-r));
+}
+
+/* Serves the listeners poll found readable; true when the probe arrived redirected. */
+static bool serve_ready(struct vstate *s, const struct pollfd *pfd)
+{
+	for (size_t i = 0; i < s->n_listen; i++) {
+		if (!(pfd[i].revents & POLLIN))
+			continue;
+		int port = serve(s->lfd[i], s->ipv6);
+		if (port == PORT_VALIDATION_PROBE)
+			return true;
+		if (port > 0)
+			(void)snprintf(s->last, sizeof(s->last),
+				       "a connection arrived with original port %d", port);
+	}
+	return false;
+}
+
+/* The probe's connect finished: notes a failure and closes it. */
+static void probe_done(struct vstate *s)
+{
+	int soerr = 0;
+	socklen_t sl = sizeof(soerr);
+	if (getsockopt(s->client, SOL_SOCKET, SO_ERROR, &soerr, &sl) == 0 && soerr)
+		(void)snprintf(s->last, sizeof(s->last), "connect to %s:%u: %s",
+			       s->ipv6 ? "[::6]" : "127.0.0.6", PORT_VALIDATION_PROBE,
+			       strerror(soerr));
+	/* Connected or refused: either way this probe is over (a
+	 * connection already queued on our listener stays there). */
+	close(s->client);
+	s->client = -1;
+}
+
+/* Probes every interval until one arrives redirected (0) or timeout ms pass. */
+static int probe_loop(struct vstate *s, uint64_t timeout, struct error *err)
+{
 	uint64_t start = now_ms(), deadline = start + timeout, next_probe = start;
-	int client = -1, result = -ETIMEDOUT;
-	char last[160] = "no probe made";
 	for (;;) {
 		uint64_t now = now_ms();
 		if (now >= deadline)
 			break;
 		if (now >= next_probe) {
-			if (client >= 0)
-				close(client);
-			client = -1;
-			int r = probe(ipv6, &client);
-			if (r < 0)
-				(void)snprintf(last, sizeof(last), "connect to %s:%u: %s",
-					       ipv6 ? "[::6]" : "127.0.0.6", PORT_VALIDATION_PROBE,
-					       strerror(-r));
+			probe_again(s);
 			next_probe = now + VALIDATE_PROBE_INTERVAL_MS;
 		}
 		struct pollfd pfd[3];
 		nfds_t n = 0;
-		for (size_t i = 0; i < n_listen; i++)
-			pfd[n++] = (struct pollfd){.fd = lfd[i], .events = POLLIN};
-		if (client >= 0)
-			pfd[n++] = (struct pollfd){.fd = client, .events = POLLOUT};
+		for (size_t i = 0; i < s->n_listen; i++)
+			pfd[n++] = (struct pollfd){.fd = s->lfd[i], .events = POLLIN};
+		if (s->client >= 0)
+			pfd[n++] = (struct pollfd){.fd = s->client, .events = POLLOUT};
 		uint64_t wake = next_probe < deadline ? next_probe : deadline;
 		int r = poll(pfd, n, (int)(wake - now));
-		if (r < 0 && errno != EINTR) {
-			result = error_set(err, ERR_IO, -errno, "poll failed");
-			goto out;
-		}
-		for (size_t i = 0; i < n_listen; i++) {
-			if (!(pfd[i].revents & POLLIN))
-				continue;
-			int port = serve(lfd[i], ipv6);
-			if (port == PORT_VALIDATION_PROBE) {
-				result = 0;
-				goto out;
-			}
-			if (port > 0)
-				(void)snprintf(last, sizeof(last),
-					       "a connection arrived with original port %d", port);
-		}
-		if (client >= 0 && n > n_listen && (pfd[n - 1].revents & (POLLOUT | POLLERR))) {
-			int soerr = 0;
-			socklen_t sl = sizeof(soerr);
-			if (getsockopt(client, SOL_SOCKET, SO_ERROR, &soerr, &sl) == 0 && soerr)
-				(void)snprintf(last, sizeof(last), "connect to %s:%u: %s",
-					       ipv6 ? "[::6]" : "127.0.0.6", PORT_VALIDATION_PROBE,
-					       strerror(soerr));
-			/* Connected or refused: either way this probe is over (a
-			 * connection already queued on our listener stays there). */
-			close(client);
-			client = -1;
-		}
+		if (r < 0 && errno != EINTR)
+			return error_set(err, ERR_IO, -errno, "poll failed");
+		if (serve_ready(s, pfd))
+			return 0;
+		if (s->client >= 0 && n > s->n_listen && (pfd[n - 1].revents & (POLLOUT | POLLERR)))
+			probe_done(s);
 	}
-	result = error_set(err, ERR_CHECK, -ETIMEDOUT, "validation timeout after %llu ms (%s)",
-			   (unsigned long long)timeout, last);
-out:
-	if (client >= 0)
-		close(client);
-	for (size_t i = 0; i < n_listen; i++)
-		close(lfd[i]);
+	return error_set(err, ERR_CHECK, -ETIMEDOUT, "validation timeout after %llu ms (%s)",
+			 (unsigned long long)timeout, s->last);
+}
+
+int validate_run(const struct validate_options *opts, bool *ret_ipv6, struct error *err)
+{
+	uint64_t timeout = opts && opts->timeout_ms ? opts->timeout_ms
+						    : VALIDATE_DEFAULT_TIMEOUT_MS;
+	struct vstate s = {
+		.ipv6 = choose_ipv6(opts),
+		.lfd = {-1, -1},
+		.client = -1,
+		.last = "no probe made",
+	};
+	int result = open_listeners(&s, err);
+	if (result < 0)
+		return result;
+	result = probe_loop(&s, timeout, err);
+	if (s.client >= 0)
+		close(s.client);
+	for (size_t i = 0; i < s.n_listen; i++)
+		close(s.lfd[i]);
 	if (result == 0 && ret_ipv6)
-		*ret_ipv6 = ipv6;
+		*ret_ipv6 = s.ipv6;
 	return result;
 }

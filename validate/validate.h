@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * The istio-validation check (SPEC 9, research I§4): inside the pod netns,
+ * The istio-validation check: inside the pod netns,
  * as the proxy UID, prove that the capture is in place by connecting to
  * 127.0.0.6:15002 ([::6]:15002) and seeing the connection arrive on our
  * listener at :15006 with SO_ORIGINAL_DST port 15002.

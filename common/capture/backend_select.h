@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * Which redirect backend programs a pod (SPEC 4 `redirect_backend`,
+ * Which redirect backend programs a pod (conf `redirect_backend`,
  * `native_nftables`), and which iptables binaries the iptables backend runs
- * (SPEC 7: legacy if the netns already has legacy rules, else nft).
+ * (Istio's rule: legacy if the netns already has legacy rules, else nft).
  *
  * Both choices rest on two facts about the pod netns, learnt without exec:
  *  - the legacy x_tables tables that exist in it: the kernel instantiates a
@@ -60,7 +60,7 @@ enum redirect_backend backend_configured(enum redirect_backend redirect_backend,
 					 bool native_nftables);
 
 /*
- * The `auto` rule (SPEC 4) from the facts: iptables when the netns holds a
+ * The `auto` rule from the facts: iptables when the netns holds a
  * legacy nat table (either family) or nf_tables is unavailable; else nftables.
  * A configured nftables/iptables is returned as is. Pure.
  */

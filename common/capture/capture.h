@@ -55,6 +55,17 @@ int capture_plan(const struct pod_info *pod, bool ipv6, enum redirect_skip *ret_
 		 struct redirect_plan *ret_plan, struct error *err) _must_check_;
 
 /*
+ * The family choice without a netns, from the pod's status.podIPs by Istio's
+ * rule (the first usable address; with the proxy's ISTIO_DUAL_STACK any IPv6
+ * one). Pure; returns 0.
+ */
+int capture_ipv6_from_pod(const struct pod_info *pod, bool *ret_ipv6) _must_check_;
+
+/* The family choice from the netns' addresses (Istio's getLocalIP), as apply makes it. */
+int capture_ipv6_from_netns(const struct pod_info *pod, const char *netns_path, bool *ret_ipv6,
+			    struct error *err) _must_check_;
+
+/*
  * Programs the pod's netns as ADD does, with the backend conf selects.
  * Returns 0 when rules were programmed, 1 when the pod is skipped (nothing
  * touched; ret->skip says why), or a negative errno: an invalid annotation is

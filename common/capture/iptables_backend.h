@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * The iptables backend (SPEC 7): the plan rendered as Istio's
+ * The iptables backend: the plan rendered as Istio's
  * iptables-restore documents (iptables_render.h), applied with
  * `iptables-restore --noflush` / `ip6tables-restore --noflush`, read back
  * with the -save twins. These four are the only programs the project runs.

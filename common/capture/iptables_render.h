@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
  * Renders one family of a redirect plan as the iptables-restore document
- * Istio's builder produces (research I§3.3), byte for byte: tables in sorted
+ * Istio's builder produces, byte for byte: tables in sorted
  * order, "* table", -N declarations in order of first appearance (then
  * undeclared jump targets), the -A / -I lines, COMMIT. Pure: no syscalls.
  */

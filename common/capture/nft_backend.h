@@ -2,7 +2,7 @@
 /*
  * The native nftables backend: turns a redirect plan into the inet tables
  * istio-proxy-nat, istio-proxy-mangle and istio-proxy-raw through libnftnl and
- * libmnl (research I§3.11), in one netlink batch.
+ * libmnl (no nft binary), in one netlink batch.
  *
  * This is its public front. Behind it: nft_rules.h (the pure program: final
  * order, family merge, folding), nft_render.h (the same program as `nft -f`

@@ -27,7 +27,7 @@
 /* Elements per NEWSETELEM message: keeps every message far below the page budget. */
 #define SETELEM_CHUNK 256
 /* Room reserved before building any one message. */
-#define MSG_RESERVE (64 * 1024)
+#define MSG_RESERVE ((size_t)64 * 1024)
 
 enum msg_kind {
 	MSG_DEL_TABLE,

@@ -2,7 +2,7 @@
 /*
  * The kernel side of the nftables backend, writing: turns a program
  * (nft_rules.h) into libnftnl objects and sends them as one netlink batch
- * (research I§3.11), then reads every ack with extended ack enabled.
+ * (all tables of one ADD or none), then reads every ack with extended ack enabled.
  */
 #ifndef ISTIO_CNI_NFT_BATCH_H
 #define ISTIO_CNI_NFT_BATCH_H

@@ -436,168 +436,181 @@ static int kstate_read(struct mnl_socket *nl, struct kstate *k, struct error *er
 	return r;
 }
 
-static void diff_add(struct error *err, unsigned int *n, char *first, size_t first_len,
-		     const char *fmt, ...) _printf_(5, 6);
-static void diff_add(struct error *err, unsigned int *n, char *first, size_t first_len,
-		     const char *fmt, ...)
+/* The differences found so far: counted, the first kept for the message. */
+struct diffs {
+	struct error *err;
+	unsigned int n;
+	char first[ERROR_MSG_MAX];
+};
+
+static void diff_add(struct diffs *d, const char *fmt, ...) _printf_(2, 3);
+static void diff_add(struct diffs *d, const char *fmt, ...)
 {
 	char line[1024];
 	va_list ap;
 	va_start(ap, fmt);
 	(void)vsnprintf(line, sizeof(line), fmt, ap);
 	va_end(ap);
-	if (*n == 0)
-		(void)snprintf(first, first_len, "%s", line);
-	(*n)++;
-	error_add_details(err, "%s", line);
+	if (d->n == 0)
+		(void)snprintf(d->first, sizeof(d->first), "%s", line);
+	d->n++;
+	error_add_details(d->err, "%s", line);
+}
+
+/*
+ * The canonical rules p plans for chain c of table t, in order, into *exp;
+ * exp_idx[i] is the index in p of exp->s[i] (a heap array, the caller's).
+ */
+static int expected_rules(const struct nft_program *p, int t, int c, const struct kstate *k,
+			  struct strv *exp, size_t **ret_idx)
+{
+	size_t n_exp = 0;
+	for (size_t i = 0; i < p->n; i++)
+		if (p->rule[i].table == (enum plan_table)t &&
+		    p->rule[i].chain == (enum plan_chain)c)
+			n_exp++;
+	size_t *exp_idx = calloc(n_exp ? n_exp : 1, sizeof(*exp_idx));
+	if (!exp_idx)
+		return -ENOMEM;
+	n_exp = 0;
+	int r = 0;
+	for (size_t i = 0; i < p->n && r >= 0; i++) {
+		if (p->rule[i].table != (enum plan_table)t ||
+		    p->rule[i].chain != (enum plan_chain)c)
+			continue;
+		struct nft_built_rule br;
+		char *sc = NULL, *canon = NULL;
+		r = nft_build_rule(&p->rule[i], 1, &br);
+		if (r < 0)
+			break;
+		if (br.set)
+			r = set_canon(br.set, &sc);
+		if (r >= 0)
+			r = rule_canon(br.rule, sc, k, &canon);
+		if (r >= 0)
+			r = strv_push(exp, canon);
+		free(sc);
+		nft_built_rule_done(&br);
+		exp_idx[n_exp++] = i;
+	}
+	if (r < 0) {
+		free(exp_idx);
+		return r;
+	}
+	*ret_idx = exp_idx;
+	return 0;
+}
+
+/* Names each missing and extra rule of kc against exp, or says the order differs. */
+static int rules_diff(struct diffs *d, const struct nft_program *p, const struct kchain *kc,
+		      const struct strv *exp, const size_t *exp_idx, const char *tn, const char *cn)
+{
+	_cleanup_free_ bool *used = calloc(kc->rules.n + 1, sizeof(*used));
+	unsigned int before = d->n;
+	if (!used)
+		return -ENOMEM;
+	for (size_t i = 0; i < exp->n; i++) {
+		size_t j;
+		for (j = 0; j < kc->rules.n; j++)
+			if (!used[j] && strcmp(exp->s[i], kc->rules.s[j]) == 0)
+				break;
+		if (j < kc->rules.n) {
+			used[j] = true;
+			continue;
+		}
+		_cleanup_free_ char *text = NULL;
+		if (nft_rule_ir_render(&p->rule[exp_idx[i]], &text) < 0)
+			text = NULL;
+		diff_add(d, "missing rule in inet %s %s: %s", tn, cn, text ? text : "?");
+	}
+	for (size_t j = 0; j < kc->rules.n; j++)
+		if (!used[j])
+			diff_add(d, "extra rule in inet %s %s: %s", tn, cn, kc->pretty.s[j]);
+	if (d->n == before)
+		diff_add(d, "rules of inet %s %s are out of order", tn, cn);
+	return 0;
+}
+
+/* Compares chain c of table t (present in the kernel) with the program. */
+static int chain_check(struct diffs *d, const struct nft_program *p, struct kstate *k, int t, int c)
+{
+	const char *tn = plan_table_nft_name(t);
+	const char *cn = plan_chain_nft_name(c);
+	struct kchain *kc = kchain_find(k, t, cn);
+	if (!p->chain_used[t][c]) {
+		if (kc)
+			diff_add(d, "extra chain inet %s %s", tn, cn);
+		return 0;
+	}
+	if (!kc) {
+		diff_add(d, "missing chain inet %s %s", tn, cn);
+		return 0;
+	}
+	const struct nft_base_chain *bc = nft_base_chain(t, c);
+	if ((bc != NULL) != kc->base ||
+	    (bc && (bc->hooknum != kc->hooknum || bc->prio != kc->prio ||
+		    strcmp(bc->type, kc->type ? kc->type : "") != 0)))
+		diff_add(d, "chain inet %s %s has the wrong type, hook or priority", tn, cn);
+
+	struct strv exp = {0};
+	_cleanup_free_ size_t *exp_idx = NULL;
+	int r = expected_rules(p, t, c, k, &exp, &exp_idx);
+	if (r < 0) {
+		strv_done(&exp);
+		return error_set(d->err, ERR_INTERNAL, r, "building expected rules");
+	}
+	bool equal = exp.n == kc->rules.n;
+	for (size_t i = 0; equal && i < exp.n; i++)
+		equal = strcmp(exp.s[i], kc->rules.s[i]) == 0;
+	if (!equal)
+		r = rules_diff(d, p, kc, &exp, exp_idx, tn, cn);
+	strv_done(&exp);
+	if (r < 0)
+		return error_set(d->err, ERR_INTERNAL, r, "out of memory");
+	return 0;
+}
+
+/* Chains of table t in the kernel that no program chain is named like. */
+static void unknown_chains(struct diffs *d, const struct kstate *k, int t)
+{
+	for (size_t i = 0; i < k->n_ch; i++) {
+		if (k->ch[i].table != t)
+			continue;
+		bool known = false;
+		for (int c = 0; c < _PLAN_CHAIN_MAX; c++)
+			if (strcmp(k->ch[i].name, plan_chain_nft_name(c)) == 0)
+				known = true;
+		if (!known)
+			diff_add(d, "extra chain inet %s %s", plan_table_nft_name(t),
+				 k->ch[i].name);
+	}
 }
 
 int nft_check_program(struct mnl_socket *nl, const struct nft_program *p, struct error *err)
 {
 	struct kstate k = {0};
-	unsigned int ndiff = 0;
-	char first[ERROR_MSG_MAX] = "";
+	struct diffs d = {.err = err};
 	int r;
 
 	r = kstate_read(nl, &k, err);
-	if (r < 0)
-		goto out;
-
-	for (int t = 0; t < _PLAN_TABLE_MAX; t++) {
+	for (int t = 0; t < _PLAN_TABLE_MAX && r >= 0; t++) {
 		const char *tn = plan_table_nft_name(t);
 		bool have = k.present & (1u << t);
-		if (p->table_used[t] && !have) {
-			diff_add(err, &ndiff, first, sizeof(first), "missing table inet %s", tn);
+		if (p->table_used[t] && !have)
+			diff_add(&d, "missing table inet %s", tn);
+		else if (!p->table_used[t] && have)
+			diff_add(&d, "extra table inet %s", tn);
+		if (!p->table_used[t] || !have)
 			continue;
-		}
-		if (!p->table_used[t] && have) {
-			diff_add(err, &ndiff, first, sizeof(first), "extra table inet %s", tn);
-			continue;
-		}
-		if (!have)
-			continue;
-
-		for (int c = 0; c < _PLAN_CHAIN_MAX; c++) {
-			const char *cn = plan_chain_nft_name(c);
-			struct kchain *kc = kchain_find(&k, t, cn);
-			if (!p->chain_used[t][c]) {
-				if (kc)
-					diff_add(err, &ndiff, first, sizeof(first),
-						 "extra chain inet %s %s", tn, cn);
-				continue;
-			}
-			if (!kc) {
-				diff_add(err, &ndiff, first, sizeof(first),
-					 "missing chain inet %s %s", tn, cn);
-				continue;
-			}
-			const struct nft_base_chain *bc = nft_base_chain(t, c);
-			if ((bc != NULL) != kc->base ||
-			    (bc && (bc->hooknum != kc->hooknum || bc->prio != kc->prio ||
-				    strcmp(bc->type, kc->type ? kc->type : "") != 0)))
-				diff_add(err, &ndiff, first, sizeof(first),
-					 "chain inet %s %s has the wrong type, hook or priority",
-					 tn, cn);
-
-			/* Expected rules of this chain, canonical. */
-			struct strv exp = {0};
-			size_t *exp_idx = NULL;
-			size_t n_exp = 0;
-			for (size_t i = 0; i < p->n; i++)
-				if (p->rule[i].table == (enum plan_table)t &&
-				    p->rule[i].chain == (enum plan_chain)c)
-					n_exp++;
-			exp_idx = calloc(n_exp ? n_exp : 1, sizeof(*exp_idx));
-			if (!exp_idx) {
-				r = error_set(err, ERR_INTERNAL, -ENOMEM, "out of memory");
-				goto out;
-			}
-			n_exp = 0;
-			for (size_t i = 0; i < p->n && r >= 0; i++) {
-				if (p->rule[i].table != (enum plan_table)t ||
-				    p->rule[i].chain != (enum plan_chain)c)
-					continue;
-				struct nft_built_rule br;
-				char *sc = NULL, *canon = NULL;
-				r = nft_build_rule(&p->rule[i], 1, &br);
-				if (r < 0)
-					break;
-				if (br.set)
-					r = set_canon(br.set, &sc);
-				if (r >= 0)
-					r = rule_canon(br.rule, sc, &k, &canon);
-				if (r >= 0)
-					r = strv_push(&exp, canon);
-				free(sc);
-				nft_built_rule_done(&br);
-				exp_idx[n_exp++] = i;
-			}
-			if (r < 0) {
-				strv_done(&exp);
-				free(exp_idx);
-				r = error_set(err, ERR_INTERNAL, r, "building expected rules");
-				goto out;
-			}
-
-			bool equal = exp.n == kc->rules.n;
-			for (size_t i = 0; equal && i < exp.n; i++)
-				equal = strcmp(exp.s[i], kc->rules.s[i]) == 0;
-			if (!equal) {
-				bool *used = calloc(kc->rules.n + 1, sizeof(*used));
-				unsigned int before = ndiff;
-				if (!used) {
-					strv_done(&exp);
-					free(exp_idx);
-					r = error_set(err, ERR_INTERNAL, -ENOMEM, "out of memory");
-					goto out;
-				}
-				for (size_t i = 0; i < exp.n; i++) {
-					size_t j;
-					for (j = 0; j < kc->rules.n; j++)
-						if (!used[j] &&
-						    strcmp(exp.s[i], kc->rules.s[j]) == 0)
-							break;
-					if (j < kc->rules.n) {
-						used[j] = true;
-						continue;
-					}
-					_cleanup_free_ char *text = NULL;
-					if (nft_rule_ir_render(&p->rule[exp_idx[i]], &text) < 0)
-						text = NULL;
-					diff_add(err, &ndiff, first, sizeof(first),
-						 "missing rule in inet %s %s: %s", tn, cn,
-						 text ? text : "?");
-				}
-				for (size_t j = 0; j < kc->rules.n; j++)
-					if (!used[j])
-						diff_add(err, &ndiff, first, sizeof(first),
-							 "extra rule in inet %s %s: %s", tn, cn,
-							 kc->pretty.s[j]);
-				if (ndiff == before)
-					diff_add(err, &ndiff, first, sizeof(first),
-						 "rules of inet %s %s are out of order", tn, cn);
-				free(used);
-			}
-			strv_done(&exp);
-			free(exp_idx);
-		}
-		for (size_t i = 0; i < k.n_ch; i++) {
-			if (k.ch[i].table != t)
-				continue;
-			bool known = false;
-			for (int c = 0; c < _PLAN_CHAIN_MAX; c++)
-				if (strcmp(k.ch[i].name, plan_chain_nft_name(c)) == 0)
-					known = true;
-			if (!known)
-				diff_add(err, &ndiff, first, sizeof(first),
-					 "extra chain inet %s %s", tn, k.ch[i].name);
-		}
+		for (int c = 0; c < _PLAN_CHAIN_MAX && r >= 0; c++)
+			r = chain_check(&d, p, &k, t, c);
+		if (r >= 0)
+			unknown_chains(&d, &k, t);
 	}
-	if (ndiff)
+	if (r >= 0 && d.n)
 		r = error_set(err, ERR_CHECK, -EBADMSG,
-			      "nftables state differs from the plan (%u difference%s): %s", ndiff,
-			      ndiff == 1 ? "" : "s", first);
-out:
+			      "nftables state differs from the plan (%u difference%s): %s", d.n,
+			      d.n == 1 ? "" : "s", d.first);
 	kstate_done(&k);
 	return r;
 }

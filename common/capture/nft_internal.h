@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * Private to the common/nft_*.c files: helpers they share. Nothing else
+ * Private to the common/capture/nft_*.c files: helpers they share. Nothing else
  * includes this header; the rest of the code uses nft_backend.h (apply,
  * remove, check), nft_render.h (the `nft -f` text) and nft_rules.h (the pure
  * program).

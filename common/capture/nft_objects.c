@@ -393,12 +393,147 @@ static int build_set(const struct nft_rule_ir *r, const struct plan_match *dport
 	return 0;
 }
 
+/* The folded match of r: its set (into *set) and the lookup of the folded key in it. */
+static void build_fold_lookup(struct rb *b, const struct nft_rule_ir *r, const char *table,
+			      uint32_t set_id, struct nftnl_set **set)
+{
+	int k = build_set(r, NULL, table, set_id, set);
+	if (k < 0) {
+		b->err = k;
+		return;
+	}
+	switch (r->fold) {
+	case NFT_FOLD_SADDR:
+	case NFT_FOLD_DADDR: {
+		uint32_t off, len;
+		addr_offset(r->fold_family, r->fold == NFT_FOLD_SADDR, &off, &len);
+		e_payload(b, NFT_PAYLOAD_NETWORK_HEADER, off, len, NFT_REG_1);
+		e_lookup(b, NFT_REG_1, set_id, false);
+		break;
+	}
+	case NFT_FOLD_DPORT:
+		e_payload(b, NFT_PAYLOAD_TRANSPORT_HEADER, 2, 2, NFT_REG_1);
+		e_lookup(b, NFT_REG_1, set_id, false);
+		break;
+	default:
+		/* Concatenations use 32-bit slots: reg 1 is slot 0. */
+		e_meta_load(b, NFT_META_L4PROTO, NFT_REG_1);
+		e_payload(b, NFT_PAYLOAD_TRANSPORT_HEADER, 2, 2, NFT_REG32_01);
+		e_lookup(b, NFT_REG_1, set_id, false);
+		break;
+	}
+}
+
+/* The family qualifier and every match of r; a set, when one is needed, into *set. */
+static void build_matches(struct rb *b, const struct nft_rule_ir *r, const char *table,
+			  uint32_t set_id, struct nftnl_set **set)
+{
+	if (r->nfproto) {
+		e_meta_load(b, NFT_META_NFPROTO, NFT_REG_1);
+		cmp_u8(b, false, r->nfproto);
+	}
+	for (unsigned int i = 0; i < r->n_matches && !b->err; i++) {
+		const struct plan_match *m = &r->match[i];
+		if (r->fold != NFT_FOLD_NONE && i == r->fold_idx) {
+			build_fold_lookup(b, r, table, set_id, set);
+			continue;
+		}
+		if (r->fold == NFT_FOLD_PROTO_DPORT && i == r->fold_idx2)
+			continue;
+		if (m->kind == PM_DPORTS) {
+			if (*set) {
+				b->err = -EINVAL; /* one set per rule */
+				break;
+			}
+			int k = build_set(r, m, table, set_id, set);
+			if (k < 0) {
+				b->err = k;
+				break;
+			}
+			e_payload(b, NFT_PAYLOAD_TRANSPORT_HEADER, 2, 2, NFT_REG_1);
+			e_lookup(b, NFT_REG_1, set_id, m->neg);
+			continue;
+		}
+		build_match(b, m);
+	}
+}
+
+/* The counter and the verdict of r (for TPROXY, the mark and accept after it). */
+static void build_verdict(struct rb *b, const struct nft_rule_ir *r)
+{
+	const struct plan_verdict *v = &r->verdict;
+	switch (v->kind) {
+	case PV_JUMP:
+		e_counter(b);
+		e_verdict(b, NFT_JUMP, plan_chain_nft_name(v->chain));
+		break;
+	case PV_RETURN:
+		e_counter(b);
+		e_verdict(b, NFT_RETURN, NULL);
+		break;
+	case PV_ACCEPT:
+		e_counter(b);
+		e_verdict(b, NF_ACCEPT, NULL);
+		break;
+	case PV_DROP:
+		e_counter(b);
+		e_verdict(b, NF_DROP, NULL);
+		break;
+	case PV_REDIRECT: {
+		uint16_t be = htons(v->port);
+		e_counter(b);
+		e_imm_data(b, &be, sizeof(be));
+		e_redir(b);
+		break;
+	}
+	case PV_TPROXY: {
+		uint16_t be = htons(v->port);
+		uint32_t mark = v->mark;
+		if (!r->nfproto)
+			b->err = -EINVAL; /* tproxy needs a family */
+		e_imm_data(b, &be, sizeof(be));
+		e_tproxy(b, r->nfproto);
+		e_imm_data(b, &mark, sizeof(mark));
+		e_meta_set(b, NFT_META_MARK, NFT_REG_1);
+		e_counter(b);
+		e_verdict(b, NF_ACCEPT, NULL);
+		break;
+	}
+	case PV_MARK_SET: {
+		uint32_t mark = v->mark;
+		e_counter(b);
+		e_imm_data(b, &mark, sizeof(mark));
+		e_meta_set(b, NFT_META_MARK, NFT_REG_1);
+		break;
+	}
+	case PV_CONNMARK_SAVE:
+		e_counter(b);
+		e_meta_load(b, NFT_META_MARK, NFT_REG_1);
+		e_ct_set(b, NFT_CT_MARK, NFT_REG_1);
+		break;
+	case PV_CONNMARK_RESTORE:
+		e_counter(b);
+		e_ct_load(b, NFT_CT_MARK, NFT_REG_1);
+		e_meta_set(b, NFT_META_MARK, NFT_REG_1);
+		break;
+	case PV_CT_ZONE: {
+		uint16_t zone = v->zone;
+		e_counter(b);
+		e_imm_data(b, &zone, sizeof(zone));
+		e_ct_set(b, NFT_CT_ZONE, NFT_REG_1);
+		break;
+	}
+	default:
+		b->err = -EINVAL;
+		break;
+	}
+}
+
 int nft_build_rule(const struct nft_rule_ir *r, uint32_t set_id, struct nft_built_rule *ret)
 {
 	const char *table = plan_table_nft_name(r->table);
 	struct nft_built_rule br = {0};
 	struct rb b = {0};
-	int k;
 
 	br.rule = nftnl_rule_alloc();
 	if (!br.rule)
@@ -408,125 +543,8 @@ int nft_build_rule(const struct nft_rule_ir *r, uint32_t set_id, struct nft_buil
 	nftnl_rule_set_str(br.rule, NFTNL_RULE_CHAIN, plan_chain_nft_name(r->chain));
 	b.rule = br.rule;
 
-	if (r->nfproto) {
-		e_meta_load(&b, NFT_META_NFPROTO, NFT_REG_1);
-		cmp_u8(&b, false, r->nfproto);
-	}
-	for (unsigned int i = 0; i < r->n_matches && !b.err; i++) {
-		const struct plan_match *m = &r->match[i];
-		if (r->fold != NFT_FOLD_NONE && i == r->fold_idx) {
-			k = build_set(r, NULL, table, set_id, &br.set);
-			if (k < 0) {
-				b.err = k;
-				break;
-			}
-			switch (r->fold) {
-			case NFT_FOLD_SADDR:
-			case NFT_FOLD_DADDR: {
-				uint32_t off, len;
-				addr_offset(r->fold_family, r->fold == NFT_FOLD_SADDR, &off, &len);
-				e_payload(&b, NFT_PAYLOAD_NETWORK_HEADER, off, len, NFT_REG_1);
-				e_lookup(&b, NFT_REG_1, set_id, false);
-				break;
-			}
-			case NFT_FOLD_DPORT:
-				e_payload(&b, NFT_PAYLOAD_TRANSPORT_HEADER, 2, 2, NFT_REG_1);
-				e_lookup(&b, NFT_REG_1, set_id, false);
-				break;
-			default:
-				/* Concatenations use 32-bit slots: reg 1 is slot 0. */
-				e_meta_load(&b, NFT_META_L4PROTO, NFT_REG_1);
-				e_payload(&b, NFT_PAYLOAD_TRANSPORT_HEADER, 2, 2, NFT_REG32_01);
-				e_lookup(&b, NFT_REG_1, set_id, false);
-				break;
-			}
-			continue;
-		}
-		if (r->fold == NFT_FOLD_PROTO_DPORT && i == r->fold_idx2)
-			continue;
-		if (m->kind == PM_DPORTS) {
-			if (br.set) {
-				b.err = -EINVAL; /* one set per rule */
-				break;
-			}
-			k = build_set(r, m, table, set_id, &br.set);
-			if (k < 0) {
-				b.err = k;
-				break;
-			}
-			e_payload(&b, NFT_PAYLOAD_TRANSPORT_HEADER, 2, 2, NFT_REG_1);
-			e_lookup(&b, NFT_REG_1, set_id, m->neg);
-			continue;
-		}
-		build_match(&b, m);
-	}
-
-	const struct plan_verdict *v = &r->verdict;
-	switch (v->kind) {
-	case PV_JUMP:
-		e_counter(&b);
-		e_verdict(&b, NFT_JUMP, plan_chain_nft_name(v->chain));
-		break;
-	case PV_RETURN:
-		e_counter(&b);
-		e_verdict(&b, NFT_RETURN, NULL);
-		break;
-	case PV_ACCEPT:
-		e_counter(&b);
-		e_verdict(&b, NF_ACCEPT, NULL);
-		break;
-	case PV_DROP:
-		e_counter(&b);
-		e_verdict(&b, NF_DROP, NULL);
-		break;
-	case PV_REDIRECT: {
-		uint16_t be = htons(v->port);
-		e_counter(&b);
-		e_imm_data(&b, &be, sizeof(be));
-		e_redir(&b);
-		break;
-	}
-	case PV_TPROXY: {
-		uint16_t be = htons(v->port);
-		uint32_t mark = v->mark;
-		if (!r->nfproto)
-			b.err = -EINVAL; /* tproxy needs a family */
-		e_imm_data(&b, &be, sizeof(be));
-		e_tproxy(&b, r->nfproto);
-		e_imm_data(&b, &mark, sizeof(mark));
-		e_meta_set(&b, NFT_META_MARK, NFT_REG_1);
-		e_counter(&b);
-		e_verdict(&b, NF_ACCEPT, NULL);
-		break;
-	}
-	case PV_MARK_SET: {
-		uint32_t mark = v->mark;
-		e_counter(&b);
-		e_imm_data(&b, &mark, sizeof(mark));
-		e_meta_set(&b, NFT_META_MARK, NFT_REG_1);
-		break;
-	}
-	case PV_CONNMARK_SAVE:
-		e_counter(&b);
-		e_meta_load(&b, NFT_META_MARK, NFT_REG_1);
-		e_ct_set(&b, NFT_CT_MARK, NFT_REG_1);
-		break;
-	case PV_CONNMARK_RESTORE:
-		e_counter(&b);
-		e_ct_load(&b, NFT_CT_MARK, NFT_REG_1);
-		e_meta_set(&b, NFT_META_MARK, NFT_REG_1);
-		break;
-	case PV_CT_ZONE: {
-		uint16_t zone = v->zone;
-		e_counter(&b);
-		e_imm_data(&b, &zone, sizeof(zone));
-		e_ct_set(&b, NFT_CT_ZONE, NFT_REG_1);
-		break;
-	}
-	default:
-		b.err = -EINVAL;
-		break;
-	}
+	build_matches(&b, r, table, set_id, &br.set);
+	build_verdict(&b, r);
 	if (b.err) {
 		nft_built_rule_done(&br);
 		return b.err;

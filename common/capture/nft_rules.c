@@ -31,6 +31,7 @@ static int chain_list_insert(struct chain_list *l, size_t pos, const struct plan
 {
 	if (l->n == l->cap) {
 		size_t ncap = l->cap ? l->cap * 2 : 16;
+		// NOLINTNEXTLINE(bugprone-sizeof-expression): sizeof(*p) of an array of pointers
 		const struct plan_rule **n = reallocarray(l->r, ncap, sizeof(*n));
 		if (!n)
 			return -ENOMEM;
@@ -39,6 +40,7 @@ static int chain_list_insert(struct chain_list *l, size_t pos, const struct plan
 	}
 	if (pos > l->n)
 		pos = l->n;
+	// NOLINTNEXTLINE(bugprone-sizeof-expression): sizeof(*p) of an array of pointers
 	memmove(&l->r[pos + 1], &l->r[pos], (l->n - pos) * sizeof(*l->r));
 	l->r[pos] = r;
 	l->n++;
@@ -46,7 +48,7 @@ static int chain_list_insert(struct chain_list *l, size_t pos, const struct plan
 }
 
 /*
- * Istio's documents apply `-I CHAIN N` in document order (I§3.3); iptables
+ * Istio's documents apply `-I CHAIN N` in document order; iptables
  * position N is index N-1, past the end is an append.
  */
 static int resolve_order(const struct plan_rules *rs, struct chain_list (*cl)[_PLAN_CHAIN_MAX],

@@ -11,7 +11,7 @@
  * Family rules: a rule with an address match only sees its family. When the
  * plan has no IPv6 rules, every base-chain rule is qualified with
  * `meta nfproto ipv4`, so IPv6 packets never reach our chains (iptables
- * semantics, SPEC 7). When it has both, rules common to both families are
+ * semantics, not Istio's inet nftables ones). When it has both, rules common to both families are
  * emitted once, family-specific ones are qualified.
  */
 #ifndef ISTIO_CNI_NFT_RULES_H

@@ -483,64 +483,67 @@ static int proxy_id(const struct pod_info *pod, bool set, int64_t v, const char 
 	return set_one_id(l, (uint32_t)v);
 }
 
-int redirect_params_from_pod(const struct pod_info *pod, struct redirect_params *ret,
-			     struct error *err)
+static int params_mode(const struct pod_info *pod, struct redirect_params *p, struct error *err)
 {
-	struct redirect_params p;
-	int r = redirect_params_init_defaults(&p);
-	if (r < 0)
-		return r;
-
 	const char *v = pod_info_annotation(pod, ANN_INTERCEPTION_MODE);
-	if (v) {
-		if (strcmp(v, "REDIRECT") == 0)
-			p.mode = REDIRECT_MODE_REDIRECT;
-		else if (strcmp(v, "TPROXY") == 0)
-			p.mode = REDIRECT_MODE_TPROXY;
-		else {
-			r = invalid(err, ANN_INTERCEPTION_MODE, v, "%s",
-				    "must be REDIRECT or TPROXY");
-			goto fail;
-		}
-	}
+	if (!v)
+		return 0;
+	if (strcmp(v, "REDIRECT") == 0)
+		p->mode = REDIRECT_MODE_REDIRECT;
+	else if (strcmp(v, "TPROXY") == 0)
+		p->mode = REDIRECT_MODE_TPROXY;
+	else
+		return invalid(err, ANN_INTERCEPTION_MODE, v, "%s", "must be REDIRECT or TPROXY");
+	return 0;
+}
 
+/* The outbound IP ranges and the inbound ports, with the always-excluded ones. */
+static int params_ranges_inbound(const struct pod_info *pod, struct redirect_params *p,
+				 struct error *err)
+{
+	const char *v;
+	int r;
 	v = pod_info_annotation(pod, ANN_INCLUDE_OUTBOUND_IP_RANGES);
 	if (v && (r = redirect_parse_cidrs(ANN_INCLUDE_OUTBOUND_IP_RANGES, v, true,
-					   &p.include_cidrs, err)) < 0)
-		goto fail;
+					   &p->include_cidrs, err)) < 0)
+		return r;
 	v = pod_info_annotation(pod, ANN_EXCLUDE_OUTBOUND_IP_RANGES);
 	if (v && (r = redirect_parse_cidrs(ANN_EXCLUDE_OUTBOUND_IP_RANGES, v, false,
-					   &p.exclude_cidrs, err)) < 0)
-		goto fail;
+					   &p->exclude_cidrs, err)) < 0)
+		return r;
 	v = pod_info_annotation(pod, ANN_INCLUDE_INBOUND_PORTS);
 	if (v && (r = redirect_parse_ports(ANN_INCLUDE_INBOUND_PORTS, v, true,
-					   &p.include_inbound_ports, err)) < 0)
-		goto fail;
+					   &p->include_inbound_ports, err)) < 0)
+		return r;
 	v = pod_info_annotation(pod, ANN_EXCLUDE_INBOUND_PORTS);
 	if (v && (r = redirect_parse_ports(ANN_EXCLUDE_INBOUND_PORTS, v, true,
-					   &p.exclude_inbound_ports, err)) < 0)
-		goto fail;
-	if (p.exclude_inbound_ports.wildcard && p.include_inbound_ports.wildcard) {
+					   &p->exclude_inbound_ports, err)) < 0)
+		return r;
+	if (p->exclude_inbound_ports.wildcard && p->include_inbound_ports.wildcard)
 		/* Istio accepts it, then emits "--dport *" and fails in iptables-restore. */
-		r = invalid(err, ANN_EXCLUDE_INBOUND_PORTS, v, "%s",
-			    "\"*\" cannot be combined with includeInboundPorts \"*\"");
-		goto fail;
-	}
-	r = finish_inbound_excludes(&p.exclude_inbound_ports);
-	if (r < 0)
-		goto fail;
+		return invalid(err, ANN_EXCLUDE_INBOUND_PORTS, v, "%s",
+			       "\"*\" cannot be combined with includeInboundPorts \"*\"");
+	return finish_inbound_excludes(&p->exclude_inbound_ports);
+}
+
+/* The outbound ports, the excluded interfaces and the rerouted ones. */
+static int params_outbound_ifaces(const struct pod_info *pod, struct redirect_params *p,
+				  struct error *err)
+{
+	const char *v;
+	int r;
 	v = pod_info_annotation(pod, ANN_INCLUDE_OUTBOUND_PORTS);
 	if (v && (r = redirect_parse_ports(ANN_INCLUDE_OUTBOUND_PORTS, v, false,
-					   &p.include_outbound_ports, err)) < 0)
-		goto fail;
+					   &p->include_outbound_ports, err)) < 0)
+		return r;
 	v = pod_info_annotation(pod, ANN_EXCLUDE_OUTBOUND_PORTS);
 	if (v && (r = redirect_parse_ports(ANN_EXCLUDE_OUTBOUND_PORTS, v, false,
-					   &p.exclude_outbound_ports, err)) < 0)
-		goto fail;
+					   &p->exclude_outbound_ports, err)) < 0)
+		return r;
 	v = pod_info_annotation(pod, ANN_EXCLUDE_INTERFACES);
-	if (v &&
-	    (r = redirect_parse_ifnames(ANN_EXCLUDE_INTERFACES, v, &p.exclude_interfaces, err)) < 0)
-		goto fail;
+	if (v && (r = redirect_parse_ifnames(ANN_EXCLUDE_INTERFACES, v, &p->exclude_interfaces,
+					     err)) < 0)
+		return r;
 
 	/* The deprecated key is read only when the current one is absent. */
 	const char *key = ANN_REROUTE_VIRTUAL_INTERFACES;
@@ -549,25 +552,41 @@ int redirect_params_from_pod(const struct pod_info *pod, struct redirect_params 
 		key = ANN_KUBEVIRT_INTERFACES;
 		v = pod_info_annotation(pod, key);
 	}
-	if (v && (r = redirect_parse_ifnames(key, v, &p.reroute_interfaces, err)) < 0)
-		goto fail;
+	if (v && (r = redirect_parse_ifnames(key, v, &p->reroute_interfaces, err)) < 0)
+		return r;
+	return 0;
+}
 
-	r = proxy_id(pod, pod->proxy_run_as_user_set, pod->proxy_run_as_user, "runAsUser",
-		     DEFAULT_PROXY_UID, &p.proxy_uids, err);
+/* The proxy's UID and GID and the switches in its environment. */
+static int params_proxy(const struct pod_info *pod, struct redirect_params *p, struct error *err)
+{
+	int r = proxy_id(pod, pod->proxy_run_as_user_set, pod->proxy_run_as_user, "runAsUser",
+			 DEFAULT_PROXY_UID, &p->proxy_uids, err);
 	if (r < 0)
-		goto fail;
+		return r;
 	r = proxy_id(pod, pod->proxy_run_as_group_set, pod->proxy_run_as_group, "runAsGroup",
-		     DEFAULT_PROXY_GID, &p.proxy_gids, err);
+		     DEFAULT_PROXY_GID, &p->proxy_gids, err);
 	if (r < 0)
-		goto fail;
+		return r;
+	p->dns_capture = env_bool(pod, PROXY_ENV_DNS_CAPTURE);
+	p->dual_stack = env_bool(pod, PROXY_ENV_DUAL_STACK);
+	p->drop_invalid = env_bool(pod, PROXY_ENV_INVALID_DROP);
+	return 0;
+}
 
-	p.dns_capture = env_bool(pod, PROXY_ENV_DNS_CAPTURE);
-	p.dual_stack = env_bool(pod, PROXY_ENV_DUAL_STACK);
-	p.drop_invalid = env_bool(pod, PROXY_ENV_INVALID_DROP);
-
+int redirect_params_from_pod(const struct pod_info *pod, struct redirect_params *ret,
+			     struct error *err)
+{
+	struct redirect_params p;
+	int r = redirect_params_init_defaults(&p);
+	if (r < 0)
+		return r;
+	if ((r = params_mode(pod, &p, err)) < 0 || (r = params_ranges_inbound(pod, &p, err)) < 0 ||
+	    (r = params_outbound_ifaces(pod, &p, err)) < 0 ||
+	    (r = params_proxy(pod, &p, err)) < 0) {
+		redirect_params_done(&p);
+		return r;
+	}
 	*ret = p;
 	return 0;
-fail:
-	redirect_params_done(&p);
-	return r;
 }

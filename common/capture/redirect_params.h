@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
  * The sidecar decision (skip or capture) and the redirect parameters derived
- * from a pod (SPEC 5 step 6 and 6; research I§1.5 step 10, I§2.1, I§3.1).
+ * from a pod: its annotations, the istio-proxy container and Istio's defaults.
  *
  * Lists keep the three states Istio distinguishes: wildcard ("*"), a list,
  * and empty (a present-but-empty annotation means "capture nothing", not

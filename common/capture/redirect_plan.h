@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * The backend-neutral redirect plan: Istio's rule program (research I§3.2),
+ * The backend-neutral redirect plan: Istio's rule program,
  * recorded rule by rule in the order Istio's builder records it, per address
  * family. Backends turn it into kernel state; renderers turn it into text.
  *

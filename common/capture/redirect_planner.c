@@ -495,94 +495,99 @@ static void tproxy_tail(struct builder *b, const struct redirect_params *p, cons
 	add_return(b, FAM_BOTH, &r);
 }
 
-int redirect_plan_build(const struct redirect_params *p, bool ipv6, struct redirect_plan *ret,
-			struct error *err)
+/* Checks p and fills the loopback and pass-through addresses the rules use. */
+static int plan_addrs(const struct redirect_params *p, struct addrs *a, struct error *err)
 {
-	struct redirect_plan plan = {0};
-	struct builder b = {.plan = &plan, .ipv6 = ipv6};
-	struct addrs a;
-
 	if (p->exclude_cidrs.wildcard)
 		return error_set(err, ERR_CONFIG, -EINVAL,
 				 "invalid value for OUTBOUND_IP_RANGES_EXCLUDE: \"*\"");
 	if (p->proxy_uids.n == 0 || p->proxy_gids.n == 0)
 		return error_set(err, ERR_CONFIG, -EINVAL, "no proxy UID or GID to exempt");
-	a.lo[PLAN_V4] = p->host_loopback_v4;
-	if (a.lo[PLAN_V4].family != AF_INET)
+	a->lo[PLAN_V4] = p->host_loopback_v4;
+	if (a->lo[PLAN_V4].family != AF_INET)
 		return error_set(err, ERR_CONFIG, -EINVAL, "host IPv4 loopback CIDR is not IPv4");
-	if (parse_cidr("::1/128", &a.lo[PLAN_V6]) < 0 ||
-	    parse_cidr(INBOUND_PASSTHROUGH_V4 "/32", &a.passthrough[PLAN_V4]) < 0 ||
-	    parse_cidr(INBOUND_PASSTHROUGH_V6 "/128", &a.passthrough[PLAN_V6]) < 0)
+	if (parse_cidr("::1/128", &a->lo[PLAN_V6]) < 0 ||
+	    parse_cidr(INBOUND_PASSTHROUGH_V4 "/32", &a->passthrough[PLAN_V4]) < 0 ||
+	    parse_cidr(INBOUND_PASSTHROUGH_V6 "/128", &a->passthrough[PLAN_V6]) < 0)
 		return error_set(err, ERR_INTERNAL, -EINVAL, "built-in addresses do not parse");
+	return 0;
+}
+
+/*
+ * The rules before the inbound ones: reroute-interface returns, the INVALID
+ * drop, the tunnel port's return and the two redirect chains.
+ */
+static void head_rules(struct builder *b, const struct redirect_params *p)
+{
+	struct plan_rule r;
+
+	for (size_t i = 0; i < p->reroute_interfaces.n; i++) {
+		r = rule(PLAN_TABLE_NAT, PLAN_CHAIN_PREROUTING);
+		r.insert_pos = 1;
+		m_iif(&r, p->reroute_interfaces.name[i]);
+		add_return(b, FAM_BOTH, &r);
+	}
+
+	if (p->drop_invalid) {
+		r = rule(PLAN_TABLE_MANGLE, PLAN_CHAIN_PREROUTING);
+		m_ctstate(&r, PLAN_CT_INVALID);
+		add_jump(b, FAM_BOTH, &r, PLAN_CHAIN_DROP);
+		r = rule(PLAN_TABLE_MANGLE, PLAN_CHAIN_DROP);
+		v_simple(&r, PV_DROP);
+		emit(b, FAM_BOTH, &r);
+	}
+
+	r = rule(PLAN_TABLE_NAT, PLAN_CHAIN_INBOUND);
+	m_proto(&r, IPPROTO_TCP);
+	m_dport(&r, PORT_TUNNEL, false);
+	add_return(b, FAM_BOTH, &r);
+
+	r = rule(PLAN_TABLE_NAT, PLAN_CHAIN_REDIRECT);
+	m_proto(&r, IPPROTO_TCP);
+	v_redirect(&r, PORT_OUTBOUND_CAPTURE, false);
+	emit(b, FAM_BOTH, &r);
+
+	r = rule(PLAN_TABLE_NAT, PLAN_CHAIN_IN_REDIRECT);
+	m_proto(&r, IPPROTO_TCP);
+	v_redirect(&r, PORT_INBOUND_CAPTURE, false);
+	emit(b, FAM_BOTH, &r);
+}
+
+/* OUTPUT's jump and the ISTIO_OUTPUT chain, in Istio's order. */
+static void outbound(struct builder *b, const struct redirect_params *p, const struct addrs *a)
+{
+	struct plan_rule r;
 
 	/* Istio looks at both families' include lists, whatever family the rule is for. */
 	bool has_loopback = false;
 	for (size_t i = 0; i < p->include_cidrs.n; i++)
 		has_loopback = has_loopback || cidr_is_loopback(&p->include_cidrs.cidr[i]);
 
-	struct plan_rule r;
-	bool tproxy = p->mode == REDIRECT_MODE_TPROXY;
-
-	exclude_interfaces(&b, p);
-
-	for (size_t i = 0; i < p->reroute_interfaces.n; i++) {
-		r = rule(PLAN_TABLE_NAT, PLAN_CHAIN_PREROUTING);
-		r.insert_pos = 1;
-		m_iif(&r, p->reroute_interfaces.name[i]);
-		add_return(&b, FAM_BOTH, &r);
-	}
-
-	if (p->drop_invalid) {
-		r = rule(PLAN_TABLE_MANGLE, PLAN_CHAIN_PREROUTING);
-		m_ctstate(&r, PLAN_CT_INVALID);
-		add_jump(&b, FAM_BOTH, &r, PLAN_CHAIN_DROP);
-		r = rule(PLAN_TABLE_MANGLE, PLAN_CHAIN_DROP);
-		v_simple(&r, PV_DROP);
-		emit(&b, FAM_BOTH, &r);
-	}
-
-	r = rule(PLAN_TABLE_NAT, PLAN_CHAIN_INBOUND);
-	m_proto(&r, IPPROTO_TCP);
-	m_dport(&r, PORT_TUNNEL, false);
-	add_return(&b, FAM_BOTH, &r);
-
-	r = rule(PLAN_TABLE_NAT, PLAN_CHAIN_REDIRECT);
-	m_proto(&r, IPPROTO_TCP);
-	v_redirect(&r, PORT_OUTBOUND_CAPTURE, false);
-	emit(&b, FAM_BOTH, &r);
-
-	r = rule(PLAN_TABLE_NAT, PLAN_CHAIN_IN_REDIRECT);
-	m_proto(&r, IPPROTO_TCP);
-	v_redirect(&r, PORT_INBOUND_CAPTURE, false);
-	emit(&b, FAM_BOTH, &r);
-
-	inbound(&b, p, &a);
-
 	r = rule(PLAN_TABLE_NAT, PLAN_CHAIN_OUTPUT);
-	add_jump(&b, FAM_BOTH, &r, PLAN_CHAIN_OUTPUT_ISTIO);
+	add_jump(b, FAM_BOTH, &r, PLAN_CHAIN_OUTPUT_ISTIO);
 
 	for (size_t i = 0; i < p->exclude_outbound_ports.n; i++) {
 		r = rule(PLAN_TABLE_NAT, PLAN_CHAIN_OUTPUT_ISTIO);
 		m_proto(&r, IPPROTO_TCP);
 		m_dport(&r, p->exclude_outbound_ports.port[i], false);
-		add_return(&b, FAM_BOTH, &r);
+		add_return(b, FAM_BOTH, &r);
 		r = rule(PLAN_TABLE_NAT, PLAN_CHAIN_OUTPUT_ISTIO);
 		m_proto(&r, IPPROTO_UDP);
 		m_dport(&r, p->exclude_outbound_ports.port[i], false);
-		add_return(&b, FAM_BOTH, &r);
+		add_return(b, FAM_BOTH, &r);
 	}
 
 	r = rule(PLAN_TABLE_NAT, PLAN_CHAIN_OUTPUT_ISTIO);
-	add_versioned(&b, a.passthrough, &r, fill_passthrough, NULL);
+	add_versioned(b, a->passthrough, &r, fill_passthrough, NULL);
 
-	owner_rules(&b, p, &a, false, has_loopback);
-	owner_rules(&b, p, &a, true, has_loopback);
+	owner_rules(b, p, a, false, has_loopback);
+	owner_rules(b, p, a, true, has_loopback);
 
 	if (p->dns_capture)
-		dns(&b, p);
+		dns(b, p);
 
 	r = rule(PLAN_TABLE_NAT, PLAN_CHAIN_OUTPUT_ISTIO);
-	add_versioned(&b, a.lo, &r, fill_lo_return, NULL);
+	add_versioned(b, a->lo, &r, fill_lo_return, NULL);
 
 	for (int f = 0; f < _PLAN_FAMILY_MAX; f++) {
 		int family = f == PLAN_V4 ? AF_INET : AF_INET6;
@@ -591,7 +596,7 @@ int redirect_plan_build(const struct redirect_params *p, bool ipv6, struct redir
 				continue;
 			r = rule(PLAN_TABLE_NAT, PLAN_CHAIN_OUTPUT_ISTIO);
 			m_daddr(&r, &p->exclude_cidrs.cidr[i], false);
-			add_return(&b, 1u << f, &r);
+			add_return(b, 1u << f, &r);
 		}
 	}
 
@@ -600,12 +605,29 @@ int redirect_plan_build(const struct redirect_params *p, bool ipv6, struct redir
 		r = rule(PLAN_TABLE_NAT, PLAN_CHAIN_OUTPUT_ISTIO);
 		m_proto(&r, IPPROTO_TCP);
 		m_dport(&r, p->include_outbound_ports.port[i], false);
-		add_jump(&b, FAM_BOTH, &r, PLAN_CHAIN_REDIRECT);
+		add_jump(b, FAM_BOTH, &r, PLAN_CHAIN_REDIRECT);
 	}
 
-	outbound_include(&b, p, AF_INET, FAM_V4);
-	outbound_include(&b, p, AF_INET6, FAM_V6);
+	outbound_include(b, p, AF_INET, FAM_V4);
+	outbound_include(b, p, AF_INET6, FAM_V6);
+}
 
+int redirect_plan_build(const struct redirect_params *p, bool ipv6, struct redirect_plan *ret,
+			struct error *err)
+{
+	struct redirect_plan plan = {0};
+	struct builder b = {.plan = &plan, .ipv6 = ipv6};
+	struct addrs a;
+	bool tproxy = p->mode == REDIRECT_MODE_TPROXY;
+
+	int r = plan_addrs(p, &a, err);
+	if (r < 0)
+		return r;
+
+	exclude_interfaces(&b, p);
+	head_rules(&b, p);
+	inbound(&b, p, &a);
+	outbound(&b, p, &a);
 	if (tproxy)
 		tproxy_tail(&b, p, &a);
 

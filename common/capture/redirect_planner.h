@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * Turns redirect parameters into Istio's rule program (research I§3.2): the
+ * Turns redirect parameters into Istio's rule program: the
  * rules istio-iptables records, in the order it records them, for IPv4 and,
  * when ipv6 is set, IPv6. One rule per list element; the nftables backend
  * folds runs into sets. Pure: no syscalls.
@@ -25,7 +25,7 @@
 
 /*
  * Fills *ret (which must be zeroed or done) with the plan for p. ipv6 says
- * whether the pod gets IPv6 rules (SPEC 7: its first usable address is IPv6,
+ * whether the pod gets IPv6 rules (its first non-loopback, non-link-local address is IPv6,
  * or with dual stack any is). Sets ret->ipv6 and ret->tproxy_routes. On error
  * *ret is left empty; more than REDIRECT_PLAN_RULES_MAX rules in a family is
  * ERR_CONFIG (-E2BIG), found before anything is programmed.

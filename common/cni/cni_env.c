@@ -25,7 +25,7 @@ enum env_var {
 /*
  * Which verb requires which variable: libcni's skel table (v1.x), except
  * that STATUS and GC do not need CNI_PATH: we never exec a delegate, and a
- * failing STATUS would mark the node's network not ready (SPEC 3).
+ * failing STATUS would mark the node's network not ready (containerd does).
  */
 static const struct {
 	const char *name;

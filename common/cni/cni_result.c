@@ -142,12 +142,13 @@ static int decode_strv(const json_t *v, const char *path, char ***field, size_t 
 	}
 	if (!json_is_array(v))
 		return type_error(err, path, "array", v);
-	if (json_array_size(v) > 0) {
-		out = calloc(json_array_size(v), sizeof(char *));
+	size_t count = json_array_size(v);
+	if (count > 0) {
+		out = calloc(count, sizeof(char *));
 		if (!out)
 			return oom(err);
 	}
-	for (n = 0; n < json_array_size(v); n++) {
+	for (n = 0; n < count; n++) {
 		char p[PATH_LEN];
 		(void)snprintf(p, sizeof(p), "%s[%zu]", path, n);
 		r = decode_string(json_array_get(v, n), p, &out[n], err);
@@ -758,6 +759,8 @@ static int result_from_020(struct result020 *in, struct cni_result *out, struct 
 			.gateway = slots[i]->gateway,
 		};
 		for (size_t j = 0; j < slots[i]->n_routes; j++)
+			/* routes is NULL only when both slots have none */
+			// NOLINTNEXTLINE(clang-analyzer-core.NullDereference)
 			out->routes[out->n_routes++] = slots[i]->routes[j];
 	}
 	out->dns = in->dns;
@@ -819,10 +822,8 @@ static int check_result_version(const json_t *prev, enum cni_version conf_versio
 			best_val = val;
 		}
 	}
-	if (!have_exact && (!best_key || strcmp("CNIVersion", best_key) > 0)) {
-		best_key = "CNIVersion";
+	if (!have_exact && (!best_key || strcmp("CNIVersion", best_key) > 0))
 		best_val = conf_s;
-	}
 
 	if (!best_val)
 		best_val = ""; /* every key was null: the field stays "" */
@@ -877,7 +878,7 @@ int cni_result_from_json(const json_t *prev, enum cni_version prev_version, stru
 		break;
 	}
 	if (r < 0)
-		return r;
+		return r; // NOLINT(clang-analyzer-unix.Malloc): _cleanup_ frees it
 	*ret = TAKE_PTR(res);
 	return 0;
 }
@@ -889,6 +890,12 @@ static bool bytes_is_v4(int family, const uint8_t *b)
 {
 	static const uint8_t mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
 	return family == AF_INET || memcmp(b, mapped, sizeof(mapped)) == 0;
+}
+
+/* The i-th 16-bit group of an IPv6 address. */
+static unsigned int group16(const uint8_t *b, size_t i)
+{
+	return (unsigned int)b[2 * i] << 8 | b[2 * i + 1];
 }
 
 /*
@@ -909,7 +916,7 @@ static void format_addr(int family, const uint8_t *b, char *buf, size_t len)
 	int best = -1, best_len = 0;
 	for (int i = 0; i < 8;) {
 		int j = i;
-		while (j < 8 && b[2 * j] == 0 && b[2 * j + 1] == 0)
+		while (j < 8 && group16(b, (size_t)j) == 0)
 			j++;
 		if (j - i > best_len && j - i >= 2) {
 			best = i;
@@ -925,7 +932,7 @@ static void format_addr(int family, const uint8_t *b, char *buf, size_t len)
 			i += best_len - 1;
 			continue;
 		}
-		unsigned int g = (unsigned int)b[2 * i] << 8 | b[2 * i + 1];
+		unsigned int g = group16(b, (size_t)i);
 		o += (size_t)snprintf(buf + o, len - o, "%s%x",
 				      i > 0 && i != best + best_len ? ":" : "", g);
 	}
@@ -1250,14 +1257,14 @@ int cni_result_print_empty(enum cni_version v, FILE *out)
 	_cleanup_cni_result_ struct cni_result *r = NULL;
 	int k = cni_result_new(&r);
 	if (k < 0)
-		return k;
+		return k; // NOLINT(clang-analyzer-unix.Malloc): _cleanup_ frees it
 	if (cni_version_result_family(v) != CNI_RESULT_020)
 		return cni_result_print(r, v, out);
 
 	/*
 	 * libcni refuses to convert an address-less result to 0.1.0/0.2.0, but a
 	 * plugin run without prevResult (Multus standalone) must still answer
-	 * with a result in the conf's version (SPEC 3): cniVersion and dns.
+	 * with a result in the conf's version: cniVersion and dns.
 	 */
 	if ((unsigned int)v >= _CNI_VERSION_MAX)
 		return -EINVAL;

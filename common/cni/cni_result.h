@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * The CNI result (SPEC 3): prevResult decoded into a plain C struct, converted
+ * The CNI result: prevResult decoded into a plain C struct, converted
  * between CNI versions, and printed.
  *
  * The struct is the union of every version's result, shaped like libcni's

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * CNI specification versions the plugin speaks (SPEC 3).
+ * CNI specification versions the plugin speaks: 0.1.0 to 1.1.0.
  *
  * Versions are a closed, ordered table: the enum values compare in release
  * order, so "at least 0.4.0" is a plain integer comparison. Parsing follows
@@ -61,7 +61,7 @@ bool cni_version_has_check(enum cni_version v);
 bool cni_version_has_status_gc(enum cni_version v);
 
 /*
- * Picks the version to answer a conf in (SPEC 3, CNI 1.1 `cniVersions`).
+ * Picks the version to answer a conf in (CNI 1.1 `cniVersions`: the highest both support).
  * conf_version is the conf's `cniVersion` (may be NULL when absent);
  * cni_versions/n the conf's `cniVersions` array (n may be 0). Entries that are
  * malformed or unknown to us are ignored, as libcni ignores versions newer than

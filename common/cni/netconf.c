@@ -157,6 +157,92 @@ static int get_string_map(const json_t *obj, const char *path, struct string_map
 	return 0;
 }
 
+/* plugin_log_level (current) wins over log_level (1.7-1.23). */
+static int decode_log_level(const json_t *root, struct netconf *c, struct error *err)
+{
+	_cleanup_free_ char *level = NULL;
+	int r;
+	if ((r = get_string(root, "log_level", "", &level, err)) < 0 ||
+	    (r = get_string(root, "plugin_log_level", "", &level, err)) < 0)
+		return r;
+	if (level) {
+		/* Istio treats an unknown level as info rather than failing pod start-up. */
+		if (log_level_from_string(level, &c->log_level) < 0)
+			c->log_level = LOG_LEVEL_INFO;
+		c->log_level_set = true;
+	}
+	return 0;
+}
+
+static int decode_backend(const json_t *root, struct netconf *c, struct error *err)
+{
+	_cleanup_free_ char *backend = NULL;
+	int r = get_string(root, "redirect_backend", "", &backend, err);
+	if (r < 0 || !backend)
+		return r;
+	int i;
+	for (i = 0; i < _REDIRECT_BACKEND_MAX; i++)
+		if (strcmp(backend, backend_names[i]) == 0)
+			break;
+	if (i == _REDIRECT_BACKEND_MAX)
+		return error_set(
+			err, ERR_CONFIG, -EINVAL,
+			"redirect_backend: \"%.32s\" is not one of auto, nftables, iptables",
+			backend);
+	c->redirect_backend = (enum redirect_backend)i;
+	return 0;
+}
+
+static int decode_lookup_timeout(const json_t *root, struct netconf *c, struct error *err)
+{
+	const json_t *t = json_object_get(root, "pod_lookup_timeout_seconds");
+	if (!t || json_is_null(t))
+		return 0;
+	if (!json_is_integer(t))
+		return error_set(err, ERR_DECODE, -EINVAL,
+				 "pod_lookup_timeout_seconds: expected an integer");
+	json_int_t v = json_integer_value(t);
+	if (v < 1 || v > POD_LOOKUP_TIMEOUT_MAX)
+		return error_set(err, ERR_CONFIG, -ERANGE,
+				 "pod_lookup_timeout_seconds: %lld is outside 1-%d", (long long)v,
+				 POD_LOOKUP_TIMEOUT_MAX);
+	c->pod_lookup_timeout_sec = (unsigned int)v;
+	return 0;
+}
+
+/* The 1.7-era "kubernetes" object: kubeconfig and exclude_namespaces. */
+static int decode_kubernetes(const json_t *root, struct netconf *c, struct error *err)
+{
+	const json_t *k8s = json_object_get(root, "kubernetes");
+	if (!k8s || json_is_null(k8s))
+		return 0;
+	if (!json_is_object(k8s))
+		return error_set(err, ERR_DECODE, -EINVAL, "kubernetes: expected an object");
+	int r;
+	if ((r = get_string(k8s, "kubeconfig", "kubernetes.", &c->kubeconfig, err)) < 0 ||
+	    (r = get_string_array(k8s, "exclude_namespaces", "kubernetes.", &c->exclude_namespaces,
+				  err)) < 0)
+		return r;
+	return 0;
+}
+
+/* The pod annotations containerd passes in runtimeConfig. */
+static int decode_runtime_config(const json_t *root, struct netconf *c, struct error *err)
+{
+	const json_t *rc = json_object_get(root, "runtimeConfig");
+	if (!rc || !json_is_object(rc))
+		return 0;
+	const json_t *ann = json_object_get(rc, "io.kubernetes.cri.pod-annotations");
+	if (!ann || json_is_null(ann))
+		return 0;
+	int r = get_string_map(ann, "runtimeConfig[\"io.kubernetes.cri.pod-annotations\"]",
+			       &c->pod_annotations, err);
+	if (r < 0)
+		return r;
+	c->have_pod_annotations = true;
+	return 0;
+}
+
 static int decode(const json_t *root, struct netconf *c, struct error *err)
 {
 	int r;
@@ -185,70 +271,11 @@ static int decode(const json_t *root, struct netconf *c, struct error *err)
 		c->prev_result = json_incref((json_t *)(uintptr_t)prev);
 	}
 
-	/* plugin_log_level (current) wins over log_level (1.7-1.23). */
-	_cleanup_free_ char *level = NULL;
-	if ((r = get_string(root, "log_level", "", &level, err)) < 0 ||
-	    (r = get_string(root, "plugin_log_level", "", &level, err)) < 0)
+	if ((r = decode_log_level(root, c, err)) < 0 || (r = decode_backend(root, c, err)) < 0 ||
+	    (r = decode_lookup_timeout(root, c, err)) < 0 ||
+	    (r = decode_kubernetes(root, c, err)) < 0 ||
+	    (r = decode_runtime_config(root, c, err)) < 0)
 		return r;
-	if (level) {
-		/* Istio treats an unknown level as info rather than failing pod start-up. */
-		if (log_level_from_string(level, &c->log_level) < 0)
-			c->log_level = LOG_LEVEL_INFO;
-		c->log_level_set = true;
-	}
-
-	_cleanup_free_ char *backend = NULL;
-	if ((r = get_string(root, "redirect_backend", "", &backend, err)) < 0)
-		return r;
-	if (backend) {
-		int i;
-		for (i = 0; i < _REDIRECT_BACKEND_MAX; i++)
-			if (strcmp(backend, backend_names[i]) == 0)
-				break;
-		if (i == _REDIRECT_BACKEND_MAX)
-			return error_set(
-				err, ERR_CONFIG, -EINVAL,
-				"redirect_backend: \"%.32s\" is not one of auto, nftables, iptables",
-				backend);
-		c->redirect_backend = (enum redirect_backend)i;
-	}
-
-	const json_t *t = json_object_get(root, "pod_lookup_timeout_seconds");
-	if (t && !json_is_null(t)) {
-		if (!json_is_integer(t))
-			return error_set(err, ERR_DECODE, -EINVAL,
-					 "pod_lookup_timeout_seconds: expected an integer");
-		json_int_t v = json_integer_value(t);
-		if (v < 1 || v > POD_LOOKUP_TIMEOUT_MAX)
-			return error_set(err, ERR_CONFIG, -ERANGE,
-					 "pod_lookup_timeout_seconds: %lld is outside 1-%d",
-					 (long long)v, POD_LOOKUP_TIMEOUT_MAX);
-		c->pod_lookup_timeout_sec = (unsigned int)v;
-	}
-
-	const json_t *k8s = json_object_get(root, "kubernetes");
-	if (k8s && !json_is_null(k8s)) {
-		if (!json_is_object(k8s))
-			return error_set(err, ERR_DECODE, -EINVAL,
-					 "kubernetes: expected an object");
-		if ((r = get_string(k8s, "kubeconfig", "kubernetes.", &c->kubeconfig, err)) < 0 ||
-		    (r = get_string_array(k8s, "exclude_namespaces", "kubernetes.",
-					  &c->exclude_namespaces, err)) < 0)
-			return r;
-	}
-
-	const json_t *rc = json_object_get(root, "runtimeConfig");
-	if (rc && json_is_object(rc)) {
-		const json_t *ann = json_object_get(rc, "io.kubernetes.cri.pod-annotations");
-		if (ann && !json_is_null(ann)) {
-			r = get_string_map(ann,
-					   "runtimeConfig[\"io.kubernetes.cri.pod-annotations\"]",
-					   &c->pod_annotations, err);
-			if (r < 0)
-				return r;
-			c->have_pod_annotations = true;
-		}
-	}
 	return 0;
 }
 

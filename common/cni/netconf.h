@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
  * The plugin's network configuration (stdin): the union of the keys every
- * Istio era writes (SPEC 4), decoded into a plain struct by one function and
+ * Istio era writes, decoded into a plain struct by one function and
  * validated by another. Unknown keys are ignored: runtimes inject
  * runtimeConfig, args and cni.dev keys.
  */

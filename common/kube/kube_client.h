@@ -39,10 +39,10 @@
 
 #define KUBE_CLIENT_CONNECT_TIMEOUT_MS 5000
 #define KUBE_CLIENT_TIMEOUT_MS 30000
-#define KUBE_CLIENT_MAX_RESPONSE (4u * 1024u * 1024u)
-#define KUBE_CLIENT_MAX_WATCH_LINE (4u * 1024u * 1024u)
+#define KUBE_CLIENT_MAX_RESPONSE ((size_t)4 * 1024 * 1024)
+#define KUBE_CLIENT_MAX_WATCH_LINE ((size_t)4 * 1024 * 1024)
 /* How much of an error body is kept to decode its Status. */
-#define KUBE_CLIENT_MAX_ERROR_BODY (64u * 1024u)
+#define KUBE_CLIENT_MAX_ERROR_BODY ((size_t)64 * 1024)
 /*
  * Least time between two ticks of a watch (struct kube_watch_options). They
  * are driven by libcurl's progress callback, which runs many times a second

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
  * When to try a Kubernetes request again, and how long to wait: the pure half
- * of SPEC 5 step 5 (no clock, no sleep, no I/O; the caller passes "now").
+ * of the plugin's pod GET (no clock, no sleep, no I/O; the caller passes "now").
  *
  * The schedule starts at 100 ms and doubles up to 1 s per wait, optionally
  * with up to +20% jitter, and never plans an attempt past the deadline: the

@@ -592,7 +592,7 @@ static int parse_buffer(const char *buf, size_t len, const char *base_dir, struc
 			struct error *err)
 {
 	if (len > KUBECONFIG_MAX_BYTES)
-		return error_set(err, ERR_CONFIG, -EFBIG, "input is larger than %u bytes",
+		return error_set(err, ERR_CONFIG, -EFBIG, "input is larger than %zu bytes",
 				 KUBECONFIG_MAX_BYTES);
 
 	int r = prescan(buf, len, err);
@@ -643,7 +643,7 @@ int kubeconfig_load(const char *path, struct kubeconfig **ret, struct error *err
 	size_t len = 0;
 	int r = kubeconfig_read_secret(path, KUBECONFIG_MAX_BYTES, &buf, &len);
 	if (r == -EFBIG)
-		return error_set(err, ERR_CONFIG, r, "kubeconfig %s is larger than %u bytes", path,
+		return error_set(err, ERR_CONFIG, r, "kubeconfig %s is larger than %zu bytes", path,
 				 KUBECONFIG_MAX_BYTES);
 	if (r < 0)
 		return error_set(err, ERR_IO, r, "cannot read kubeconfig %s: %s", path,

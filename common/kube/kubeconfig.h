@@ -27,9 +27,9 @@
 #include "util/error.h"
 
 /* Largest kubeconfig we read; real ones are a few KiB. */
-#define KUBECONFIG_MAX_BYTES (1024u * 1024u)
+#define KUBECONFIG_MAX_BYTES ((size_t)1024 * 1024)
 /* Largest token or key file we read. */
-#define KUBECONFIG_SECRET_MAX_BYTES (256u * 1024u)
+#define KUBECONFIG_SECRET_MAX_BYTES ((size_t)256 * 1024)
 
 /* The default service-account directory inside a pod. */
 #define KUBE_SA_DIR "/var/run/secrets/kubernetes.io/serviceaccount"

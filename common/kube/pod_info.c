@@ -590,46 +590,34 @@ static int dup_strv(char *const *v, size_t n, char ***ret, size_t *ret_n)
 	return 0;
 }
 
-/* key/value pairs and env entries share a shape: two strings each. */
-static int dup_pairs(const struct pod_kv *v, size_t n, struct pod_kv **ret, size_t *ret_n)
-{
-	*ret = NULL;
-	*ret_n = 0;
-	if (!v)
-		return 0;
-	*ret = calloc(n ? n : 1, sizeof(**ret));
-	if (!*ret)
-		return -ENOMEM;
-	for (; *ret_n < n; (*ret_n)++) {
-		struct pod_kv *d = &(*ret)[*ret_n];
-		if (dup_str(v[*ret_n].key, &d->key) < 0 ||
-		    dup_str(v[*ret_n].value, &d->value) < 0) {
-			(*ret_n)++; /* the half-copied entry is freed with the rest */
-			return -ENOMEM;
-		}
+/*
+ * Labels, annotations and the proxy's env share a shape: an array of entries
+ * of two strings each. A half-copied entry counts, so that freeing the copy
+ * frees it too.
+ */
+#define DEFINE_DUP_PAIRS(fn, type, first, second)                                                  \
+	static int fn(const type *v, size_t n, type **ret, size_t *ret_n)                          \
+	{                                                                                          \
+		*ret = NULL;                                                                       \
+		*ret_n = 0;                                                                        \
+		if (!v)                                                                            \
+			return 0;                                                                  \
+		*ret = calloc(n ? n : 1, sizeof(**ret));                                           \
+		if (!*ret)                                                                         \
+			return -ENOMEM;                                                            \
+		for (; *ret_n < n; (*ret_n)++) {                                                   \
+			type *d = &(*ret)[*ret_n];                                                 \
+			if (dup_str(v[*ret_n].first, &d->first) < 0 ||                             \
+			    dup_str(v[*ret_n].second, &d->second) < 0) {                           \
+				(*ret_n)++;                                                        \
+				return -ENOMEM;                                                    \
+			}                                                                          \
+		}                                                                                  \
+		return 0;                                                                          \
 	}
-	return 0;
-}
 
-static int dup_env(const struct pod_env *v, size_t n, struct pod_env **ret, size_t *ret_n)
-{
-	*ret = NULL;
-	*ret_n = 0;
-	if (!v)
-		return 0;
-	*ret = calloc(n ? n : 1, sizeof(**ret));
-	if (!*ret)
-		return -ENOMEM;
-	for (; *ret_n < n; (*ret_n)++) {
-		struct pod_env *d = &(*ret)[*ret_n];
-		if (dup_str(v[*ret_n].name, &d->name) < 0 ||
-		    dup_str(v[*ret_n].value, &d->value) < 0) {
-			(*ret_n)++;
-			return -ENOMEM;
-		}
-	}
-	return 0;
-}
+DEFINE_DUP_PAIRS(dup_pairs, struct pod_kv, key, value)
+DEFINE_DUP_PAIRS(dup_env, struct pod_env, name, value)
 
 static int dup_terminated(const struct pod_terminated *t, struct pod_terminated *d)
 {
@@ -694,4 +682,242 @@ int pod_info_dup(const struct pod_info *p, struct pod_info **ret)
 		return -ENOMEM;
 	*ret = TAKE_PTR(d);
 	return 0;
+}
+
+/* --- Encoding. --- */
+
+/* Sets key to a string of s on obj when s is not NULL. */
+static int put_str(json_t *obj, const char *key, const char *s)
+{
+	if (!s)
+		return 0;
+	return json_object_set_new(obj, key, json_string(s)) == 0 ? 0 : -ENOMEM;
+}
+
+static int put_new(json_t *obj, const char *key, json_t *v)
+{
+	return v && json_object_set_new(obj, key, v) == 0 ? 0 : -ENOMEM;
+}
+
+static json_t *encode_map(const struct pod_kv *kv, size_t n)
+{
+	json_t *m = json_object();
+	for (size_t i = 0; m && i < n; i++)
+		if (json_object_set_new(m, kv[i].key, json_string(kv[i].value)) != 0) {
+			json_decref(m);
+			return NULL;
+		}
+	return m;
+}
+
+static json_t *encode_strv(char *const *v, size_t n)
+{
+	json_t *a = json_array();
+	for (size_t i = 0; a && i < n; i++)
+		if (json_array_append_new(a, json_string(v[i])) != 0) {
+			json_decref(a);
+			return NULL;
+		}
+	return a;
+}
+
+/* The istio-proxy container's fields that pod_info keeps, into c. */
+static int encode_proxy(const struct pod_info *p, json_t *c)
+{
+	int r = 0;
+	if (p->proxy_args)
+		r = put_new(c, "args", encode_strv(p->proxy_args, p->n_proxy_args));
+	if (r == 0 && p->proxy_env) {
+		json_t *env = json_array();
+		r = put_new(c, "env", env);
+		for (size_t i = 0; r == 0 && i < p->n_proxy_env; i++)
+			r = json_array_append_new(env, json_pack("{s:s,s:s}", "name",
+								 p->proxy_env[i].name, "value",
+								 p->proxy_env[i].value)) == 0
+				    ? 0
+				    : -ENOMEM;
+	}
+	if (r == 0 && (p->proxy_run_as_user_set || p->proxy_run_as_group_set)) {
+		json_t *sc = json_object();
+		r = put_new(c, "securityContext", sc);
+		if (r == 0 && p->proxy_run_as_user_set)
+			r = put_new(sc, "runAsUser", json_integer(p->proxy_run_as_user));
+		if (r == 0 && p->proxy_run_as_group_set)
+			r = put_new(sc, "runAsGroup", json_integer(p->proxy_run_as_group));
+	}
+	return r;
+}
+
+static int encode_containers(const struct pod_info *p, bool init, json_t *spec)
+{
+	char *const *names = init ? p->init_containers : p->containers;
+	size_t n = init ? p->n_init_containers : p->n_containers;
+	if (!names)
+		return 0;
+	json_t *arr = json_array();
+	int r = put_new(spec, init ? "initContainers" : "containers", arr);
+	/* The proxy's details go on the entry the decoder took them from: the
+	 * first istio-proxy, init containers first. */
+	bool proxy_here = p->has_proxy && p->proxy_is_init == init;
+	for (size_t i = 0; r == 0 && i < n; i++) {
+		json_t *c = json_pack("{s:s}", "name", names[i]);
+		r = c && json_array_append_new(arr, c) == 0 ? 0 : -ENOMEM;
+		if (r == 0 && proxy_here && strcmp(names[i], CONTAINER_ISTIO_PROXY) == 0) {
+			proxy_here = false;
+			r = encode_proxy(p, c);
+		}
+	}
+	return r;
+}
+
+static json_t *encode_terminated(const struct pod_terminated *t)
+{
+	json_t *term = json_pack("{s:i}", "exitCode", (json_int_t)t->exit_code);
+	if (term &&
+	    (put_str(term, "reason", t->reason) < 0 || put_str(term, "message", t->message) < 0)) {
+		json_decref(term);
+		return NULL;
+	}
+	return term ? json_pack("{s:o}", "terminated", term) : NULL;
+}
+
+static int encode_status(const struct pod_info *p, json_t *status)
+{
+	int r = put_str(status, "phase", p->phase);
+	if (r == 0)
+		r = put_str(status, "podIP", p->pod_ip);
+	if (r == 0 && p->pod_ips) {
+		json_t *ips = json_array();
+		r = put_new(status, "podIPs", ips);
+		for (size_t i = 0; r == 0 && i < p->n_pod_ips; i++)
+			r = json_array_append_new(ips, json_pack("{s:s}", "ip", p->pod_ips[i])) == 0
+				    ? 0
+				    : -ENOMEM;
+	}
+	if (r == 0 && p->init_statuses) {
+		json_t *arr = json_array();
+		r = put_new(status, "initContainerStatuses", arr);
+		for (size_t i = 0; r == 0 && i < p->n_init_statuses; i++) {
+			const struct pod_init_status *s = &p->init_statuses[i];
+			json_t *e = json_pack("{s:s}", "name", s->name);
+			r = e && json_array_append_new(arr, e) == 0 ? 0 : -ENOMEM;
+			if (r == 0 && s->state.present)
+				r = put_new(e, "state", encode_terminated(&s->state));
+			if (r == 0 && s->last_state.present)
+				r = put_new(e, "lastState", encode_terminated(&s->last_state));
+		}
+	}
+	return r;
+}
+
+int pod_info_to_json(const struct pod_info *p, json_t **ret)
+{
+	if (!p || !p->namespace || !p->name)
+		return -EINVAL;
+	json_auto_t *pod = json_object();
+	json_t *meta = NULL, *spec = NULL, *status = NULL;
+	int r = put_new(pod, "metadata", meta = json_object());
+	if (r == 0)
+		r = put_new(pod, "spec", spec = json_object());
+	if (r == 0)
+		r = put_new(pod, "status", status = json_object());
+	if (r == 0)
+		r = put_str(meta, "namespace", p->namespace);
+	if (r == 0)
+		r = put_str(meta, "name", p->name);
+	if (r == 0)
+		r = put_str(meta, "uid", p->uid);
+	if (r == 0)
+		r = put_str(meta, "resourceVersion", p->resource_version);
+	/* The time itself is not kept; only that there is one. */
+	if (r == 0 && p->terminating)
+		r = put_str(meta, "deletionTimestamp", "1970-01-01T00:00:00Z");
+	if (r == 0 && p->labels)
+		r = put_new(meta, "labels", encode_map(p->labels, p->n_labels));
+	if (r == 0 && p->annotations)
+		r = put_new(meta, "annotations", encode_map(p->annotations, p->n_annotations));
+	if (r == 0)
+		r = put_str(spec, "nodeName", p->node_name);
+	if (r == 0 && p->host_network)
+		r = put_new(spec, "hostNetwork", json_true());
+	if (r == 0)
+		r = encode_containers(p, true, spec);
+	if (r == 0)
+		r = encode_containers(p, false, spec);
+	if (r == 0)
+		r = encode_status(p, status);
+	if (r < 0)
+		return r;
+	*ret = TAKE_PTR(pod);
+	return 0;
+}
+
+/* --- Comparison. --- */
+
+static bool str_eq(const char *a, const char *b)
+{
+	return a == b || (a && b && strcmp(a, b) == 0);
+}
+
+static bool strv_eq(char *const *a, size_t na, char *const *b, size_t nb)
+{
+	if (na != nb || !a != !b)
+		return false;
+	for (size_t i = 0; i < na; i++)
+		if (!str_eq(a[i], b[i]))
+			return false;
+	return true;
+}
+
+static bool kv_eq(const struct pod_kv *a, size_t na, const struct pod_kv *b, size_t nb)
+{
+	if (na != nb || !a != !b)
+		return false;
+	for (size_t i = 0; i < na; i++)
+		if (!str_eq(a[i].key, b[i].key) || !str_eq(a[i].value, b[i].value))
+			return false;
+	return true;
+}
+
+static bool terminated_eq(const struct pod_terminated *a, const struct pod_terminated *b)
+{
+	return a->present == b->present && a->exit_code == b->exit_code &&
+	       str_eq(a->reason, b->reason) && str_eq(a->message, b->message);
+}
+
+bool pod_info_equal(const struct pod_info *a, const struct pod_info *b)
+{
+	if (!a || !b)
+		return a == b;
+	if (!str_eq(a->namespace, b->namespace) || !str_eq(a->name, b->name) ||
+	    !str_eq(a->uid, b->uid) || !str_eq(a->resource_version, b->resource_version) ||
+	    a->terminating != b->terminating ||
+	    !kv_eq(a->labels, a->n_labels, b->labels, b->n_labels) ||
+	    !kv_eq(a->annotations, a->n_annotations, b->annotations, b->n_annotations) ||
+	    !str_eq(a->node_name, b->node_name) || a->host_network != b->host_network ||
+	    !strv_eq(a->containers, a->n_containers, b->containers, b->n_containers) ||
+	    !strv_eq(a->init_containers, a->n_init_containers, b->init_containers,
+		     b->n_init_containers) ||
+	    a->has_proxy != b->has_proxy || a->proxy_is_init != b->proxy_is_init ||
+	    !strv_eq(a->proxy_args, a->n_proxy_args, b->proxy_args, b->n_proxy_args) ||
+	    a->n_proxy_env != b->n_proxy_env || !a->proxy_env != !b->proxy_env ||
+	    a->proxy_run_as_user_set != b->proxy_run_as_user_set ||
+	    a->proxy_run_as_user != b->proxy_run_as_user ||
+	    a->proxy_run_as_group_set != b->proxy_run_as_group_set ||
+	    a->proxy_run_as_group != b->proxy_run_as_group || !str_eq(a->phase, b->phase) ||
+	    !str_eq(a->pod_ip, b->pod_ip) ||
+	    !strv_eq(a->pod_ips, a->n_pod_ips, b->pod_ips, b->n_pod_ips) ||
+	    a->n_init_statuses != b->n_init_statuses || !a->init_statuses != !b->init_statuses)
+		return false;
+	for (size_t i = 0; i < a->n_proxy_env; i++)
+		if (!str_eq(a->proxy_env[i].name, b->proxy_env[i].name) ||
+		    !str_eq(a->proxy_env[i].value, b->proxy_env[i].value))
+			return false;
+	for (size_t i = 0; i < a->n_init_statuses; i++)
+		if (!str_eq(a->init_statuses[i].name, b->init_statuses[i].name) ||
+		    !terminated_eq(&a->init_statuses[i].state, &b->init_statuses[i].state) ||
+		    !terminated_eq(&a->init_statuses[i].last_state,
+				   &b->init_statuses[i].last_state))
+			return false;
+	return true;
 }

@@ -105,6 +105,21 @@ int pod_info_from_json(const json_t *pod, struct pod_info **ret, struct error *e
  */
 int pod_info_dup(const struct pod_info *p, struct pod_info **ret) _must_check_;
 
+/*
+ * The JSON of a Pod holding exactly what p holds (metadata namespace, name,
+ * uid, resourceVersion, deletionTimestamp when terminating, labels,
+ * annotations; spec nodeName, hostNetwork, the containers' and init
+ * containers' names with the istio-proxy's args, env and runAsUser/Group;
+ * status phase, podIP(s), initContainerStatuses), so that
+ * pod_info_from_json of it gives a pod_info equal to p (pod_info_equal).
+ * The time of deletionTimestamp is not kept: a fixed one stands for it.
+ * *ret is the caller's. -EINVAL without namespace or name, -ENOMEM.
+ */
+int pod_info_to_json(const struct pod_info *p, json_t **ret) _must_check_;
+
+/* Whether a and b hold the same values (NULL and NULL are equal). */
+bool pod_info_equal(const struct pod_info *a, const struct pod_info *b);
+
 /* Frees p (NULL allowed); returns NULL. */
 struct pod_info *pod_info_free(struct pod_info *p);
 DEFINE_TRIVIAL_CLEANUP_FUNC(struct pod_info *, pod_info_free);

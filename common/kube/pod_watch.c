@@ -630,6 +630,11 @@ struct pod_watch *pod_watch_free(struct pod_watch *w)
 	return NULL;
 }
 
+void pod_watch_set_page_limit(struct pod_watch *w, unsigned limit)
+{
+	w->page_limit = limit ? limit : 1;
+}
+
 bool pod_watch_synced(const struct pod_watch *w)
 {
 	return w->synced;

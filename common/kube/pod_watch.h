@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * List-then-watch of pods, the way an informer does it (SPEC 11): a paged
+ * List-then-watch of pods, the way an informer does it: a paged
  * LIST, then a WATCH from the list's resourceVersion with bookmarks, resumed
  * from the last resourceVersion seen after a cut, and a fresh LIST on 410
  * Gone. After every (re)list the consumer gets the synthetic deltas between
@@ -143,6 +143,12 @@ bool pod_watch_synced(const struct pod_watch *w);
  * always min_s); by default POD_WATCH_TIMEOUT_MIN/MAX_SECONDS. For tests.
  */
 void pod_watch_set_timeout(struct pod_watch *w, unsigned min_s, unsigned max_s);
+/*
+ * The LIST's page size (limit; continue for the next page), by default
+ * POD_WATCH_PAGE_LIMIT; 0 is taken as 1. A page over the client's cap still
+ * halves it.
+ */
+void pod_watch_set_page_limit(struct pod_watch *w, unsigned limit);
 
 /* --- Pure parts (no I/O), public for the tests. --- */
 

@@ -4,7 +4,7 @@
  *
  * A netlink socket stays in the namespace it was created in, so the plugin
  * never runs any other code inside the pod netns: it enters, opens the sockets
- * it needs, returns to its own netns and verifies that it did (SPEC 3, the
+ * it needs, returns to its own netns and verifies that it did (the
  * same check libcni's skel makes).
  */
 #ifndef ISTIO_CNI_NETNS_H

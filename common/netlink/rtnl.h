@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * The few rtnetlink operations the capture needs (research I§3.1, I§3.5),
+ * The few rtnetlink operations the capture needs (TPROXY policy routing, ::6 on lo),
  * on a NETLINK_ROUTE socket opened in the pod netns (netns_mnl_open).
  * Every request asks for an ack and every ack is read; kernel errors carry
  * the extended-ack text (ERR_NETLINK).

@@ -36,7 +36,8 @@
 
 /* Declares name##p(type *) that calls func(*p) when *p is not NULL. */
 #define DEFINE_TRIVIAL_CLEANUP_FUNC(type, func)                                                    \
-	static inline void func##p(type *p)                                                        \
+	static inline void func##p(                                                                \
+		type *p) /* NOLINT(bugprone-macro-parentheses): a type cannot be parenthesized */  \
 	{                                                                                          \
 		if (*p)                                                                            \
 			func(*p);                                                                  \

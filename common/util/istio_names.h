@@ -76,7 +76,7 @@
 #define LEGACY_KUBECONFIG_NAME "ZZZ-istio-cni-kubeconfig"
 #define DEFAULT_STANDALONE_CONF_NAME "YYY-istio-cni.conf"
 
-/* Metrics on MONITORING_PORT: Istio's names (research I§5.8), then ours. */
+/* Metrics on MONITORING_PORT: Istio's names, then ours. */
 #define METRIC_INSTALLS_TOTAL "istio_cni_installs_total"
 #define METRIC_INSTALL_READY "istio_cni_install_ready"
 #define METRIC_REPAIR_PODS_REPAIRED "istio_cni_repair_pods_repaired_total"
@@ -88,7 +88,7 @@
 #define METRIC_POD_CACHE_SYNCED "istio_cni_pod_cache_synced"
 #define METRIC_POD_CACHE_SYNC_FAILURES "istio_cni_pod_cache_sync_failures_total"
 
-/* Repair loop (research I§6.1): settings, defaults, Event reasons. */
+/* Repair loop: settings (Istio's names), defaults, Event reasons. */
 #define ENV_REPAIR_ENABLED "REPAIR_ENABLED"
 #define ENV_REPAIR_REPAIR_PODS "REPAIR_REPAIR_PODS"
 #define ENV_REPAIR_DELETE_PODS "REPAIR_DELETE_PODS"
@@ -106,6 +106,9 @@
 #define ENV_REPAIR_RATE_LIMIT "REPAIR_RATE_LIMIT"
 #define ENV_REPAIR_RATE_BURST "REPAIR_RATE_BURST"
 #define ENV_HOST_PROC_DIR "HOST_PROC_DIR"
+/* The backend repair in place programs with: auto|nftables|iptables, as the conf key
+ * redirect_backend (ours; Istio has no such setting). */
+#define ENV_REDIRECT_BACKEND "REDIRECT_BACKEND"
 #define REPAIR_DEFAULT_BROKEN_POD_LABEL_KEY "cni.istio.io/uninitialized"
 #define REPAIR_DEFAULT_BROKEN_POD_LABEL_VALUE "true"
 #define EVENT_REASON_DELETE_BROKEN_POD "DeleteBrokenPod"

@@ -7,11 +7,16 @@
 
 #include <pthread.h>
 #include <stdint.h>
+#include <time.h>
 
 #include "util/cleanup.h"
 
 /* Milliseconds of CLOCK_MONOTONIC. */
 uint64_t monotonic_ms(void);
+
+/* CLOCK_MONOTONIC ms from now, for pthread_cond_timedwait on a condition
+ * variable made by monotonic_cond_init. */
+struct timespec monotonic_deadline(unsigned ms);
 
 /* Initialises both, or neither on failure (-errno). */
 int monotonic_cond_init(pthread_mutex_t *lock, pthread_cond_t *cond) _must_check_;

@@ -420,7 +420,7 @@ def istio_pod(name="productpage-v1-7d6cfb7dfd-x7kqp", namespace="default", node=
 
 def make_broken(pod, restart_count=3, message=VALIDATION_FAILED_MESSAGE, exit_code=126,
                 init_name="istio-validation"):
-    """Rewrite status: the validation init container crash-loops (I§6.2)."""
+    """Rewrite status: the validation init container crash-loops (exit 126)."""
     st = pod["status"]
     cid = _container_id(init_name + "/%d" % restart_count)
     st["phase"] = "Pending"

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: Apache-2.0
-# The node agent's life cycle (SPEC 10, research I§5.5, 5.8, 5.9) with real
+# The node agent's life cycle (install, watch, health, cleanup) with real
 # inotify, sockets and signals: readiness before and after install, our
 # entry re-inserted when removed, the binary restored, the kubeconfig
 # rewritten on a kubelet-style token rotation, /metrics parsed by

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: Apache-2.0
 # Another CNI that keeps rewriting its conf (Cilium with cni.exclusive=true,
-# research I§8 #12): 1,000 rewrites, half by temp file + rename, half by
+# a known install loop in Istio): 1,000 rewrites, half by temp file + rename, half by
 # truncating and writing in place (in two writes, so partial states exist).
 # Meanwhile a reader parses the file in a tight loop: it may see the rival's
 # partial writes, never one of ours (ours contain "istio-cni"). Afterwards

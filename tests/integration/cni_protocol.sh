@@ -1,6 +1,6 @@
 #!/bin/bash
 # SPDX-License-Identifier: Apache-2.0
-# The CNI protocol of the plugin (SPEC 3), end to end, as root:
+# The CNI protocol of the plugin, end to end, as root:
 #  - chained after the real bridge + host-local + tuning plugins, driven by the
 #    reference runtime (cnitool) for cniVersion 0.3.1, 0.4.0 and 1.0.0, inside
 #    a throwaway "node" netns so bridges never touch the host;
@@ -148,7 +148,7 @@ err_run()
 	run_plugin "$@"
 	expect_error "$desc" "$codes" "$regex"
 	if ((RUN_RC != 0 && RUN_RC != 1)); then
-		fail "$desc: exit status $RUN_RC, SPEC 3 says 1"
+		fail "$desc: exit status $RUN_RC, an error must exit 1"
 	fi
 	[[ -n "$VG" ]] && vg_check "$desc"
 }
@@ -182,7 +182,7 @@ assert sorted(doc[0]['supportedVersions']) == sorted('${ALL_VERSIONS[*]}'.split(
 		>"$in/gc.json"
 	ok_run "$tag GC succeeds" "$in/gc.json" CNI_COMMAND=GC \
 		CNI_PATH="$DIRECT_CNI_PATH"
-	# SPEC 3: STATUS succeeds; nothing in it or in GC needs CNI_PATH.
+	# STATUS succeeds; nothing in it or in GC needs CNI_PATH.
 	ok_run "$tag STATUS without CNI_PATH succeeds" "$in/conf-1.1.0.json" CNI_COMMAND=STATUS
 	ok_run "$tag GC without CNI_PATH succeeds" "$in/gc.json" CNI_COMMAND=GC
 
@@ -214,7 +214,7 @@ for k in ('ips', 'interfaces', 'routes', 'ip4', 'ip6'):
 	# prevResults are what bridge returned in the chained runs. Within a
 	# result family (0.3.0-0.4.0, 1.x) the result must come out converted.
 	# Across families libcni's own decoder refuses the prevResult, which a
-	# runtime never sends; SPEC 3 says "converted", so either an exact
+	# runtime never sends; the result must be "converted", so either an exact
 	# conversion or a clean error object passes, and the log says which.
 	local from to
 	for from in "${CHAIN_VERSIONS[@]}"; do
@@ -298,7 +298,7 @@ print(json.dumps({'cniVersion': '1.0.0', 'name': 'istio-cni', 'type': 'istio-cni
 		"${CNI_ENV_BASE[@]}" CNI_COMMAND=FROB CNI_NETNS="$POD_PATH"
 	err_run "$tag malformed CNI_ARGS" 4 'CNI_ARGS' "$in/conf-1.0.0.json" \
 		"${CNI_ENV_BASE[@]}" CNI_COMMAND=ADD CNI_NETNS="$POD_PATH" CNI_ARGS="K8S_POD_NAME"
-	# SPEC 3 makes unknown keys an error without naming the code; env → 4,
+	# Unknown CNI_ARGS keys are an error of no prescribed code; env → 4,
 	# config → 7 are both defensible.
 	err_run "$tag unknown CNI_ARGS key without IgnoreUnknown" "4 7" 'FOO' \
 		"$in/conf-1.0.0.json" "${CNI_ENV_BASE[@]}" CNI_COMMAND=ADD CNI_NETNS="$POD_PATH" \

@@ -1,6 +1,6 @@
 #!/bin/bash
 # SPDX-License-Identifier: Apache-2.0
-# The iptables backend (SPEC 7) and the backend choice (SPEC 4), on real
+# The iptables backend and the backend choice, on real
 # kernel state and real traffic, with iptables-nft and iptables-legacy.
 #
 # A netns "pod" joined by a veth pair to a netns "peer" (as in

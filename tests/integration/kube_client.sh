@@ -1,6 +1,6 @@
 #!/bin/bash
 # SPDX-License-Identifier: Apache-2.0
-# The Kubernetes client (common/kube/kube_client.c) against the fake API server
+# The Kubernetes client (common/kube/kube_client.c and its kube_*.c siblings) against the fake API server
 # over real HTTPS: starts tests/fakeapi/fake_apiserver.py on 127.0.0.1 with
 # its own CA, a token for the istio-cni ServiceAccount (the RBAC the repair
 # loop needs), a token without RBAC and 40 pods on node-1, then runs

@@ -300,7 +300,7 @@ json_get()
 print(v if isinstance(v, str) else json.dumps(v))" 2>/dev/null
 }
 
-# The CNI error object contract of SPEC 3: stdout is exactly one JSON object
+# The CNI error object contract: stdout is exactly one JSON object
 # with cniVersion, an integer code and a non-empty msg (details optional, a
 # string), exit status non-zero. expect_error DESC CODES ["REGEX"]: CODES is
 # a list like "4" or "4 7"; REGEX (python, case-insensitive) must match

@@ -22,15 +22,15 @@ openshift = "openshift" in name
 def check(desc, cond):
     print(("ok   " if cond else "FAIL ") + name + ": " + desc)
 
-def src(*paths):
-    return "".join(open(os.path.join(root, p)).read() for p in paths)
-
-# What the binaries read: every upper-case string literal of the code that
-# reads settings (the agent's config, the Istio names header, repair's main).
-code = src("agent/agent_config.c", "common/util/istio_names.h", "repair/main.c", "repair/repair_config.c")
-known = set(re.findall(r'"([A-Z][A-Z0-9_]+)"', code))
-known |= {"cni_network_config"}
-defines = dict(re.findall(r'#define (\w+) "([^"]*)"', src("agent/agent_config.c", "common/util/istio_names.h", "repair/repair.h", "common/kube/kubeconfig.h")))
+# What the binaries read: the environment variables the shared extractor
+# finds in the sources ("X*" is a family matched by prefix), and the sources'
+# #defines for the default paths.
+sys.path.insert(0, os.path.join(root, "tests", "tools"))
+import config_names
+env_read = config_names.code_names(root).kind("env")
+prefixes = tuple(n[:-1] for n in env_read if n.endswith("*"))
+is_read = lambda n: n in env_read or n.startswith(prefixes)
+defines = config_names.defines(root)
 
 ns = "kube-system" if openshift else "istio-system"
 sa = by.get(("ServiceAccount", "istio-cni"))
@@ -74,7 +74,7 @@ check("system-node-critical", spec["priorityClassName"] == "system-node-critical
 check("tolerates everything", {"operator": "Exists", "effect": "NoSchedule"} in spec["tolerations"] and {"operator": "Exists", "effect": "NoExecute"} in spec["tolerations"])
 
 env = set(cm) | {e["name"] for e in c["env"]}
-unknown = sorted(env - known)
+unknown = sorted(n for n in env if not is_read(n))
 check("every variable set is read by the agent or repair%s" % (" (not: %s)" % unknown if unknown else ""), not unknown)
 check("node name and pod namespace from the downward API", {"KUBERNETES_NODE_NAME", "REPAIR_NODE_NAME", "POD_NAMESPACE"} <= {e["name"] for e in c["env"]})
 

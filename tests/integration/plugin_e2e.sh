@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: Apache-2.0
-# The plugin's whole ADD flow (SPEC 5) through the reference runtime: cnitool
+# The plugin's whole ADD flow through the reference runtime: cnitool
 # runs bridge + host-local + istio-cni inside a throwaway node netns; the
 # plugin reads pods from the project's fake API server (HTTPS, own CA, bearer
 # token) listening on the node netns' loopback. Injected pods get their
@@ -170,7 +170,7 @@ for c in "default plain uninjected pod" "kube-system sys excluded namespace" \
 	cni del "$ns" "$name" "$P"
 done
 
-# The excluded namespace never reaches the API server (SPEC 5 step 4).
+# The excluded namespace never reaches the API server (checked before a client exists).
 if ctl GET /requests | "$PYTHON" -c 'import json,sys; r=json.load(sys.stdin)["items"]; sys.exit(any("/namespaces/kube-system/" in e["path"] for e in r))'; then
 	pass "excluded namespace: no API request"
 else fail "excluded namespace: no API request"; fi
@@ -344,7 +344,7 @@ expect_ok "agent stopped: ADD falls back to the API server"
 n=$(ctl GET /requests | "$PYTHON" -c 'import json,sys; print(sum(1 for e in json.load(sys.stdin)["items"] if e["path"].endswith("/pods/web")))')
 assert_eq "$n" 1 "agent stopped: one API GET"
 
-# --- only the path that needs the pod talks to the API server (SPEC 8) -----
+# --- only the path that needs the pod talks to the API server ------------
 # libcurl is linked in, so what is checked is the traffic: the fake API
 # server logs every request it gets.
 api_requests() { ctl GET /requests | "$PYTHON" -c 'import json,sys; print(len(json.load(sys.stdin)["items"]))'; }

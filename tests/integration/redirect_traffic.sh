@@ -1,6 +1,6 @@
 #!/bin/bash
 # SPDX-License-Identifier: Apache-2.0
-# The nftables capture proven by real traffic (SPEC 6 inputs, SPEC 7 behaviour).
+# The nftables capture proven by real traffic (annotation inputs, capture behaviour).
 #
 # A netns "pod" joined by two veth pairs to a netns "peer". The pod runs a
 # probe listening on the capture ports (15001, 15006, 15053) and on app ports;

@@ -1,7 +1,7 @@
 #!/bin/bash
 # SPDX-License-Identifier: Apache-2.0
 # run-tests: asan
-# istio-cni-repair against the fake API server (SPEC 11, research I§6):
+# istio-cni-repair against the fake API server:
 #  - delete mode, one pass: the broken pod is deleted once with uid and
 #    resourceVersion preconditions and a DeleteBrokenPod Event; pods on other
 #    nodes, without the sidecar annotation, with another exit code, with a

@@ -1,7 +1,7 @@
 #!/bin/bash
 # SPDX-License-Identifier: Apache-2.0
 # run-tests: asan
-# Repair in place, end to end (SPEC 9 and 11): a pod netns with a veth address
+# Repair in place, end to end (validate, then repair): a pod netns with a veth address
 # and none of our tables fails istio-cni-validate (126, as the proxy UID); the
 # fake API reports that pod broken with that IP; istio-cni-repair with
 # REPAIR_REPAIR_PODS=true finds the netns by scanning /proc (a sleeper of ours

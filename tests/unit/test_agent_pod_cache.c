@@ -17,15 +17,21 @@
 #include "agent.h"
 #include "metrics.h"
 #include "pod_cache.h"
+#include "pod_queue.h"
+
+static int put_pod(struct pod_cache *pc, const char *ns, const char *name, const char *uid)
+{
+	char n[64], m[64], u[64];
+	(void)snprintf(n, sizeof(n), "%s", ns);
+	(void)snprintf(m, sizeof(m), "%s", name);
+	(void)snprintf(u, sizeof(u), "%s", uid);
+	struct pod_info p = {.namespace = n, .name = m, .uid = u};
+	return pod_cache_put(pc, &p);
+}
 
 static void put(struct pod_cache *pc, const char *ns, const char *name, const char *uid)
 {
-	char json[256];
-	int n = snprintf(json, sizeof(json),
-			 "{\"metadata\":{\"namespace\":\"%s\",\"name\":\"%s\","
-			 "\"uid\":\"%s\"}}",
-			 ns, name, uid);
-	assert_int_equal(pod_cache_put(pc, ns, name, uid, json, (size_t)n), 0);
+	assert_int_equal(put_pod(pc, ns, name, uid), 0);
 }
 
 static void test_map(void **state)
@@ -173,9 +179,7 @@ static void *late_put_main(void *arg)
 	struct late_put *lp = arg;
 	struct timespec ts = {.tv_sec = 0, .tv_nsec = (long)lp->delay_ms * 1000000L};
 	(void)nanosleep(&ts, NULL);
-	char json[128];
-	int n = snprintf(json, sizeof(json), "{\"uid\":\"%s\"}", lp->uid);
-	if (pod_cache_put(lp->pc, "late", "pod", lp->uid, json, (size_t)n) < 0)
+	if (put_pod(lp->pc, "late", "pod", lp->uid) < 0)
 		abort();
 	return NULL;
 }
@@ -199,9 +203,7 @@ static void test_wait(void **state)
 		assert_int_equal(pod_cache_new(NULL, &pc), 0);
 		pod_cache_set_synced(pc, true);
 		if (t[i].existing_uid)
-			assert_int_equal(pod_cache_put(pc, "late", "pod", t[i].existing_uid, "{}",
-						       2),
-					 0);
+			put(pc, "late", "pod", t[i].existing_uid);
 		struct late_put lp = {pc, t[i].put_after_ms, "new"};
 		pthread_t th;
 		assert_int_equal(pthread_create(&th, NULL, late_put_main, &lp), 0);
@@ -211,11 +213,67 @@ static void test_wait(void **state)
 						  &len),
 				 t[i].want);
 		if (t[i].want == 0)
-			assert_string_equal(json, "{\"uid\":\"new\"}");
+			assert_non_null(strstr(json, "\"uid\":\"new\""));
 		free(json);
 		assert_int_equal(pthread_join(th, NULL), 0);
 		pod_cache_free(pc);
 	}
+}
+
+/* A snapshot: deep copies of every pod, or -EAGAIN while unsynced. */
+static void test_snapshot(void **state)
+{
+	struct pod_cache *pc;
+	assert_int_equal(pod_cache_new(NULL, &pc), 0);
+	put(pc, "a", "p", "1");
+	put(pc, "b", "q", "2");
+	struct pod_info **v = NULL;
+	size_t n = 0;
+	assert_int_equal(pod_cache_snapshot(pc, &v, &n), -EAGAIN);
+	pod_cache_set_synced(pc, true);
+	assert_int_equal(pod_cache_snapshot(pc, &v, &n), 0);
+	assert_int_equal(n, 2);
+	/* Copies: they outlive the cache's entries. */
+	assert_int_equal(pod_cache_delete(pc, "a", "p", NULL), 0);
+	pod_cache_free(pc);
+	bool seen_p = false, seen_q = false;
+	for (size_t i = 0; i < n; i++) {
+		seen_p |= strcmp(v[i]->name, "p") == 0 && strcmp(v[i]->uid, "1") == 0;
+		seen_q |= strcmp(v[i]->name, "q") == 0 && strcmp(v[i]->uid, "2") == 0;
+	}
+	assert_true(seen_p && seen_q);
+	pod_info_array_free(v, n);
+}
+
+/* The repair queue: FIFO of copies, a bounded wait, and close. */
+static void test_queue(void **state)
+{
+	struct pod_queue *q;
+	assert_int_equal(pod_queue_new(&q), 0);
+	char ns[] = "a", n1[] = "p1", n2[] = "p2", uid[] = "u";
+	struct pod_info p = {.namespace = ns, .name = n1, .uid = uid};
+	assert_int_equal(pod_queue_push(q, KUBE_WATCH_ADDED, &p), 0);
+	p.name = n2;
+	assert_int_equal(pod_queue_push(q, KUBE_WATCH_DELETED, &p), 0);
+	p.name = NULL; /* the queue holds its own copies */
+	assert_int_equal(pod_queue_length(q), 2);
+	enum kube_watch_type type;
+	struct pod_info *got = NULL;
+	assert_int_equal(pod_queue_pop(q, 0, &type, &got), 0);
+	assert_int_equal(type, KUBE_WATCH_ADDED);
+	assert_string_equal(got->name, "p1");
+	pod_info_free(got);
+	assert_int_equal(pod_queue_pop(q, 0, &type, &got), 0);
+	assert_int_equal(type, KUBE_WATCH_DELETED);
+	assert_string_equal(got->name, "p2");
+	pod_info_free(got);
+	assert_int_equal(pod_queue_pop(q, 20, &type, &got), -ETIMEDOUT);
+	p.name = n1;
+	assert_int_equal(pod_queue_push(q, KUBE_WATCH_ADDED, &p), 0);
+	pod_queue_close(q);
+	assert_int_equal(pod_queue_pop(q, 1000, &type, &got), -ECANCELED);
+	assert_int_equal(pod_queue_push(q, KUBE_WATCH_ADDED, &p), -ECANCELED);
+	pod_queue_free(q);
 }
 
 static void test_throttle(void **state)
@@ -239,10 +297,9 @@ static void test_throttle(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_map),
-		cmocka_unit_test(test_events),
-		cmocka_unit_test(test_wait),
-		cmocka_unit_test(test_throttle),
+		cmocka_unit_test(test_map),   cmocka_unit_test(test_events),
+		cmocka_unit_test(test_wait),  cmocka_unit_test(test_snapshot),
+		cmocka_unit_test(test_queue), cmocka_unit_test(test_throttle),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: Apache-2.0
-/* The backend choice (SPEC 4) and Istio's iptables binary choice, as tables. */
+/* The backend choice and Istio's iptables binary choice, as tables. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -151,7 +151,7 @@ static void test_probe_nft(void **state)
 	int r = backend_probe_nft(nl, &available, &err);
 	(void)mnl_socket_close(nl);
 	assert_int_equal(r, 0);
-	/* the project needs nf_tables (SPEC 1); a root test run without it is a broken set-up */
+	/* the project needs nf_tables; a root test run without it is a broken set-up */
 	assert_true(available);
 }
 

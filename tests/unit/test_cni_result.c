@@ -199,7 +199,7 @@ static char *print_to_string(const struct cni_result *r, enum cni_version v, int
 /*
  * What Istio prints without prevResult: libcni's PrintResult of an empty
  * types/100 result. libcni cannot express that in 0.1.0/0.2.0 and fails;
- * SPEC 3 asks for an empty result in the conf's version, so we print one.
+ * we owe an empty result in the conf's version, so we print one.
  */
 static void test_empty_result_each_version(void **state)
 {

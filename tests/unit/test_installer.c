@@ -120,6 +120,14 @@ static struct agent_config *make_config(const struct env *e, const char *const *
 	return c;
 }
 
+/* The installer over the agent's view of c (c outlives it). */
+static int new_installer(const struct agent_config *c, struct installer **ret, struct error *err)
+{
+	struct install_config ic;
+	agent_config_to_install(c, &ic);
+	return installer_new(&ic, ret, err);
+}
+
 static json_t *load_json(const char *path)
 {
 	_cleanup_free_ char *s = slurp(path);
@@ -195,7 +203,7 @@ static void test_chained_every_primary(void **state)
 		_cleanup_(agent_config_freep) struct agent_config *c = make_config(e, NULL);
 		_cleanup_(installer_freep) struct installer *in = NULL;
 		struct error err = {0};
-		assert_int_equal(installer_new(c, &in, &err), 0);
+		assert_int_equal(new_installer(c, &in, &err), 0);
 		assert_null(installer_conf_path(in));
 		assert_valid(in, false);
 		if (installer_install(in, &err) < 0)
@@ -273,7 +281,7 @@ static void test_first_valid_wins_invalid_untouched(void **state)
 	_cleanup_(agent_config_freep) struct agent_config *c = make_config(e, NULL);
 	_cleanup_(installer_freep) struct installer *in = NULL;
 	struct error err = {0};
-	assert_int_equal(installer_new(c, &in, &err), 0);
+	assert_int_equal(new_installer(c, &in, &err), 0);
 	assert_int_equal(installer_install(in, &err), 0);
 	(void)snprintf(p, sizeof(p), "%s/10-flannel.conflist", e->net);
 	assert_string_equal(installer_conf_path(in), p);
@@ -317,7 +325,7 @@ static void test_no_valid_conf(void **state)
 	_cleanup_(agent_config_freep) struct agent_config *c = make_config(e, NULL);
 	_cleanup_(installer_freep) struct installer *in = NULL;
 	struct error err = {0};
-	assert_int_equal(installer_new(c, &in, &err), 0);
+	assert_int_equal(new_installer(c, &in, &err), 0);
 	assert_int_equal(installer_install(in, &err), -ENOENT);
 	assert_int_equal(installer_last_result(in), INSTALL_CREATE_CNI_CONFIG_FAILURE);
 	assert_string_equal(install_result_to_string(installer_last_result(in)),
@@ -346,7 +354,7 @@ static void test_conf_name(void **state)
 	_cleanup_(agent_config_freep) struct agent_config *c = make_config(e, extra);
 	_cleanup_(installer_freep) struct installer *in = NULL;
 	struct error err = {0};
-	assert_int_equal(installer_new(c, &in, &err), 0);
+	assert_int_equal(new_installer(c, &in, &err), 0);
 	assert_int_equal(installer_install(in, &err), 0);
 	assert_string_equal(installer_conf_path(in), p);
 	/* Preempted by 00-flannel, but with CNI_CONF_NAME set that is only a warning. */
@@ -361,7 +369,7 @@ static void test_conf_name(void **state)
 	const char *const extra2[] = {"CNI_CONF_NAME=99-named.conflist", NULL};
 	_cleanup_(agent_config_freep) struct agent_config *c2 = make_config(e, extra2);
 	_cleanup_(installer_freep) struct installer *in2 = NULL;
-	assert_int_equal(installer_new(c2, &in2, &err), 0);
+	assert_int_equal(new_installer(c2, &in2, &err), 0);
 	error_clear(&err);
 	assert_true(installer_install(in2, &err) < 0);
 	assert_non_null(strstr(err.msg, "99-named.conflist"));
@@ -372,7 +380,7 @@ static void test_conf_name(void **state)
 	const char *const extra3[] = {"CNI_CONF_NAME=missing.conf", NULL};
 	_cleanup_(agent_config_freep) struct agent_config *c3 = make_config(e, extra3);
 	_cleanup_(installer_freep) struct installer *in3 = NULL;
-	assert_int_equal(installer_new(c3, &in3, &err), 0);
+	assert_int_equal(new_installer(c3, &in3, &err), 0);
 	error_clear(&err);
 	assert_int_equal(installer_install(in3, &err), -ENOENT);
 	assert_non_null(strstr(err.msg, "missing.conf"));
@@ -399,7 +407,7 @@ static void test_standalone(void **state)
 		_cleanup_(agent_config_freep) struct agent_config *c = make_config(e, t[i].extra);
 		_cleanup_(installer_freep) struct installer *in = NULL;
 		struct error err = {0};
-		assert_int_equal(installer_new(c, &in, &err), 0);
+		assert_int_equal(new_installer(c, &in, &err), 0);
 		assert_int_equal(installer_install(in, &err), 0);
 		char ours[256];
 		(void)snprintf(ours, sizeof(ours), "%s/%s", e->net, t[i].file);
@@ -447,7 +455,7 @@ static void test_kubeconfig_and_binary(void **state)
 	_cleanup_(agent_config_freep) struct agent_config *c = make_config(e, extra);
 	_cleanup_(installer_freep) struct installer *in = NULL;
 	struct error err = {0};
-	assert_int_equal(installer_new(c, &in, &err), 0);
+	assert_int_equal(new_installer(c, &in, &err), 0);
 	assert_string_equal(installer_kubeconfig_path(in), kc);
 	assert_string_equal(installer_binary_path(in), bin);
 	assert_string_equal(installer_sa_dir(in), e->sa);
@@ -494,7 +502,7 @@ static void test_kubeconfig_and_binary(void **state)
 	const char *const keep[] = {"UPDATE_CNI_BINARIES=false", NULL};
 	_cleanup_(agent_config_freep) struct agent_config *c2 = make_config(e, keep);
 	_cleanup_(installer_freep) struct installer *in2 = NULL;
-	assert_int_equal(installer_new(c2, &in2, &err), 0);
+	assert_int_equal(new_installer(c2, &in2, &err), 0);
 	assert_int_equal(installer_install(in2, &err), 0);
 	_cleanup_free_ char *b3 = slurp(bin);
 	assert_string_equal(b3, "old");
@@ -502,7 +510,7 @@ static void test_kubeconfig_and_binary(void **state)
 	const char *const skip[] = {"SKIP_CNI_BINARIES=istio-cni", NULL};
 	_cleanup_(agent_config_freep) struct agent_config *c3 = make_config(e, skip);
 	_cleanup_(installer_freep) struct installer *in3 = NULL;
-	assert_int_equal(installer_new(c3, &in3, &err), 0);
+	assert_int_equal(new_installer(c3, &in3, &err), 0);
 	assert_int_equal(installer_install(in3, &err), 0);
 	assert_false(exists(e->bin_dst, "istio-cni"));
 	assert_int_equal(installer_uninstall(in3, &err), 0);
@@ -515,7 +523,7 @@ static void test_kubeconfig_and_binary(void **state)
 	free(c4->kubernetes_service_host);
 	c4->kubernetes_service_host = NULL;
 	_cleanup_(installer_freep) struct installer *in4 = NULL;
-	assert_int_equal(installer_new(c4, &in4, &err), 0);
+	assert_int_equal(new_installer(c4, &in4, &err), 0);
 	error_clear(&err);
 	assert_true(installer_install(in4, &err) < 0);
 	assert_int_equal(installer_last_result(in4), INSTALL_CREATE_KUBECONFIG_FAILURE);
@@ -525,7 +533,7 @@ static void test_kubeconfig_and_binary(void **state)
 	free(c4->cni_bin_source_dir);
 	c4->cni_bin_source_dir = strdup("/nonexistent-src");
 	_cleanup_(installer_freep) struct installer *in5 = NULL;
-	assert_int_equal(installer_new(c4, &in5, &err), 0);
+	assert_int_equal(new_installer(c4, &in5, &err), 0);
 	error_clear(&err);
 	assert_true(installer_install(in5, &err) < 0);
 	assert_int_equal(installer_last_result(in5), INSTALL_COPY_BINARIES_FAILURE);
@@ -551,7 +559,7 @@ static void test_legacy_template(void **state)
 	_cleanup_(agent_config_freep) struct agent_config *c = make_config(e, extra);
 	_cleanup_(installer_freep) struct installer *in = NULL;
 	struct error err = {0};
-	assert_int_equal(installer_new(c, &in, &err), 0);
+	assert_int_equal(new_installer(c, &in, &err), 0);
 	assert_int_equal(installer_install(in, &err), 0);
 	/* 1.7: the kubeconfig sits in the conf dir; the plugin points at the host path. */
 	assert_true(exists(e->net, "ZZZ-istio-cni-kubeconfig"));
@@ -588,7 +596,7 @@ static void test_uninstall_unparsable(void **state)
 	_cleanup_(agent_config_freep) struct agent_config *c = make_config(e, NULL);
 	_cleanup_(installer_freep) struct installer *in = NULL;
 	struct error err = {0};
-	assert_int_equal(installer_new(c, &in, &err), 0);
+	assert_int_equal(new_installer(c, &in, &err), 0);
 	assert_int_equal(installer_install(in, &err), 0);
 	/* Someone corrupts the file: uninstall reports it, does not rewrite it, and still
 	 * removes the kubeconfig and the binary. */

@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: Apache-2.0
-/* The retry schedule and the retry-or-fail classification (SPEC 5 step 5). */
+/* The retry schedule and the retry-or-fail classification of the plugin's pod GET. */
 #include <curl/curl.h>
 #include <errno.h>
 #include <setjmp.h>
@@ -40,7 +40,7 @@ static void test_schedule(void **state)
 		size_t n;
 		uint64_t waits[40];
 	} t[] = {
-		/* SPEC: 100 ms doubling to 1 s within 30 s. */
+		/* The default: 100 ms doubling to 1 s within 30 s. */
 		{30000, 0, 0, 0, 0, 33,
 		 {100, 200, 400, 800, 1000, 1000, 1000, 1000, 1000, 1000, 1000, 1000, 1000, 1000,
 		  1000, 1000, 1000, 1000, 1000, 1000, 1000, 1000, 1000, 1000, 1000, 1000, 1000,

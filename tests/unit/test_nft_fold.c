@@ -224,7 +224,7 @@ static const char exp_interrupted[] =
 static void plan_inserts(struct redirect_plan *p)
 {
 	/* Istio's -k eth1,eth2: "-I PREROUTING 1" twice, so eth2 ends up first,
-	 * and the later inserted redirects precede the returns (I§3.3). */
+	 * and the later inserted redirects precede the returns. */
 	add(p, V4, NAT, PLAN_CHAIN_PREROUTING, 0, jump(PLAN_CHAIN_INBOUND), 1, proto(TCP));
 	add(p, V4, NAT, PLAN_CHAIN_PREROUTING, 1, RET, 1, iif("eth1"));
 	add(p, V4, NAT, PLAN_CHAIN_PREROUTING, 1, RET, 1, iif("eth2"));

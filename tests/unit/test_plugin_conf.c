@@ -35,6 +35,22 @@ static struct agent_config *config(const char *const *envp)
 	return c;
 }
 
+/* The installer's view of the agent's config, then the entry. */
+static int generate(const struct agent_config *c, json_t **ret)
+{
+	struct install_config ic;
+	agent_config_to_install(c, &ic);
+	return plugin_conf_generate(&ic, ret);
+}
+
+static int template_values(const struct agent_config *c, struct plugin_template_storage *st,
+			   struct plugin_template_values *ret)
+{
+	struct install_config ic;
+	agent_config_to_install(c, &ic);
+	return plugin_template_values_from_config(&ic, st, ret);
+}
+
 static json_t *load_json(const char *path)
 {
 	_cleanup_free_ char *buf = NULL;
@@ -49,7 +65,7 @@ static void check_generated(const char *const *envp, const char *golden, bool ow
 {
 	_cleanup_(agent_config_freep) struct agent_config *c = config(envp);
 	_cleanup_json_ json_t *got = NULL;
-	assert_int_equal(plugin_conf_generate(c, &got), 0);
+	assert_int_equal(generate(c, &got), 0);
 	_cleanup_json_ json_t *want = load_json(golden);
 
 	/* Our addition, then exactly Istio's struct. */
@@ -96,7 +112,7 @@ static void test_generate_options(void **state)
 				   "AMBIENT_ENABLED=1", "KUBERNETES_NODE_NAME=n1", NULL};
 	_cleanup_(agent_config_freep) struct agent_config *c = config(env);
 	_cleanup_json_ json_t *got = NULL;
-	assert_int_equal(plugin_conf_generate(c, &got), 0);
+	assert_int_equal(generate(c, &got), 0);
 	assert_true(json_is_true(json_object_get(got, "native_nftables")));
 	assert_true(json_is_true(json_object_get(got, "ambient_enabled")));
 	assert_string_equal(json_string_value(json_object_get(got, "redirect_backend")),
@@ -141,7 +157,7 @@ static void test_template(void **state)
 	assert_int_equal(c->era, AGENT_ERA_LEGACY);
 	struct plugin_template_storage st;
 	struct plugin_template_values v;
-	assert_int_equal(plugin_template_values_from_config(c, &st, &v), 0);
+	assert_int_equal(template_values(c, &st, &v), 0);
 	v.sa_token = "tok.en";
 	char *text = NULL;
 	_cleanup_json_ json_t *j = NULL;

@@ -342,14 +342,78 @@ static void test_dup(void **state)
 	}
 }
 
+/* pod_info_to_json decodes back to an equal pod_info, for every fixture. */
+static void test_to_json_round_trip(void **state)
+{
+	(void)state;
+	static const char *const names[] = {
+		"sidecar-default.json",
+		"validation-failed.json",
+		"native-sidecar-dual-stack.json",
+		"tproxy-dns.json",
+		"gateway.json",
+		"legacy-istio-init.json",
+		"inject-label-false.json",
+		"no-sidecar.json",
+	};
+	for (size_t i = 0; i < ELEMENTSOF(names); i++) {
+		_cleanup_(pod_info_freep) struct pod_info *p = decode_fixture(names[i]);
+		json_t *j = NULL;
+		assert_int_equal(pod_info_to_json(p, &j), 0);
+		_cleanup_(pod_info_freep) struct pod_info *back = NULL;
+		struct error err = {0};
+		assert_int_equal(pod_info_from_json(j, &back, &err), 0);
+		json_decref(j);
+		assert_true(pod_info_equal(p, back));
+		/* And the copy too. */
+		_cleanup_(pod_info_freep) struct pod_info *d = NULL;
+		assert_int_equal(pod_info_dup(p, &d), 0);
+		assert_true(pod_info_equal(p, d));
+	}
+
+	/* The rest of the struct: terminating, hostNetwork, run-as ids, a
+	 * terminated state without reason, an empty env value. */
+	static const char doc[] =
+		"{\"metadata\":{\"namespace\":\"a\",\"name\":\"b\",\"deletionTimestamp\":"
+		"\"2024-01-01T00:00:00Z\"},\"spec\":{\"hostNetwork\":true,\"containers\":[{"
+		"\"name\":\"app\"},{\"name\":\"istio-proxy\",\"env\":[{\"name\":\"X\","
+		"\"valueFrom\":{}}],\"securityContext\":{\"runAsUser\":1337,\"runAsGroup\":0}}]},"
+		"\"status\":{\"initContainerStatuses\":[{\"name\":\"i\",\"lastState\":{"
+		"\"terminated\":{\"exitCode\":126}}}]}}";
+	json_t *j = json_loads(doc, 0, NULL);
+	assert_non_null(j);
+	_cleanup_(pod_info_freep) struct pod_info *p = NULL;
+	assert_int_equal(pod_info_from_json(j, &p, NULL), 0);
+	json_decref(j);
+	assert_true(p->terminating && p->host_network && p->proxy_run_as_group_set);
+	assert_int_equal(pod_info_to_json(p, &j), 0);
+	_cleanup_(pod_info_freep) struct pod_info *back = NULL;
+	assert_int_equal(pod_info_from_json(j, &back, NULL), 0);
+	json_decref(j);
+	assert_true(pod_info_equal(p, back));
+	/* A difference is seen. */
+	back->proxy_run_as_user = 1;
+	assert_false(pod_info_equal(p, back));
+	assert_true(pod_info_equal(NULL, NULL));
+	assert_false(pod_info_equal(p, NULL));
+	struct pod_info empty = {0};
+	assert_int_equal(pod_info_to_json(&empty, &j), -EINVAL);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_default_sidecar),	 cmocka_unit_test(test_validation_failed),
-		cmocka_unit_test(test_native_sidecar),	 cmocka_unit_test(test_all_fixtures_decode),
-		cmocka_unit_test(test_proxy_init_first), cmocka_unit_test(test_nulls_are_absent),
-		cmocka_unit_test(test_bad_shapes),	 cmocka_unit_test(test_too_many_items),
-		cmocka_unit_test(test_state_fields),	 cmocka_unit_test(test_dup),
+		cmocka_unit_test(test_default_sidecar),
+		cmocka_unit_test(test_validation_failed),
+		cmocka_unit_test(test_native_sidecar),
+		cmocka_unit_test(test_all_fixtures_decode),
+		cmocka_unit_test(test_proxy_init_first),
+		cmocka_unit_test(test_nulls_are_absent),
+		cmocka_unit_test(test_bad_shapes),
+		cmocka_unit_test(test_too_many_items),
+		cmocka_unit_test(test_state_fields),
+		cmocka_unit_test(test_dup),
+		cmocka_unit_test(test_to_json_round_trip),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: Apache-2.0
-/* Broken-pod detection, research I§6.2, table-driven over pod JSON. */
+/* Broken-pod detection (Istio's test), table-driven over pod JSON. */
 #include <errno.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -34,7 +34,7 @@ static void test_detect(void **state)
 	} t[] = {
 		{"crash-looping validation, 126 in lastState.terminated", {NULL},
 		 POD("," ANN, VALIDATION(WAITING "," LAST(126, "")))  , true},
-		{"126 only in state.terminated (before the first restart): not yet (I§6.2 reads lastState)",
+		{"126 only in state.terminated (before the first restart): not yet (Istio reads lastState)",
 		 {NULL}, POD("," ANN, VALIDATION("\"state\":{\"terminated\":{\"exitCode\":126,"
 						   "\"reason\":\"Error\"}}")), false},
 		{"state.terminated 126 and lastState 126", {NULL},

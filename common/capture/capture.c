@@ -1,21 +1,34 @@
 // SPDX-License-Identifier: Apache-2.0
-#include "redirect_apply.h"
+#include "capture/capture.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
 #include <libmnl/libmnl.h>
 #include <linux/netlink.h>
 #include <string.h>
+#include <unistd.h>
 
-#include "capture/backend_select.h"
 #include "capture/iptables_backend.h"
 #include "capture/nft_backend.h"
 #include "capture/redirect_planner.h"
-#include "kube/pod_info.h"
 #include "netlink/netns.h"
 #include "netlink/rtnl.h"
 #include "util/istio_names.h"
 #include "util/parse_util.h"
+
+static const char *const drift_names[_CAPTURE_DRIFT_MAX] = {
+	[CAPTURE_DRIFT_NONE] = "none",
+	[CAPTURE_DRIFT_MISSING] = "missing",
+	[CAPTURE_DRIFT_CHANGED] = "changed",
+	[CAPTURE_DRIFT_UNEXPECTED] = "unexpected",
+};
+
+const char *capture_drift_to_string(enum capture_drift d)
+{
+	if ((unsigned)d >= _CAPTURE_DRIFT_MAX)
+		return "unknown";
+	return drift_names[d];
+}
 
 static void redirect_plan_donep(struct redirect_plan *p)
 {
@@ -23,49 +36,32 @@ static void redirect_plan_donep(struct redirect_plan *p)
 }
 
 /* Decision and parameters; 1 = skipped. */
-static int decide(const json_t *pod, struct pod_info **ret_info, enum redirect_skip *ret_skip,
+static int decide(const struct pod_info *pod, enum redirect_skip *ret_skip,
 		  struct redirect_params *ret_params, struct error *err)
 {
-	_cleanup_(pod_info_freep) struct pod_info *info = NULL;
-	int r = pod_info_from_json(pod, &info, err);
-	if (r < 0)
-		return r;
-	enum redirect_skip skip = redirect_decide(info);
+	enum redirect_skip skip = redirect_decide(pod);
 	*ret_skip = skip;
 	if (skip != REDIRECT_CAPTURE)
 		return 1;
-	r = redirect_params_from_pod(info, ret_params, err);
-	if (r < 0)
-		return r;
-	if (ret_info)
-		*ret_info = TAKE_PTR(info);
-	return 0;
+	return redirect_params_from_pod(pod, ret_params, err);
 }
 
 /* The proxy's dual-stack setting; unset or not a boolean is false. */
-static bool proxy_dual_stack(const struct pod_info *info)
+static bool proxy_dual_stack(const struct pod_info *pod)
 {
-	const char *v = pod_info_proxy_env(info, PROXY_ENV_DUAL_STACK);
+	const char *v = pod_info_proxy_env(pod, PROXY_ENV_DUAL_STACK);
 	bool b = false;
 	if (v && parse_bool(v, &b) < 0)
 		b = false;
 	return b;
 }
 
-static bool dual_stack_of(const json_t *pod)
-{
-	_cleanup_(pod_info_freep) struct pod_info *info = NULL;
-	if (pod_info_from_json(pod, &info, NULL) < 0)
-		return false;
-	return proxy_dual_stack(info);
-}
-
-int redirect_plan_pod(const json_t *pod, bool ipv6, enum redirect_skip *ret_skip,
-		      struct redirect_plan *ret_plan, struct error *err)
+int capture_plan(const struct pod_info *pod, bool ipv6, enum redirect_skip *ret_skip,
+		 struct redirect_plan *ret_plan, struct error *err)
 {
 	struct redirect_params params = {0};
 	enum redirect_skip skip = REDIRECT_CAPTURE;
-	int r = decide(pod, NULL, &skip, &params, err);
+	int r = decide(pod, &skip, &params, err);
 	if (r < 0)
 		return r;
 	*ret_skip = skip;
@@ -80,25 +76,20 @@ int redirect_plan_pod(const json_t *pod, bool ipv6, enum redirect_skip *ret_skip
 	return 0;
 }
 
-int redirect_ipv6_from_pod(const json_t *pod, bool *ret_ipv6, struct error *err)
+int capture_ipv6_from_pod(const struct pod_info *pod, bool *ret_ipv6)
 {
-	_cleanup_(pod_info_freep) struct pod_info *info = NULL;
-	int r = pod_info_from_json(pod, &info, err);
-	if (r < 0)
-		return r;
-	bool dual = proxy_dual_stack(info);
-
+	bool dual = proxy_dual_stack(pod);
 	bool found = false, ipv6 = false;
-	for (size_t i = 0; i < info->n_pod_ips; i++) {
+	for (size_t i = 0; i < pod->n_pod_ips; i++) {
 		struct in6_addr a6;
 		struct in_addr a4;
 		bool v6;
-		if (inet_pton(AF_INET, info->pod_ips[i], &a4) == 1) {
+		if (inet_pton(AF_INET, pod->pod_ips[i], &a4) == 1) {
 			uint8_t *b = (uint8_t *)&a4;
 			if (b[0] == 127 || (b[0] == 169 && b[1] == 254))
 				continue;
 			v6 = false;
-		} else if (inet_pton(AF_INET6, info->pod_ips[i], &a6) == 1) {
+		} else if (inet_pton(AF_INET6, pod->pod_ips[i], &a6) == 1) {
 			if (IN6_IS_ADDR_LOOPBACK(&a6) || IN6_IS_ADDR_LINKLOCAL(&a6))
 				continue;
 			v6 = !IN6_IS_ADDR_V4MAPPED(&a6);
@@ -136,6 +127,18 @@ static void close_sockets(struct mnl_socket **s)
 			(void)mnl_socket_close(s[i]);
 }
 
+int capture_ipv6_from_netns(const struct pod_info *pod, const char *netns_path, bool *ret_ipv6,
+			    struct error *err)
+{
+	struct mnl_socket *s[2] = {0};
+	int r = open_sockets(netns_path, s, err);
+	if (r < 0)
+		return r;
+	r = rtnl_detect_ipv6(s[0], proxy_dual_stack(pod), ret_ipv6, err);
+	close_sockets(s);
+	return r;
+}
+
 /* The plan for params, its IP families detected in the pod netns of rtnl. */
 static int plan_in_netns(struct mnl_socket *rtnl, const struct redirect_params *params,
 			 struct redirect_plan *ret, struct error *err)
@@ -171,7 +174,7 @@ static int plan_and_route(struct mnl_socket *rtnl, const struct redirect_params 
 }
 
 /* The outcome fields every backend reports alike. */
-static void outcome_of_plan(struct redirect_outcome *o, const struct redirect_plan *plan,
+static void outcome_of_plan(struct capture_outcome *o, const struct redirect_plan *plan,
 			    const struct redirect_params *params)
 {
 	o->ipv6 = plan->ipv6;
@@ -180,28 +183,44 @@ static void outcome_of_plan(struct redirect_outcome *o, const struct redirect_pl
 		o->n_rules[f] = plan->fam[f].n;
 }
 
-int redirect_ipv6_from_netns(const json_t *pod, const char *netns_path, bool *ret_ipv6,
-			     struct error *err)
+/*
+ * The drift a failed comparison (-EBADMSG) means: a skipped pod with rules is
+ * UNEXPECTED; a captured pod is MISSING when the netns passes the empty
+ * plan's check (none of our rules there), CHANGED otherwise. empty_check runs
+ * the backend's check against the empty plan.
+ */
+static enum capture_drift drift_of(bool captured, int (*empty_check)(void *ud), void *ud)
 {
-	struct mnl_socket *s[2] = {0};
-	int r = open_sockets(netns_path, s, err);
-	if (r < 0)
-		return r;
-	r = rtnl_detect_ipv6(s[0], dual_stack_of(pod), ret_ipv6, err);
-	close_sockets(s);
-	return r;
+	if (!captured)
+		return CAPTURE_DRIFT_UNEXPECTED;
+	return empty_check(ud) == 0 ? CAPTURE_DRIFT_MISSING : CAPTURE_DRIFT_CHANGED;
 }
 
-int redirect_apply_pod(const json_t *pod, const char *netns_path, struct redirect_outcome *ret,
-		       struct error *err)
+static int nft_empty_check(void *ud)
 {
-	struct redirect_outcome out = {.skip = REDIRECT_CAPTURE};
+	struct redirect_plan empty = {0};
+	return nft_backend_check(ud, &empty, NULL);
+}
+
+static int ipt_empty_check(void *ud)
+{
+	struct redirect_plan empty = {0};
+	return iptables_backend_check(ud, &empty, NULL);
+}
+
+/* ---- the nftables backend alone (redirect_backend: nftables) ------------- */
+
+static int nft_apply(const struct pod_info *pod, const char *netns_path,
+		     struct capture_outcome *ret, struct error *err)
+{
+	struct capture_outcome out = {.skip = REDIRECT_CAPTURE,
+				      .backend = REDIRECT_BACKEND_NFTABLES};
 	_cleanup_(redirect_plan_donep) struct redirect_plan plan = {0};
 	struct redirect_params params = {0};
 	struct mnl_socket *s[2] = {0};
 	int r;
 
-	r = decide(pod, NULL, &out.skip, &params, err);
+	r = decide(pod, &out.skip, &params, err);
 	if (r < 0)
 		return r;
 	if (r == 1) {
@@ -230,7 +249,7 @@ out:
 	return r;
 }
 
-int redirect_remove(const char *netns_path, struct error *err)
+static int nft_remove(const char *netns_path, struct error *err)
 {
 	struct mnl_socket *s[2] = {0};
 	struct error e = {0};
@@ -247,7 +266,8 @@ int redirect_remove(const char *netns_path, struct error *err)
 	return r;
 }
 
-int redirect_check_pod(const json_t *pod, const char *netns_path, struct error *err)
+static int nft_check(const struct pod_info *pod, const char *netns_path,
+		     enum capture_drift *ret_drift, struct error *err)
 {
 	_cleanup_(redirect_plan_donep) struct redirect_plan plan = {0};
 	struct redirect_params params = {0};
@@ -255,7 +275,7 @@ int redirect_check_pod(const json_t *pod, const char *netns_path, struct error *
 	struct mnl_socket *s[2] = {0};
 	int r;
 
-	r = decide(pod, NULL, &skip, &params, err);
+	r = decide(pod, &skip, &params, err);
 	if (r < 0)
 		return r;
 	bool captured = r == 0;
@@ -269,6 +289,8 @@ int redirect_check_pod(const json_t *pod, const char *netns_path, struct error *
 	}
 	/* A skipped pod is checked against the empty plan: none of our tables. */
 	r = nft_backend_check(s[1], &plan, err);
+	if (r == -EBADMSG && ret_drift)
+		*ret_drift = drift_of(captured, nft_empty_check, s[1]);
 out:
 	close_sockets(s);
 	if (captured)
@@ -276,7 +298,7 @@ out:
 	return r;
 }
 
-/* ---- backend selection (SPEC 4) ------------------------------------------ */
+/* ---- backend selection --------------------------------------------------- */
 
 static enum redirect_backend configured_of(const struct netconf *conf)
 {
@@ -368,29 +390,21 @@ static struct iptables_ctx iptables_ctx_of(const struct pod_ns *ns, const char *
 	return ctx;
 }
 
-int redirect_apply_pod_with_conf(const json_t *pod, const char *netns_path,
-				 const struct netconf *conf, struct redirect_outcome *ret,
-				 struct error *err)
+int capture_apply(const struct pod_info *pod, const char *netns_path, const struct netconf *conf,
+		  struct capture_outcome *ret, struct error *err)
 {
 	enum redirect_backend configured = configured_of(conf);
-	if (configured == REDIRECT_BACKEND_NFTABLES) {
-		struct redirect_outcome o = {0};
-		int r = redirect_apply_pod(pod, netns_path, &o, err);
-		if (r >= 0 && ret) {
-			o.backend = REDIRECT_BACKEND_NFTABLES;
-			*ret = o;
-		}
-		return r;
-	}
+	if (configured == REDIRECT_BACKEND_NFTABLES)
+		return nft_apply(pod, netns_path, ret, err);
 
-	struct redirect_outcome out = {.skip = REDIRECT_CAPTURE};
+	struct capture_outcome out = {.skip = REDIRECT_CAPTURE};
 	_cleanup_(redirect_plan_donep) struct redirect_plan plan = {0};
 	struct redirect_params params = {0};
 	struct pod_ns ns = {.fd = -1};
 	bool nft_available = true;
 	int r;
 
-	r = decide(pod, NULL, &out.skip, &params, err);
+	r = decide(pod, &out.skip, &params, err);
 	if (r < 0)
 		return r;
 	if (r == 1) {
@@ -437,11 +451,11 @@ out:
 	return r;
 }
 
-int redirect_remove_with_conf(const char *netns_path, const struct netconf *conf, struct error *err)
+int capture_remove(const char *netns_path, const struct netconf *conf, struct error *err)
 {
 	enum redirect_backend configured = configured_of(conf);
 	if (configured == REDIRECT_BACKEND_NFTABLES)
-		return redirect_remove(netns_path, err);
+		return nft_remove(netns_path, err);
 
 	struct pod_ns ns = {.fd = -1};
 	struct error e = {0};
@@ -474,12 +488,14 @@ out:
 	return r;
 }
 
-int redirect_check_pod_with_conf(const json_t *pod, const char *netns_path,
-				 const struct netconf *conf, struct error *err)
+int capture_check(const struct pod_info *pod, const char *netns_path, const struct netconf *conf,
+		  enum capture_drift *ret_drift, struct error *err)
 {
+	if (ret_drift)
+		*ret_drift = CAPTURE_DRIFT_NONE;
 	enum redirect_backend configured = configured_of(conf);
 	if (configured == REDIRECT_BACKEND_NFTABLES)
-		return redirect_check_pod(pod, netns_path, err);
+		return nft_check(pod, netns_path, ret_drift, err);
 
 	_cleanup_(redirect_plan_donep) struct redirect_plan plan = {0};
 	struct redirect_params params = {0};
@@ -488,7 +504,7 @@ int redirect_check_pod_with_conf(const json_t *pod, const char *netns_path,
 	bool nft_available = true;
 	int r;
 
-	r = decide(pod, NULL, &skip, &params, err);
+	r = decide(pod, &skip, &params, err);
 	if (r < 0)
 		return r;
 	bool captured = r == 0;
@@ -503,6 +519,8 @@ int redirect_check_pod_with_conf(const json_t *pod, const char *netns_path,
 	enum redirect_backend backend = backend_decide(configured, &ns.legacy, true);
 	if (backend == REDIRECT_BACKEND_NFTABLES) {
 		r = nft_backend_check(ns.s[1], &plan, err);
+		if (r == -EBADMSG && ret_drift)
+			*ret_drift = drift_of(captured, nft_empty_check, ns.s[1]);
 		if (r >= 0 || !nft_missing(ns.s[1]))
 			goto out;
 		error_clear(err);
@@ -511,6 +529,8 @@ int redirect_check_pod_with_conf(const json_t *pod, const char *netns_path,
 	/* A skipped pod is checked against the empty plan: none of our chains. */
 	struct iptables_ctx ctx = iptables_ctx_of(&ns, netns_path, nft_available);
 	r = iptables_backend_check(&ctx, &plan, err);
+	if (r == -EBADMSG && ret_drift)
+		*ret_drift = drift_of(captured, ipt_empty_check, &ctx);
 out:
 	pod_ns_close(&ns);
 	if (captured)
