@@ -15,12 +15,13 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "../install/plugin_conf.h"
 #include "agent_config.h"
 #include "capture/capture.h"
+#include "install_config.h"
 #include "kube/kube_client.h"
 #include "kube/kube_event.h"
 #include "metrics.h"
+#include "plugin_conf.h"
 #include "pod_cache.h"
 #include "repair.h"
 #include "util/env_util.h"
@@ -452,24 +453,26 @@ unsigned audit_http(void *ud, char **ret_body, size_t *ret_len)
 /* --- The agent's audit. --- */
 
 /* The conf the agent installs, as the plugin decodes it. */
-static int installed_conf(const struct agent_config *cfg, struct netconf **ret, struct error *err)
+static int installed_conf(const struct agent_config *acfg, struct netconf **ret, struct error *err)
 {
+	struct install_config cfg;
+	agent_config_to_install(acfg, &cfg);
 	json_auto_t *entry = NULL;
 	int r;
-	if (cfg->era == AGENT_ERA_CURRENT) {
-		r = plugin_conf_generate(cfg, &entry);
+	if (cfg.era == INSTALL_ERA_CURRENT) {
+		r = plugin_conf_generate(&cfg, &entry);
 		if (r < 0)
 			return error_set(err, ERR_INTERNAL, r, "audit: building the plugin conf");
 	} else {
 		struct plugin_template_storage st;
 		struct plugin_template_values v;
-		r = plugin_template_values_from_config(cfg, &st, &v);
+		r = plugin_template_values_from_config(&cfg, &st, &v);
 		if (r < 0)
 			return error_set(err, ERR_CONFIG, r,
 					 "CNI_NETWORK_CONFIG: a path is too long");
-		/* No token: only the redirect settings are read from it. */
+		/* No token: only the redirect settings and exclusions are read from it. */
 		char *text = NULL;
-		r = plugin_conf_from_template(cfg->cni_network_config, &v, &text, &entry, err);
+		r = plugin_conf_from_template(cfg.network_config, &v, &text, &entry, err);
 		if (text) {
 			explicit_bzero(text, strlen(text));
 			free(text);
