@@ -6,8 +6,8 @@
  *
  * A pass takes the pod cache's snapshot, keeps the pods that are Running,
  * not hostNetwork, not terminating, on this node, in a namespace the plugin
- * does not exclude, and captured (capture_plan does not skip them); finds
- * their network namespaces with one scan of <HOST_PROC_DIR>/<pid>/ns/net for
+ * does not exclude, and captured (capture_plan's skip decision says so);
+ * finds their network namespaces with one scan of <HOST_PROC_DIR>/<pid> for
  * all of them (by pod IP), and runs capture_check on each with the plugin
  * conf the agent installs (its redirect_backend). capture_check only reads:
  * an intact pod costs no write and no Event.

@@ -1,9 +1,12 @@
 // SPDX-License-Identifier: Apache-2.0
 /*
  * The audit's netns finder: one scan of <proc>/<pid>/ns/net for every pod of
- * a pass. Each namespace (by device and inode) is entered once, only to open
- * a NETLINK_ROUTE socket whose address dump is read from here; its addresses
- * are matched against all the pods still looking.
+ * a pass. Each namespace (by device and inode) is looked at once: its local
+ * addresses are read from <proc>/<pid>/net/fib_trie (IPv4) and if_inet6,
+ * which show the netns of that process, without entering it; where those
+ * cannot be read, the netns is entered only to open a NETLINK_ROUTE socket
+ * whose address dump is read from here. The addresses are matched against
+ * all the pods still looking.
  */
 #include <arpa/inet.h>
 #include <dirent.h>
@@ -25,6 +28,9 @@
 #include "audit.h"
 #include "netlink/netns.h"
 #include "util/parse_util.h"
+
+/* Largest fib_trie or if_inet6 read; a pod's are a few hundred bytes. */
+#define AUDIT_PROC_NET_MAX 16384
 
 struct want_addr {
 	int family;
@@ -120,6 +126,80 @@ static int dump_netns(int fd, struct scan *s, char *buf, struct error *err)
 	return s->error;
 }
 
+/* Reads a small proc file whole into buf (NUL-terminated); -errno. */
+static ssize_t read_small(int dfd, const char *path, char *buf, size_t len)
+{
+	_cleanup_close_ int fd = openat(dfd, path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+	if (fd < 0)
+		return -errno;
+	size_t n = 0;
+	while (n + 1 < len) {
+		ssize_t k = read(fd, buf + n, len - 1 - n);
+		if (k < 0 && errno == EINTR)
+			continue;
+		if (k < 0)
+			return -errno;
+		if (k == 0)
+			break;
+		n += (size_t)k;
+	}
+	if (n + 1 >= len)
+		return -EFBIG; /* a host-sized table: let netlink read it */
+	buf[n] = '\0';
+	return (ssize_t)n;
+}
+
+/*
+ * The local addresses of pid's netns from its proc files: fib_trie lists
+ * each local IPv4 address as "|-- A.B.C.D" followed by "/32 host LOCAL";
+ * if_inet6 has one IPv6 address (32 hex digits) a line.
+ */
+static int proc_addrs(int dfd, const char *pid, struct scan *s, char *buf, size_t len)
+{
+	char path[64];
+	(void)snprintf(path, sizeof(path), "%s/net/fib_trie", pid);
+	ssize_t n = read_small(dfd, path, buf, len);
+	if (n < 0)
+		return (int)n;
+	char last[INET_ADDRSTRLEN] = "";
+	for (char *line = buf, *next; line && *line; line = next) {
+		next = strchr(line, '\n');
+		if (next)
+			*next++ = '\0';
+		const char *leaf = strstr(line, "|-- ");
+		if (leaf) {
+			(void)snprintf(last, sizeof(last), "%.*s", (int)strcspn(leaf + 4, " "),
+				       leaf + 4);
+			continue;
+		}
+		struct in_addr a4;
+		if (last[0] && strstr(line, "/32 host LOCAL") && inet_pton(AF_INET, last, &a4) == 1)
+			match(s, AF_INET, &a4, 4);
+	}
+	(void)snprintf(path, sizeof(path), "%s/net/if_inet6", pid);
+	n = read_small(dfd, path, buf, len);
+	if (n == -ENOENT)
+		return 0; /* no IPv6 in this kernel */
+	if (n < 0)
+		return (int)n;
+	for (char *line = buf, *next; line && *line; line = next) {
+		next = strchr(line, '\n');
+		if (next)
+			*next++ = '\0';
+		uint8_t a6[16];
+		size_t i;
+		for (i = 0; i < 16; i++) {
+			unsigned v;
+			if (sscanf(line + 2 * i, "%2x", &v) != 1)
+				break;
+			a6[i] = (uint8_t)v;
+		}
+		if (i == 16)
+			match(s, AF_INET6, a6, 16);
+	}
+	return 0;
+}
+
 struct seen_ns {
 	dev_t dev;
 	ino_t ino;
@@ -143,7 +223,8 @@ int audit_find_netns(const char *proc_dir, struct audit_netns_want *want, size_t
 	}
 	_cleanup_free_ struct want_addr *addrs = calloc(n_addrs ? n_addrs : 1, sizeof(*addrs));
 	_cleanup_free_ char *buf = malloc(MNL_SOCKET_BUFFER_SIZE);
-	if (!addrs || !buf)
+	_cleanup_free_ char *text = malloc(AUDIT_PROC_NET_MAX);
+	if (!addrs || !buf || !text)
 		return error_set(err, ERR_INTERNAL, -ENOMEM, "out of memory");
 	struct scan s = {.pods = want, .addrs = addrs};
 	for (size_t i = 0; i < n; i++) {
@@ -219,7 +300,10 @@ int audit_find_netns(const char *proc_dir, struct audit_netns_want *want, size_t
 		seen[at] = key;
 		n_seen++;
 		struct error e = {0};
-		int r = dump_netns(fd, &s, buf, &e);
+		s.ns_fd = fd;
+		int r = proc_addrs(dfd, de->d_name, &s, text, AUDIT_PROC_NET_MAX);
+		if (r < 0 && !s.error)
+			r = dump_netns(fd, &s, buf, &e);
 		if (r < 0 && e.kind == ERR_INVALID_NETNS) {
 			/* Could not get back to our own netns: stop here. */
 			if (err)

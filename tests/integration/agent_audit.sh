@@ -146,6 +146,7 @@ ip -n "$NODE" link del "av$$"
 
 # --- Drift, repair off: reported, an Event, counted; nothing written. ---
 in_pod "$WEB" nft delete table inet istio-proxy-nat
+sleep 1.1 # on demand, one fresh pass a second: not the report of the last request
 audit_cmd >"$T/a2.out"
 if grep -q '^default/web drift missing: ' "$T/a2.out" && grep -qx 'rc=1' "$T/a2.out"; then
 	pass "drift: reported as missing, the subcommand exits 1"
