@@ -507,7 +507,7 @@ int agent_metrics_new(struct agent_metrics **ret)
 		return -ENOMEM;
 	int r = metrics_new(&am->registry);
 	if (r < 0)
-		return r; // NOLINT(clang-analyzer-unix.Malloc): _cleanup_ frees it
+		return r;
 
 	static const char *const result[] = {"result", NULL};
 	static const char *const type_result[] = {"type", "result", NULL};

@@ -46,7 +46,6 @@ static int compare_chain(struct diff *d, const char *table, const struct iptable
 	// NOLINTNEXTLINE(bugprone-sizeof-expression): sizeof(*p) of an array of pointers
 	_cleanup_free_ const struct iptables_vrule **wnt = calloc(n_want + 1, sizeof(*wnt));
 	if (!sel || !wnt)
-		// NOLINTNEXTLINE(clang-analyzer-unix.Malloc): _cleanup_ frees it
 		return -ENOMEM;
 	for (size_t i = 0; i < n_have; i++)
 		if (!have->builtin || iptables_builtin_rule_ours(t, &have->rule[i], want))

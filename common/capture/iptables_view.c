@@ -90,7 +90,7 @@ static char *canon_value(const char *v)
 		char *out = NULL;
 		return asprintf(&out, "%llu", (unsigned long long)a) < 0 ? NULL : out;
 	}
-	return strdup(v); // NOLINT(clang-analyzer-unix.Malloc): _cleanup_ frees it
+	return strdup(v);
 }
 
 static int cmp_str(const void *a, const void *b)
@@ -157,7 +157,6 @@ int iptables_canon_rule(const char *spec, char **ret)
 	if (!copy)
 		return -ENOMEM;
 	char *save = NULL;
-	// NOLINTNEXTLINE(clang-analyzer-unix.Malloc): _cleanup_ frees it
 	for (char *tok = strtok_r(copy, " \t\n", &save);; tok = strtok_r(NULL, " \t\n", &save)) {
 		bool is_neg = tok && strcmp(tok, "!") == 0;
 		bool is_opt = tok && tok[0] == '-' && tok[1] != '\0' &&
@@ -335,7 +334,6 @@ int iptables_view_from_save(const char *save, struct iptables_view *ret, struct 
 	if (!copy)
 		return -ENOMEM;
 	char *sp = NULL;
-	// NOLINTNEXTLINE(clang-analyzer-unix.Malloc): _cleanup_ frees it
 	for (char *line = strtok_r(copy, "\n", &sp); line; line = strtok_r(NULL, "\n", &sp)) {
 		lineno++;
 		if (line[0] == '#' || line[0] == '\0')

@@ -878,7 +878,7 @@ int cni_result_from_json(const json_t *prev, enum cni_version prev_version, stru
 		break;
 	}
 	if (r < 0)
-		return r; // NOLINT(clang-analyzer-unix.Malloc): _cleanup_ frees it
+		return r;
 	*ret = TAKE_PTR(res);
 	return 0;
 }
@@ -1257,7 +1257,7 @@ int cni_result_print_empty(enum cni_version v, FILE *out)
 	_cleanup_cni_result_ struct cni_result *r = NULL;
 	int k = cni_result_new(&r);
 	if (k < 0)
-		return k; // NOLINT(clang-analyzer-unix.Malloc): _cleanup_ frees it
+		return k;
 	if (cni_version_result_family(v) != CNI_RESULT_020)
 		return cni_result_print(r, v, out);
 

@@ -275,6 +275,16 @@ void kube_collect_status(struct kube_client *c, CURLcode code, struct kube_statu
 	};
 }
 
+CURLcode kube_perform(struct kube_client *c, struct curl_slist *headers)
+{
+	CURLcode code = curl_easy_perform(c->h);
+	/* The header list held the token: clear it and unhook it at once. */
+	(void)kube_set_ptr(c, CURLOPT_HTTPHEADER, NULL);
+	kube_slist_wipe_free(headers);
+	kube_collect_status(c, code, &c->last);
+	return code;
+}
+
 /*
  * One non-watch request: the answer's JSON object goes to *ret (may be NULL
  * to drop it); any error leaves *ret untouched.
@@ -310,12 +320,7 @@ static int request(struct kube_client *c, const char *method, const char *path, 
 		kube_slist_wipe_free(headers);
 		return kube_cancelled_error(c, what, err);
 	}
-	CURLcode code = curl_easy_perform(c->h);
-	/* The header list held the token: clear it and unhook it at once. */
-	(void)kube_set_ptr(c, CURLOPT_HTTPHEADER, NULL);
-	kube_slist_wipe_free(headers);
-
-	kube_collect_status(c, code, &c->last);
+	CURLcode code = kube_perform(c, headers);
 	_cleanup_free_ char *data = b.data;
 	if (prog.cancelled)
 		r = kube_cancelled_error(c, what, err);

@@ -110,4 +110,10 @@ int kube_cancelled_error(const struct kube_client *c, const char *what, struct e
 /* HTTP code, curl code and Retry-After of the transfer just done. */
 void kube_collect_status(struct kube_client *c, CURLcode code, struct kube_status *st);
 
+/*
+ * Runs the prepared transfer, then unhooks and wipes headers (they hold the
+ * token) and records the outcome in c->last.
+ */
+CURLcode kube_perform(struct kube_client *c, struct curl_slist *headers);
+
 #endif

@@ -197,10 +197,7 @@ int kube_client_watch_full(struct kube_client *c, const char *path, kube_watch_c
 		kube_slist_wipe_free(headers);
 		return kube_cancelled_error(c, what, err);
 	}
-	CURLcode code = curl_easy_perform(c->h);
-	(void)kube_set_ptr(c, CURLOPT_HTTPHEADER, NULL);
-	kube_slist_wipe_free(headers);
-	kube_collect_status(c, code, &c->last);
+	CURLcode code = kube_perform(c, headers);
 
 	_cleanup_free_ char *line = w.line.data;
 	_cleanup_free_ char *ebody = w.errbody.data;

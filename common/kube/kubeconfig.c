@@ -258,6 +258,9 @@ static int map_get(yaml_document_t *d, yaml_node_t *map, const char *where, cons
 {
 	yaml_node_t *found = NULL;
 	bool seen = false;
+	*ret = NULL; /* on every path, errors included */
+	if (!map)
+		return 0;
 	for (yaml_node_pair_t *pair = map->data.mapping.pairs.start;
 	     pair < map->data.mapping.pairs.top; pair++) {
 		yaml_node_t *k = yaml_document_get_node(d, pair->key);
@@ -305,7 +308,7 @@ static int get_string(yaml_document_t *d, yaml_node_t *map, const char *where, c
 	r = node_string(n, where, key, &s, err);
 	if (r < 0)
 		return r;
-	if (s[0] == '\0') {
+	if (!s || s[0] == '\0') {
 		free(s);
 		return 0;
 	}
@@ -364,6 +367,7 @@ static int find_named(yaml_document_t *d, yaml_node_t *root, const char *list, c
 {
 	char pb[80];
 	yaml_node_t *seq;
+	*ret = NULL; /* on every path, errors included */
 	int r = map_get(d, root, "kubeconfig", list, &seq, err);
 	if (r < 0)
 		return r;

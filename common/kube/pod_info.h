@@ -48,6 +48,7 @@ struct pod_init_status {
 	struct pod_terminated last_state; /* lastState.terminated */
 };
 
+// NOLINTNEXTLINE(clang-analyzer-optin.performance.Padding): fields grouped by meaning
 struct pod_info {
 	/* metadata; namespace and name are required, the rest may be NULL. */
 	char *namespace;
