@@ -51,7 +51,7 @@ static void throttle_refill(struct install_throttle *t, uint64_t now)
 	t->last_ms = now;
 }
 
-void install_throttle_init(struct install_throttle *t, uint64_t now_ms_)
+void agent_install_throttle_init(struct install_throttle *t, uint64_t now_ms_)
 {
 	t->last_ms = now_ms_;
 	t->tokens = 1;
@@ -72,7 +72,7 @@ uint64_t install_throttle_take(struct install_throttle *t, uint64_t now)
 	return w > AGENT_THROTTLE_MAX_WAIT_MS ? AGENT_THROTTLE_MAX_WAIT_MS : w;
 }
 
-unsigned install_throttle_force(struct install_throttle *t, uint64_t now)
+unsigned agent_install_throttle_force(struct install_throttle *t, uint64_t now)
 {
 	throttle_refill(t, now);
 	t->tokens = t->tokens >= 1 ? t->tokens - 1 : 0;
@@ -458,7 +458,7 @@ static void do_work(struct agent *a)
 	if (a->throttle_until_ms != 0) {
 		/* We waited as long as we wait: go ahead, as Istio does. */
 		a->throttle_until_ms = 0;
-		unsigned hits = install_throttle_force(&a->throttle, now);
+		unsigned hits = agent_install_throttle_force(&a->throttle, now);
 		if (hits > AGENT_THROTTLE_WARN_HITS &&
 		    (a->last_throttle_warn_ms == 0 ||
 		     now - a->last_throttle_warn_ms >= THROTTLE_WARN_INTERVAL_MS)) {
@@ -908,7 +908,7 @@ int agent_run(const struct agent_config *cfg, const char *const *envp, struct er
 
 	/* Install, then watch; anything that changed in between is seen by the
 	 * check that arming the watches schedules. */
-	install_throttle_init(&a.throttle, monotonic_ms());
+	agent_install_throttle_init(&a.throttle, monotonic_ms());
 	(void)install_throttle_take(&a.throttle, monotonic_ms());
 	atomic_store(&a.heartbeat_ms, monotonic_ms());
 	install(&a);

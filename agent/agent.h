@@ -58,12 +58,12 @@ struct install_throttle {
 	unsigned hits; /* consecutive re-installs that had to wait */
 };
 
-void install_throttle_init(struct install_throttle *t, uint64_t now_ms);
+void agent_install_throttle_init(struct install_throttle *t, uint64_t now_ms);
 /* Takes the token and returns 0, or returns how long to wait (capped at
  * AGENT_THROTTLE_MAX_WAIT_MS) without taking anything. */
 uint64_t install_throttle_take(struct install_throttle *t, uint64_t now_ms);
 /* After a wait: proceeds anyway (Istio does) and counts a hit. Returns the hits. */
-unsigned install_throttle_force(struct install_throttle *t, uint64_t now_ms);
+unsigned agent_install_throttle_force(struct install_throttle *t, uint64_t now_ms);
 
 /*
  * Runs the agent until SIGTERM or SIGINT (then uninstalls and returns 0) or a

@@ -107,7 +107,7 @@ static int split_list(const char *s, const char *seps, char ***v, size_t *n)
 		return -ENOMEM;
 	char *save = NULL;
 	for (char *tok = strtok_r(copy, seps, &save); tok; tok = strtok_r(NULL, seps, &save)) {
-		strip(tok);
+		parse_strip(tok);
 		if (tok[0] == '\0' || strv_contains(*v, *n, tok))
 			continue;
 		if (strv_push(v, n, tok) < 0)
@@ -144,7 +144,7 @@ static int read_template(const char *const *envp, struct agent_config *c, struct
 		return r;
 	if (c->cni_network_config_file) {
 		char *buf = NULL;
-		r = read_file_full(c->cni_network_config_file, AGENT_CONFIG_TEMPLATE_MAX_BYTES,
+		r = file_read_full(c->cni_network_config_file, AGENT_CONFIG_TEMPLATE_MAX_BYTES,
 				   &buf, NULL);
 		if (r >= 0) {
 			c->cni_network_config = buf;
@@ -504,7 +504,7 @@ static int parse_output_level(const char *value, struct agent_args *a, struct er
 		return error_set(err, ERR_CONFIG, -EINVAL, "--log_output_level: empty value");
 	char *save = NULL;
 	for (char *item = strtok_r(copy, ",", &save); item; item = strtok_r(NULL, ",", &save)) {
-		strip(item);
+		parse_strip(item);
 		char *colon = strrchr(item, ':');
 		const char *scope = "default", *level = item;
 		if (colon) {

@@ -201,9 +201,9 @@ static void mhd_log(void *cls, const char *fmt, va_list ap)
 	log_debug("libmicrohttpd: %s", msg);
 }
 
-int http_daemon_start(int listen_fd, const struct http_limits *limits,
-		      MHD_AccessHandlerCallback handler, void *cls,
-		      MHD_RequestCompletedCallback completed, struct MHD_Daemon **ret)
+int health_server_daemon_start(int listen_fd, const struct http_limits *limits,
+			       MHD_AccessHandlerCallback handler, void *cls,
+			       MHD_RequestCompletedCallback completed, struct MHD_Daemon **ret)
 {
 	struct MHD_OptionItem opts[11];
 	size_t n = 0;
@@ -433,7 +433,8 @@ int health_server_new(const struct health_server_options *opts, struct health_se
 	int fd = tcp_listen(opts->bind_address, opts->health_port, err);
 	if (fd < 0)
 		return error_prefix(err, fd, "health server");
-	r = http_daemon_start(fd, &limits, handle, &hs->health_ep, request_done, &hs->health);
+	r = health_server_daemon_start(fd, &limits, handle, &hs->health_ep, request_done,
+				       &hs->health);
 	if (r < 0)
 		return error_set(err, ERR_INTERNAL, r,
 				 "health server: libmicrohttpd did not start");
@@ -442,8 +443,8 @@ int health_server_new(const struct health_server_options *opts, struct health_se
 		fd = tcp_listen(opts->bind_address, opts->monitoring_port, err);
 		if (fd < 0)
 			return error_prefix(err, fd, "metrics server");
-		r = http_daemon_start(fd, &limits, handle, &hs->monitoring_ep, request_done,
-				      &hs->monitoring);
+		r = health_server_daemon_start(fd, &limits, handle, &hs->monitoring_ep,
+					       request_done, &hs->monitoring);
 		if (r < 0)
 			return error_set(err, ERR_INTERNAL, r,
 					 "metrics server: libmicrohttpd did not start");

@@ -78,9 +78,10 @@ struct http_limits {
  * to the daemon, also on failure) with limits, and its messages sent to our
  * debug log.
  */
-int http_daemon_start(int listen_fd, const struct http_limits *limits,
-		      MHD_AccessHandlerCallback handler, void *cls,
-		      MHD_RequestCompletedCallback completed, struct MHD_Daemon **ret) _must_check_;
+int health_server_daemon_start(int listen_fd, const struct http_limits *limits,
+			       MHD_AccessHandlerCallback handler, void *cls,
+			       MHD_RequestCompletedCallback completed, struct MHD_Daemon **ret)
+	_must_check_;
 
 /* Queues a response with a copy of body (len bytes) and content_type; MHD_NO on failure. */
 enum MHD_Result http_reply(struct MHD_Connection *conn, unsigned status, const char *content_type,

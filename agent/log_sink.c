@@ -98,7 +98,7 @@ static enum plugin_line_kind classify(const char *msg)
 	return PLUGIN_LINE_OTHER;
 }
 
-void plugin_line_parse(const char *line, size_t len, struct plugin_line *ret)
+void log_sink_line_parse(const char *line, size_t len, struct plugin_line *ret)
 {
 	memset(ret, 0, sizeof(*ret));
 	ret->level = LOG_LEVEL_INFO;
@@ -131,7 +131,7 @@ static void handle_line(struct agent_metrics *metrics, const char *line, size_t 
 	struct plugin_line *pl = malloc(sizeof(*pl));
 	if (!pl)
 		return;
-	plugin_line_parse(line, len, pl);
+	log_sink_line_parse(line, len, pl);
 	agent_metrics_count_plugin_line(metrics);
 	switch (pl->kind) {
 	case PLUGIN_LINE_ADD_SUCCESS:
@@ -393,7 +393,7 @@ int log_sink_new(const struct log_sink_options *opts, struct log_sink **ret, str
 		.connection_limit = LOG_SINK_MAX_CONNECTIONS,
 		.timeout_s = 10,
 	};
-	r = http_daemon_start(fd, &limits, handle, ls, completed, &ls->daemon);
+	r = health_server_daemon_start(fd, &limits, handle, ls, completed, &ls->daemon);
 	if (r < 0) {
 		(void)unlink(ls->path);
 		return error_set(err, ERR_INTERNAL, r, "log socket %s: libmicrohttpd did not start",

@@ -80,7 +80,7 @@ struct plugin_line {
 };
 
 /* Decodes one line (a JSON object, or plain text taken as an info message). */
-void plugin_line_parse(const char *line, size_t len, struct plugin_line *ret);
+void log_sink_line_parse(const char *line, size_t len, struct plugin_line *ret);
 
 /*
  * Handles a POST /log body: logs and counts every line. Returns the number of

@@ -124,7 +124,7 @@ static int dst_current(int in, const struct stat *sst, const char *src, const ch
 		       const struct binary_install_opts *opts, struct error *err)
 {
 	_cleanup_close_ int old = -EBADF;
-	if (open_regular_file_nofollow(dst, &old) < 0)
+	if (file_open_regular_nofollow(dst, &old) < 0)
 		return 0;
 	if (opts && !opts->update)
 		return 1;
@@ -185,7 +185,7 @@ int binary_install(const char *src_dir, const char *dst_dir, const char *name,
 		return io_error(err, r, "listing", dst_dir);
 
 	_cleanup_close_ int in = -EBADF;
-	r = open_regular_file(src, &in);
+	r = file_open_regular(src, &in);
 	if (r == -EINVAL)
 		return error_set(err, ERR_IO, r, "\"%s\" is not a regular file", src);
 	if (r < 0)

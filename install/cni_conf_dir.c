@@ -36,7 +36,7 @@ int cni_conf_read(const char *path, bool is_list, const char *context, json_t **
 {
 	_cleanup_free_ char *buf = NULL;
 	size_t len;
-	int r = read_file_full(path, CONFLIST_MAX_BYTES, &buf, &len);
+	int r = file_read_full(path, CONFLIST_MAX_BYTES, &buf, &len);
 	if (r == -EINVAL)
 		return error_set(err, ERR_IO, r, "\"%s\" is not a regular file", path);
 	if (r < 0)

@@ -127,7 +127,7 @@ static int read_token(const struct install_config *cfg, char **ret, size_t *ret_
 		return error_set(err, ERR_INTERNAL, -ENOMEM, "out of memory");
 	char *buf = NULL;
 	size_t len = 0;
-	int r = read_file_full(path, KUBECONFIG_SECRET_MAX_BYTES, &buf, &len);
+	int r = file_read_full(path, KUBECONFIG_SECRET_MAX_BYTES, &buf, &len);
 	if (r < 0)
 		return error_set(err, ERR_IO, r, "reading the service-account token \"%s\": %s",
 				 path, strerror(-r));
@@ -162,7 +162,7 @@ static int same_file(const char *path, const char *data, size_t len, mode_t mode
 		return 0;
 	char *buf = NULL;
 	size_t blen = 0;
-	if (read_file_full(path, len + 1, &buf, &blen) < 0)
+	if (file_read_full(path, len + 1, &buf, &blen) < 0)
 		return 0;
 	int same = blen == len && memcmp(buf, data, len) == 0;
 	wipe_free(buf, blen);
@@ -201,7 +201,7 @@ static int write_kubeconfig(struct installer *in, struct error *err)
 	_cleanup_free_ char *ca = NULL;
 	size_t ca_len = 0;
 	if (!cfg->skip_tls_verify) {
-		r = read_file_full(cfg->kube_ca_file, CA_MAX_BYTES, &ca, &ca_len);
+		r = file_read_full(cfg->kube_ca_file, CA_MAX_BYTES, &ca, &ca_len);
 		if (r < 0) {
 			wipe_free(token, token_cap);
 			return error_set(err, ERR_IO, r, "reading KUBE_CA_FILE \"%s\": %s",
@@ -237,7 +237,7 @@ static int write_kubeconfig(struct installer *in, struct error *err)
 	}
 	r = 0;
 	if (!same_file(in->kubeconfig_path, text, len, cfg->kubeconfig_mode))
-		r = write_file_atomic(in->kubeconfig_path, text, len, cfg->kubeconfig_mode);
+		r = file_write_atomic(in->kubeconfig_path, text, len, cfg->kubeconfig_mode);
 	wipe_free(text, len);
 	if (r < 0)
 		return error_set(err, ERR_IO, r, "writing kubeconfig \"%s\": %s",
@@ -366,7 +366,7 @@ static int install_chained(struct installer *in, json_t *entry, struct error *er
 		_cleanup_free_ char *list_path = path_join(dir, list_name);
 		if (!list_path)
 			return error_set(err, ERR_INTERNAL, -ENOMEM, "out of memory");
-		r = write_file_atomic(list_path, text, text_len, mode);
+		r = file_write_atomic(list_path, text, text_len, mode);
 		if (r < 0)
 			return error_set(err, ERR_IO, r, "writing \"%s\": %s", list_path,
 					 strerror(-r));
@@ -385,7 +385,7 @@ static int install_chained(struct installer *in, json_t *entry, struct error *er
 	if (json_equal(existing, updated)) {
 		log_debug("CNI conf file=\"%s\" already holds our entry", src_path);
 	} else {
-		r = write_file_atomic(src_path, text, text_len, mode);
+		r = file_write_atomic(src_path, text, text_len, mode);
 		if (r < 0)
 			return error_set(err, ERR_IO, r, "writing \"%s\": %s", src_path,
 					 strerror(-r));
@@ -423,7 +423,7 @@ static int install_standalone(struct installer *in, json_t *entry, const char *t
 	mode_t mode = conf_mode_for(cfg, path);
 	r = 0;
 	if (!same_file(path, text, len, mode))
-		r = write_file_atomic(path, text, len, mode);
+		r = file_write_atomic(path, text, len, mode);
 	wipe_free(text, len);
 	if (r < 0)
 		return error_set(err, ERR_IO, r, "writing \"%s\": %s", path, strerror(-r));
@@ -522,7 +522,7 @@ int installer_check(struct installer *in, bool *ret_valid, struct error *err)
 
 	_cleanup_free_ char *buf = NULL;
 	size_t len;
-	r = read_file_full(in->conf_path, CONFLIST_MAX_BYTES, &buf, &len);
+	r = file_read_full(in->conf_path, CONFLIST_MAX_BYTES, &buf, &len);
 	if (r == -ENOENT)
 		return invalid(ret_valid, "CNI config file removed: %s", in->conf_path);
 	if (r < 0)
@@ -558,7 +558,7 @@ static int uninstall_chained(struct installer *in, struct error *err)
 	const char *dir = in->cfg.mounted_cni_net_dir;
 	_cleanup_free_ char *buf = NULL;
 	size_t len;
-	int r = read_file_full(in->conf_path, CONFLIST_MAX_BYTES, &buf, &len);
+	int r = file_read_full(in->conf_path, CONFLIST_MAX_BYTES, &buf, &len);
 	if (r == -ENOENT)
 		return 0;
 	if (r < 0)
@@ -580,7 +580,7 @@ static int uninstall_chained(struct installer *in, struct error *err)
 		_cleanup_free_ char *orig_path = path_join(dir, in->orig_conf_name);
 		if (!orig_path)
 			return error_set(err, ERR_INTERNAL, -ENOMEM, "out of memory");
-		r = write_file_atomic(orig_path, in->orig_conf_bytes, in->orig_conf_len, mode);
+		r = file_write_atomic(orig_path, in->orig_conf_bytes, in->orig_conf_len, mode);
 		if (r < 0)
 			return error_set(err, ERR_IO, r, "restoring \"%s\": %s", orig_path,
 					 strerror(-r));
@@ -595,7 +595,7 @@ static int uninstall_chained(struct installer *in, struct error *err)
 	r = conflist_dump(cleaned, &text, &text_len);
 	if (r < 0)
 		return error_set(err, ERR_INTERNAL, r, "serialising \"%s\"", in->conf_path);
-	r = write_file_atomic(in->conf_path, text, text_len, mode);
+	r = file_write_atomic(in->conf_path, text, text_len, mode);
 	if (r < 0)
 		return error_set(err, ERR_IO, r, "writing \"%s\": %s", in->conf_path, strerror(-r));
 	log_info("removed the istio-cni entry from CNI conf file=\"%s\"", in->conf_path);

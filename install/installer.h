@@ -3,7 +3,7 @@
  * The installer: what the node agent does to the host's CNI files. It
  * orchestrates the pure modules of install/
  * (cni_conf_dir, conflist, plugin_conf, kubeconfig_writer) and the atomic
- * writers (binary_install, write_file_atomic):
+ * writers (binary_install, file_write_atomic):
  *
  *   install:   copy the plugin binary (temp + rename), write the plugin
  *              kubeconfig, insert our entry into the primary conf (chained)

@@ -114,7 +114,8 @@ static int print_error(const struct request *req, const struct error *err, int r
 
 static int read_stdin(struct request *req, struct error *err)
 {
-	int r = read_fd_full(STDIN_FILENO, NETCONF_MAX_BYTES, &req->stdin_buf, &req->stdin_len);
+	int r = file_read_fd_full(STDIN_FILENO, NETCONF_MAX_BYTES, &req->stdin_buf,
+				  &req->stdin_len);
 	if (r == -EFBIG)
 		return error_set(err, ERR_IO, r, "network configuration on stdin exceeds %d bytes",
 				 NETCONF_MAX_BYTES);

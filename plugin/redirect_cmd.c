@@ -56,7 +56,7 @@ static int parse_args(int argc, char **argv, const char *verb, struct cmd_args *
 static int read_input(const char *path, size_t cap, char **ret_buf, size_t *ret_len,
 		      struct error *err)
 {
-	int r = read_file_full(path, cap, ret_buf, ret_len);
+	int r = file_read_full(path, cap, ret_buf, ret_len);
 	if (r < 0)
 		return error_set(err, ERR_IO, r, "reading %s: %s", path, strerror(-r));
 	return 0;

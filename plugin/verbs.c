@@ -54,7 +54,8 @@ static enum pod_route route_pod(const struct netconf *conf, const struct cni_arg
 		return POD_OWN;
 	if (netconf_namespace_excluded(conf, args->pod_namespace))
 		return POD_EXCLUDED_NS;
-	if (conf->have_pod_annotations && !string_map_get(&conf->pod_annotations, ANN_STATUS))
+	if (conf->have_pod_annotations &&
+	    !netconf_string_map_get(&conf->pod_annotations, ANN_STATUS))
 		return POD_NOT_INJECTED;
 	return POD_LOOKUP;
 }

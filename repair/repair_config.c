@@ -154,7 +154,7 @@ static int env_list(const struct source *src, const char *name, char **ret, stru
 	size_t len = 0;
 	char *save = NULL;
 	for (char *tok = strtok_r(copy, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
-		strip(tok);
+		parse_strip(tok);
 		if (!*tok)
 			continue;
 		if (strpbrk(tok, " \t\r\n"))

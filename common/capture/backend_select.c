@@ -109,7 +109,7 @@ int backend_probe_legacy_tables(struct legacy_tables *ret)
 	for (int f = 0; f < _PLAN_FAMILY_MAX; f++) {
 		_cleanup_free_ char *buf = NULL;
 		size_t len = 0;
-		int r = read_file_full(names_path[f], TABLE_NAMES_MAX, &buf, &len);
+		int r = file_read_full(names_path[f], TABLE_NAMES_MAX, &buf, &len);
 		if (r == -ENOENT)
 			continue; /* ip_tables / ip6_tables not loaded: no legacy table anywhere */
 		if (r < 0)

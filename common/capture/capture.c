@@ -357,7 +357,7 @@ static int pod_ns_open(const char *netns_path, bool nfnl, struct pod_ns *ret, st
 	for (int i = 0; i < 2 && r >= 0; i++) {
 		if (!c.s[i])
 			continue;
-		r = mnl_socket_setup(c.s[i]);
+		r = netns_mnl_socket_setup(c.s[i]);
 		if (r < 0)
 			r = error_set(err, ERR_NETLINK, r, "binding a netlink socket");
 	}

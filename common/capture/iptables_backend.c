@@ -37,12 +37,12 @@ static int run_save(const struct iptables_ctx *ctx, enum plan_family fam, char *
 	if (res.status != 0) {
 		r = error_set(err, ERR_IPTABLES, -EIO, "%s exited with status %d", bin, res.status);
 		error_add_details(err, "%s", res.err);
-		sandbox_result_done(&res);
+		iptables_sandbox_result_done(&res);
 		return r;
 	}
 	log_debug("%s: %zu bytes", bin, res.out_len);
 	*ret = TAKE_PTR(res.out);
-	sandbox_result_done(&res);
+	iptables_sandbox_result_done(&res);
 	return 0;
 }
 
@@ -74,11 +74,11 @@ static int run_restore(const struct iptables_ctx *ctx, enum plan_family fam, con
 		r = error_set(err, ERR_IPTABLES, -EIO, "%s --noflush exited with status %d: %.300s",
 			      bin, res.status, res.err);
 		error_add_details(err, "%s\n--- document ---\n%s", res.err, doc);
-		sandbox_result_done(&res);
+		iptables_sandbox_result_done(&res);
 		return r;
 	}
 	log_debug("%s --noflush: applied %zu bytes", bin, strlen(doc));
-	sandbox_result_done(&res);
+	iptables_sandbox_result_done(&res);
 	return 0;
 }
 

@@ -58,12 +58,12 @@ struct sandbox_result {
 	char *err; /* stderr, at most IPTABLES_STDERR_MAX bytes, NUL-terminated */
 };
 
-void sandbox_result_done(struct sandbox_result *r);
+void iptables_sandbox_result_done(struct sandbox_result *r);
 
 /*
  * Runs cmd as described above. Returns 0 when the program ran to an exit
  * (ret->status tells how; ret is the caller's to release with
- * sandbox_result_done), or a negative errno with ERR_IPTABLES: the sandbox
+ * iptables_sandbox_result_done), or a negative errno with ERR_IPTABLES: the sandbox
  * could not be set up (which step and why), the exec failed, stdout exceeded
  * its cap (-EFBIG), or the timeout killed the child (-ETIMEDOUT).
  */

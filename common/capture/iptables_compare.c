@@ -92,7 +92,7 @@ static int compare_views(const struct iptables_view *want, struct iptables_view 
 	for (int t = 0; t < _PLAN_TABLE_MAX; t++) {
 		const struct iptables_vtable *wt = &want->table[t];
 		struct iptables_vtable *ht = &have->table[t];
-		const char *tname = plan_table_iptables_name(t);
+		const char *tname = redirect_plan_table_iptables_name(t);
 		for (size_t c = 0; c < wt->n; c++) {
 			const struct iptables_vchain *wc = &wt->chain[c];
 			struct iptables_vchain *hc = iptables_chain_get(ht, wc->name, false);

@@ -111,7 +111,7 @@ int iptables_build_document(const char *save, const struct redirect_plan *plan,
 	}
 	for (int t = 0; t < _PLAN_TABLE_MAX; t++)
 		if (!done[t] && cl[t] && cl[t][0])
-			fprintf(f, "* %s\n%sCOMMIT\n", plan_table_iptables_name(t), cl[t]);
+			fprintf(f, "* %s\n%sCOMMIT\n", redirect_plan_table_iptables_name(t), cl[t]);
 	r = mem_finish(f, &buf, ret_doc);
 out:
 	for (int t = 0; t < _PLAN_TABLE_MAX; t++)

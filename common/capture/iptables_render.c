@@ -23,10 +23,10 @@ static void put_match(FILE *f, const struct plan_match *m)
 		fprintf(f, " %s-p %s", neg, m->u.proto == IPPROTO_UDP ? "udp" : "tcp");
 		break;
 	case PM_SADDR:
-		fprintf(f, " %s-s %s", neg, cidr_to_string(&m->u.cidr, c, sizeof(c)));
+		fprintf(f, " %s-s %s", neg, parse_cidr_to_string(&m->u.cidr, c, sizeof(c)));
 		break;
 	case PM_DADDR:
-		fprintf(f, " %s-d %s", neg, cidr_to_string(&m->u.cidr, c, sizeof(c)));
+		fprintf(f, " %s-d %s", neg, parse_cidr_to_string(&m->u.cidr, c, sizeof(c)));
 		break;
 	case PM_DPORT:
 		fprintf(f, " %s--dport %u", neg, m->u.port);
@@ -79,7 +79,7 @@ static void put_verdict(FILE *f, const struct plan_verdict *v)
 {
 	switch (v->kind) {
 	case PV_JUMP:
-		fprintf(f, " -j %s", plan_chain_iptables_name(v->chain));
+		fprintf(f, " -j %s", redirect_plan_chain_iptables_name(v->chain));
 		break;
 	case PV_RETURN:
 		fputs(" -j RETURN", f);
@@ -117,9 +117,9 @@ static void put_verdict(FILE *f, const struct plan_verdict *v)
 static void put_rule(FILE *f, const struct plan_rule *r)
 {
 	if (r->insert_pos > 0)
-		fprintf(f, "-I %s %u", plan_chain_iptables_name(r->chain), r->insert_pos);
+		fprintf(f, "-I %s %u", redirect_plan_chain_iptables_name(r->chain), r->insert_pos);
 	else
-		fprintf(f, "-A %s", plan_chain_iptables_name(r->chain));
+		fprintf(f, "-A %s", redirect_plan_chain_iptables_name(r->chain));
 	for (unsigned int i = 0; i < r->n_matches && i < PLAN_MATCHES_MAX; i++)
 		put_match(f, &r->match[i]);
 	put_verdict(f, &r->verdict);
@@ -188,15 +188,15 @@ int iptables_render(const struct redirect_plan *plan, enum plan_family fam, char
 		if (!any)
 			continue;
 
-		fprintf(f, "* %s\n", plan_table_iptables_name(order[t]));
+		fprintf(f, "* %s\n", redirect_plan_table_iptables_name(order[t]));
 		for (size_t i = 0; i < rs->n; i++) {
 			const struct plan_rule *r = &rs->rule[i];
 			if (r->table != order[t] || r->chain >= _PLAN_CHAIN_MAX ||
 			    declared[r->chain])
 				continue;
 			declared[r->chain] = true;
-			if (!plan_chain_is_builtin(r->chain))
-				fprintf(f, "-N %s\n", plan_chain_iptables_name(r->chain));
+			if (!redirect_plan_chain_is_builtin(r->chain))
+				fprintf(f, "-N %s\n", redirect_plan_chain_iptables_name(r->chain));
 		}
 		/* Chains only jumped to still have to exist. */
 		for (size_t i = 0; i < rs->n; i++) {
@@ -206,8 +206,8 @@ int iptables_render(const struct redirect_plan *plan, enum plan_family fam, char
 			    c >= _PLAN_CHAIN_MAX || declared[c])
 				continue;
 			declared[c] = true;
-			if (!plan_chain_is_builtin(c))
-				fprintf(f, "-N %s\n", plan_chain_iptables_name(c));
+			if (!redirect_plan_chain_is_builtin(c))
+				fprintf(f, "-N %s\n", redirect_plan_chain_iptables_name(c));
 		}
 		for (size_t i = 0; i < rs->n; i++)
 			if (rs->rule[i].table == order[t])

@@ -53,7 +53,7 @@ static const char *step_name(int step)
 	return "sandbox";
 }
 
-void sandbox_result_done(struct sandbox_result *r)
+void iptables_sandbox_result_done(struct sandbox_result *r)
 {
 	free(r->out);
 	free(r->err);
@@ -274,7 +274,7 @@ static int child_result(const struct sandbox_cmd *cmd, struct child_io *io, int 
 		res.out = strdup("");
 	res.err = io->errc.buf ? TAKE_PTR(io->errc.buf) : strdup("");
 	if ((cmd->stdout_cap > 0 && !res.out) || !res.err) {
-		sandbox_result_done(&res);
+		iptables_sandbox_result_done(&res);
 		return -ENOMEM;
 	}
 	*ret = res;

@@ -72,8 +72,8 @@ static char *canon_value(const char *v)
 	if (strchr(v, '/') && parse_cidr(v, &c) >= 0) {
 		struct cidr m;
 		char buf[64];
-		cidr_mask(&c, &m);
-		return strdup(cidr_to_string(&m, buf, sizeof(buf)));
+		parse_cidr_mask(&c, &m);
+		return strdup(parse_cidr_to_string(&m, buf, sizeof(buf)));
 	}
 	uint64_t a, b;
 	const char *slash = strchr(v, '/');
@@ -252,7 +252,7 @@ static bool is_ours_name(const char *n)
 int iptables_table_from_name(const char *n)
 {
 	for (int t = 0; t < _PLAN_TABLE_MAX; t++)
-		if (strcmp(n, plan_table_iptables_name(t)) == 0)
+		if (strcmp(n, redirect_plan_table_iptables_name(t)) == 0)
 			return t;
 	return -1;
 }
@@ -394,20 +394,20 @@ int iptables_view_from_plan(const struct redirect_plan *plan, enum plan_family f
 		const struct plan_rule *pr = &rs->rule[i];
 		struct iptables_vtable *tb = &v.table[pr->table];
 		tb->present = true;
-		struct iptables_vchain *c = iptables_chain_get(tb,
-							       plan_chain_iptables_name(pr->chain),
-							       true);
+		struct iptables_vchain *c =
+			iptables_chain_get(tb, redirect_plan_chain_iptables_name(pr->chain), true);
 		if (!c) {
 			r = -ENOMEM;
 			goto fail;
 		}
 		if (pr->verdict.kind == PV_JUMP &&
-		    !iptables_chain_get(tb, plan_chain_iptables_name(pr->verdict.chain), true)) {
+		    !iptables_chain_get(tb, redirect_plan_chain_iptables_name(pr->verdict.chain),
+					true)) {
 			r = -ENOMEM;
 			goto fail;
 		}
 		/* chain_get may have moved c */
-		c = iptables_chain_get(tb, plan_chain_iptables_name(pr->chain), false);
+		c = iptables_chain_get(tb, redirect_plan_chain_iptables_name(pr->chain), false);
 		char *spec = NULL;
 		r = iptables_render_rule(pr, &spec);
 		if (r < 0)

@@ -138,7 +138,7 @@ static int batch_table(struct batch *b, enum plan_table t, bool add)
 	if (!tb)
 		return -ENOMEM;
 	nftnl_table_set_u32(tb, NFTNL_TABLE_FAMILY, NFPROTO_INET);
-	nftnl_table_set_str(tb, NFTNL_TABLE_NAME, plan_table_nft_name(t));
+	nftnl_table_set_str(tb, NFTNL_TABLE_NAME, redirect_plan_table_nft_name(t));
 	struct nlmsghdr *nlh = batch_msg(b, add ? NFT_MSG_NEWTABLE : NFT_MSG_DELTABLE,
 					 add ? NLM_F_CREATE | NLM_F_EXCL : 0, &info);
 	if (!nlh)
@@ -154,8 +154,8 @@ static struct nftnl_chain *chain_new(enum plan_table t, enum plan_chain c)
 	if (!ch)
 		return NULL;
 	nftnl_chain_set_u32(ch, NFTNL_CHAIN_FAMILY, NFPROTO_INET);
-	nftnl_chain_set_str(ch, NFTNL_CHAIN_TABLE, plan_table_nft_name(t));
-	nftnl_chain_set_str(ch, NFTNL_CHAIN_NAME, plan_chain_nft_name(c));
+	nftnl_chain_set_str(ch, NFTNL_CHAIN_TABLE, redirect_plan_table_nft_name(t));
+	nftnl_chain_set_str(ch, NFTNL_CHAIN_NAME, redirect_plan_chain_nft_name(c));
 	const struct nft_base_chain *bc = nft_base_chain(t, c);
 	if (bc) {
 		nftnl_chain_set_u32(ch, NFTNL_CHAIN_HOOKNUM, bc->hooknum);
@@ -297,7 +297,7 @@ uint32_t nft_seq_start(void)
 static void describe_msg(const struct nft_program *p, const struct msg_info *mi, char *buf,
 			 size_t len)
 {
-	const char *t = plan_table_nft_name(mi->table);
+	const char *t = redirect_plan_table_nft_name(mi->table);
 	switch (mi->kind) {
 	case MSG_DEL_TABLE:
 		(void)snprintf(buf, len, "delete table inet %s", t);
@@ -306,7 +306,8 @@ static void describe_msg(const struct nft_program *p, const struct msg_info *mi,
 		(void)snprintf(buf, len, "add table inet %s", t);
 		break;
 	case MSG_ADD_CHAIN:
-		(void)snprintf(buf, len, "add chain inet %s %s", t, plan_chain_nft_name(mi->chain));
+		(void)snprintf(buf, len, "add chain inet %s %s", t,
+			       redirect_plan_chain_nft_name(mi->chain));
 		break;
 	case MSG_ADD_SET:
 	case MSG_ADD_ELEMS:
@@ -318,7 +319,7 @@ static void describe_msg(const struct nft_program *p, const struct msg_info *mi,
 			       mi->kind == MSG_ADD_RULE	 ? "add rule"
 			       : mi->kind == MSG_ADD_SET ? "add set for rule"
 							 : "add set elements for rule",
-			       t, plan_chain_nft_name(mi->chain), text ? text : "");
+			       t, redirect_plan_chain_nft_name(mi->chain), text ? text : "");
 		break;
 	}
 	}

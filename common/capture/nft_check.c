@@ -68,7 +68,7 @@ static int dump(struct mnl_socket *nl, uint16_t type, const char *table, const c
 static int table_index(const char *name)
 {
 	for (int t = 0; t < _PLAN_TABLE_MAX; t++)
-		if (name && strcmp(name, plan_table_nft_name(t)) == 0)
+		if (name && strcmp(name, redirect_plan_table_nft_name(t)) == 0)
 			return t;
 	return -1;
 }
@@ -408,7 +408,7 @@ static int kstate_read(struct mnl_socket *nl, struct kstate *k, struct error *er
 	for (int t = 0; t < _PLAN_TABLE_MAX && r >= 0; t++) {
 		if (!(k->present & (1u << t)))
 			continue;
-		const char *tn = plan_table_nft_name(t);
+		const char *tn = redirect_plan_table_nft_name(t);
 		size_t first_set = k->n_sets;
 		r = dump(nl, NFT_MSG_GETSET, tn, NULL, sets_cb, k, err);
 		for (size_t i = first_set; i < k->n_sets && r >= 0; i++) {
@@ -534,8 +534,8 @@ static int rules_diff(struct diffs *d, const struct nft_program *p, const struct
 /* Compares chain c of table t (present in the kernel) with the program. */
 static int chain_check(struct diffs *d, const struct nft_program *p, struct kstate *k, int t, int c)
 {
-	const char *tn = plan_table_nft_name(t);
-	const char *cn = plan_chain_nft_name(c);
+	const char *tn = redirect_plan_table_nft_name(t);
+	const char *cn = redirect_plan_chain_nft_name(c);
 	struct kchain *kc = kchain_find(k, t, cn);
 	if (!p->chain_used[t][c]) {
 		if (kc)
@@ -578,10 +578,10 @@ static void unknown_chains(struct diffs *d, const struct kstate *k, int t)
 			continue;
 		bool known = false;
 		for (int c = 0; c < _PLAN_CHAIN_MAX; c++)
-			if (strcmp(k->ch[i].name, plan_chain_nft_name(c)) == 0)
+			if (strcmp(k->ch[i].name, redirect_plan_chain_nft_name(c)) == 0)
 				known = true;
 		if (!known)
-			diff_add(d, "extra chain inet %s %s", plan_table_nft_name(t),
+			diff_add(d, "extra chain inet %s %s", redirect_plan_table_nft_name(t),
 				 k->ch[i].name);
 	}
 }
@@ -594,7 +594,7 @@ int nft_check_program(struct mnl_socket *nl, const struct nft_program *p, struct
 
 	r = kstate_read(nl, &k, err);
 	for (int t = 0; t < _PLAN_TABLE_MAX && r >= 0; t++) {
-		const char *tn = plan_table_nft_name(t);
+		const char *tn = redirect_plan_table_nft_name(t);
 		bool have = k.present & (1u << t);
 		if (p->table_used[t] && !have)
 			diff_add(&d, "missing table inet %s", tn);

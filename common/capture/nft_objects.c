@@ -465,7 +465,7 @@ static void build_verdict(struct rb *b, const struct nft_rule_ir *r)
 	switch (v->kind) {
 	case PV_JUMP:
 		e_counter(b);
-		e_verdict(b, NFT_JUMP, plan_chain_nft_name(v->chain));
+		e_verdict(b, NFT_JUMP, redirect_plan_chain_nft_name(v->chain));
 		break;
 	case PV_RETURN:
 		e_counter(b);
@@ -531,7 +531,7 @@ static void build_verdict(struct rb *b, const struct nft_rule_ir *r)
 
 int nft_build_rule(const struct nft_rule_ir *r, uint32_t set_id, struct nft_built_rule *ret)
 {
-	const char *table = plan_table_nft_name(r->table);
+	const char *table = redirect_plan_table_nft_name(r->table);
 	struct nft_built_rule br = {0};
 	struct rb b = {0};
 
@@ -540,7 +540,7 @@ int nft_build_rule(const struct nft_rule_ir *r, uint32_t set_id, struct nft_buil
 		return -ENOMEM;
 	nftnl_rule_set_u32(br.rule, NFTNL_RULE_FAMILY, NFPROTO_INET);
 	nftnl_rule_set_str(br.rule, NFTNL_RULE_TABLE, table);
-	nftnl_rule_set_str(br.rule, NFTNL_RULE_CHAIN, plan_chain_nft_name(r->chain));
+	nftnl_rule_set_str(br.rule, NFTNL_RULE_CHAIN, redirect_plan_chain_nft_name(r->chain));
 	b.rule = br.rule;
 
 	build_matches(&b, r, table, set_id, &br.set);

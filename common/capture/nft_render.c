@@ -236,7 +236,7 @@ static void put_rule(FILE *f, const struct nft_rule_ir *r)
 	const struct plan_verdict *v = &r->verdict;
 	switch (v->kind) {
 	case PV_JUMP:
-		fprintf(f, "counter jump %s", plan_chain_nft_name(v->chain));
+		fprintf(f, "counter jump %s", redirect_plan_chain_nft_name(v->chain));
 		break;
 	case PV_RETURN:
 		fputs("counter return", f);
@@ -291,7 +291,8 @@ int nft_rule_ir_render(const struct nft_rule_ir *r, char **ret)
 static void put_chain_decl(FILE *f, enum plan_table t, enum plan_chain c)
 {
 	const struct nft_base_chain *b = nft_base_chain(t, c);
-	fprintf(f, "add chain inet %s %s", plan_table_nft_name(t), plan_chain_nft_name(c));
+	fprintf(f, "add chain inet %s %s", redirect_plan_table_nft_name(t),
+		redirect_plan_chain_nft_name(c));
 	if (b)
 		fprintf(f, " { type %s hook %s priority %d ; }", b->type, b->hook, b->prio);
 	fputc('\n', f);
@@ -308,15 +309,15 @@ static int program_render(const struct nft_program *p, char **ret_text)
 	for (int t = 0; t < _PLAN_TABLE_MAX; t++) {
 		if (!p->table_used[t])
 			continue;
-		fprintf(f, "add table inet %s\n", plan_table_nft_name(t));
+		fprintf(f, "add table inet %s\n", redirect_plan_table_nft_name(t));
 		for (int c = 0; c < _PLAN_CHAIN_MAX; c++)
 			if (p->chain_used[t][c])
 				put_chain_decl(f, t, c);
 		for (size_t i = 0; i < p->n; i++) {
 			if (p->rule[i].table != (enum plan_table)t)
 				continue;
-			fprintf(f, "add rule inet %s %s ", plan_table_nft_name(t),
-				plan_chain_nft_name(p->rule[i].chain));
+			fprintf(f, "add rule inet %s %s ", redirect_plan_table_nft_name(t),
+				redirect_plan_chain_nft_name(p->rule[i].chain));
 			put_rule(f, &p->rule[i]);
 			fputc('\n', f);
 		}

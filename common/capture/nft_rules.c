@@ -562,7 +562,8 @@ int nft_program_build(const struct redirect_plan *plan, struct nft_program *ret,
 			size_t from = p.n;
 			/* Without IPv6 rules, base chains admit IPv4 only; regular chains are
 			 * reachable only from them. */
-			bool qualify = !p.ipv6 && plan_chain_is_builtin((enum plan_chain)c);
+			bool qualify = !p.ipv6 &&
+				       redirect_plan_chain_is_builtin((enum plan_chain)c);
 			r = merge_chain(&p, &cl[PLAN_V4][t][c], &cl[PLAN_V6][t][c], qualify);
 			if (r < 0)
 				goto oom;

@@ -100,7 +100,7 @@ static int for_each_entry(const char *key, const char *value, entry_fn fn, void 
 		}
 		memcpy(buf, p, len);
 		buf[len] = '\0';
-		strip(buf);
+		parse_strip(buf);
 		if (buf[0] != '\0') {
 			if (++count > REDIRECT_LIST_MAX)
 				return invalid(err, key, value, "more than %d entries",
@@ -207,7 +207,7 @@ static bool is_wildcard(const char *value)
 	if (len >= sizeof(buf))
 		return false;
 	memcpy(buf, value, len + 1);
-	return strcmp(strip(buf), "*") == 0;
+	return strcmp(parse_strip(buf), "*") == 0;
 }
 
 static int add_port(const char *entry, void *userdata)
@@ -300,7 +300,7 @@ int redirect_parse_cidrs(const char *key, const char *value, bool allow_wildcard
 
 bool redirect_ifname_valid(const char *name)
 {
-	if (!ifname_valid(name) || name[0] == '-')
+	if (!parse_ifname_valid(name) || name[0] == '-')
 		return false;
 	size_t n = strlen(name);
 	for (size_t i = 0; i < n; i++) {

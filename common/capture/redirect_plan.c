@@ -65,27 +65,27 @@ static const char *const chain_nft[_PLAN_CHAIN_MAX] = {
 	[PLAN_CHAIN_DROP] = NFT_CHAIN_DROP,
 };
 
-const char *plan_table_iptables_name(enum plan_table t)
+const char *redirect_plan_table_iptables_name(enum plan_table t)
 {
 	return t < _PLAN_TABLE_MAX ? table_ipt[t] : "?";
 }
 
-const char *plan_table_nft_name(enum plan_table t)
+const char *redirect_plan_table_nft_name(enum plan_table t)
 {
 	return t < _PLAN_TABLE_MAX ? table_nft[t] : "?";
 }
 
-const char *plan_chain_iptables_name(enum plan_chain c)
+const char *redirect_plan_chain_iptables_name(enum plan_chain c)
 {
 	return c < _PLAN_CHAIN_MAX ? chain_ipt[c] : "?";
 }
 
-const char *plan_chain_nft_name(enum plan_chain c)
+const char *redirect_plan_chain_nft_name(enum plan_chain c)
 {
 	return c < _PLAN_CHAIN_MAX ? chain_nft[c] : "?";
 }
 
-bool plan_chain_is_builtin(enum plan_chain c)
+bool redirect_plan_chain_is_builtin(enum plan_chain c)
 {
 	return c == PLAN_CHAIN_PREROUTING || c == PLAN_CHAIN_OUTPUT;
 }

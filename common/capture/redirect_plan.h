@@ -149,10 +149,10 @@ int redirect_plan_add(struct redirect_plan *plan, enum plan_family fam,
 		      const struct plan_rule *rule) _must_check_;
 
 /* Names: "nat", "ISTIO_INBOUND"/"istio-inbound", ... */
-const char *plan_table_iptables_name(enum plan_table t);
-const char *plan_chain_iptables_name(enum plan_chain c);
-const char *plan_table_nft_name(enum plan_table t);
-const char *plan_chain_nft_name(enum plan_chain c);
-bool plan_chain_is_builtin(enum plan_chain c);
+const char *redirect_plan_table_iptables_name(enum plan_table t);
+const char *redirect_plan_chain_iptables_name(enum plan_chain c);
+const char *redirect_plan_table_nft_name(enum plan_table t);
+const char *redirect_plan_chain_nft_name(enum plan_chain c);
+bool redirect_plan_chain_is_builtin(enum plan_chain c);
 
 #endif

@@ -7,7 +7,7 @@
 #include <string.h>
 #include <strings.h>
 
-bool k8s_name_valid(const char *s)
+bool cni_args_k8s_name_valid(const char *s)
 {
 	size_t n = s ? strlen(s) : 0;
 	if (n == 0 || n > K8S_NAME_MAX)
@@ -112,11 +112,11 @@ int cni_args_parse(const char *s, struct cni_args *ret, struct error *err)
 
 	if (ulen > 0 && !a.ignore_unknown)
 		return error_set(err, ERR_ENV, -EINVAL, "CNI_ARGS: unknown args [%s]", unknown);
-	if (a.pod_namespace[0] && !k8s_name_valid(a.pod_namespace))
+	if (a.pod_namespace[0] && !cni_args_k8s_name_valid(a.pod_namespace))
 		return error_set(err, ERR_ENV, -EINVAL,
 				 "CNI_ARGS: K8S_POD_NAMESPACE \"%.64s\" is not a Kubernetes name",
 				 a.pod_namespace);
-	if (a.pod_name[0] && !k8s_name_valid(a.pod_name))
+	if (a.pod_name[0] && !cni_args_k8s_name_valid(a.pod_name))
 		return error_set(err, ERR_ENV, -EINVAL,
 				 "CNI_ARGS: K8S_POD_NAME \"%.64s\" is not a Kubernetes name",
 				 a.pod_name);

@@ -29,6 +29,6 @@ struct cni_args {
 int cni_args_parse(const char *s, struct cni_args *ret, struct error *err) _must_check_;
 
 /* A Kubernetes object name: 1-253 of [a-z0-9.-], alphanumeric at both ends. */
-bool k8s_name_valid(const char *s);
+bool cni_args_k8s_name_valid(const char *s);
 
 #endif

@@ -56,7 +56,7 @@ const char *cni_command_to_string(enum cni_command c)
 	return c >= 0 && c < _CNI_CMD_MAX ? command_names[c] : "?";
 }
 
-const char *env_lookup(const char *const *envp, const char *name)
+const char *cni_env_lookup(const char *const *envp, const char *name)
 {
 	size_t n = strlen(name);
 	for (; envp && *envp; envp++)
@@ -78,7 +78,7 @@ static bool container_id_valid(const char *s)
 
 int cni_env_load(const char *const *envp, struct cni_env *ret, struct error *err)
 {
-	const char *cmd = env_lookup(envp, "CNI_COMMAND");
+	const char *cmd = cni_env_lookup(envp, "CNI_COMMAND");
 	if (!cmd || cmd[0] == '\0')
 		return -ENOENT;
 
@@ -90,7 +90,7 @@ int cni_env_load(const char *const *envp, struct cni_env *ret, struct error *err
 	char missing[256] = "";
 	size_t mlen = 0;
 	for (int i = 0; i < _ENV_VAR_MAX; i++) {
-		val[i] = env_lookup(envp, env_table[i].name);
+		val[i] = cni_env_lookup(envp, env_table[i].name);
 		if (val[i] && val[i][0] == '\0')
 			val[i] = NULL;
 		if (!val[i] && env_table[i].required[e.command]) {
@@ -107,7 +107,7 @@ int cni_env_load(const char *const *envp, struct cni_env *ret, struct error *err
 	if (val[ENV_CONTAINERID] && !container_id_valid(val[ENV_CONTAINERID]))
 		return error_set(err, ERR_ENV, -EINVAL, "invalid CNI_CONTAINERID \"%.128s\"",
 				 val[ENV_CONTAINERID]);
-	if (val[ENV_IFNAME] && !ifname_valid(val[ENV_IFNAME]))
+	if (val[ENV_IFNAME] && !parse_ifname_valid(val[ENV_IFNAME]))
 		return error_set(err, ERR_ENV, -EINVAL, "invalid CNI_IFNAME \"%.64s\"",
 				 val[ENV_IFNAME]);
 

@@ -34,7 +34,7 @@ int cni_command_from_string(const char *s, enum cni_command *ret) _must_check_;
 const char *cni_command_to_string(enum cni_command c);
 
 /* Looks up name in a NULL-terminated "K=V" array; borrowed result or NULL. */
-const char *env_lookup(const char *const *envp, const char *name);
+const char *cni_env_lookup(const char *const *envp, const char *name);
 
 /*
  * Reads CNI_COMMAND and the variables it needs from envp. A missing

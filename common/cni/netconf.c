@@ -59,7 +59,7 @@ struct netconf *netconf_free(struct netconf *c)
 	return NULL;
 }
 
-const char *string_map_get(const struct string_map *m, const char *key)
+const char *netconf_string_map_get(const struct string_map *m, const char *key)
 {
 	for (size_t i = 0; i < m->n; i++)
 		if (strcmp(m->keys[i], key) == 0)

@@ -80,7 +80,7 @@ static inline void netconf_freep(struct netconf **p)
 bool netconf_namespace_excluded(const struct netconf *conf, const char *ns);
 
 /* NULL when absent; borrowed. */
-const char *string_map_get(const struct string_map *m, const char *key);
+const char *netconf_string_map_get(const struct string_map *m, const char *key);
 
 const char *redirect_backend_to_string(enum redirect_backend b);
 

@@ -19,7 +19,7 @@
 #define MAX_ALIASES 1024
 #define MAX_EVENTS 200000
 
-void secret_free(char *s)
+void kubeconfig_secret_free(char *s)
 {
 	if (!s)
 		return;
@@ -46,7 +46,7 @@ void kubeconfig_free(struct kubeconfig *k)
 	free(k->server);
 	free(k->ca_file);
 	free(k->ca_data);
-	secret_free(k->token);
+	kubeconfig_secret_free(k->token);
 	free(k->token_file);
 	free(k->client_cert_file);
 	free(k->client_cert_data);
@@ -62,7 +62,7 @@ int kubeconfig_read_secret(const char *path, size_t cap, char **ret, size_t *ret
 		return -EINVAL;
 
 	_cleanup_close_ int fd = -1;
-	int r0 = open_regular_file(path, &fd);
+	int r0 = file_open_regular(path, &fd);
 	if (r0 < 0)
 		return r0;
 	struct stat st;
@@ -422,7 +422,7 @@ static int decode_data(char **b64, const char *where, uint8_t **ret, size_t *ret
 		return 0;
 	int r = base64_decode(*b64, strlen(*b64), ret, ret_len);
 	if (secret)
-		secret_free(*b64);
+		kubeconfig_secret_free(*b64);
 	else
 		free(*b64);
 	*b64 = NULL;
@@ -712,7 +712,7 @@ int kubeconfig_current_token(const struct kubeconfig *k, char **ret, struct erro
 	if (r < 0)
 		return error_set(err, ERR_IO, r, "cannot read token file %s: %s", k->token_file,
 				 r == -EINVAL ? "not a regular file" : strerror(-r));
-	const char *t = strip(raw);
+	const char *t = parse_strip(raw);
 	if (!t[0])
 		return error_set(err, ERR_CONFIG, -EINVAL, "token file %s is empty", k->token_file);
 	if (!token_valid(t))

@@ -109,11 +109,11 @@ int kubeconfig_current_token(const struct kubeconfig *k, char **ret, struct erro
 	_must_check_;
 
 /* explicit_bzero + free for a NUL-terminated secret; accepts NULL. */
-void secret_free(char *s);
-static inline void secret_freep(char **s)
+void kubeconfig_secret_free(char *s);
+static inline void kubeconfig_secret_freep(char **s)
 {
-	secret_free(*s);
+	kubeconfig_secret_free(*s);
 }
-#define _cleanup_secret_ _cleanup_(secret_freep)
+#define _cleanup_secret_ _cleanup_(kubeconfig_secret_freep)
 
 #endif

@@ -67,7 +67,7 @@ int netns_run(int netns_fd, int (*fn)(void *userdata), void *userdata, struct er
 	return r;
 }
 
-int mnl_socket_setup(struct mnl_socket *nl)
+int netns_mnl_socket_setup(struct mnl_socket *nl)
 {
 	int one = 1;
 	/* Best effort: old kernels lack these; errors then carry no text. */
@@ -112,7 +112,7 @@ int netns_mnl_open(int netns_fd, const int *bus, struct mnl_socket **ret, unsign
 	if (r < 0 && err && err->kind == ERR_NONE)
 		r = error_set(err, ERR_NETLINK, r, "opening netlink sockets in the pod netns");
 	for (unsigned int i = 0; i < n && r >= 0; i++) {
-		r = mnl_socket_setup(out[i]);
+		r = netns_mnl_socket_setup(out[i]);
 		if (r < 0)
 			r = error_set(err, ERR_NETLINK, r, "binding a netlink socket");
 	}

@@ -43,7 +43,7 @@ int netns_mnl_open(int netns_fd, const int *bus, struct mnl_socket **ret, unsign
 		   struct error *err) _must_check_;
 
 /* Configures and binds a socket made elsewhere (extended ack, capped acks). */
-int mnl_socket_setup(struct mnl_socket *nl) _must_check_;
+int netns_mnl_socket_setup(struct mnl_socket *nl) _must_check_;
 
 #include <libmnl/libmnl.h>
 

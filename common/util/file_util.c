@@ -9,7 +9,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
-int read_fd_full(int fd, size_t cap, char **ret_buf, size_t *ret_len)
+int file_read_fd_full(int fd, size_t cap, char **ret_buf, size_t *ret_len)
 {
 	size_t size = 4096, len = 0;
 	_cleanup_free_ char *buf = malloc(size);
@@ -68,23 +68,23 @@ static int open_regular(const char *path, int flags, int *ret_fd)
 	return 0;
 }
 
-int open_regular_file(const char *path, int *ret_fd)
+int file_open_regular(const char *path, int *ret_fd)
 {
 	return open_regular(path, 0, ret_fd);
 }
 
-int open_regular_file_nofollow(const char *path, int *ret_fd)
+int file_open_regular_nofollow(const char *path, int *ret_fd)
 {
 	return open_regular(path, O_NOFOLLOW, ret_fd);
 }
 
-int read_file_full(const char *path, size_t cap, char **ret_buf, size_t *ret_len)
+int file_read_full(const char *path, size_t cap, char **ret_buf, size_t *ret_len)
 {
 	_cleanup_close_ int fd = -1;
-	int r = open_regular_file(path, &fd);
+	int r = file_open_regular(path, &fd);
 	if (r < 0)
 		return r;
-	return read_fd_full(fd, cap, ret_buf, ret_len);
+	return file_read_fd_full(fd, cap, ret_buf, ret_len);
 }
 
 static int fsync_dir_of(const char *path)
@@ -112,7 +112,7 @@ static int fsync_dir_of(const char *path)
 	return 0;
 }
 
-int write_file_atomic(const char *path, const void *data, size_t len, mode_t mode)
+int file_write_atomic(const char *path, const void *data, size_t len, mode_t mode)
 {
 	char tmp[PATH_MAX];
 	int n = snprintf(tmp, sizeof(tmp), "%s.tmp.XXXXXX", path);

@@ -19,20 +19,20 @@
  * once instead of hanging the caller, a directory -EISDIR. The returned
  * descriptor is blocking and close-on-exec; it is the caller's to close.
  */
-int open_regular_file(const char *path, int *ret_fd) _must_check_;
+int file_open_regular(const char *path, int *ret_fd) _must_check_;
 /* The same, and a symlink at path is -ELOOP. */
-int open_regular_file_nofollow(const char *path, int *ret_fd) _must_check_;
+int file_open_regular_nofollow(const char *path, int *ret_fd) _must_check_;
 
-int read_fd_full(int fd, size_t cap, char **ret_buf, size_t *ret_len) _must_check_;
+int file_read_fd_full(int fd, size_t cap, char **ret_buf, size_t *ret_len) _must_check_;
 
-/* read_fd_full on open_regular_file(path). */
-int read_file_full(const char *path, size_t cap, char **ret_buf, size_t *ret_len) _must_check_;
+/* read_fd_full on file_open_regular(path). */
+int file_read_full(const char *path, size_t cap, char **ret_buf, size_t *ret_len) _must_check_;
 
 /*
  * Writes data to a temp file in path's directory, fsyncs it, sets mode,
  * renames it over path and fsyncs the directory. On failure the temp file is
  * removed and path is untouched.
  */
-int write_file_atomic(const char *path, const void *data, size_t len, mode_t mode) _must_check_;
+int file_write_atomic(const char *path, const void *data, size_t len, mode_t mode) _must_check_;
 
 #endif

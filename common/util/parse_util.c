@@ -87,7 +87,7 @@ int parse_cidr(const char *s, struct cidr *ret)
 	return 0;
 }
 
-const char *cidr_to_string(const struct cidr *c, char *buf, size_t len)
+const char *parse_cidr_to_string(const struct cidr *c, char *buf, size_t len)
 {
 	char a[INET6_ADDRSTRLEN];
 	if (!inet_ntop(c->family, &c->addr, a, sizeof(a)))
@@ -96,7 +96,7 @@ const char *cidr_to_string(const struct cidr *c, char *buf, size_t len)
 	return buf;
 }
 
-void cidr_mask(const struct cidr *c, struct cidr *ret)
+void parse_cidr_mask(const struct cidr *c, struct cidr *ret)
 {
 	struct cidr m = *c;
 	unsigned int bits = c->family == AF_INET ? 32 : 128;
@@ -105,7 +105,7 @@ void cidr_mask(const struct cidr *c, struct cidr *ret)
 	*ret = m;
 }
 
-bool ifname_valid(const char *s)
+bool parse_ifname_valid(const char *s)
 {
 	if (!s || s[0] == '\0' || strlen(s) >= IFNAMSIZ)
 		return false;
@@ -118,7 +118,7 @@ bool ifname_valid(const char *s)
 	return true;
 }
 
-char *strip(char *s)
+char *parse_strip(char *s)
 {
 	size_t n = strlen(s);
 	while (n > 0 && isspace((unsigned char)s[n - 1]))

@@ -39,15 +39,15 @@ struct cidr {
 int parse_cidr(const char *s, struct cidr *ret) _must_check_;
 
 /* Formats as "addr/prefix" into buf (at least 64 bytes). */
-const char *cidr_to_string(const struct cidr *c, char *buf, size_t len);
+const char *parse_cidr_to_string(const struct cidr *c, char *buf, size_t len);
 
 /* The network address (host bits cleared). */
-void cidr_mask(const struct cidr *c, struct cidr *ret);
+void parse_cidr_mask(const struct cidr *c, struct cidr *ret);
 
 /* Kernel rules for interface names: 1-15 bytes, no '/', no whitespace, not "." or "..". */
-bool ifname_valid(const char *s);
+bool parse_ifname_valid(const char *s);
 
 /* Trims ASCII whitespace in place at both ends; returns s. */
-char *strip(char *s);
+char *parse_strip(char *s);
 
 #endif

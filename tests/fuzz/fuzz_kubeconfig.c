@@ -26,7 +26,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		if (kubeconfig_current_token(k, &t, &err) == 0) {
 			if (strcmp(t, k->token) != 0)
 				abort();
-			secret_free(t);
+			kubeconfig_secret_free(t);
 		}
 	}
 	kubeconfig_free(k);

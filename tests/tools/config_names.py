@@ -17,7 +17,7 @@ KIND is one of
 Where the names come from:
   env       every #define of common/util/istio_names.h named ENV_*, and the
             first name-like argument (a literal or a macro) of every call of
-            getenv, env_get, env_lookup and the env_* readers built on them;
+            getenv, env_get, cni_env_lookup and the env_* readers built on them;
             the names of cni_env.c's env_table; "X*" for a `prefix[] = "X"`
             (a family of variables matched by prefix)
   conf      the key argument of json_object_get and the typed getters of the
@@ -44,7 +44,7 @@ NAMES_H = "common/util/istio_names.h"
 
 # Functions whose first name-like argument is an environment variable; for
 # those in DEFAULT_ARG the next argument is the default.
-ENV_READERS = ("getenv", "secure_getenv", "env_get", "env_lookup", "envp_get", "env_string",
+ENV_READERS = ("getenv", "secure_getenv", "env_get", "cni_env_lookup", "envp_get", "env_string",
                "env_bool", "env_path", "env_file_name", "env_log_level", "env_port", "env_text",
                "env_uint", "env_list")
 DEFAULT_ARG = {"env_string", "env_bool", "env_path", "env_file_name", "env_port", "env_text",

@@ -253,7 +253,7 @@ static void test_plugin_line(void **state)
 	for (size_t i = 0; i < sizeof(t) / sizeof(t[0]); i++) {
 		struct plugin_line *pl = malloc(sizeof(*pl));
 		assert_non_null(pl);
-		plugin_line_parse(t[i].line, strlen(t[i].line), pl);
+		log_sink_line_parse(t[i].line, strlen(t[i].line), pl);
 		assert_int_equal(pl->kind, t[i].kind);
 		assert_int_equal(pl->level, t[i].level);
 		assert_string_equal(pl->msg, t[i].msg);

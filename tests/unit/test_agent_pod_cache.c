@@ -279,7 +279,7 @@ static void test_queue(void **state)
 static void test_throttle(void **state)
 {
 	struct install_throttle t;
-	install_throttle_init(&t, 1000);
+	agent_install_throttle_init(&t, 1000);
 	/* One token, then waits capped at a second until the bucket refills. */
 	assert_int_equal(install_throttle_take(&t, 1000), 0);
 	assert_int_equal(install_throttle_take(&t, 1000), AGENT_THROTTLE_MAX_WAIT_MS);
@@ -288,7 +288,7 @@ static void test_throttle(void **state)
 	assert_int_equal(t.hits, 0);
 	/* Proceeding after a wait counts hits, a free token resets them. */
 	for (unsigned i = 1; i <= 7; i++)
-		assert_int_equal(install_throttle_force(&t, 6000 + i * 1000), i);
+		assert_int_equal(agent_install_throttle_force(&t, 6000 + i * 1000), i);
 	assert_int_equal(install_throttle_take(&t, 13000), AGENT_THROTTLE_MAX_WAIT_MS);
 	assert_int_equal(install_throttle_take(&t, 13000 + AGENT_THROTTLE_PERIOD_MS), 0);
 	assert_int_equal(t.hits, 0);

@@ -145,7 +145,7 @@ static void test_probe_nft(void **state)
 	struct mnl_socket *nl = mnl_socket_open2(NETLINK_NETFILTER, SOCK_CLOEXEC);
 	if (!nl)
 		skip();
-	assert_int_equal(mnl_socket_setup(nl), 0);
+	assert_int_equal(netns_mnl_socket_setup(nl), 0);
 	bool available = false;
 	struct error err = {0};
 	int r = backend_probe_nft(nl, &available, &err);

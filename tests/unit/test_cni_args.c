@@ -82,12 +82,12 @@ static void test_too_long(void **state)
 
 static void test_k8s_names(void **state)
 {
-	assert_true(k8s_name_valid("istio-system"));
-	assert_true(k8s_name_valid("a.b-c9"));
-	assert_false(k8s_name_valid(""));
-	assert_false(k8s_name_valid("A"));
-	assert_false(k8s_name_valid("a_b"));
-	assert_false(k8s_name_valid("a."));
+	assert_true(cni_args_k8s_name_valid("istio-system"));
+	assert_true(cni_args_k8s_name_valid("a.b-c9"));
+	assert_false(cni_args_k8s_name_valid(""));
+	assert_false(cni_args_k8s_name_valid("A"));
+	assert_false(cni_args_k8s_name_valid("a_b"));
+	assert_false(cni_args_k8s_name_valid("a."));
 }
 
 int main(void)

@@ -133,8 +133,8 @@ static void test_values_borrowed(void **state)
 static void test_lookup_prefix(void **state)
 {
 	const char *envp[] = {"CNI_NETNSX=1", "CNI_NETNS=/a", NULL};
-	assert_string_equal(env_lookup(envp, "CNI_NETNS"), "/a");
-	assert_null(env_lookup(envp, "CNI_NET"));
+	assert_string_equal(cni_env_lookup(envp, "CNI_NETNS"), "/a");
+	assert_null(cni_env_lookup(envp, "CNI_NET"));
 }
 
 static void test_command_names(void **state)

@@ -31,7 +31,7 @@ static char *slurp(const char *path, size_t *ret_len)
 {
 	char *buf = NULL;
 	size_t len = 0;
-	int r = read_file_full(path, CONFLIST_MAX_BYTES, &buf, &len);
+	int r = file_read_full(path, CONFLIST_MAX_BYTES, &buf, &len);
 	if (r < 0)
 		fail_msg("reading %s: %s", path, strerror(-r));
 	if (ret_len)

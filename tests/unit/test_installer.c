@@ -36,14 +36,14 @@ struct env {
 
 static void write_str(const char *path, const char *s, mode_t mode)
 {
-	assert_int_equal(write_file_atomic(path, s, strlen(s), mode), 0);
+	assert_int_equal(file_write_atomic(path, s, strlen(s), mode), 0);
 }
 
 static char *slurp(const char *path)
 {
 	char *buf = NULL;
 	size_t len;
-	if (read_file_full(path, 1 << 20, &buf, &len) < 0)
+	if (file_read_full(path, 1 << 20, &buf, &len) < 0)
 		return NULL;
 	return buf;
 }

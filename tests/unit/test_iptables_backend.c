@@ -36,7 +36,7 @@ static char *slurp(const char *path)
 {
 	char *buf = NULL;
 	size_t len = 0;
-	if (read_file_full(path, 1u << 20, &buf, &len) < 0)
+	if (file_read_full(path, 1u << 20, &buf, &len) < 0)
 		fail_msg("cannot read %s", path);
 	return buf;
 }
@@ -413,7 +413,7 @@ static void test_sandbox_nsswitch_masked(void **state)
 	assert_int_equal(run(argv, NULL, 65536, 0, &res, &err), 0);
 	assert_int_equal(res.status, 0);
 	assert_int_equal(res.out_len, 0); /* the child sees /dev/null */
-	sandbox_result_done(&res);
+	iptables_sandbox_result_done(&res);
 
 	/* the mask is a read-only bind mount in the child's own mount namespace */
 	const char *argv2[] = {"/bin/cat", "/proc/self/mountinfo", NULL};
@@ -421,12 +421,12 @@ static void test_sandbox_nsswitch_masked(void **state)
 	const char *line = strstr(res.out, " /etc/nsswitch.conf ");
 	assert_non_null(line);
 	assert_true(strncmp(line + strlen(" /etc/nsswitch.conf "), "ro", 2) == 0);
-	sandbox_result_done(&res);
+	iptables_sandbox_result_done(&res);
 
 	/* our own view is untouched */
 	_cleanup_free_ char *mine = NULL;
 	size_t len = 0;
-	assert_int_equal(read_file_full("/etc/nsswitch.conf", 1 << 20, &mine, &len), 0);
+	assert_int_equal(file_read_full("/etc/nsswitch.conf", 1 << 20, &mine, &len), 0);
 	assert_true(len > 0);
 }
 
@@ -442,12 +442,12 @@ static void test_sandbox_env_and_stdin(void **state)
 	assert_int_equal(run(argv, NULL, 65536, 0, &res, &err), 0);
 	assert_string_equal(res.out, "PATH=/usr/sbin:/usr/bin:/sbin:/bin\n"
 				     "XTABLES_LOCKFILE=/run/test-xtables.lock\n");
-	sandbox_result_done(&res);
+	iptables_sandbox_result_done(&res);
 
 	const char *cat[] = {"/bin/cat", NULL};
 	assert_int_equal(run(cat, "*nat\nCOMMIT\n", 65536, 0, &res, &err), 0);
 	assert_string_equal(res.out, "*nat\nCOMMIT\n");
-	sandbox_result_done(&res);
+	iptables_sandbox_result_done(&res);
 
 	/* a document far larger than a pipe buffer */
 	size_t big = 1u << 20;
@@ -457,7 +457,7 @@ static void test_sandbox_env_and_stdin(void **state)
 	doc[big] = '\0';
 	assert_int_equal(run(cat, doc, 2 * big, 0, &res, &err), 0);
 	assert_int_equal(res.out_len, big);
-	sandbox_result_done(&res);
+	iptables_sandbox_result_done(&res);
 	/* stdout beyond its cap is an error, not a truncation */
 	assert_int_equal(run(cat, doc, 1000, 0, &res, &err), -EFBIG);
 	assert_int_equal(err.kind, ERR_IPTABLES);
@@ -469,7 +469,7 @@ static void test_sandbox_env_and_stdin(void **state)
 	assert_int_equal(run(bad, NULL, 4096, 0, &res, &err), 0);
 	assert_int_not_equal(res.status, 0);
 	assert_non_null(strstr(res.err, "nonexistent-file"));
-	sandbox_result_done(&res);
+	iptables_sandbox_result_done(&res);
 }
 
 static void test_sandbox_failures(void **state)

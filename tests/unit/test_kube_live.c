@@ -79,7 +79,7 @@ static struct kubeconfig *make_kubeconfig(const char *server, const char *user_y
 		break;
 	case CA_DATA: {
 		size_t len;
-		assert_int_equal(read_file_full(ca_path, 65536, &pem, &len), 0);
+		assert_int_equal(file_read_full(ca_path, 65536, &pem, &len), 0);
 		assert_int_equal(base64_encode((const uint8_t *)pem, len, &b64), 0);
 		(void)snprintf(cluster, sizeof(cluster), "certificate-authority-data: %s, ", b64);
 		break;
@@ -630,7 +630,7 @@ static void test_token_rotation(void **state)
 	(void)snprintf(tok, sizeof(tok), "%s/token", dir);
 	(void)snprintf(user, sizeof(user), "tokenFile: '%s'", tok);
 	const char *good = env("KUBE_LIVE_TOKEN");
-	assert_int_equal(write_file_atomic(tok, good, strlen(good), 0600), 0);
+	assert_int_equal(file_write_atomic(tok, good, strlen(good), 0600), 0);
 
 	struct kubeconfig *kc = make_kubeconfig(env("KUBE_LIVE_SERVER"), user, CA_FILE,
 						env("KUBE_LIVE_CA"));
@@ -643,10 +643,10 @@ static void test_token_rotation(void **state)
 	assert_int_equal(kube_client_get(c, "/api/v1/namespaces/default/pods", &j, NULL, &err), 0);
 	json_decref(j);
 	/* Rotated to a token the server does not know: the next request uses it. */
-	assert_int_equal(write_file_atomic(tok, "revoked\n", 8, 0600), 0);
+	assert_int_equal(file_write_atomic(tok, "revoked\n", 8, 0600), 0);
 	assert_int_equal(kube_client_get(c, "/api/v1/namespaces/default/pods", &j, NULL, &err),
 			 -EACCES);
-	assert_int_equal(write_file_atomic(tok, good, strlen(good), 0600), 0);
+	assert_int_equal(file_write_atomic(tok, good, strlen(good), 0600), 0);
 	error_clear(&err);
 	assert_int_equal(kube_client_get(c, "/api/v1/namespaces/default/pods", &j, NULL, &err), 0);
 	json_decref(j);

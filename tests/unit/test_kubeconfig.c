@@ -402,7 +402,7 @@ static void test_token_file(void **state)
 		{"a\nX-Injected: 1", -EINVAL, NULL, "not allowed in an HTTP header"},
 	};
 	for (size_t i = 0; i < ELEMENTSOF(t); i++) {
-		assert_int_equal(write_file_atomic(tok, t[i].content, strlen(t[i].content), 0600),
+		assert_int_equal(file_write_atomic(tok, t[i].content, strlen(t[i].content), 0600),
 				 0);
 		char *got = NULL;
 		error_clear(&err);
@@ -410,7 +410,7 @@ static void test_token_file(void **state)
 		assert_int_equal(r, t[i].r);
 		if (r == 0) {
 			assert_string_equal(got, t[i].token);
-			secret_free(got);
+			kubeconfig_secret_free(got);
 		} else {
 			assert_null(got);
 			assert_non_null(strstr(err.msg, t[i].msg_part));
@@ -456,11 +456,11 @@ static void test_in_cluster(void **state)
 	error_clear(&err);
 	assert_int_equal(kubeconfig_in_cluster(dir, "10.0.0.1", "443", &k, &err), -ENOENT);
 	assert_int_equal(err.kind, ERR_IO);
-	assert_int_equal(write_file_atomic(ca, "pem", 3, 0644), 0);
+	assert_int_equal(file_write_atomic(ca, "pem", 3, 0644), 0);
 	error_clear(&err);
 	assert_int_equal(kubeconfig_in_cluster(dir, "10.0.0.1", "443", &k, &err), -ENOENT);
 	assert_non_null(strstr(err.msg, "token"));
-	assert_int_equal(write_file_atomic(tok, "sa-token\n", 9, 0600), 0);
+	assert_int_equal(file_write_atomic(tok, "sa-token\n", 9, 0600), 0);
 
 	static const struct {
 		const char *host, *port, *server;
@@ -480,7 +480,7 @@ static void test_in_cluster(void **state)
 		char *got;
 		assert_int_equal(kubeconfig_current_token(k, &got, &err), 0);
 		assert_string_equal(got, "sa-token");
-		secret_free(got);
+		kubeconfig_secret_free(got);
 		kubeconfig_free(k);
 	}
 	assert_int_equal(unlink(tok), 0);
@@ -495,12 +495,12 @@ static void test_read_secret(void **state)
 	assert_int_equal(kubeconfig_read_secret(FIX "token", 64, &buf, &len), 0);
 	assert_string_equal(buf, "file-token-123\n");
 	assert_int_equal(len, 15);
-	secret_free(buf);
+	kubeconfig_secret_free(buf);
 	assert_int_equal(kubeconfig_read_secret(FIX "token", 4, &buf, &len), -EFBIG);
 	assert_int_equal(kubeconfig_read_secret(FIX, 4096, &buf, &len), -EISDIR);
 	assert_int_equal(kubeconfig_read_secret(FIX "nope", 4096, &buf, &len), -ENOENT);
 	kubeconfig_free(NULL);
-	secret_free(NULL);
+	kubeconfig_secret_free(NULL);
 }
 
 int main(void)

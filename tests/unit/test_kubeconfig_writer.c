@@ -32,7 +32,7 @@ __attribute__((noinline)) static char *slurp(const char *path)
 {
 	char *buf = NULL;
 	size_t len;
-	int r = read_file_full(path, 1 << 20, &buf, &len);
+	int r = file_read_full(path, 1 << 20, &buf, &len);
 	assert_int_equal(r, 0);
 	return buf;
 }

@@ -81,8 +81,8 @@ static void test_defaults_and_extras(void **state)
 	assert_string_equal(c->cni_version, "0.1.0"); /* libcni's default */
 	assert_true(c->have_pod_annotations);
 	assert_int_equal(c->pod_annotations.n, 2);
-	assert_string_equal(string_map_get(&c->pod_annotations, ANN_STATUS), "{}");
-	assert_null(string_map_get(&c->pod_annotations, "missing"));
+	assert_string_equal(netconf_string_map_get(&c->pod_annotations, ANN_STATUS), "{}");
+	assert_null(netconf_string_map_get(&c->pod_annotations, "missing"));
 	assert_int_equal(c->log_level, LOG_LEVEL_INFO); /* unknown level: info, as Istio */
 	assert_int_equal(c->redirect_backend, REDIRECT_BACKEND_IPTABLES);
 	assert_int_equal(c->pod_lookup_timeout_sec, 2);

@@ -85,35 +85,35 @@ static void test_cidrs(void **state)
 		if (r < 0)
 			continue;
 		assert_int_equal(c.family, t[i].family);
-		assert_string_equal(cidr_to_string(&c, buf, sizeof(buf)), t[i].out);
-		cidr_mask(&c, &m);
-		assert_string_equal(cidr_to_string(&m, buf, sizeof(buf)), t[i].masked);
+		assert_string_equal(parse_cidr_to_string(&c, buf, sizeof(buf)), t[i].out);
+		parse_cidr_mask(&c, &m);
+		assert_string_equal(parse_cidr_to_string(&m, buf, sizeof(buf)), t[i].masked);
 	}
 }
 
 static void test_ifnames(void **state)
 {
-	assert_true(ifname_valid("eth0"));
-	assert_true(ifname_valid("net1"));
-	assert_true(ifname_valid("abcdefghijklmno")); /* 15 bytes */
-	assert_false(ifname_valid("abcdefghijklmnop"));
-	assert_false(ifname_valid(""));
-	assert_false(ifname_valid("."));
-	assert_false(ifname_valid(".."));
-	assert_false(ifname_valid("a/b"));
-	assert_false(ifname_valid("a b"));
-	assert_false(ifname_valid("a:b"));
-	assert_false(ifname_valid(NULL));
+	assert_true(parse_ifname_valid("eth0"));
+	assert_true(parse_ifname_valid("net1"));
+	assert_true(parse_ifname_valid("abcdefghijklmno")); /* 15 bytes */
+	assert_false(parse_ifname_valid("abcdefghijklmnop"));
+	assert_false(parse_ifname_valid(""));
+	assert_false(parse_ifname_valid("."));
+	assert_false(parse_ifname_valid(".."));
+	assert_false(parse_ifname_valid("a/b"));
+	assert_false(parse_ifname_valid("a b"));
+	assert_false(parse_ifname_valid("a:b"));
+	assert_false(parse_ifname_valid(NULL));
 }
 
 static void test_strip(void **state)
 {
 	char a[] = "  15001 ,";
-	assert_string_equal(strip(a), "15001 ,");
+	assert_string_equal(parse_strip(a), "15001 ,");
 	char b[] = "\t x \n";
-	assert_string_equal(strip(b), "x");
+	assert_string_equal(parse_strip(b), "x");
 	char c[] = "   ";
-	assert_string_equal(strip(c), "");
+	assert_string_equal(parse_strip(c), "");
 }
 
 int main(void)

@@ -55,7 +55,7 @@ static json_t *load_json(const char *path)
 {
 	_cleanup_free_ char *buf = NULL;
 	size_t len;
-	assert_int_equal(read_file_full(path, CONFLIST_MAX_BYTES, &buf, &len), 0);
+	assert_int_equal(file_read_full(path, CONFLIST_MAX_BYTES, &buf, &len), 0);
 	json_t *j = json_loadb(buf, len, JSON_PRESERVE_ORDER, NULL);
 	assert_non_null(j);
 	return j;
@@ -81,7 +81,7 @@ static void check_generated(const char *const *envp, const char *golden, bool ow
 	_cleanup_free_ char *text = NULL, *gold = NULL;
 	size_t len;
 	assert_int_equal(conflist_dump_ordered(got, &text, &len), 0);
-	assert_int_equal(read_file_full(golden, CONFLIST_MAX_BYTES, &gold, &len), 0);
+	assert_int_equal(file_read_full(golden, CONFLIST_MAX_BYTES, &gold, &len), 0);
 	assert_string_equal(text, gold);
 }
 
@@ -194,7 +194,7 @@ static void test_template_istio(void **state)
 		skip();
 	_cleanup_free_ char *tmpl = NULL;
 	size_t len;
-	assert_int_equal(read_file_full(REF_INSTALL "/istio-cni.conf.template", 65536, &tmpl, &len),
+	assert_int_equal(file_read_full(REF_INSTALL "/istio-cni.conf.template", 65536, &tmpl, &len),
 			 0);
 	struct plugin_template_values v = {.log_level = "debug",
 					   .kubeconfig_filename = "/path/to/kubeconfig"};

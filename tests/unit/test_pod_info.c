@@ -22,7 +22,7 @@ static json_t *load_fixture(const char *name)
 	(void)snprintf(path, sizeof(path), "%s/fixtures/pods/%s", TEST_SOURCE_DIR, name);
 	_cleanup_free_ char *buf = NULL;
 	size_t len = 0;
-	assert_int_equal(read_file_full(path, 1u << 20, &buf, &len), 0);
+	assert_int_equal(file_read_full(path, 1u << 20, &buf, &len), 0);
 	json_error_t jerr;
 	json_t *j = json_loadb(buf, len, JSON_REJECT_DUPLICATES, &jerr);
 	assert_non_null(j);

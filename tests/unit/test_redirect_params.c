@@ -125,7 +125,7 @@ static const char *fmt_cidrs(const struct cidr_list *l, char *buf, size_t len)
 	for (size_t i = 0; i < l->n; i++) {
 		char c[64];
 		off += (size_t)snprintf(buf + off, len - off, "%s%s", i ? "," : "",
-					cidr_to_string(&l->cidr[i], c, sizeof(c)));
+					parse_cidr_to_string(&l->cidr[i], c, sizeof(c)));
 	}
 	return buf;
 }
@@ -201,7 +201,8 @@ static void test_defaults(void **state)
 	assert_false(p.dns_capture);
 	assert_false(p.dual_stack);
 	assert_false(p.drop_invalid);
-	assert_string_equal(cidr_to_string(&p.host_loopback_v4, buf, sizeof(buf)), "127.0.0.1/32");
+	assert_string_equal(parse_cidr_to_string(&p.host_loopback_v4, buf, sizeof(buf)),
+			    "127.0.0.1/32");
 	redirect_params_done(&p);
 	redirect_params_done(&p); /* idempotent */
 	redirect_params_done(NULL);

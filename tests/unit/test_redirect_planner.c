@@ -34,7 +34,7 @@ static char *slurp(const char *path)
 {
 	char *buf = NULL;
 	size_t len = 0;
-	if (read_file_full(path, 1u << 20, &buf, &len) < 0)
+	if (file_read_full(path, 1u << 20, &buf, &len) < 0)
 		fail_msg("cannot read %s", path);
 	return buf;
 }
@@ -345,7 +345,7 @@ static void test_capture_goldens(void **state)
 static int chain_from_nft(const char *name)
 {
 	for (int c = 0; c < _PLAN_CHAIN_MAX; c++)
-		if (strcmp(plan_chain_nft_name((enum plan_chain)c), name) == 0)
+		if (strcmp(redirect_plan_chain_nft_name((enum plan_chain)c), name) == 0)
 			return c;
 	return -1;
 }
@@ -353,7 +353,7 @@ static int chain_from_nft(const char *name)
 static int table_from_nft(const char *name)
 {
 	for (int t = 0; t < _PLAN_TABLE_MAX; t++)
-		if (strcmp(plan_table_nft_name((enum plan_table)t), name) == 0)
+		if (strcmp(redirect_plan_table_nft_name((enum plan_table)t), name) == 0)
 			return t;
 	return -1;
 }
@@ -393,8 +393,9 @@ static void test_nft_golden_rule_counts(void **state)
 			for (int ch = 0; ch < _PLAN_CHAIN_MAX; ch++)
 				if (got[t][ch] != want[t][ch])
 					fail_msg("%s: %s/%s has %u rules, nft golden %u", c->golden,
-						 plan_table_nft_name(t), plan_chain_nft_name(ch),
-						 got[t][ch], want[t][ch]);
+						 redirect_plan_table_nft_name(t),
+						 redirect_plan_chain_nft_name(ch), got[t][ch],
+						 want[t][ch]);
 		redirect_plan_done(&plan);
 		redirect_params_done(&p);
 	}
