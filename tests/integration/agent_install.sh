@@ -29,7 +29,8 @@ fi
 
 # --- not ready before install: no primary conf yet -----------------------
 mv "$NETD/10-bridge.conflist" "$T/held.conflist"
-agent_start
+# The capture audit off: the capabilities below are the installer's alone.
+agent_start AUDIT_INTERVAL_SECONDS=0
 if wait_for 10 is_not_ready; then pass "/readyz 503 while no primary conf exists"; else
 	fail "/readyz 503 while no primary conf exists: got $(readyz)"; fi
 assert_eq "$(http_code "http://127.0.0.1:$HEALTH_PORT/healthz")" 200 "/healthz 200 before install"
@@ -164,9 +165,17 @@ assert_eq "$AGENT_RC" 0 "SIGINT: exit 0"
 check "SIGINT: primary conf as before install" same_json "$NETD/10-bridge.conflist" \
 	"$T/original.conflist"
 
-agent_start REPAIR_ENABLED=true REPAIR_REPAIR_PODS=false REPAIR_DELETE_PODS=true
+agent_start REPAIR_ENABLED=true REPAIR_REPAIR_PODS=false REPAIR_DELETE_PODS=true \
+	AUDIT_INTERVAL_SECONDS=0
 agent_wait_ready 10 || true
 assert_eq "$(capmask "$AGENT_PID" CapEff)" 0000000000000002 "repair by deletion: CapEff"
+agent_stop TERM
+
+# The audit (on by default) enters pod netns and reads their rules: it keeps
+# what in-place repair keeps, with the repair loop off.
+agent_start REPAIR_ENABLED=false
+agent_wait_ready 10 || true
+assert_eq "$(capmask "$AGENT_PID" CapEff)" 0000000000283002 "audit on, repair off: CapEff"
 agent_stop TERM
 
 summary
