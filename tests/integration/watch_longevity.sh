@@ -14,9 +14,9 @@
 #  - a watch the server ends is resumed from the last resourceVersion, with
 #    no new LIST;
 #  - SIGTERM stops it within 2 s;
-#  - the node agent (pod cache + repair thread) idle for 10 s: one WATCH per
-#    watcher; its repair thread deletes a pod broken meanwhile within a
-#    second; SIGTERM stops it within 2 s.
+#  - the node agent (pod cache + repair thread, fed by one pod watch) idle
+#    for 10 s: one WATCH; its repair thread deletes a pod broken meanwhile
+#    within a second; SIGTERM stops it within 2 s.
 # Root for the agent part (its netns); traffic only on loopback.
 
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
@@ -133,16 +133,16 @@ agent_setup
 pods_json "$T/pods.json" '[p.istio_pod("web-%d" % i) for i in range(3)]'
 ctl POST /pods "@$T/pods.json" >/dev/null
 
-two_watches() { [[ $(agent_log "len($WATCHES)") -ge 2 ]]; }
+one_watch() { [[ $(agent_log "len($WATCHES)") -ge 1 ]]; }
 
 agent_start REPAIR_ENABLED=true REPAIR_DELETE_PODS=true LOG_LEVEL=info
 agent_wait_ready || { summary; exit 1; }
-wait_for 15 two_watches || fail "the agent did not open its two watches"
+wait_for 15 one_watch || fail "the agent did not open its pod watch"
 sleep "$IDLE"
-assert_eq "$(agent_log "len($WATCHES)")" 2 \
-	"agent idle for ${IDLE} s: two WATCH requests, one per watcher (pod cache, repair)"
+assert_eq "$(agent_log "len($WATCHES)")" 1 \
+	"agent idle for ${IDLE} s: one WATCH request, shared by the pod cache and repair"
 assert_eq "$(agent_log "sorted(300 <= int(x['params']['timeoutSeconds']) < 600 for x in $WATCHES)")" \
-	"[True, True]" "both with a timeoutSeconds in [300, 600)"
+	"[True]" "with a timeoutSeconds in [300, 600)"
 
 t0=$(date +%s.%N)
 ctl POST /pods/default/web-1/broken '{}' >/dev/null
@@ -154,14 +154,14 @@ if wait_for 5 deleted; then
 else
 	fail "the agent's repair thread did not delete web-1"
 fi
-assert_eq "$(agent_log "len($WATCHES)")" 2 "... with no new WATCH request"
+assert_eq "$(agent_log "len($WATCHES)")" 1 "... with no new WATCH request"
 
 t0=$(date +%s.%N)
 agent_stop TERM
 t1=$(date +%s.%N)
 assert_eq "$AGENT_RC" 0 "SIGTERM: the agent exits 0"
 took=$("$PYTHON" -c "print('%.3f' % ($t1 - $t0))")
-check "SIGTERM stops the agent (uninstall, both watch threads joined) within 2 s (took $took s)" \
+check "SIGTERM stops the agent (uninstall, the watch and repair threads joined) within 2 s (took $took s)" \
 	under "$took" 2.0
 
 summary
