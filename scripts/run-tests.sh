@@ -18,7 +18,7 @@
 # sanitizer runtimes are shared libraries: both run on dynamic builds.
 #
 # Env: JOBS (parallel build jobs, default nproc), FUZZ_SECONDS (bounded fuzz
-# run per harness, default 60, two at a time), SKIP_DEPS=1, SKIP_FUZZ=1, SKIP_ASAN=1,
+# run per harness, default 20, two at a time), SKIP_DEPS=1, SKIP_FUZZ=1, SKIP_ASAN=1,
 # SKIP_TIDY=1, STRICT_FORMAT=0 (report formatting only), STRICT_TIDY=0 (report tidy only),
 # LEAK_CHECK=0 (no leak check: for a machine other tests run on meanwhile).
 set -uo pipefail

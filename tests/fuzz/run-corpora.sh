@@ -14,7 +14,7 @@
 #   tests/fuzz/run-corpora.sh            # CI: replay, fuzz, report
 #   tests/fuzz/run-corpora.sh --merge    # also grow tests/fuzz/corpus/
 #
-# Env: FUZZ_SECONDS (default 60) per harness for the bounded run, 0 to only
+# Env: FUZZ_SECONDS (default 20) per harness for the bounded run, 0 to only
 # replay; FUZZ_JOBS (default 2) harnesses fuzzing at once; FUZZ_BUILD_DIR
 # (default build-fuzz).
 set -uo pipefail
@@ -22,7 +22,7 @@ set -uo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 FUZZ_DIR=$ROOT/tests/fuzz
 BUILD=${FUZZ_BUILD_DIR:-$ROOT/build-fuzz}
-SECONDS_EACH=${FUZZ_SECONDS:-60}
+SECONDS_EACH=${FUZZ_SECONDS:-20}
 FUZZ_JOBS=${FUZZ_JOBS:-2}
 JOBS=${JOBS:-$(nproc)}
 MERGE=0
