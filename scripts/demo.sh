@@ -13,7 +13,9 @@
 #   5. a connection from the meshed pod lands on its 15001 listener with its
 #      original destination; the uninjected pod's goes straight through;
 #   6. the early pod fails istio-cni-validate (126), the agent's repair loop
-#      repairs it in place, and istio-cni-validate passes.
+#      repairs it in place, and istio-cni-validate passes;
+#   7. the meshed pod's rules are deleted at run time: the agent's capture
+#      audit finds the drift within its interval and restores them.
 #
 # Usage: sudo [BUILD_DIR=DIR] scripts/demo.sh [--no-build]
 #   BUILD_DIR   the build dir whose bin/ it runs (default build/), static or not
@@ -200,7 +202,8 @@ ip netns exec "$EARLY_NS" sleep 600 &
 on_exit kill $!
 
 say "The agent installs istio-cni into the conf dir and starts its pod cache and repair loop"
-agent_start LOG_LEVEL=info REPAIR_ENABLED=true REPAIR_REPAIR_PODS=true HOST_PROC_DIR=/proc
+agent_start LOG_LEVEL=info REPAIR_ENABLED=true REPAIR_REPAIR_PODS=true HOST_PROC_DIR=/proc \
+	AUDIT_INTERVAL_SECONDS=2
 agent_wait_ready || die "the agent did not become ready"
 wait_for 10 grep -q 'pod cache: synced' "$T/agent.log" || die "the pod cache did not sync"
 echo "/readyz answers $(readyz); the agent copied $(ls "$BIN") into the bin dir and"
@@ -220,6 +223,10 @@ netns_new PLAIN_NS pod
 MESHED_IP=$(cni add "$NETD" "$MESHED" "$MESHED_NS") || exit 1
 PLAIN_IP=$(cni add "$NETD" "$PLAIN_POD" "$PLAIN_NS") || exit 1
 echo "default/$MESHED: eth0 $MESHED_IP (netns $MESHED_NS)"
+# As the kubelet does once the sandbox is up: the pod's status carries its IP.
+ctl PATCH "/pods/default/$MESHED/status" \
+	"{\"phase\":\"Running\",\"podIP\":\"$MESHED_IP\",\"podIPs\":[{\"ip\":\"$MESHED_IP\"}]}" \
+	>/dev/null || die "the fake API server refused the status update"
 echo "default/$PLAIN_POD: eth0 $PLAIN_IP (netns $PLAIN_NS)"
 
 say "The plugin's decisions, as they arrive in the agent's log (plugin -> log socket)"
@@ -264,5 +271,22 @@ tables_of "$EARLY_NS"
 
 say "istio-cni-validate in the repaired pod"
 validate_in "$EARLY_NS"
+
+say "Someone flushes the meshed pod's rules at run time; the agent's capture audit puts them back"
+audit_now() { in_node env -i HEALTH_PORT="$HEALTH_PORT" "$BUILD_DIR/bin/istio-cni-agent" audit; }
+echo "istio-cni-agent audit (asks the running agent for a fresh pass):"
+audit_now 2>&1 | indent
+ip netns exec "$MESHED_NS" nft delete table inet istio-proxy-nat
+echo "after 'nft delete table inet istio-proxy-nat' in the meshed pod, its tables:"
+tables_of "$MESHED_NS"
+wait_for 10 grep -q "audit: repaired pod=default/$MESHED" "$T/agent.log" || {
+	tail -n 20 "$T/agent.log" | indent
+	die "the audit did not restore the pod's rules"
+}
+grep -E "audit: (pod|repaired pod)=default/$MESHED" "$T/agent.log" | indent
+echo "tables in its netns now:"
+tables_of "$MESHED_NS"
+got=$(ip netns exec "$MESHED_NS" "$PYTHON" "$PROBE" connect "$GATEWAY" 9080)
+echo "meshed pod     -> $GATEWAY:9080 answered by: $got"
 
 say "Done in $((SECONDS - STARTED)) s; removing the namespaces, processes and temp files"

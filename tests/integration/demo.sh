@@ -5,7 +5,8 @@
 # in the agent's log, the meshed pod's ruleset, the meshed pod's connection
 # landing on 15001 with its original destination, the uninjected pod's going
 # straight to the server, istio-cni-validate failing (126) in a pod started
-# before the plugin and passing (0) once the repair loop repaired it; and it
+# before the plugin and passing (0) once the repair loop repaired it; the
+# capture audit restoring the meshed pod's deleted rules; and it
 # leaves nothing behind.
 . "$(dirname "$0")/lib.sh"
 require_root
@@ -44,6 +45,14 @@ check "istio-cni-validate exits 126, then 0 after the repair" \
 'istio-cni-validate exit status: 126 istio-cni-validate exit status: 0 ' ]]"
 has "the repair loop repaired the early pod in place" \
 	'repair: repaired broken pod=default/reviews-.* in place'
+has "the audit, on demand, finds the meshed pod intact" \
+	'^    default/productpage-[a-z0-9-]+ ok$'
+has "the audit finds the deleted rules (drift: missing)" \
+	'audit: pod=default/productpage-.* capture drift \(missing\)'
+has "the audit restores them in place" \
+	'audit: repaired pod=default/productpage-.* in place \(missing, backend nftables\)'
+check "after the audit, the meshed pod's connection lands on 15001 again" \
+	bash -c "[[ \$(grep -c '^meshed pod .*envoy-stand-in L=15001' '$OUT') == 2 ]]"
 
 secs=$(sed -n 's/.*Done in \([0-9]*\) s;.*/\1/p' "$OUT")
 if [[ -n "$secs" ]] && ((secs < 60)); then pass "the demo ran in under a minute (${secs} s)"; else
