@@ -129,6 +129,9 @@ static int dump_netns(int fd, struct scan *s, char *buf, struct error *err)
 /* Reads a small proc file whole into buf (NUL-terminated); -errno. */
 static ssize_t read_small(int dfd, const char *path, char *buf, size_t len)
 {
+	if (len == 0)
+		return -EFBIG;
+	buf[0] = '\0';
 	_cleanup_close_ int fd = openat(dfd, path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
 	if (fd < 0)
 		return -errno;
@@ -190,6 +193,7 @@ static int proc_addrs(int dfd, const char *pid, struct scan *s, char *buf, size_
 		size_t i;
 		for (i = 0; i < 16; i++) {
 			unsigned v;
+			// NOLINTNEXTLINE(cert-err34-c): %2x reads at most two hex digits, it cannot overflow
 			if (sscanf(line + 2 * i, "%2x", &v) != 1)
 				break;
 			a6[i] = (uint8_t)v;

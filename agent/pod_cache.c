@@ -64,6 +64,7 @@ int pod_cache_new(struct agent_metrics *metrics, struct pod_cache **ret)
 	if (!pc)
 		return -ENOMEM;
 	pc->n_buckets = 64;
+	// NOLINTNEXTLINE(bugprone-sizeof-expression): sizeof(*p) of an array of pointers
 	pc->buckets = calloc(pc->n_buckets, sizeof(*pc->buckets));
 	if (!pc->buckets) {
 		free(pc);
@@ -123,6 +124,7 @@ static void maybe_grow(struct pod_cache *pc)
 	if (pc->n_entries * 4 <= pc->n_buckets * 3)
 		return;
 	size_t n = pc->n_buckets * 2;
+	// NOLINTNEXTLINE(bugprone-sizeof-expression): sizeof(*p) of an array of pointers
 	struct entry **b = calloc(n, sizeof(*b));
 	if (!b)
 		return; /* still correct, only slower */
@@ -412,6 +414,7 @@ int pod_cache_snapshot(struct pod_cache *pc, struct pod_info ***ret, size_t *ret
 		(void)pthread_mutex_unlock(&pc->lock);
 		return -EAGAIN;
 	}
+	// NOLINTNEXTLINE(bugprone-sizeof-expression): sizeof(*p) of an array of pointers
 	struct pod_info **pods = calloc(pc->n_entries ? pc->n_entries : 1, sizeof(*pods));
 	size_t n = 0;
 	int r = pods ? 0 : -ENOMEM;

@@ -29,6 +29,7 @@ enum install_era {
 	INSTALL_ERA_LEGACY,  /* 1.7: substituted template, kubeconfig in the conf dir */
 };
 
+// NOLINTNEXTLINE(clang-analyzer-optin.performance.Padding): fields grouped by meaning
 struct install_config {
 	enum install_era era;
 

@@ -21,7 +21,7 @@
 #include "util/log.h"
 
 #define PLUGIN_BINARY_NAME ISTIO_CNI_PLUGIN_TYPE
-#define CA_MAX_BYTES (1024u * 1024u)
+#define CA_MAX_BYTES ((size_t)1024 * 1024)
 
 struct installer {
 	struct install_config cfg;

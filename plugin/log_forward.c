@@ -10,7 +10,7 @@
 #include "util/log.h"
 
 /* Bound what one plugin run can hold in memory for the agent. */
-#define LOG_FORWARD_MAX_BYTES (256 * 1024)
+#define LOG_FORWARD_MAX_BYTES ((size_t)256 * 1024)
 
 static void collect(const char *line, size_t len, void *userdata)
 {

@@ -117,7 +117,7 @@ static int read_stdin(struct request *req, struct error *err)
 	int r = file_read_fd_full(STDIN_FILENO, NETCONF_MAX_BYTES, &req->stdin_buf,
 				  &req->stdin_len);
 	if (r == -EFBIG)
-		return error_set(err, ERR_IO, r, "network configuration on stdin exceeds %d bytes",
+		return error_set(err, ERR_IO, r, "network configuration on stdin exceeds %zu bytes",
 				 NETCONF_MAX_BYTES);
 	if (r < 0)
 		return error_set(err, ERR_IO, r, "failed to read stdin: %s", strerror(-r));
@@ -209,9 +209,8 @@ static int cmd_dispatch(struct request *req, struct error *err)
 	case CNI_CMD_STATUS:
 		/* Readiness problems are logged, never returned: containerd would mark
 		 * the node network not ready and block the agent's own pod. */
-		return 0;
 	case CNI_CMD_GC:
-		/* The plugin keeps no node state to collect. */
+		/* GC: the plugin keeps no node state to collect. */
 		return 0;
 	default:
 		return error_set(err, ERR_ENV, -EINVAL, "unknown CNI_COMMAND");

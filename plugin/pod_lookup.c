@@ -18,7 +18,7 @@
 
 /* The agent waits up to 200 ms for a pod it has not seen; allow for that. */
 #define AGENT_LOOKUP_TIMEOUT_MS 500
-#define AGENT_LOOKUP_MAX_BYTES (4u * 1024u * 1024u)
+#define AGENT_LOOKUP_MAX_BYTES ((size_t)4 * 1024 * 1024)
 
 static void sleep_ms(uint64_t ms)
 {

@@ -265,6 +265,7 @@ int repair_config_parse(const char *const *flags, size_t n_flags, const char *co
 		return r;
 
 	*ret = c;
+	// NOLINTNEXTLINE(clang-analyzer-deadcode.DeadStores): read by c's _cleanup_ handler, which must not free what *ret now owns
 	c = (struct repair_config){0};
 	return 0;
 }

@@ -15,7 +15,7 @@
 #include "util/error.h"
 #include "util/log.h"
 
-#define NETCONF_MAX_BYTES (1024 * 1024)
+#define NETCONF_MAX_BYTES ((size_t)1024 * 1024)
 #define NETCONF_DEFAULT_POD_LOOKUP_TIMEOUT_SEC 30
 
 enum redirect_backend {

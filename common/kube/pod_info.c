@@ -595,6 +595,7 @@ static int dup_strv(char *const *v, size_t n, char ***ret, size_t *ret_n)
  * of two strings each. A half-copied entry counts, so that freeing the copy
  * frees it too.
  */
+// NOLINTBEGIN(bugprone-macro-parentheses): `type` is a type, which cannot be parenthesized
 #define DEFINE_DUP_PAIRS(fn, type, first, second)                                                  \
 	static int fn(const type *v, size_t n, type **ret, size_t *ret_n)                          \
 	{                                                                                          \
@@ -615,6 +616,7 @@ static int dup_strv(char *const *v, size_t n, char ***ret, size_t *ret_n)
 		}                                                                                  \
 		return 0;                                                                          \
 	}
+// NOLINTEND(bugprone-macro-parentheses)
 
 DEFINE_DUP_PAIRS(dup_pairs, struct pod_kv, key, value)
 DEFINE_DUP_PAIRS(dup_env, struct pod_env, name, value)
@@ -863,6 +865,8 @@ static bool strv_eq(char *const *a, size_t na, char *const *b, size_t nb)
 {
 	if (na != nb || !a != !b)
 		return false;
+	if (!a || !b)
+		return a == b; /* both NULL: both empty */
 	for (size_t i = 0; i < na; i++)
 		if (!str_eq(a[i], b[i]))
 			return false;
@@ -873,6 +877,8 @@ static bool kv_eq(const struct pod_kv *a, size_t na, const struct pod_kv *b, siz
 {
 	if (na != nb || !a != !b)
 		return false;
+	if (!a || !b)
+		return a == b; /* both NULL: both empty */
 	for (size_t i = 0; i < na; i++)
 		if (!str_eq(a[i].key, b[i].key) || !str_eq(a[i].value, b[i].value))
 			return false;
@@ -909,11 +915,11 @@ bool pod_info_equal(const struct pod_info *a, const struct pod_info *b)
 	    !strv_eq(a->pod_ips, a->n_pod_ips, b->pod_ips, b->n_pod_ips) ||
 	    a->n_init_statuses != b->n_init_statuses || !a->init_statuses != !b->init_statuses)
 		return false;
-	for (size_t i = 0; i < a->n_proxy_env; i++)
+	for (size_t i = 0; a->proxy_env && b->proxy_env && i < a->n_proxy_env; i++)
 		if (!str_eq(a->proxy_env[i].name, b->proxy_env[i].name) ||
 		    !str_eq(a->proxy_env[i].value, b->proxy_env[i].value))
 			return false;
-	for (size_t i = 0; i < a->n_init_statuses; i++)
+	for (size_t i = 0; a->init_statuses && b->init_statuses && i < a->n_init_statuses; i++)
 		if (!str_eq(a->init_statuses[i].name, b->init_statuses[i].name) ||
 		    !terminated_eq(&a->init_statuses[i].state, &b->init_statuses[i].state) ||
 		    !terminated_eq(&a->init_statuses[i].last_state,

@@ -60,6 +60,7 @@ int pod_store_new(struct pod_store **ret)
 	struct pod_store *s = calloc(1, sizeof(*s));
 	if (!s)
 		return -ENOMEM;
+	// NOLINTNEXTLINE(bugprone-sizeof-expression): sizeof(*p) of an array of pointers
 	s->buckets = calloc(POD_STORE_INITIAL_BUCKETS, sizeof(*s->buckets));
 	if (!s->buckets) {
 		free(s);
@@ -119,6 +120,7 @@ int pod_store_lookup(const struct pod_store *s, const char *ns, const char *name
 static void grow(struct pod_store *s)
 {
 	size_t nb = s->n_buckets * 2;
+	// NOLINTNEXTLINE(bugprone-sizeof-expression): sizeof(*p) of an array of pointers
 	struct pod_entry **b = calloc(nb, sizeof(*b));
 	if (!b)
 		return; /* keep the longer chains; still correct */

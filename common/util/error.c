@@ -26,7 +26,7 @@ static const int cni_codes[_ERR_KIND_MAX] = {
 	[ERR_INTERNAL] = 999,
 };
 
-int error_set(struct error *err, enum error_kind kind, int r, const char *fmt, ...)
+int(error_set)(struct error *err, enum error_kind kind, int r, const char *fmt, ...)
 {
 	if (r >= 0)
 		r = -EINVAL;
@@ -67,7 +67,7 @@ void error_add_details(struct error *err, const char *fmt, ...)
 	va_end(ap);
 }
 
-int error_prefix(struct error *err, int r, const char *fmt, ...)
+int(error_prefix)(struct error *err, int r, const char *fmt, ...)
 {
 	if (r >= 0)
 		r = -EINVAL;

@@ -10,6 +10,7 @@
 #ifndef ISTIO_CNI_ERROR_H
 #define ISTIO_CNI_ERROR_H
 
+#include <errno.h>
 #include <stdbool.h>
 #include <stddef.h>
 
@@ -60,6 +61,19 @@ void error_add_details(struct error *err, const char *fmt, ...) _printf_(2, 3);
 int error_prefix(struct error *err, int r, const char *fmt, ...) _printf_(3, 4);
 
 void error_clear(struct error *err);
+
+/*
+ * r when negative, else -EINVAL. error_set and error_prefix already return a
+ * negative value; routing their result through this inline lets the static
+ * analyzer, which does not see into error.c, know it too (so a caller's
+ * `if (r < 0) return r;` after them is not read as possibly falling through).
+ */
+static inline int error_negative(int r)
+{
+	return r < 0 ? r : -EINVAL;
+}
+#define error_set(...) error_negative(error_set(__VA_ARGS__))
+#define error_prefix(...) error_negative(error_prefix(__VA_ARGS__))
 
 /* The CNI error code for err, or for r when err carries no kind. */
 int error_cni_code(const struct error *err, int r);
