@@ -21,6 +21,7 @@
 #include "capture/capture.h"
 #include "kube/pod_info.h"
 #include "kube/pod_watch.h"
+#include "netlink/netns_find.h"
 #include "repair.h"
 #include "util/istio_names.h"
 #include "util/log.h"
@@ -387,7 +388,7 @@ static enum outcome do_repair(struct repair *rp, struct item *it, struct error *
 		return OUTCOME_RETRY;
 	}
 	_cleanup_close_ int fd = -1;
-	int r = repair_find_netns(rp->cfg->host_proc_dir, ips, n, &fd, e);
+	int r = netns_find_one(rp->cfg->host_proc_dir, ips, n, &fd, e);
 	if (r < 0)
 		return classify(r);
 	/* Not /proc/self: the path is also the iptables children's XTABLES_LOCKFILE,
