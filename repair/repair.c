@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include "capture/capture.h"
+#include "kube/kube_event.h"
 #include "kube/pod_info.h"
 #include "kube/pod_watch.h"
 #include "netlink/netns_find.h"
@@ -243,43 +244,23 @@ int repair_on_pod(struct repair *rp, enum kube_watch_type type, const struct pod
 	return 0;
 }
 
-static void rfc3339_now(char *buf, size_t len)
-{
-	struct timespec ts;
-	struct tm tm;
-	(void)clock_gettime(CLOCK_REALTIME, &ts);
-	if (!gmtime_r(&ts.tv_sec, &tm) || strftime(buf, len, "%Y-%m-%dT%H:%M:%SZ", &tm) == 0)
-		(void)snprintf(buf, len, "1970-01-01T00:00:00Z");
-}
-
 /* Posts an Event about it; failures are logged, never retried. */
 static void post_event(struct repair *rp, const struct item *it, const char *reason,
 		       const char *type, const char *message)
 {
-	_cleanup_free_ char *ns = NULL;
-	if (kube_url_escape(it->ns, &ns) < 0)
-		return;
-	_cleanup_free_ char *path = NULL;
-	if (asprintf(&path, "/api/v1/namespaces/%s/events", ns) < 0)
-		return;
-	char when[32], gen[300];
-	rfc3339_now(when, sizeof(when));
-	(void)snprintf(gen, sizeof(gen), "%.250s.", it->name);
-	const char *node = rp->cfg->node_name ? rp->cfg->node_name : "";
-	json_auto_t *ev = json_pack(
-		"{s:s,s:s,s:{s:s,s:s},s:{s:s,s:s,s:s,s:s,s:s,s:s},s:s,s:s,s:s,s:{s:s,s:s},"
-		"s:s,s:s,s:s,s:s,s:i}",
-		"apiVersion", "v1", "kind", "Event", "metadata", "generateName", gen, "namespace",
-		it->ns, "involvedObject", "kind", "Pod", "apiVersion", "v1", "namespace", it->ns,
-		"name", it->name, "uid", it->uid, "resourceVersion", it->rv ? it->rv : "", "reason",
-		reason, "message", message, "type", type, "source", "component",
-		REPAIR_EVENT_COMPONENT, "host", node, "reportingComponent", REPAIR_EVENT_COMPONENT,
-		"reportingInstance", node, "firstTimestamp", when, "lastTimestamp", when, "count",
-		1);
-	if (!ev)
-		return;
+	const struct kube_event ev = {
+		.ns = it->ns,
+		.name = it->name,
+		.uid = it->uid,
+		.resource_version = it->rv,
+		.reason = reason,
+		.type = type,
+		.message = message,
+		.component = REPAIR_EVENT_COMPONENT,
+		.host = rp->cfg->node_name,
+	};
 	struct error e = {0};
-	int r = kube_client_post(rp->w, path, ev, NULL, NULL, &e);
+	int r = kube_event_post(rp->w, &ev, &e);
 	if (r < 0)
 		log_warn("repair: cannot record the %s event for pod=%s/%s: %s", reason, it->ns,
 			 it->name, e.msg);
