@@ -12,7 +12,6 @@
 #include <libnftnl/table.h>
 #include <linux/netfilter.h>
 #include <linux/netfilter/nf_tables.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -437,26 +436,6 @@ static int kstate_read(struct mnl_socket *nl, struct kstate *k, struct error *er
 }
 
 /* The differences found so far: counted, the first kept for the message. */
-struct diffs {
-	struct error *err;
-	unsigned int n;
-	char first[ERROR_MSG_MAX];
-};
-
-static void diff_add(struct diffs *d, const char *fmt, ...) _printf_(2, 3);
-static void diff_add(struct diffs *d, const char *fmt, ...)
-{
-	char line[1024];
-	va_list ap;
-	va_start(ap, fmt);
-	(void)vsnprintf(line, sizeof(line), fmt, ap);
-	va_end(ap);
-	if (d->n == 0)
-		(void)snprintf(d->first, sizeof(d->first), "%s", line);
-	d->n++;
-	error_add_details(d->err, "%s", line);
-}
-
 /*
  * The canonical rules p plans for chain c of table t, in order, into *exp;
  * exp_idx[i] is the index in p of exp->s[i] (a heap array, the caller's).
@@ -502,7 +481,7 @@ static int expected_rules(const struct nft_program *p, int t, int c, const struc
 }
 
 /* Names each missing and extra rule of kc against exp, or says the order differs. */
-static int rules_diff(struct diffs *d, const struct nft_program *p, const struct kchain *kc,
+static int rules_diff(struct error_diff *d, const struct nft_program *p, const struct kchain *kc,
 		      const struct strv *exp, const size_t *exp_idx, const char *tn, const char *cn)
 {
 	_cleanup_free_ bool *used = calloc(kc->rules.n + 1, sizeof(*used));
@@ -521,36 +500,37 @@ static int rules_diff(struct diffs *d, const struct nft_program *p, const struct
 		_cleanup_free_ char *text = NULL;
 		if (nft_rule_ir_render(&p->rule[exp_idx[i]], &text) < 0)
 			text = NULL;
-		diff_add(d, "missing rule in inet %s %s: %s", tn, cn, text ? text : "?");
+		error_diff_add(d, "missing rule in inet %s %s: %s", tn, cn, text ? text : "?");
 	}
 	for (size_t j = 0; j < kc->rules.n; j++)
 		if (!used[j])
-			diff_add(d, "extra rule in inet %s %s: %s", tn, cn, kc->pretty.s[j]);
+			error_diff_add(d, "extra rule in inet %s %s: %s", tn, cn, kc->pretty.s[j]);
 	if (d->n == before)
-		diff_add(d, "rules of inet %s %s are out of order", tn, cn);
+		error_diff_add(d, "rules of inet %s %s are out of order", tn, cn);
 	return 0;
 }
 
 /* Compares chain c of table t (present in the kernel) with the program. */
-static int chain_check(struct diffs *d, const struct nft_program *p, struct kstate *k, int t, int c)
+static int chain_check(struct error_diff *d, const struct nft_program *p, struct kstate *k, int t,
+		       int c)
 {
 	const char *tn = redirect_plan_table_nft_name(t);
 	const char *cn = redirect_plan_chain_nft_name(c);
 	struct kchain *kc = kchain_find(k, t, cn);
 	if (!p->chain_used[t][c]) {
 		if (kc)
-			diff_add(d, "extra chain inet %s %s", tn, cn);
+			error_diff_add(d, "extra chain inet %s %s", tn, cn);
 		return 0;
 	}
 	if (!kc) {
-		diff_add(d, "missing chain inet %s %s", tn, cn);
+		error_diff_add(d, "missing chain inet %s %s", tn, cn);
 		return 0;
 	}
 	const struct nft_base_chain *bc = nft_base_chain(t, c);
 	if ((bc != NULL) != kc->base ||
 	    (bc && (bc->hooknum != kc->hooknum || bc->prio != kc->prio ||
 		    strcmp(bc->type, kc->type ? kc->type : "") != 0)))
-		diff_add(d, "chain inet %s %s has the wrong type, hook or priority", tn, cn);
+		error_diff_add(d, "chain inet %s %s has the wrong type, hook or priority", tn, cn);
 
 	struct strv exp = {0};
 	_cleanup_free_ size_t *exp_idx = NULL;
@@ -571,7 +551,7 @@ static int chain_check(struct diffs *d, const struct nft_program *p, struct ksta
 }
 
 /* Chains of table t in the kernel that no program chain is named like. */
-static void unknown_chains(struct diffs *d, const struct kstate *k, int t)
+static void unknown_chains(struct error_diff *d, const struct kstate *k, int t)
 {
 	for (size_t i = 0; i < k->n_ch; i++) {
 		if (k->ch[i].table != t)
@@ -581,15 +561,15 @@ static void unknown_chains(struct diffs *d, const struct kstate *k, int t)
 			if (strcmp(k->ch[i].name, redirect_plan_chain_nft_name(c)) == 0)
 				known = true;
 		if (!known)
-			diff_add(d, "extra chain inet %s %s", redirect_plan_table_nft_name(t),
-				 k->ch[i].name);
+			error_diff_add(d, "extra chain inet %s %s", redirect_plan_table_nft_name(t),
+				       k->ch[i].name);
 	}
 }
 
 int nft_check_program(struct mnl_socket *nl, const struct nft_program *p, struct error *err)
 {
 	struct kstate k = {0};
-	struct diffs d = {.err = err};
+	struct error_diff d = {.err = err};
 	int r;
 
 	r = kstate_read(nl, &k, err);
@@ -597,9 +577,9 @@ int nft_check_program(struct mnl_socket *nl, const struct nft_program *p, struct
 		const char *tn = redirect_plan_table_nft_name(t);
 		bool have = k.present & (1u << t);
 		if (p->table_used[t] && !have)
-			diff_add(&d, "missing table inet %s", tn);
+			error_diff_add(&d, "missing table inet %s", tn);
 		else if (!p->table_used[t] && have)
-			diff_add(&d, "extra table inet %s", tn);
+			error_diff_add(&d, "extra table inet %s", tn);
 		if (!p->table_used[t] || !have)
 			continue;
 		for (int c = 0; c < _PLAN_CHAIN_MAX && r >= 0; c++)
