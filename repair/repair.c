@@ -539,14 +539,9 @@ static bool stopped(const atomic_bool *stop)
 static void sleep_ms(const atomic_bool *stop, uint64_t ms)
 {
 	uint64_t end = monotonic_ms() + ms;
-	while (!stopped(stop)) {
-		uint64_t now = monotonic_ms();
-		if (now >= end)
+	while (!stopped(stop))
+		if (monotonic_nap(end))
 			return;
-		uint64_t slice = end - now < 100 ? end - now : 100;
-		struct timespec ts = {.tv_sec = 0, .tv_nsec = (long)(slice * 1000000u)};
-		(void)nanosleep(&ts, NULL);
-	}
 }
 
 static int on_event(void *ud, enum kube_watch_type type, json_t *pod)
