@@ -21,6 +21,7 @@
 #include "kube/kube_client.h"
 #include "kube/kube_event.h"
 #include "metrics.h"
+#include "netlink/netns_find.h"
 #include "plugin_conf.h"
 #include "pod_cache.h"
 #include "repair.h"
@@ -206,7 +207,7 @@ static int pass(struct audit *a, struct audit_report *rep)
 		return r;
 
 	uint64_t c1 = thread_cpu_us();
-	_cleanup_free_ struct audit_netns_want *want = calloc(n ? n : 1, sizeof(*want));
+	_cleanup_free_ struct netns_find_want *want = calloc(n ? n : 1, sizeof(*want));
 	// NOLINTNEXTLINE(bugprone-sizeof-expression): sizeof(*p) of an array of pointers
 	_cleanup_free_ const struct pod_info **sel = calloc(n ? n : 1, sizeof(*sel));
 	const char **one = calloc(n ? n : 1, sizeof(*one));
@@ -222,7 +223,7 @@ static int pass(struct audit *a, struct audit_report *rep)
 			continue;
 		if (!meshed(p))
 			continue;
-		want[n_sel] = (struct audit_netns_want){.fd = -1};
+		want[n_sel] = (struct netns_find_want){.fd = -1};
 		if (p->n_pod_ips) {
 			want[n_sel].ips = (const char *const *)p->pod_ips;
 			want[n_sel].n_ips = p->n_pod_ips;
@@ -235,7 +236,7 @@ static int pass(struct audit *a, struct audit_report *rep)
 	}
 	if (n_sel > 0) {
 		struct error e = {0};
-		r = audit_find_netns(a->proc_dir, want, n_sel, &e);
+		r = netns_find(a->proc_dir, want, n_sel, &e);
 		if (r < 0) {
 			char msg[ERROR_MSG_MAX + 64];
 			(void)snprintf(msg, sizeof(msg), "cannot look for network namespaces: %s",

@@ -131,23 +131,6 @@ int audit_report_to_text(const struct audit_report *r, char **ret) _must_check_;
  * could not run; else 0. */
 int audit_report_exit_code(const struct audit_report *r);
 
-/* --- Finding the pods' network namespaces (one scan for all). --- */
-
-struct audit_netns_want {
-	const char *const *ips; /* text addresses */
-	size_t n_ips;
-	int fd; /* out: an O_CLOEXEC fd of the netns holding one of ips, -1 when none */
-};
-
-/*
- * Scans <proc_dir>/<pid>/ns/net, each namespace once, dumping its addresses,
- * until every want has its netns or the scan ends. Sets every want[i].fd
- * (-1 first). Returns 0, or a negative errno when proc_dir cannot be read or
- * the scan could not get back to its own netns (ERR_INVALID_NETNS).
- */
-int audit_find_netns(const char *proc_dir, struct audit_netns_want *want, size_t n,
-		     struct error *err) _must_check_;
-
 /* --- The audit. --- */
 
 struct audit_options {

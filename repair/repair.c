@@ -19,8 +19,10 @@
 #include <unistd.h>
 
 #include "capture/capture.h"
+#include "kube/kube_event.h"
 #include "kube/pod_info.h"
 #include "kube/pod_watch.h"
+#include "netlink/netns_find.h"
 #include "repair.h"
 #include "util/istio_names.h"
 #include "util/log.h"
@@ -242,43 +244,23 @@ int repair_on_pod(struct repair *rp, enum kube_watch_type type, const struct pod
 	return 0;
 }
 
-static void rfc3339_now(char *buf, size_t len)
-{
-	struct timespec ts;
-	struct tm tm;
-	(void)clock_gettime(CLOCK_REALTIME, &ts);
-	if (!gmtime_r(&ts.tv_sec, &tm) || strftime(buf, len, "%Y-%m-%dT%H:%M:%SZ", &tm) == 0)
-		(void)snprintf(buf, len, "1970-01-01T00:00:00Z");
-}
-
 /* Posts an Event about it; failures are logged, never retried. */
 static void post_event(struct repair *rp, const struct item *it, const char *reason,
 		       const char *type, const char *message)
 {
-	_cleanup_free_ char *ns = NULL;
-	if (kube_url_escape(it->ns, &ns) < 0)
-		return;
-	_cleanup_free_ char *path = NULL;
-	if (asprintf(&path, "/api/v1/namespaces/%s/events", ns) < 0)
-		return;
-	char when[32], gen[300];
-	rfc3339_now(when, sizeof(when));
-	(void)snprintf(gen, sizeof(gen), "%.250s.", it->name);
-	const char *node = rp->cfg->node_name ? rp->cfg->node_name : "";
-	json_auto_t *ev = json_pack(
-		"{s:s,s:s,s:{s:s,s:s},s:{s:s,s:s,s:s,s:s,s:s,s:s},s:s,s:s,s:s,s:{s:s,s:s},"
-		"s:s,s:s,s:s,s:s,s:i}",
-		"apiVersion", "v1", "kind", "Event", "metadata", "generateName", gen, "namespace",
-		it->ns, "involvedObject", "kind", "Pod", "apiVersion", "v1", "namespace", it->ns,
-		"name", it->name, "uid", it->uid, "resourceVersion", it->rv ? it->rv : "", "reason",
-		reason, "message", message, "type", type, "source", "component",
-		REPAIR_EVENT_COMPONENT, "host", node, "reportingComponent", REPAIR_EVENT_COMPONENT,
-		"reportingInstance", node, "firstTimestamp", when, "lastTimestamp", when, "count",
-		1);
-	if (!ev)
-		return;
+	const struct kube_event ev = {
+		.ns = it->ns,
+		.name = it->name,
+		.uid = it->uid,
+		.resource_version = it->rv,
+		.reason = reason,
+		.type = type,
+		.message = message,
+		.component = REPAIR_EVENT_COMPONENT,
+		.host = rp->cfg->node_name,
+	};
 	struct error e = {0};
-	int r = kube_client_post(rp->w, path, ev, NULL, NULL, &e);
+	int r = kube_event_post(rp->w, &ev, &e);
 	if (r < 0)
 		log_warn("repair: cannot record the %s event for pod=%s/%s: %s", reason, it->ns,
 			 it->name, e.msg);
@@ -387,7 +369,7 @@ static enum outcome do_repair(struct repair *rp, struct item *it, struct error *
 		return OUTCOME_RETRY;
 	}
 	_cleanup_close_ int fd = -1;
-	int r = repair_find_netns(rp->cfg->host_proc_dir, ips, n, &fd, e);
+	int r = netns_find_one(rp->cfg->host_proc_dir, ips, n, &fd, e);
 	if (r < 0)
 		return classify(r);
 	/* Not /proc/self: the path is also the iptables children's XTABLES_LOCKFILE,
@@ -557,14 +539,9 @@ static bool stopped(const atomic_bool *stop)
 static void sleep_ms(const atomic_bool *stop, uint64_t ms)
 {
 	uint64_t end = monotonic_ms() + ms;
-	while (!stopped(stop)) {
-		uint64_t now = monotonic_ms();
-		if (now >= end)
+	while (!stopped(stop))
+		if (monotonic_nap(end))
 			return;
-		uint64_t slice = end - now < 100 ? end - now : 100;
-		struct timespec ts = {.tv_sec = 0, .tv_nsec = (long)(slice * 1000000u)};
-		(void)nanosleep(&ts, NULL);
-	}
 }
 
 static int on_event(void *ud, enum kube_watch_type type, json_t *pod)

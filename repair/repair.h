@@ -203,12 +203,4 @@ int repair_run(const struct repair_config *cfg, struct kube_client *c,
 	       const struct repair_hooks *hooks, const atomic_bool *stop, struct error *err)
 	_must_check_;
 
-/*
- * Finds the network namespace holding one of ips (text addresses) by
- * scanning <proc_dir>/<pid>/ns/net, each namespace once. Returns an open
- * O_CLOEXEC fd to it, -ENOENT (ERR_UNKNOWN_CONTAINER) when none has them.
- */
-int repair_find_netns(const char *proc_dir, const char *const *ips, size_t n_ips, int *ret_fd,
-		      struct error *err) _must_check_;
-
 #endif

@@ -46,6 +46,17 @@ static int decide(const struct pod_info *pod, enum redirect_skip *ret_skip,
 	return redirect_params_from_pod(pod, ret_params, err);
 }
 
+/* decide() for an apply: when skipped, out (its skip set) is copied to ret when given. */
+static int decide_outcome(const struct pod_info *pod, struct capture_outcome *out,
+			  struct capture_outcome *ret, struct redirect_params *ret_params,
+			  struct error *err)
+{
+	int r = decide(pod, &out->skip, ret_params, err);
+	if (r == 1 && ret)
+		*ret = *out;
+	return r;
+}
+
 /* The proxy's dual-stack setting; unset or not a boolean is false. */
 static bool proxy_dual_stack(const struct pod_info *pod)
 {
@@ -220,14 +231,9 @@ static int nft_apply(const struct pod_info *pod, const char *netns_path,
 	struct mnl_socket *s[2] = {0};
 	int r;
 
-	r = decide(pod, &out.skip, &params, err);
-	if (r < 0)
+	r = decide_outcome(pod, &out, ret, &params, err);
+	if (r != 0)
 		return r;
-	if (r == 1) {
-		if (ret)
-			*ret = out;
-		return 1;
-	}
 
 	r = open_sockets(netns_path, s, err);
 	if (r < 0)
@@ -404,14 +410,9 @@ int capture_apply(const struct pod_info *pod, const char *netns_path, const stru
 	bool nft_available = true;
 	int r;
 
-	r = decide(pod, &out.skip, &params, err);
-	if (r < 0)
+	r = decide_outcome(pod, &out, ret, &params, err);
+	if (r != 0)
 		return r;
-	if (r == 1) {
-		if (ret)
-			*ret = out;
-		return 1;
-	}
 
 	r = pod_ns_open(netns_path, configured == REDIRECT_BACKEND_AUTO, &ns, err);
 	if (r < 0)

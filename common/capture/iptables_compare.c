@@ -1,7 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
 /* CHECK for the iptables backend: iptables-save compared with the plan, each difference named. */
 #include <errno.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -11,23 +10,8 @@
 
 struct diff {
 	const char *family;
-	unsigned int n;
-	struct error *err;
-	char first[ERROR_MSG_MAX];
+	struct error_diff found;
 };
-
-_printf_(2, 3) static void diff_add(struct diff *d, const char *fmt, ...)
-{
-	char line[1024];
-	va_list ap;
-	va_start(ap, fmt);
-	(void)vsnprintf(line, sizeof(line), fmt, ap);
-	va_end(ap);
-	if (d->n == 0)
-		(void)snprintf(d->first, sizeof(d->first), "%s", line);
-	d->n++;
-	error_add_details(d->err, "%s\n", line);
-}
 
 static int cmp_rule_canon(const void *a, const void *b)
 {
@@ -60,7 +44,7 @@ static int compare_chain(struct diff *d, const char *table, const struct iptable
 		return 0;
 
 	const char *name = want ? want->name : have->name;
-	unsigned int before = d->n;
+	unsigned int before = d->found.n;
 	// NOLINTNEXTLINE(bugprone-sizeof-expression): sizeof(*p) of an array of pointers
 	qsort(sel, n_sel, sizeof(*sel), cmp_rule_canon);
 	// NOLINTNEXTLINE(bugprone-sizeof-expression): sizeof(*p) of an array of pointers
@@ -72,22 +56,23 @@ static int compare_chain(struct diff *d, const char *table, const struct iptable
 			i++;
 			k++;
 		} else if (c < 0) {
-			diff_add(d, "missing rule in %s%s %s: -A %s %s", d->family, table, name,
-				 name, wnt[i++]->spec);
+			error_diff_add(&d->found, "missing rule in %s%s %s: -A %s %s", d->family,
+				       table, name, name, wnt[i++]->spec);
 		} else {
-			diff_add(d, "extra rule in %s%s %s: -A %s %s", d->family, table, name, name,
-				 sel[k++]->spec);
+			error_diff_add(&d->found, "extra rule in %s%s %s: -A %s %s", d->family,
+				       table, name, name, sel[k++]->spec);
 		}
 	}
-	if (d->n == before)
-		diff_add(d, "rules of %s%s %s are out of order", d->family, table, name);
+	if (d->found.n == before)
+		error_diff_add(&d->found, "rules of %s%s %s are out of order", d->family, table,
+			       name);
 	return 0;
 }
 
 static int compare_views(const struct iptables_view *want, struct iptables_view *have,
 			 enum plan_family fam, struct error *err)
 {
-	struct diff d = {.family = fam == PLAN_V6 ? "ip6tables " : "", .err = err};
+	struct diff d = {.family = fam == PLAN_V6 ? "ip6tables " : "", .found = {.err = err}};
 
 	for (int t = 0; t < _PLAN_TABLE_MAX; t++) {
 		const struct iptables_vtable *wt = &want->table[t];
@@ -97,7 +82,8 @@ static int compare_views(const struct iptables_view *want, struct iptables_view 
 			const struct iptables_vchain *wc = &wt->chain[c];
 			struct iptables_vchain *hc = iptables_chain_get(ht, wc->name, false);
 			if (!hc && !wc->builtin) {
-				diff_add(&d, "missing chain %s%s %s", d.family, tname, wc->name);
+				error_diff_add(&d.found, "missing chain %s%s %s", d.family, tname,
+					       wc->name);
 				continue;
 			}
 			if (compare_chain(&d, tname, wc, hc, t) < 0)
@@ -108,15 +94,16 @@ static int compare_views(const struct iptables_view *want, struct iptables_view 
 			if (iptables_chain_find(wt, hc->name))
 				continue;
 			if (hc->ours)
-				diff_add(&d, "extra chain %s%s %s", d.family, tname, hc->name);
+				error_diff_add(&d.found, "extra chain %s%s %s", d.family, tname,
+					       hc->name);
 			else if (hc->builtin && compare_chain(&d, tname, NULL, hc, t) < 0)
 				return -ENOMEM;
 		}
 	}
-	if (d.n == 0)
+	if (d.found.n == 0)
 		return 0;
-	return error_set(err, ERR_CHECK, -EBADMSG, "%s%s", d.first,
-			 d.n > 1 ? " (and more differences, see details)" : "");
+	return error_set(err, ERR_CHECK, -EBADMSG, "%s%s", d.found.first,
+			 d.found.n > 1 ? " (and more differences, see details)" : "");
 }
 
 int iptables_compare_save(const char *save, const struct redirect_plan *plan, enum plan_family fam,

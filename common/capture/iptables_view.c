@@ -12,40 +12,9 @@
 #include "capture/iptables_render.h"
 #include "util/istio_names.h"
 #include "util/parse_util.h"
+#include "util/strv.h"
 
 /* ---- canonical rule form -------------------------------------------------- */
-
-struct strv {
-	char **v;
-	size_t n;
-	size_t cap;
-};
-
-static void strv_done(struct strv *s)
-{
-	for (size_t i = 0; i < s->n; i++)
-		free(s->v[i]);
-	free(s->v);
-	memset(s, 0, sizeof(*s));
-}
-
-static int strv_push(struct strv *s, char *str)
-{
-	if (!str)
-		return -ENOMEM;
-	if (s->n == s->cap) {
-		size_t nc = s->cap ? s->cap * 2 : 8;
-		char **nv = reallocarray(s->v, nc, sizeof(*nv));
-		if (!nv) {
-			free(str);
-			return -ENOMEM;
-		}
-		s->v = nv;
-		s->cap = nc;
-	}
-	s->v[s->n++] = str;
-	return 0;
-}
 
 /*
  * iptables-save prints marks and masks in hex ("0x539/0xffffffff") where we
@@ -99,7 +68,7 @@ static int cmp_str(const void *a, const void *b)
 }
 
 /* One option group: neg, name, values. Returns the group text or NULL to drop it. */
-static int canon_group(bool neg, const char *name, struct strv *vals, char **ret)
+static int canon_group(bool neg, const char *name, struct strv_list *vals, char **ret)
 {
 	const char *n = name;
 
@@ -149,7 +118,7 @@ static int canon_group(bool neg, const char *name, struct strv *vals, char **ret
 int iptables_canon_rule(const char *spec, char **ret)
 {
 	_cleanup_free_ char *copy = strdup(spec);
-	struct strv groups = {0}, vals = {0};
+	struct strv_list groups = {0}, vals = {0};
 	char *name = NULL;
 	bool neg = false, name_neg = false;
 	int r = 0;
@@ -162,7 +131,7 @@ int iptables_canon_rule(const char *spec, char **ret)
 		bool is_opt = tok && tok[0] == '-' && tok[1] != '\0' &&
 			      !(tok[1] >= '0' && tok[1] <= '9');
 		if (tok && !is_neg && !is_opt) {
-			r = strv_push(&vals, canon_value(tok));
+			r = strv_list_take(&vals, canon_value(tok));
 			if (r < 0)
 				goto out;
 			continue;
@@ -172,10 +141,10 @@ int iptables_canon_rule(const char *spec, char **ret)
 			r = canon_group(name_neg, name, &vals, &g);
 			if (r < 0)
 				goto out;
-			strv_done(&vals);
+			strv_list_done(&vals);
 			name = NULL;
 			if (g) {
-				r = strv_push(&groups, g);
+				r = strv_list_take(&groups, g);
 				if (r < 0)
 					goto out;
 			}
@@ -211,8 +180,8 @@ int iptables_canon_rule(const char *spec, char **ret)
 	*ret = buf;
 	r = 0;
 out:
-	strv_done(&groups);
-	strv_done(&vals);
+	strv_list_done(&groups);
+	strv_list_done(&vals);
 	return r;
 }
 

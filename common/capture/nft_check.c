@@ -12,7 +12,6 @@
 #include <libnftnl/table.h>
 #include <linux/netfilter.h>
 #include <linux/netfilter/nf_tables.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -20,6 +19,7 @@
 #include "capture/nft_internal.h"
 #include "capture/nft_render.h"
 #include "netlink/netlink.h"
+#include "util/strv.h"
 
 /* ---- dumps ---- */
 
@@ -97,38 +97,6 @@ int nft_check_tables_present(struct mnl_socket *nl, unsigned int *ret_mask, stru
 
 /* ---- check ---- */
 
-struct strv {
-	char **s;
-	size_t n;
-	size_t cap;
-};
-
-static void strv_done(struct strv *v)
-{
-	for (size_t i = 0; i < v->n; i++)
-		free(v->s[i]);
-	free(v->s);
-	memset(v, 0, sizeof(*v));
-}
-
-static int strv_push(struct strv *v, char *s)
-{
-	if (!s)
-		return -ENOMEM;
-	if (v->n == v->cap) {
-		size_t ncap = v->cap ? v->cap * 2 : 16;
-		char **n = reallocarray(v->s, ncap, sizeof(*n));
-		if (!n) {
-			free(s);
-			return -ENOMEM;
-		}
-		v->s = n;
-		v->cap = ncap;
-	}
-	v->s[v->n++] = s;
-	return 0;
-}
-
 static int cmp_str(const void *a, const void *b)
 {
 	return strcmp(*(char *const *)a, *(char *const *)b);
@@ -136,7 +104,7 @@ static int cmp_str(const void *a, const void *b)
 
 static int elem_canon_cb(struct nftnl_set_elem *e, void *data)
 {
-	struct strv *v = data;
+	struct strv_list *v = data;
 	uint32_t len = 0;
 	const uint8_t *key = nftnl_set_elem_get(e, NFTNL_SET_ELEM_KEY, &len);
 	uint32_t flags = nftnl_set_elem_is_set(e, NFTNL_SET_ELEM_FLAGS)
@@ -147,24 +115,24 @@ static int elem_canon_cb(struct nftnl_set_elem *e, void *data)
 	for (uint32_t i = 0; key && i < len && o + 3 < sizeof(buf); i++)
 		o += (size_t)snprintf(buf + o, sizeof(buf) - o, "%02x", key[i]);
 	(void)snprintf(buf + o, sizeof(buf) - o, "/%x", flags & NFT_SET_ELEM_INTERVAL_END);
-	return strv_push(v, strdup(buf));
+	return strv_list_take(v, strdup(buf));
 }
 
 /* A set as text independent of its name and element order. */
 static int set_canon(struct nftnl_set *s, char **ret)
 {
-	struct strv v = {0};
+	struct strv_list v = {0};
 	int r = nftnl_set_elem_foreach(s, elem_canon_cb, &v);
 	if (r < 0) {
-		strv_done(&v);
+		strv_list_done(&v);
 		return -ENOMEM;
 	}
-	qsort(v.s, v.n, sizeof(*v.s), cmp_str);
+	qsort(v.v, v.n, sizeof(*v.v), cmp_str);
 	char *buf = NULL;
 	size_t len = 0;
 	FILE *f = open_memstream(&buf, &len);
 	if (!f) {
-		strv_done(&v);
+		strv_list_done(&v);
 		return -ENOMEM;
 	}
 	fprintf(f, "{type %u len %u flags %x:", nftnl_set_get_u32(s, NFTNL_SET_KEY_TYPE),
@@ -172,9 +140,9 @@ static int set_canon(struct nftnl_set *s, char **ret)
 		nftnl_set_get_u32(s, NFTNL_SET_FLAGS) &
 			(NFT_SET_ANONYMOUS | NFT_SET_CONSTANT | NFT_SET_INTERVAL));
 	for (size_t i = 0; i < v.n; i++)
-		fprintf(f, " %s", v.s[i]);
+		fprintf(f, " %s", v.v[i]);
 	fputc('}', f);
-	strv_done(&v);
+	strv_list_done(&v);
 	if (fclose(f) != 0) {
 		free(buf);
 		return -ENOMEM;
@@ -199,8 +167,8 @@ struct kchain {
 	uint32_t hooknum;
 	int32_t prio;
 	char *type;
-	struct strv rules;  /* canonical */
-	struct strv pretty; /* libnftnl's text, for messages */
+	struct strv_list rules;	 /* canonical */
+	struct strv_list pretty; /* libnftnl's text, for messages */
 };
 
 struct kstate {
@@ -223,8 +191,8 @@ static void kstate_done(struct kstate *k)
 	for (size_t i = 0; i < k->n_ch; i++) {
 		free(k->ch[i].name);
 		free(k->ch[i].type);
-		strv_done(&k->ch[i].rules);
-		strv_done(&k->ch[i].pretty);
+		strv_list_done(&k->ch[i].rules);
+		strv_list_done(&k->ch[i].pretty);
 	}
 	free(k->ch);
 	memset(k, 0, sizeof(*k));
@@ -382,7 +350,7 @@ static int rules_cb(const struct nlmsghdr *nlh, void *data)
 	if (!kc)
 		return MNL_CB_OK;
 	char *canon = NULL;
-	if (rule_canon(r, NULL, k, &canon) < 0 || strv_push(&kc->rules, canon) < 0) {
+	if (rule_canon(r, NULL, k, &canon) < 0 || strv_list_take(&kc->rules, canon) < 0) {
 		k->err = -ENOMEM;
 		return MNL_CB_OK;
 	}
@@ -392,7 +360,7 @@ static int rules_cb(const struct nlmsghdr *nlh, void *data)
 	for (char *q = pretty; *q; q++)
 		if (*q == '\n')
 			*q = ' ';
-	if (strv_push(&kc->pretty, strdup(pretty)) < 0)
+	if (strv_list_take(&kc->pretty, strdup(pretty)) < 0)
 		k->err = -ENOMEM;
 	return MNL_CB_OK;
 }
@@ -437,32 +405,12 @@ static int kstate_read(struct mnl_socket *nl, struct kstate *k, struct error *er
 }
 
 /* The differences found so far: counted, the first kept for the message. */
-struct diffs {
-	struct error *err;
-	unsigned int n;
-	char first[ERROR_MSG_MAX];
-};
-
-static void diff_add(struct diffs *d, const char *fmt, ...) _printf_(2, 3);
-static void diff_add(struct diffs *d, const char *fmt, ...)
-{
-	char line[1024];
-	va_list ap;
-	va_start(ap, fmt);
-	(void)vsnprintf(line, sizeof(line), fmt, ap);
-	va_end(ap);
-	if (d->n == 0)
-		(void)snprintf(d->first, sizeof(d->first), "%s", line);
-	d->n++;
-	error_add_details(d->err, "%s", line);
-}
-
 /*
  * The canonical rules p plans for chain c of table t, in order, into *exp;
- * exp_idx[i] is the index in p of exp->s[i] (a heap array, the caller's).
+ * exp_idx[i] is the index in p of exp->v[i] (a heap array, the caller's).
  */
 static int expected_rules(const struct nft_program *p, int t, int c, const struct kstate *k,
-			  struct strv *exp, size_t **ret_idx)
+			  struct strv_list *exp, size_t **ret_idx)
 {
 	size_t n_exp = 0;
 	for (size_t i = 0; i < p->n; i++)
@@ -488,7 +436,7 @@ static int expected_rules(const struct nft_program *p, int t, int c, const struc
 		if (r >= 0)
 			r = rule_canon(br.rule, sc, k, &canon);
 		if (r >= 0)
-			r = strv_push(exp, canon);
+			r = strv_list_take(exp, canon);
 		free(sc);
 		nft_built_rule_done(&br);
 		exp_idx[n_exp++] = i;
@@ -502,8 +450,9 @@ static int expected_rules(const struct nft_program *p, int t, int c, const struc
 }
 
 /* Names each missing and extra rule of kc against exp, or says the order differs. */
-static int rules_diff(struct diffs *d, const struct nft_program *p, const struct kchain *kc,
-		      const struct strv *exp, const size_t *exp_idx, const char *tn, const char *cn)
+static int rules_diff(struct error_diff *d, const struct nft_program *p, const struct kchain *kc,
+		      const struct strv_list *exp, const size_t *exp_idx, const char *tn,
+		      const char *cn)
 {
 	_cleanup_free_ bool *used = calloc(kc->rules.n + 1, sizeof(*used));
 	unsigned int before = d->n;
@@ -512,7 +461,7 @@ static int rules_diff(struct diffs *d, const struct nft_program *p, const struct
 	for (size_t i = 0; i < exp->n; i++) {
 		size_t j;
 		for (j = 0; j < kc->rules.n; j++)
-			if (!used[j] && strcmp(exp->s[i], kc->rules.s[j]) == 0)
+			if (!used[j] && strcmp(exp->v[i], kc->rules.v[j]) == 0)
 				break;
 		if (j < kc->rules.n) {
 			used[j] = true;
@@ -521,57 +470,58 @@ static int rules_diff(struct diffs *d, const struct nft_program *p, const struct
 		_cleanup_free_ char *text = NULL;
 		if (nft_rule_ir_render(&p->rule[exp_idx[i]], &text) < 0)
 			text = NULL;
-		diff_add(d, "missing rule in inet %s %s: %s", tn, cn, text ? text : "?");
+		error_diff_add(d, "missing rule in inet %s %s: %s", tn, cn, text ? text : "?");
 	}
 	for (size_t j = 0; j < kc->rules.n; j++)
 		if (!used[j])
-			diff_add(d, "extra rule in inet %s %s: %s", tn, cn, kc->pretty.s[j]);
+			error_diff_add(d, "extra rule in inet %s %s: %s", tn, cn, kc->pretty.v[j]);
 	if (d->n == before)
-		diff_add(d, "rules of inet %s %s are out of order", tn, cn);
+		error_diff_add(d, "rules of inet %s %s are out of order", tn, cn);
 	return 0;
 }
 
 /* Compares chain c of table t (present in the kernel) with the program. */
-static int chain_check(struct diffs *d, const struct nft_program *p, struct kstate *k, int t, int c)
+static int chain_check(struct error_diff *d, const struct nft_program *p, struct kstate *k, int t,
+		       int c)
 {
 	const char *tn = redirect_plan_table_nft_name(t);
 	const char *cn = redirect_plan_chain_nft_name(c);
 	struct kchain *kc = kchain_find(k, t, cn);
 	if (!p->chain_used[t][c]) {
 		if (kc)
-			diff_add(d, "extra chain inet %s %s", tn, cn);
+			error_diff_add(d, "extra chain inet %s %s", tn, cn);
 		return 0;
 	}
 	if (!kc) {
-		diff_add(d, "missing chain inet %s %s", tn, cn);
+		error_diff_add(d, "missing chain inet %s %s", tn, cn);
 		return 0;
 	}
 	const struct nft_base_chain *bc = nft_base_chain(t, c);
 	if ((bc != NULL) != kc->base ||
 	    (bc && (bc->hooknum != kc->hooknum || bc->prio != kc->prio ||
 		    strcmp(bc->type, kc->type ? kc->type : "") != 0)))
-		diff_add(d, "chain inet %s %s has the wrong type, hook or priority", tn, cn);
+		error_diff_add(d, "chain inet %s %s has the wrong type, hook or priority", tn, cn);
 
-	struct strv exp = {0};
+	struct strv_list exp = {0};
 	_cleanup_free_ size_t *exp_idx = NULL;
 	int r = expected_rules(p, t, c, k, &exp, &exp_idx);
 	if (r < 0) {
-		strv_done(&exp);
+		strv_list_done(&exp);
 		return error_set(d->err, ERR_INTERNAL, r, "building expected rules");
 	}
 	bool equal = exp.n == kc->rules.n;
 	for (size_t i = 0; equal && i < exp.n; i++)
-		equal = strcmp(exp.s[i], kc->rules.s[i]) == 0;
+		equal = strcmp(exp.v[i], kc->rules.v[i]) == 0;
 	if (!equal)
 		r = rules_diff(d, p, kc, &exp, exp_idx, tn, cn);
-	strv_done(&exp);
+	strv_list_done(&exp);
 	if (r < 0)
 		return error_set(d->err, ERR_INTERNAL, r, "out of memory");
 	return 0;
 }
 
 /* Chains of table t in the kernel that no program chain is named like. */
-static void unknown_chains(struct diffs *d, const struct kstate *k, int t)
+static void unknown_chains(struct error_diff *d, const struct kstate *k, int t)
 {
 	for (size_t i = 0; i < k->n_ch; i++) {
 		if (k->ch[i].table != t)
@@ -581,15 +531,15 @@ static void unknown_chains(struct diffs *d, const struct kstate *k, int t)
 			if (strcmp(k->ch[i].name, redirect_plan_chain_nft_name(c)) == 0)
 				known = true;
 		if (!known)
-			diff_add(d, "extra chain inet %s %s", redirect_plan_table_nft_name(t),
-				 k->ch[i].name);
+			error_diff_add(d, "extra chain inet %s %s", redirect_plan_table_nft_name(t),
+				       k->ch[i].name);
 	}
 }
 
 int nft_check_program(struct mnl_socket *nl, const struct nft_program *p, struct error *err)
 {
 	struct kstate k = {0};
-	struct diffs d = {.err = err};
+	struct error_diff d = {.err = err};
 	int r;
 
 	r = kstate_read(nl, &k, err);
@@ -597,9 +547,9 @@ int nft_check_program(struct mnl_socket *nl, const struct nft_program *p, struct
 		const char *tn = redirect_plan_table_nft_name(t);
 		bool have = k.present & (1u << t);
 		if (p->table_used[t] && !have)
-			diff_add(&d, "missing table inet %s", tn);
+			error_diff_add(&d, "missing table inet %s", tn);
 		else if (!p->table_used[t] && have)
-			diff_add(&d, "extra table inet %s", tn);
+			error_diff_add(&d, "extra table inet %s", tn);
 		if (!p->table_used[t] || !have)
 			continue;
 		for (int c = 0; c < _PLAN_CHAIN_MAX && r >= 0; c++)

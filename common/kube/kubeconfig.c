@@ -293,8 +293,8 @@ static int node_string(const yaml_node_t *n, const char *where, const char *key,
 	return 0;
 }
 
-/* A string value; *ret NULL when absent, null or empty. */
-static int get_string(yaml_document_t *d, yaml_node_t *map, const char *where, const char *key,
+/* The scalar under key as a string; *ret NULL when absent or null. */
+static int get_scalar(yaml_document_t *d, yaml_node_t *map, const char *where, const char *key,
 		      char **ret, struct error *err)
 {
 	yaml_node_t *n;
@@ -302,15 +302,20 @@ static int get_string(yaml_document_t *d, yaml_node_t *map, const char *where, c
 	if (r < 0)
 		return r;
 	*ret = NULL;
-	if (!n)
-		return 0;
+	return n ? node_string(n, where, key, ret, err) : 0;
+}
+
+/* A string value; *ret NULL when absent, null or empty. */
+static int get_string(yaml_document_t *d, yaml_node_t *map, const char *where, const char *key,
+		      char **ret, struct error *err)
+{
 	char *s = NULL;
-	r = node_string(n, where, key, &s, err);
+	int r = get_scalar(d, map, where, key, &s, err);
 	if (r < 0)
 		return r;
-	if (!s || s[0] == '\0') {
+	if (s && s[0] == '\0') {
 		free(s);
-		return 0;
+		s = NULL;
 	}
 	*ret = s;
 	return 0;
@@ -319,17 +324,13 @@ static int get_string(yaml_document_t *d, yaml_node_t *map, const char *where, c
 static int get_bool(yaml_document_t *d, yaml_node_t *map, const char *where, const char *key,
 		    bool *ret, struct error *err)
 {
-	yaml_node_t *n;
-	int r = map_get(d, map, where, key, &n, err);
-	if (r < 0)
-		return r;
-	*ret = false;
-	if (!n)
-		return 0;
 	_cleanup_free_ char *s = NULL;
-	r = node_string(n, where, key, &s, err);
+	*ret = false;
+	int r = get_scalar(d, map, where, key, &s, err);
 	if (r < 0)
 		return r;
+	if (!s)
+		return 0;
 	static const char *const yes[] = {"true", "True", "TRUE"};
 	static const char *const no[] = {"false", "False", "FALSE"};
 	for (size_t i = 0; i < ELEMENTSOF(yes); i++) {

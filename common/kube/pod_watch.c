@@ -438,16 +438,9 @@ static int on_watch_tick(void *userdata)
 static void wait_ms(struct pod_watch *w, uint64_t ms)
 {
 	uint64_t end = monotonic_ms() + ms;
-	while (!stopped(w)) {
-		uint64_t now = monotonic_ms();
-		if (now >= end)
+	while (!stopped(w) && monotonic_ms() < end && maybe_tick(w) == 0)
+		if (monotonic_nap(end))
 			return;
-		if (maybe_tick(w) != 0)
-			return;
-		uint64_t slice = end - now < 100 ? end - now : 100;
-		struct timespec ts = {.tv_sec = 0, .tv_nsec = (long)(slice * 1000000u)};
-		(void)nanosleep(&ts, NULL);
-	}
 }
 
 static int emit_to_consumer(void *ud, enum kube_watch_type type, json_t *pod)

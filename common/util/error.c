@@ -67,6 +67,19 @@ void error_add_details(struct error *err, const char *fmt, ...)
 	va_end(ap);
 }
 
+void error_diff_add(struct error_diff *d, const char *fmt, ...)
+{
+	char line[1024];
+	va_list ap;
+	va_start(ap, fmt);
+	(void)vsnprintf(line, sizeof(line), fmt, ap);
+	va_end(ap);
+	if (d->n == 0)
+		(void)snprintf(d->first, sizeof(d->first), "%s", line);
+	d->n++;
+	error_add_details(d->err, "%s", line);
+}
+
 int(error_prefix)(struct error *err, int r, const char *fmt, ...)
 {
 	if (r >= 0)

@@ -57,6 +57,19 @@ int error_set(struct error *err, enum error_kind kind, int r, const char *fmt, .
 /* Appends a formatted line to the details; no-op when err is NULL. */
 void error_add_details(struct error *err, const char *fmt, ...) _printf_(2, 3);
 
+/*
+ * Differences found by a check: the first kept as the message to report, each
+ * appended to err's details (err may be NULL), n counted.
+ */
+struct error_diff {
+	struct error *err;
+	unsigned int n;
+	char first[ERROR_MSG_MAX];
+};
+
+/* Records one difference in d. */
+void error_diff_add(struct error_diff *d, const char *fmt, ...) _printf_(2, 3);
+
 /* Prefixes the current message with context, keeping the kind. Returns r. */
 int error_prefix(struct error *err, int r, const char *fmt, ...) _printf_(3, 4);
 

@@ -10,6 +10,17 @@ uint64_t monotonic_ms(void)
 	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
 }
 
+bool monotonic_nap(uint64_t end)
+{
+	uint64_t now = monotonic_ms();
+	if (now >= end)
+		return true;
+	uint64_t slice = end - now < 100 ? end - now : 100;
+	struct timespec ts = {.tv_sec = 0, .tv_nsec = (long)(slice * 1000000u)};
+	(void)nanosleep(&ts, NULL);
+	return false;
+}
+
 struct timespec monotonic_deadline(unsigned ms)
 {
 	struct timespec ts;

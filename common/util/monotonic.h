@@ -6,6 +6,7 @@
 #define ISTIO_CNI_MONOTONIC_H
 
 #include <pthread.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <time.h>
 
@@ -13,6 +14,10 @@
 
 /* Milliseconds of CLOCK_MONOTONIC. */
 uint64_t monotonic_ms(void);
+
+/* True when end (monotonic_ms) has come; else sleeps until it, at most
+ * 100 ms, and returns false: a loop that checks for a stop between naps. */
+bool monotonic_nap(uint64_t end);
 
 /* CLOCK_MONOTONIC ms from now, for pthread_cond_timedwait on a condition
  * variable made by monotonic_cond_init. */

@@ -16,4 +16,20 @@ void strv_free(char **v, size_t n);
  */
 int strv_push(char ***v, size_t *n, const char *s) _must_check_;
 
+/* A growable vector of heap strings it owns: zero-initialise, end with strv_list_done. */
+struct strv_list {
+	char **v;
+	size_t n;
+	size_t cap;
+};
+
+/* Frees every string and the vector, leaving l empty. */
+void strv_list_done(struct strv_list *l);
+
+/*
+ * Appends s, taking it (s NULL means its allocation failed: -ENOMEM).
+ * On -ENOMEM s is freed and l is as it was.
+ */
+int strv_list_take(struct strv_list *l, char *s) _must_check_;
+
 #endif

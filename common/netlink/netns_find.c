@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: Apache-2.0
 /*
- * The audit's netns finder: one scan of <proc>/<pid>/ns/net for every pod of
- * a pass. Each namespace (by device and inode) is looked at once: its local
+ * Finding pods' network namespaces from the host: one scan of
+ * <proc>/<pid>/ns/net for any number of pods (the agent's audit looks for
+ * every pod of a pass, the repair loop for one). Each namespace (by device and inode) is looked at once: its local
  * addresses are read from <proc>/<pid>/net/fib_trie (IPv4) and if_inet6,
  * which show the netns of that process, without entering it; where those
  * cannot be read, the netns is entered only to open a NETLINK_ROUTE socket
@@ -25,12 +26,12 @@
 
 #include <libmnl/libmnl.h>
 
-#include "audit.h"
 #include "netlink/netns.h"
+#include "netlink/netns_find.h"
 #include "util/parse_util.h"
 
 /* Largest fib_trie or if_inet6 read; a pod's are a few hundred bytes. */
-#define AUDIT_PROC_NET_MAX 16384
+#define NETNS_FIND_PROC_NET_MAX 16384
 
 struct want_addr {
 	int family;
@@ -39,7 +40,7 @@ struct want_addr {
 };
 
 struct scan {
-	struct audit_netns_want *pods;
+	struct netns_find_want *pods;
 	struct want_addr *addrs;
 	size_t n_addrs;
 	size_t left; /* pods still without a netns */
@@ -217,8 +218,7 @@ static int cmp_seen(const void *a, const void *b)
 	return x->ino < y->ino ? -1 : x->ino > y->ino ? 1 : 0;
 }
 
-int audit_find_netns(const char *proc_dir, struct audit_netns_want *want, size_t n,
-		     struct error *err)
+int netns_find(const char *proc_dir, struct netns_find_want *want, size_t n, struct error *err)
 {
 	size_t n_addrs = 0;
 	for (size_t i = 0; i < n; i++) {
@@ -227,7 +227,7 @@ int audit_find_netns(const char *proc_dir, struct audit_netns_want *want, size_t
 	}
 	_cleanup_free_ struct want_addr *addrs = calloc(n_addrs ? n_addrs : 1, sizeof(*addrs));
 	_cleanup_free_ char *buf = malloc(MNL_SOCKET_BUFFER_SIZE);
-	_cleanup_free_ char *text = malloc(AUDIT_PROC_NET_MAX);
+	_cleanup_free_ char *text = malloc(NETNS_FIND_PROC_NET_MAX);
 	if (!addrs || !buf || !text)
 		return error_set(err, ERR_INTERNAL, -ENOMEM, "out of memory");
 	struct scan s = {.pods = want, .addrs = addrs};
@@ -305,7 +305,7 @@ int audit_find_netns(const char *proc_dir, struct audit_netns_want *want, size_t
 		n_seen++;
 		struct error e = {0};
 		s.ns_fd = fd;
-		int r = proc_addrs(dfd, de->d_name, &s, text, AUDIT_PROC_NET_MAX);
+		int r = proc_addrs(dfd, de->d_name, &s, text, NETNS_FIND_PROC_NET_MAX);
 		if (r < 0 && !s.error)
 			r = dump_netns(fd, &s, buf, &e);
 		if (r < 0 && e.kind == ERR_INVALID_NETNS) {
@@ -328,4 +328,27 @@ int audit_find_netns(const char *proc_dir, struct audit_netns_want *want, size_t
 				want[i].fd = -1;
 			}
 	return result;
+}
+
+int netns_find_one(const char *proc_dir, const char *const *ips, size_t n_ips, int *ret_fd,
+		   struct error *err)
+{
+	size_t n_valid = 0;
+	for (size_t i = 0; i < n_ips; i++) {
+		uint8_t bytes[16];
+		if (inet_pton(AF_INET, ips[i], bytes) == 1 ||
+		    inet_pton(AF_INET6, ips[i], bytes) == 1)
+			n_valid++;
+	}
+	if (n_valid == 0)
+		return error_set(err, ERR_CONFIG, -EINVAL, "the pod has no IP address yet");
+	struct netns_find_want want = {.ips = ips, .n_ips = n_ips, .fd = -1};
+	int r = netns_find(proc_dir, &want, 1, err);
+	if (r < 0)
+		return r;
+	if (want.fd < 0)
+		return error_set(err, ERR_UNKNOWN_CONTAINER, -ENOENT,
+				 "no network namespace under %s holds %s", proc_dir, ips[0]);
+	*ret_fd = want.fd;
+	return 0;
 }
