@@ -724,215 +724,245 @@ static bool cache_ready(void *ud, char *why, size_t len)
 	return pod_cache_healthy(ud, why, len);
 }
 
-int agent_run(const struct agent_config *cfg, const char *const *envp, struct error *err)
-{
-	int r;
-	struct agent a = {
-		.cfg = cfg,
-		.epoll_fd = -1,
-		.signal_fd = -1,
-		.inotify_fd = -1,
-		.work_timer_fd = -1,
-		.periodic_timer_fd = -1,
-	};
-	atomic_init(&a.ready, false);
-	atomic_init(&a.heartbeat_ms, monotonic_ms());
-	struct repair_thread rt = {0};
-	_cleanup_(kubeconfig_freep) struct kubeconfig *kc = NULL;
-	struct health_server *hs = NULL;
-	struct log_sink *ls = NULL;
-	struct pod_cache *pods = NULL;
-	struct pod_feed *feed = NULL;
-	struct audit *audit = NULL;
+/* What the steps of agent_run share; torn down by run_teardown. */
+struct run {
+	struct agent a;
+	struct repair_thread rt;
+	struct kubeconfig *kc;
+	struct health_server *hs;
+	struct log_sink *ls;
+	struct pod_cache *pods;
+	struct pod_feed *feed;
+	struct audit *audit;
+};
 
-	/* Every thread started from here on inherits the mask: only the loop's
-	 * signalfd sees SIGTERM and SIGINT. */
+/* Every thread started from here on inherits the mask: only the loop's
+ * signalfd sees SIGTERM and SIGINT. */
+static int block_signals(struct error *err)
+{
 	sigset_t mask;
 	(void)sigemptyset(&mask);
 	(void)sigaddset(&mask, SIGTERM);
 	(void)sigaddset(&mask, SIGINT);
-	r = pthread_sigmask(SIG_BLOCK, &mask, NULL);
+	int r = pthread_sigmask(SIG_BLOCK, &mask, NULL);
 	if (r != 0)
 		return error_set(err, ERR_INTERNAL, -r, "cannot block signals");
 	(void)signal(SIGPIPE, SIG_IGN);
+	return 0;
+}
 
-	if (cfg->repair_enabled) {
-		r = repair_config_from_env(envp, &rt.cfg, err);
-		if (r < 0)
-			return r;
-		rt.have_cfg = true;
-		/* The agent runs the repair controller for as long as it runs. */
-		rt.cfg.run_as_daemon = true;
-		if ((!rt.cfg.node_name || !*rt.cfg.node_name) && cfg->node_name) {
-			free(rt.cfg.node_name);
-			rt.cfg.node_name = strdup(cfg->node_name);
-			if (!rt.cfg.node_name) {
-				r = -ENOMEM;
-				goto out;
-			}
-		}
-		/* Repair in place programs what the installed plugin entry selects. */
-		struct install_config entry_cfg;
-		agent_config_to_install(cfg, &entry_cfg);
-		struct error berr = {0};
-		if (plugin_conf_redirect_backend(&entry_cfg, &rt.cfg.redirect_backend, &berr) < 0)
-			log_warn(
-				"repair: redirect backend of the plugin entry unknown (%s); using %s",
-				berr.msg, redirect_backend_to_string(rt.cfg.redirect_backend));
+/* The repair controller's config from the environment, completed from the agent's. */
+static int load_repair_config(const struct agent_config *cfg, const char *const *envp,
+			      struct repair_thread *rt, struct error *err)
+{
+	int r = repair_config_from_env(envp, &rt->cfg, err);
+	if (r < 0)
+		return r;
+	rt->have_cfg = true;
+	/* The agent runs the repair controller for as long as it runs. */
+	rt->cfg.run_as_daemon = true;
+	if ((!rt->cfg.node_name || !*rt->cfg.node_name) && cfg->node_name) {
+		free(rt->cfg.node_name);
+		rt->cfg.node_name = strdup(cfg->node_name);
+		if (!rt->cfg.node_name)
+			return -ENOMEM;
 	}
+	/* Repair in place programs what the installed plugin entry selects. */
+	struct install_config entry_cfg;
+	agent_config_to_install(cfg, &entry_cfg);
+	struct error berr = {0};
+	if (plugin_conf_redirect_backend(&entry_cfg, &rt->cfg.redirect_backend, &berr) < 0)
+		log_warn("repair: redirect backend of the plugin entry unknown (%s); using %s",
+			 berr.msg, redirect_backend_to_string(rt->cfg.redirect_backend));
+	return 0;
+}
 
-	r = drop_capabilities(cfg, rt.have_cfg ? &rt.cfg : NULL);
+/* Capabilities dropped, then the metrics, the installer and the loop's fds. */
+static int start_installer(struct run *run, struct error *err)
+{
+	struct agent *a = &run->a;
+	int r = drop_capabilities(a->cfg, run->rt.have_cfg ? &run->rt.cfg : NULL);
 	if (r < 0) {
 		error_set(err, ERR_INTERNAL, r, "cannot drop capabilities");
-		goto out;
+		return r;
 	}
-
-	r = agent_metrics_new(&a.metrics);
+	r = agent_metrics_new(&a->metrics);
 	if (r < 0)
-		goto out;
-	agent_metrics_set_ready(a.metrics, false);
-
+		return r;
+	agent_metrics_set_ready(a->metrics, false);
 	struct install_config icfg;
-	agent_config_to_install(cfg, &icfg);
-	r = installer_new(&icfg, &a.installer, err);
+	agent_config_to_install(a->cfg, &icfg);
+	r = installer_new(&icfg, &a->installer, err);
 	if (r < 0)
-		goto out;
-	r = setup_loop(&a, err);
-	if (r < 0)
-		goto out;
+		return r;
+	return setup_loop(a, err);
+}
 
-	r = agent_kubeconfig(cfg, &kc, err);
+/* The agent's kubeconfig, the pod cache when there is an API server, and the capture audit. */
+static int start_cache_and_audit(struct run *run, const char *const *envp, struct error *err)
+{
+	const struct agent_config *cfg = run->a.cfg;
+	int r = agent_kubeconfig(cfg, &run->kc, err);
 	if (r < 0) {
 		error_prefix(err, r, "agent kubeconfig");
-		goto out;
+		return r;
 	}
-	if (kc) {
-		r = pod_cache_new(a.metrics, &pods);
+	if (run->kc) {
+		r = pod_cache_new(run->a.metrics, &run->pods);
 		if (r < 0)
-			goto out;
+			return r;
 	}
+	return audit_start_agent(cfg, envp, run->rt.have_cfg ? &run->rt.cfg : NULL, run->pods,
+				 run->kc, run->a.metrics, &run->audit, err);
+}
 
-	r = audit_start_agent(cfg, envp, rt.have_cfg ? &rt.cfg : NULL, pods, kc, a.metrics, &audit,
-			      err);
-	if (r < 0)
-		goto out;
+/* The health/metrics server and the plugin's log sink. */
+static int start_servers(struct run *run, struct error *err)
+{
+	const struct agent_config *cfg = run->a.cfg;
 	const struct health_server_options hso = {
 		.health_port = cfg->health_port,
 		.monitoring_port = cfg->monitoring_port,
-		.ready = &a.ready,
-		.heartbeat_ms = &a.heartbeat_ms,
+		.ready = &run->a.ready,
+		.heartbeat_ms = &run->a.heartbeat_ms,
 		.heartbeat_max_age_ms = AGENT_HEARTBEAT_MAX_AGE_MS,
-		.ready_check = pods ? cache_ready : NULL,
-		.ready_check_ud = pods,
-		.metrics = a.metrics,
-		.audit = audit ? audit_http : NULL,
-		.audit_ud = audit,
+		.ready_check = run->pods ? cache_ready : NULL,
+		.ready_check_ud = run->pods,
+		.metrics = run->a.metrics,
+		.audit = run->audit ? audit_http : NULL,
+		.audit_ud = run->audit,
 	};
-	r = health_server_new(&hso, &hs, err);
+	int r = health_server_new(&hso, &run->hs, err);
 	if (r < 0)
-		goto out;
+		return r;
 	const struct log_sink_options lso = {
 		.run_dir = cfg->cni_agent_run_dir,
-		.pods = pods,
-		.metrics = a.metrics,
+		.pods = run->pods,
+		.metrics = run->a.metrics,
 	};
-	r = log_sink_new(&lso, &ls, err);
+	r = log_sink_new(&lso, &run->ls, err);
 	if (r < 0)
-		goto out;
+		return r;
 	log_info("serving /healthz and /readyz on :%u, /metrics on :%u, plugin logs and pod "
 		 "lookups on %s",
-		 cfg->health_port, cfg->monitoring_port, log_sink_path(ls));
+		 cfg->health_port, cfg->monitoring_port, log_sink_path(run->ls));
+	return 0;
+}
 
-	if (kc) {
-		/* One watch of the node's pods for the cache and the repair loop. */
-		struct error perr = {0};
-		r = pod_feed_new(kc, cfg->node_name, &feed, &perr);
-		if (r < 0) {
-			log_error("pod cache not started: %s", perr.msg);
-		} else {
-			struct pod_feed_subscriber sub;
-			pod_cache_subscriber(pods, &sub);
-			r = pod_feed_add(feed, &sub);
-			if (r < 0)
-				goto out;
-		}
+/* One watch of the node's pods for the cache and the repair loop; none when it cannot be made. */
+static int create_pod_feed(struct run *run)
+{
+	struct error perr = {0};
+	int r = pod_feed_new(run->kc, run->a.cfg->node_name, &run->feed, &perr);
+	if (r < 0) {
+		log_error("pod cache not started: %s", perr.msg);
+		return 0;
 	}
-	if (kc && rt.have_cfg) {
-		rt.metrics = a.metrics;
-		r = stopper_init(&rt.stopper);
+	struct pod_feed_subscriber sub;
+	pod_cache_subscriber(run->pods, &sub);
+	return pod_feed_add(run->feed, &sub);
+}
+
+/* Repair's thread, fed by the pod feed when it can be, else with its own watch. */
+static int start_repair_thread(struct run *run, struct error *err)
+{
+	struct repair_thread *rt = &run->rt;
+	rt->metrics = run->a.metrics;
+	int r = stopper_init(&rt->stopper);
+	if (r < 0)
+		return r;
+	rt->stopper_ready = true;
+	if (repair_can_use_feed(rt, run->feed)) {
+		r = pod_queue_new(&rt->queue);
 		if (r < 0)
-			goto out;
-		rt.stopper_ready = true;
-		if (repair_can_use_feed(&rt, feed)) {
-			r = pod_queue_new(&rt.queue);
-			if (r < 0)
-				goto out;
-			const struct pod_feed_subscriber sub = {
-				.on_pod = repair_feed_on_pod,
-				.ud = &rt,
-			};
-			r = pod_feed_add(feed, &sub);
-			if (r < 0)
-				goto out;
-		}
-		struct error rerr = {0};
-		r = kube_client_new(kc, NULL, &rt.client, &rerr);
-		if (r < 0) {
-			log_error("repair loop not started: %s", rerr.msg);
-		} else {
-			/* A write in flight is abandoned at a stop. */
-			if (rt.queue)
-				kube_client_set_cancel(rt.client, &rt.stopper.stop);
-			r = pthread_create(&rt.thread, NULL, repair_thread_main, &rt);
-			if (r != 0) {
-				r = error_set(err, ERR_INTERNAL, -r,
-					      "cannot start the repair thread");
-				goto out;
-			}
-			rt.running = true;
-			log_info("repair loop started (%s) on node %s, %s",
-				 repair_action_to_string(repair_action_for(&rt.cfg)),
-				 rt.cfg.node_name ? rt.cfg.node_name : "?",
-				 rt.queue ? "fed by the agent's pod watch"
-					  : "with its own pod watch");
-		}
-	} else if (cfg->repair_enabled) {
+			return r;
+		const struct pod_feed_subscriber sub = {
+			.on_pod = repair_feed_on_pod,
+			.ud = rt,
+		};
+		r = pod_feed_add(run->feed, &sub);
+		if (r < 0)
+			return r;
+	}
+	struct error rerr = {0};
+	r = kube_client_new(run->kc, NULL, &rt->client, &rerr);
+	if (r < 0) {
+		log_error("repair loop not started: %s", rerr.msg);
+		return 0;
+	}
+	/* A write in flight is abandoned at a stop. */
+	if (rt->queue)
+		kube_client_set_cancel(rt->client, &rt->stopper.stop);
+	r = pthread_create(&rt->thread, NULL, repair_thread_main, rt);
+	if (r != 0)
+		return error_set(err, ERR_INTERNAL, -r, "cannot start the repair thread");
+	rt->running = true;
+	log_info("repair loop started (%s) on node %s, %s",
+		 repair_action_to_string(repair_action_for(&rt->cfg)),
+		 rt->cfg.node_name ? rt->cfg.node_name : "?",
+		 rt->queue ? "fed by the agent's pod watch" : "with its own pod watch");
+	return 0;
+}
+
+/* The pod feed with its subscribers (the cache, repair), then the feed's watch started. */
+static int start_pod_watch(struct run *run, struct error *err)
+{
+	int r;
+	if (run->kc) {
+		r = create_pod_feed(run);
+		if (r < 0)
+			return r;
+	}
+	if (run->kc && run->rt.have_cfg) {
+		r = start_repair_thread(run, err);
+		if (r < 0)
+			return r;
+	} else if (run->a.cfg->repair_enabled) {
 		log_warn("repair is enabled but there is no API server to watch");
 	}
-	if (feed) {
+	if (run->feed) {
 		struct error ferr = {0};
-		r = pod_feed_start(feed, &ferr);
+		r = pod_feed_start(run->feed, &ferr);
 		if (r < 0)
 			log_error("pod cache not started: %s", ferr.msg);
 	}
+	return 0;
+}
 
-	/* Install, then watch; anything that changed in between is seen by the
-	 * check that arming the watches schedules. */
-	agent_install_throttle_init(&a.throttle, monotonic_ms());
-	(void)install_throttle_take(&a.throttle, monotonic_ms());
-	atomic_store(&a.heartbeat_ms, monotonic_ms());
-	install(&a);
-	arm_watches(&a);
-	a.pending_token = false;
-	update_ready(&a);
-	r = arm_timer(a.periodic_timer_fd,
-		      monotonic_ms() +
-			      (watching(&a) ? AGENT_RECHECK_INTERVAL_MS : AGENT_REARM_INTERVAL_MS),
-		      watching(&a) ? AGENT_RECHECK_INTERVAL_MS : AGENT_REARM_INTERVAL_MS);
+/* Install, then watch; anything that changed in between is seen by the
+ * check that arming the watches schedules. */
+static int first_install(struct agent *a, struct error *err)
+{
+	agent_install_throttle_init(&a->throttle, monotonic_ms());
+	(void)install_throttle_take(&a->throttle, monotonic_ms());
+	atomic_store(&a->heartbeat_ms, monotonic_ms());
+	install(a);
+	arm_watches(a);
+	a->pending_token = false;
+	update_ready(a);
+	int r = arm_timer(a->periodic_timer_fd,
+			  monotonic_ms() + (watching(a) ? AGENT_RECHECK_INTERVAL_MS
+							: AGENT_REARM_INTERVAL_MS),
+			  watching(a) ? AGENT_RECHECK_INTERVAL_MS : AGENT_REARM_INTERVAL_MS);
 	if (r < 0) {
 		error_set(err, ERR_INTERNAL, r, "cannot arm the periodic timer");
-		goto out;
+		return r;
 	}
-	schedule_work(&a, monotonic_ms() + AGENT_DEBOUNCE_MS);
+	schedule_work(a, monotonic_ms() + AGENT_DEBOUNCE_MS);
+	return 0;
+}
 
-	int sig = loop(&a);
+/* After the loop ended with sig (or an error): threads told to stop, the plugin uninstalled. */
+static int stop_and_uninstall(struct run *run, int sig, struct error *err)
+{
+	int r;
 	/* The watch and repair threads end within about a second of being told;
 	 * tell them now, so that they stop while we uninstall and the joins
 	 * below do not add up. */
-	repair_thread_signal_stop(&rt);
-	pod_feed_signal_stop(feed);
-	pod_cache_signal_stop(pods);
-	audit_signal_stop(audit);
+	repair_thread_signal_stop(&run->rt);
+	pod_feed_signal_stop(run->feed);
+	pod_cache_signal_stop(run->pods);
+	audit_signal_stop(run->audit);
 	if (sig < 0) {
 		r = error_set(err, ERR_INTERNAL, sig, "event loop failed");
 	} else {
@@ -940,26 +970,78 @@ int agent_run(const struct agent_config *cfg, const char *const *envp, struct er
 		r = 0;
 	}
 
-	atomic_store(&a.ready, false);
-	agent_metrics_set_ready(a.metrics, false);
+	atomic_store(&run->a.ready, false);
+	agent_metrics_set_ready(run->a.metrics, false);
 	struct error uerr = {0};
-	int u = installer_uninstall(a.installer, &uerr);
+	int u = installer_uninstall(run->a.installer, &uerr);
 	if (u < 0)
 		log_error("uninstall: %s", uerr.msg);
 	else
 		log_info("uninstalled");
+	return r;
+}
 
-out:
+/* Frees what the steps made, each once; NULLs are skipped. */
+static void run_teardown(struct run *run)
+{
 	/* Servers first: a /pod lookup may be waiting on the cache. */
-	log_sink_free(ls);
-	health_server_free(hs);
+	log_sink_free(run->ls);
+	health_server_free(run->hs);
 	/* The feed first: its subscribers (the cache, repair's queue) outlive it. */
-	pod_feed_free(feed);
-	audit_free(audit);
-	repair_thread_stop(&rt);
-	pod_cache_free(pods);
-	installer_free(a.installer);
-	agent_metrics_free(a.metrics);
-	agent_cleanup(&a);
+	pod_feed_free(run->feed);
+	audit_free(run->audit);
+	repair_thread_stop(&run->rt);
+	pod_cache_free(run->pods);
+	installer_free(run->a.installer);
+	agent_metrics_free(run->a.metrics);
+	agent_cleanup(&run->a);
+	kubeconfig_free(run->kc);
+}
+
+int agent_run(const struct agent_config *cfg, const char *const *envp, struct error *err)
+{
+	int r;
+	struct run run = {
+		.a =
+			{
+				.cfg = cfg,
+				.epoll_fd = -1,
+				.signal_fd = -1,
+				.inotify_fd = -1,
+				.work_timer_fd = -1,
+				.periodic_timer_fd = -1,
+			},
+	};
+	atomic_init(&run.a.ready, false);
+	atomic_init(&run.a.heartbeat_ms, monotonic_ms());
+
+	r = block_signals(err);
+	if (r < 0)
+		return r;
+	if (cfg->repair_enabled) {
+		r = load_repair_config(cfg, envp, &run.rt, err);
+		if (r < 0)
+			goto out;
+	}
+	r = start_installer(&run, err);
+	if (r < 0)
+		goto out;
+	r = start_cache_and_audit(&run, envp, err);
+	if (r < 0)
+		goto out;
+	r = start_servers(&run, err);
+	if (r < 0)
+		goto out;
+	r = start_pod_watch(&run, err);
+	if (r < 0)
+		goto out;
+	r = first_install(&run.a, err);
+	if (r < 0)
+		goto out;
+
+	int sig = loop(&run.a);
+	r = stop_and_uninstall(&run, sig, err);
+out:
+	run_teardown(&run);
 	return r;
 }

@@ -260,10 +260,6 @@ static int node_name_default(char **ret)
 	return 0;
 }
 
-static int parse_all(const char *const *envp, struct agent_config *c, struct error *err)
-{
-	int r;
-
 /* The helpers name the variable in err themselves; only -ENOMEM is left to say. */
 #define CHECK(expr)                                                                                \
 	do {                                                                                       \
@@ -273,6 +269,11 @@ static int parse_all(const char *const *envp, struct agent_config *c, struct err
 		if (r < 0)                                                                         \
 			return r;                                                                  \
 	} while (0)
+
+/* Where the CNI config goes and what it is made from. */
+static int parse_cni_conf(const char *const *envp, struct agent_config *c, struct error *err)
+{
+	int r;
 
 	CHECK(env_path(envp, "MOUNTED_CNI_NET_DIR", DEFAULT_MOUNTED_CNI_NET_DIR,
 		       &c->mounted_cni_net_dir, err));
@@ -285,6 +286,14 @@ static int parse_all(const char *const *envp, struct agent_config *c, struct err
 	if (r < 0)
 		return r;
 	c->era = c->cni_network_config ? AGENT_ERA_LEGACY : AGENT_ERA_CURRENT;
+	return 0;
+}
+
+/* The plugin's kubeconfig: the run dir, its mode and name. */
+static int parse_plugin_kubeconfig(const char *const *envp, struct agent_config *c,
+				   struct error *err)
+{
+	int r;
 
 	CHECK(env_path(envp, "CNI_AGENT_RUN_DIR", DEFAULT_CNI_AGENT_RUN_DIR, &c->cni_agent_run_dir,
 		       err));
@@ -297,6 +306,14 @@ static int parse_all(const char *const *envp, struct agent_config *c, struct err
 				 mode);
 	CHECK(env_file_name(envp, "KUBECFG_FILE_NAME", LEGACY_KUBECONFIG_NAME,
 			    &c->kubecfg_file_name, err));
+	return 0;
+}
+
+/* The API server and the credentials to reach it. */
+static int parse_api_server(const char *const *envp, struct agent_config *c, struct error *err)
+{
+	int r;
+
 	CHECK(env_path(envp, "SERVICE_ACCOUNT_DIR", KUBE_SA_DIR, &c->service_account_dir, err));
 	if (env_get(envp, "KUBE_CA_FILE")) {
 		CHECK(env_path(envp, "KUBE_CA_FILE", NULL, &c->kube_ca_file, err));
@@ -324,6 +341,14 @@ static int parse_all(const char *const *envp, struct agent_config *c, struct err
 	uint16_t port_num;
 	CHECK(env_port(envp, "KUBERNETES_SERVICE_PORT", 0, &port_num, err));
 	CHECK(env_string(envp, "KUBERNETES_SERVICE_PORT", NULL, &c->kubernetes_service_port));
+	return 0;
+}
+
+/* The node's name: KUBERNETES_NODE_NAME, NODE_NAME, else the hostname. */
+static int parse_node_name(const char *const *envp, struct agent_config *c, struct error *err)
+{
+	int r;
+
 	if (env_get(envp, "KUBERNETES_NODE_NAME")) {
 		CHECK(env_string(envp, "KUBERNETES_NODE_NAME", NULL, &c->node_name));
 	} else if (env_get(envp, "NODE_NAME")) {
@@ -336,6 +361,14 @@ static int parse_all(const char *const *envp, struct agent_config *c, struct err
 					 "KUBERNETES_NODE_NAME unset and no hostname: %s",
 					 strerror(-r));
 	}
+	return 0;
+}
+
+/* The agent's ports, the namespaces left alone and how traffic is captured. */
+static int parse_ports_and_capture(const char *const *envp, struct agent_config *c,
+				   struct error *err)
+{
+	int r;
 
 	CHECK(env_port(envp, "MONITORING_PORT", DEFAULT_MONITORING_PORT, &c->monitoring_port, err));
 	CHECK(env_port(envp, "HEALTH_PORT", DEFAULT_HEALTH_PORT, &c->health_port, err));
@@ -355,6 +388,13 @@ static int parse_all(const char *const *envp, struct agent_config *c, struct err
 				 "REDIRECT_BACKEND=\"%s\": not auto, nftables or iptables",
 				 backend);
 	CHECK(env_string(envp, "REDIRECT_BACKEND", NULL, &c->redirect_backend));
+	return 0;
+}
+
+/* The agent's and the plugin's log levels. */
+static int parse_log_levels(const char *const *envp, struct agent_config *c, struct error *err)
+{
+	int r;
 
 	c->log_level = LOG_LEVEL_WARN;
 	CHECK(env_log_level(envp, "LOG_LEVEL", &c->log_level, &c->log_level_set, err));
@@ -363,6 +403,13 @@ static int parse_all(const char *const *envp, struct agent_config *c, struct err
 			    &c->plugin_log_level_set, err));
 	if (!c->plugin_log_level_set && c->log_level_set)
 		c->plugin_log_level = c->log_level;
+	return 0;
+}
+
+/* Which plugin binaries are copied from where. */
+static int parse_binaries(const char *const *envp, struct agent_config *c, struct error *err)
+{
+	int r;
 
 	CHECK(env_path(envp, "CNI_BIN_SOURCE_DIR", DEFAULT_CNI_BIN_SOURCE_DIR,
 		       &c->cni_bin_source_dir, err));
@@ -372,13 +419,28 @@ static int parse_all(const char *const *envp, struct agent_config *c, struct err
 	/* 1.7's bash split on commas, its Go viper on whitespace: accept both. */
 	CHECK(split_list(env_get(envp, "SKIP_CNI_BINARIES"), ", \t\n", &c->skip_cni_binaries,
 			 &c->n_skip_cni_binaries));
+	return 0;
+}
 
+static int parse_all(const char *const *envp, struct agent_config *c, struct error *err)
+{
+	static int (*const steps[])(const char *const *, struct agent_config *, struct error *) = {
+		parse_cni_conf,		 parse_plugin_kubeconfig, parse_api_server, parse_node_name,
+		parse_ports_and_capture, parse_log_levels,	  parse_binaries,
+	};
+	int r;
+
+	for (size_t i = 0; i < ELEMENTSOF(steps); i++) {
+		r = steps[i](envp, c, err);
+		if (r < 0)
+			return r;
+	}
 	CHECK(env_bool(envp, "REPAIR_ENABLED", true, &c->repair_enabled, err));
 	CHECK(env_audit_interval(envp, &c->audit_interval_s, err));
 	CHECK(parse_chart_extras(envp, c, err));
-#undef CHECK
 	return 0;
 }
+#undef CHECK
 
 int agent_config_from_env(const char *const *envp, struct agent_config **ret, struct error *err)
 {

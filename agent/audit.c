@@ -192,6 +192,77 @@ static uint64_t thread_cpu_us(void)
 	return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
 }
 
+/*
+ * The meshed pods of this node among pods[0..n): into sel, with the IPs
+ * their netns is looked up by into want (one[] holds a lone pod_ip).
+ * Returns how many.
+ */
+static size_t select_meshed(const struct audit *a, struct pod_info *const *pods, size_t n,
+			    struct netns_find_want *want, const struct pod_info **sel,
+			    const char **one)
+{
+	size_t n_sel = 0;
+	for (size_t i = 0; i < n; i++) {
+		const struct pod_info *p = pods[i];
+		if (audit_select_pod(p, a->node_name, a->conf_ref) != AUDIT_SELECTED)
+			continue;
+		if (!meshed(p))
+			continue;
+		want[n_sel] = (struct netns_find_want){.fd = -1};
+		if (p->n_pod_ips) {
+			want[n_sel].ips = (const char *const *)p->pod_ips;
+			want[n_sel].n_ips = p->n_pod_ips;
+		} else {
+			one[n_sel] = p->pod_ip;
+			want[n_sel].ips = &one[n_sel];
+			want[n_sel].n_ips = 1;
+		}
+		sel[n_sel++] = p;
+	}
+	return n_sel;
+}
+
+/* The pod counts of one pass, for its log line. */
+struct pass_counts {
+	size_t drift;
+	size_t unchecked;
+};
+
+/*
+ * Checks the selected pods, each in its netns (want[i].fd), adding their
+ * entries to rep and the uids whose drift stays announced to announced.
+ * Returns 1 when all were checked, 0 when the agent is stopping (the
+ * report's error says so), or a negative errno.
+ */
+static int check_selected(struct audit *a, const struct pod_info *const *sel,
+			  const struct netns_find_want *want, size_t n_sel,
+			  struct audit_report *rep, char ***announced, size_t *n_announced,
+			  struct pass_counts *counts)
+{
+	for (size_t i = 0; i < n_sel; i++) {
+		const struct pod_info *p = sel[i];
+		int r;
+		if (atomic_load(&a->stop))
+			return audit_report_set_error(rep, "the agent is stopping");
+		if (want[i].fd < 0) {
+			char msg[300];
+			(void)snprintf(msg, sizeof(msg), "no network namespace under %s holds %s",
+				       a->proc_dir, want[i].ips[0]);
+			r = audit_report_add(rep, p->namespace, p->name, AUDIT_STATUS_UNCHECKED,
+					     NULL, false, msg);
+		} else {
+			char path[64];
+			(void)snprintf(path, sizeof(path), "/proc/self/fd/%d", want[i].fd);
+			r = audit_pod(a, p, path, rep, announced, n_announced);
+		}
+		if (r < 0)
+			return r;
+		counts->drift += rep->v[rep->n - 1].status == AUDIT_STATUS_DRIFT;
+		counts->unchecked += rep->v[rep->n - 1].status == AUDIT_STATUS_UNCHECKED;
+	}
+	return 1;
+}
+
 /* One pass; called with a->lock held. The report's error says when it could not run. */
 static int pass(struct audit *a, struct audit_report *rep)
 {
@@ -217,23 +288,7 @@ static int pass(struct audit *a, struct audit_report *rep)
 		r = -ENOMEM;
 		goto out;
 	}
-	for (size_t i = 0; i < n; i++) {
-		const struct pod_info *p = pods[i];
-		if (audit_select_pod(p, a->node_name, a->conf_ref) != AUDIT_SELECTED)
-			continue;
-		if (!meshed(p))
-			continue;
-		want[n_sel] = (struct netns_find_want){.fd = -1};
-		if (p->n_pod_ips) {
-			want[n_sel].ips = (const char *const *)p->pod_ips;
-			want[n_sel].n_ips = p->n_pod_ips;
-		} else {
-			one[n_sel] = p->pod_ip;
-			want[n_sel].ips = &one[n_sel];
-			want[n_sel].n_ips = 1;
-		}
-		sel[n_sel++] = p;
-	}
+	n_sel = select_meshed(a, pods, n, want, sel, one);
 	if (n_sel > 0) {
 		struct error e = {0};
 		r = netns_find(a->proc_dir, want, n_sel, &e);
@@ -246,35 +301,16 @@ static int pass(struct audit *a, struct audit_report *rep)
 		}
 	}
 	uint64_t c2 = thread_cpu_us();
-	size_t drift = 0, unchecked = 0;
-	for (size_t i = 0; i < n_sel; i++) {
-		const struct pod_info *p = sel[i];
-		if (atomic_load(&a->stop)) {
-			r = audit_report_set_error(rep, "the agent is stopping");
-			goto out;
-		}
-		if (want[i].fd < 0) {
-			char msg[300];
-			(void)snprintf(msg, sizeof(msg), "no network namespace under %s holds %s",
-				       a->proc_dir, want[i].ips[0]);
-			r = audit_report_add(rep, p->namespace, p->name, AUDIT_STATUS_UNCHECKED,
-					     NULL, false, msg);
-		} else {
-			char path[64];
-			(void)snprintf(path, sizeof(path), "/proc/self/fd/%d", want[i].fd);
-			r = audit_pod(a, p, path, rep, &announced, &n_announced);
-		}
-		if (r < 0)
-			goto out;
-		drift += rep->v[rep->n - 1].status == AUDIT_STATUS_DRIFT;
-		unchecked += rep->v[rep->n - 1].status == AUDIT_STATUS_UNCHECKED;
-	}
+	struct pass_counts counts = {0};
+	r = check_selected(a, sel, want, n_sel, rep, &announced, &n_announced, &counts);
+	if (r <= 0)
+		goto out;
 	uint64_t c3 = thread_cpu_us();
-	log_emit(drift || unchecked ? LOG_LEVEL_INFO : LOG_LEVEL_DEBUG,
+	log_emit(counts.drift || counts.unchecked ? LOG_LEVEL_INFO : LOG_LEVEL_DEBUG,
 		 "audit: %zu meshed pods of %zu checked in %llu ms: %zu drifted, %zu unchecked "
 		 "(CPU: snapshot %llu us, filter and netns scan %llu us, checks %llu us)",
-		 n_sel, n, (unsigned long long)(monotonic_ms() - t0), drift, unchecked,
-		 (unsigned long long)(c1 - c0), (unsigned long long)(c2 - c1),
+		 n_sel, n, (unsigned long long)(monotonic_ms() - t0), counts.drift,
+		 counts.unchecked, (unsigned long long)(c1 - c0), (unsigned long long)(c2 - c1),
 		 (unsigned long long)(c3 - c2));
 	strv_free(a->announced, a->n_announced);
 	a->announced = TAKE_PTR(announced);

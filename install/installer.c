@@ -313,27 +313,87 @@ static int set_conf(struct installer *in, const char *name, json_t *written, str
 	return 0;
 }
 
-static int install_chained(struct installer *in, json_t *entry, struct error *err)
+/* The conf file to chain into: CNI_CONF_NAME when set, else the primary one in dir. */
+static int chained_conf_name(struct installer *in, const char *dir, char **ret, struct error *err)
 {
 	const struct install_config *cfg = &in->cfg;
-	const char *dir = cfg->mounted_cni_net_dir;
-	_cleanup_free_ char *name = NULL;
-	int r;
+	if (!cfg->cni_conf_name)
+		return cni_conf_dir_find_primary(dir, log_skipped, in, ret, err);
+	int r = cni_conf_dir_resolve_name(dir, cfg->cni_conf_name, ret);
+	if (r == -ENOENT)
+		return error_set(err, ERR_CONFIG, r,
+				 "CNI_CONF_NAME \"%s\" not found in %s (nor with the other "
+				 "extension)",
+				 cfg->cni_conf_name, dir);
+	if (r < 0)
+		return error_set(err, ERR_INTERNAL, r, "out of memory");
+	return 0;
+}
 
-	if (cfg->cni_conf_name) {
-		r = cni_conf_dir_resolve_name(dir, cfg->cni_conf_name, &name);
-		if (r == -ENOENT)
-			return error_set(err, ERR_CONFIG, r,
-					 "CNI_CONF_NAME \"%s\" not found in %s (nor with the other "
-					 "extension)",
-					 cfg->cni_conf_name, dir);
-		if (r < 0)
-			return error_set(err, ERR_INTERNAL, r, "out of memory");
+/* The updated conf to write, serialised, and the mode to write it with. */
+struct chained_update {
+	json_t *updated;
+	const char *text;
+	size_t text_len;
+	mode_t mode;
+};
+
+/*
+ * X.conf (src_path, named *name in dir, its bytes *bytes) becomes X.conflist:
+ * write the list first, then drop the .conf, so a reader always finds a
+ * valid primary. Takes *name and *bytes to restore the .conf at uninstall.
+ */
+static int convert_to_conflist(struct installer *in, const char *dir, char **name, char **bytes,
+			       size_t bytes_len, const char *src_path,
+			       const struct chained_update *u, struct error *err)
+{
+	_cleanup_free_ char *list_name = NULL;
+	if (asprintf(&list_name, "%slist", *name) < 0)
+		return error_set(err, ERR_INTERNAL, -ENOMEM, "out of memory");
+	_cleanup_free_ char *list_path = path_join(dir, list_name);
+	if (!list_path)
+		return error_set(err, ERR_INTERNAL, -ENOMEM, "out of memory");
+	int r = file_write_atomic(list_path, u->text, u->text_len, u->mode);
+	if (r < 0)
+		return error_set(err, ERR_IO, r, "writing \"%s\": %s", list_path, strerror(-r));
+	if (unlink(src_path) < 0 && errno != ENOENT)
+		return error_set(err, ERR_IO, -errno, "removing \"%s\" after conversion", src_path);
+	forget_conversion(in);
+	in->orig_conf_name = TAKE_PTR(*name);
+	in->orig_conf_bytes = TAKE_PTR(*bytes);
+	in->orig_conf_len = bytes_len;
+	log_info("converted CNI conf file=\"%s\" into \"%s\" with the istio-cni entry", src_path,
+		 list_path);
+	return set_conf(in, list_name, u->updated, err);
+}
+
+/* A .conflist (src_path, named name) rewritten with our entry unless it holds it already. */
+static int update_conflist(struct installer *in, const char *name, const char *src_path,
+			   const json_t *existing, const struct chained_update *u,
+			   struct error *err)
+{
+	if (json_equal(existing, u->updated)) {
+		log_debug("CNI conf file=\"%s\" already holds our entry", src_path);
 	} else {
-		r = cni_conf_dir_find_primary(dir, log_skipped, in, &name, err);
+		int r = file_write_atomic(src_path, u->text, u->text_len, u->mode);
 		if (r < 0)
-			return r;
+			return error_set(err, ERR_IO, r, "writing \"%s\": %s", src_path,
+					 strerror(-r));
+		log_info("inserted the istio-cni entry into CNI conf file=\"%s\"", src_path);
 	}
+	/* Still the .conflist we converted earlier? Keep what we know to restore it. */
+	if (in->conf_name && strcmp(in->conf_name, name) != 0)
+		forget_conversion(in);
+	return set_conf(in, name, u->updated, err);
+}
+
+static int install_chained(struct installer *in, json_t *entry, struct error *err)
+{
+	const char *dir = in->cfg.mounted_cni_net_dir;
+	_cleanup_free_ char *name = NULL;
+	int r = chained_conf_name(in, dir, &name, err);
+	if (r < 0)
+		return r;
 
 	_cleanup_json_ json_t *existing = NULL;
 	_cleanup_free_ char *bytes = NULL;
@@ -355,46 +415,15 @@ static int install_chained(struct installer *in, json_t *entry, struct error *er
 	_cleanup_free_ char *src_path = path_join(dir, name);
 	if (!src_path)
 		return error_set(err, ERR_INTERNAL, -ENOMEM, "out of memory");
-	mode_t mode = conf_mode_for(cfg, src_path);
-
-	if (!cni_conf_name_is_list(name)) {
-		/* X.conf becomes X.conflist: write the list first, then drop the
-		 * .conf, so a reader always finds a valid primary. */
-		_cleanup_free_ char *list_name = NULL;
-		if (asprintf(&list_name, "%slist", name) < 0)
-			return error_set(err, ERR_INTERNAL, -ENOMEM, "out of memory");
-		_cleanup_free_ char *list_path = path_join(dir, list_name);
-		if (!list_path)
-			return error_set(err, ERR_INTERNAL, -ENOMEM, "out of memory");
-		r = file_write_atomic(list_path, text, text_len, mode);
-		if (r < 0)
-			return error_set(err, ERR_IO, r, "writing \"%s\": %s", list_path,
-					 strerror(-r));
-		if (unlink(src_path) < 0 && errno != ENOENT)
-			return error_set(err, ERR_IO, -errno, "removing \"%s\" after conversion",
-					 src_path);
-		forget_conversion(in);
-		in->orig_conf_name = TAKE_PTR(name);
-		in->orig_conf_bytes = TAKE_PTR(bytes);
-		in->orig_conf_len = bytes_len;
-		log_info("converted CNI conf file=\"%s\" into \"%s\" with the istio-cni entry",
-			 src_path, list_path);
-		return set_conf(in, list_name, updated, err);
-	}
-
-	if (json_equal(existing, updated)) {
-		log_debug("CNI conf file=\"%s\" already holds our entry", src_path);
-	} else {
-		r = file_write_atomic(src_path, text, text_len, mode);
-		if (r < 0)
-			return error_set(err, ERR_IO, r, "writing \"%s\": %s", src_path,
-					 strerror(-r));
-		log_info("inserted the istio-cni entry into CNI conf file=\"%s\"", src_path);
-	}
-	/* Still the .conflist we converted earlier? Keep what we know to restore it. */
-	if (in->conf_name && strcmp(in->conf_name, name) != 0)
-		forget_conversion(in);
-	return set_conf(in, name, updated, err);
+	const struct chained_update u = {
+		.updated = updated,
+		.text = text,
+		.text_len = text_len,
+		.mode = conf_mode_for(&in->cfg, src_path),
+	};
+	if (!cni_conf_name_is_list(name))
+		return convert_to_conflist(in, dir, &name, &bytes, bytes_len, src_path, &u, err);
+	return update_conflist(in, name, src_path, existing, &u, err);
 }
 
 static int install_standalone(struct installer *in, json_t *entry, const char *tmpl_text,

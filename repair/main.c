@@ -78,72 +78,110 @@ static void count(void *ud, const char *type, const char *result)
 	log_debug("repair: %s %s", type, result);
 }
 
-int main(int argc, char **argv)
+/* --help and --version: true (and *status set) when one was given. */
+static bool info_flag(int argc, char **argv, int *status)
 {
 	for (int i = 1; i < argc; i++) {
 		if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
 			usage(stdout);
-			return 0;
+			*status = 0;
+			return true;
 		}
 		if (strcmp(argv[i], "--version") == 0) {
 			printf("istio-cni-repair %s\n", ISTIO_CNI_VERSION_STRING);
-			return 0;
+			*status = 0;
+			return true;
 		}
 	}
+	return false;
+}
+
+/* The flags as NAME=value settings; 0, or the exit status. */
+static int settings_from_flags(int argc, char **argv, char ***flags, size_t *n_flags)
+{
 	struct error err = {0};
-	char **flags = NULL;
-	size_t n_flags = 0;
-	if (repair_config_flags(argc, argv, &flags, &n_flags, &err) < 0) {
+	if (repair_config_flags(argc, argv, flags, n_flags, &err) < 0) {
 		fprintf(stderr, "istio-cni-repair: %s\n", err.msg);
 		usage(stderr);
 		return 2;
 	}
 	/* Istio 1.7's default: one pass unless told to run as a daemon. */
-	if (!repair_config_is_set((const char *const *)flags, n_flags, NULL,
+	if (!repair_config_is_set((const char *const *)*flags, *n_flags, NULL,
 				  ENV_REPAIR_RUN_AS_DAEMON) &&
-	    strv_push(&flags, &n_flags, ENV_REPAIR_RUN_AS_DAEMON "=false") < 0) {
-		strv_free(flags, n_flags);
+	    strv_push(flags, n_flags, ENV_REPAIR_RUN_AS_DAEMON "=false") < 0)
 		return 1;
-	}
+	return 0;
+}
 
+/* Logging at LOG_LEVEL (default info); 0, or the exit status. */
+static int setup_logging(void)
+{
 	enum log_level level = LOG_LEVEL_INFO;
 	const char *lv = getenv("LOG_LEVEL");
 	if (lv && *lv && log_level_from_string(lv, &level) < 0) {
 		fprintf(stderr, "istio-cni-repair: LOG_LEVEL=\"%s\": unknown level\n", lv);
-		strv_free(flags, n_flags);
 		return 2;
 	}
 	log_setup("repair", level, false);
+	return 0;
+}
 
-	struct repair_config cfg;
-	int r = repair_config_parse((const char *const *)flags, n_flags, NULL, &cfg, &err);
-	strv_free(flags, n_flags);
+/* The config from the flags and the environment, checked; 0, or the exit status. */
+static int load_config(const char *const *flags, size_t n_flags, struct repair_config *cfg)
+{
+	struct error err = {0};
+	int r = repair_config_parse(flags, n_flags, NULL, cfg, &err);
 	if (r < 0) {
 		log_error("invalid configuration: %s", err.msg);
 		return 2;
 	}
-	if (repair_action_for(&cfg) == REPAIR_ACTION_REPAIR && !*cfg.node_name) {
+	if (repair_action_for(cfg) == REPAIR_ACTION_REPAIR && !*cfg->node_name) {
 		log_error("invalid configuration: REPAIR_REPAIR_PODS=true needs REPAIR_NODE_NAME: "
 			  "a pod is repaired in place from its own node");
-		repair_config_done(&cfg);
+		repair_config_done(cfg);
 		return 2;
 	}
-	if (repair_action_for(&cfg) == REPAIR_ACTION_NONE)
+	if (repair_action_for(cfg) == REPAIR_ACTION_NONE)
 		log_warn("none of REPAIR_REPAIR_PODS, REPAIR_DELETE_PODS, REPAIR_LABEL_PODS is "
 			 "true: broken pods are only detected");
+	return 0;
+}
 
+static int install_signal_handlers(void)
+{
+	struct sigaction sa = {.sa_handler = on_signal};
+	(void)sigemptyset(&sa.sa_mask);
+	if (sigaction(SIGTERM, &sa, NULL) < 0 || sigaction(SIGINT, &sa, NULL) < 0)
+		return log_error_errno(-errno, "cannot install signal handlers: %m");
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	int status;
+	if (info_flag(argc, argv, &status))
+		return status;
+	char **flags = NULL;
+	size_t n_flags = 0;
+	status = settings_from_flags(argc, argv, &flags, &n_flags);
+	if (status == 0)
+		status = setup_logging();
+	struct repair_config cfg;
+	if (status == 0)
+		status = load_config((const char *const *)flags, n_flags, &cfg);
+	strv_free(flags, n_flags);
+	if (status != 0)
+		return status;
+
+	struct error err = {0};
 	_cleanup_(kube_client_freep) struct kube_client *c = NULL;
-	r = make_client(&c, &err);
+	int r = make_client(&c, &err);
 	if (r < 0) {
 		log_error("cannot reach the Kubernetes API: %s", err.msg);
 		repair_config_done(&cfg);
 		return 1;
 	}
-
-	struct sigaction sa = {.sa_handler = on_signal};
-	(void)sigemptyset(&sa.sa_mask);
-	if (sigaction(SIGTERM, &sa, NULL) < 0 || sigaction(SIGINT, &sa, NULL) < 0) {
-		log_error_errno(-errno, "cannot install signal handlers: %m");
+	if (install_signal_handlers() < 0) {
 		repair_config_done(&cfg);
 		return 1;
 	}
