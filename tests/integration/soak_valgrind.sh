@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: Apache-2.0
-# bench/soak.sh for SOAK_SECONDS (60) with the agent under valgrind: pod
+# bench/soak.sh for SOAK_SECONDS (120) with the agent under valgrind: pod
 # churn, conflist rewrites by another CNI and token rotations. No valgrind
 # error, nothing definitely or indirectly lost, the agent as many fds after
 # the churn as before it and no fd growth over the samples, every lookup of a
@@ -17,7 +17,7 @@ if [[ "${VALGRIND:-1}" == 0 ]] || ! command -v valgrind >/dev/null; then
 fi
 
 tmpdir_new T
-env SOAK_SECONDS="${SOAK_SECONDS:-60}" SAMPLE_SECONDS=10 SOAK_VALGRIND=1 \
+env SOAK_SECONDS="${SOAK_SECONDS:-120}" SAMPLE_SECONDS=10 SOAK_VALGRIND=1 \
 	SOAK_REPORT="$T/report.json" BUILD_DIR="$BUILD_DIR" PLUGIN="$PLUGIN" \
 	bash "$ROOT/bench/soak.sh" >"$T/soak.out" 2>&1
 rc=$?
