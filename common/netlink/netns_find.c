@@ -218,6 +218,58 @@ static int cmp_seen(const void *a, const void *b)
 	return x->ino < y->ino ? -1 : x->ino > y->ino ? 1 : 0;
 }
 
+/* The wanted addresses in binary form; s->left counts the pods that have one. */
+static void parse_wanted(const struct netns_find_want *want, size_t n, struct scan *s)
+{
+	for (size_t i = 0; i < n; i++) {
+		bool any = false;
+		for (size_t j = 0; j < want[i].n_ips; j++) {
+			struct want_addr *w = &s->addrs[s->n_addrs];
+			if (inet_pton(AF_INET, want[i].ips[j], w->bytes) == 1)
+				w->family = AF_INET;
+			else if (inet_pton(AF_INET6, want[i].ips[j], w->bytes) == 1)
+				w->family = AF_INET6;
+			else
+				continue;
+			w->pod = i;
+			s->n_addrs++;
+			any = true;
+		}
+		if (any)
+			s->left++;
+	}
+}
+
+/* Inserts key into the sorted *seen (*n of *cap), growing it; -ENOMEM. */
+static int seen_insert(struct seen_ns **seen, size_t *n, size_t *cap, struct seen_ns key)
+{
+	if (*n == *cap) {
+		size_t nc = *cap ? *cap * 2 : 64;
+		struct seen_ns *ns = reallocarray(*seen, nc, sizeof(**seen));
+		if (!ns)
+			return -ENOMEM;
+		*seen = ns;
+		*cap = nc;
+	}
+	size_t at = *n;
+	while (at > 0 && cmp_seen(&(*seen)[at - 1], &key) > 0)
+		at--;
+	memmove(&(*seen)[at + 1], &(*seen)[at], (*n - at) * sizeof(**seen));
+	(*seen)[at] = key;
+	(*n)++;
+	return 0;
+}
+
+/* After a failed scan: no fd is handed out. */
+static void close_found(struct netns_find_want *want, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if (want[i].fd >= 0) {
+			(void)close(want[i].fd);
+			want[i].fd = -1;
+		}
+}
+
 int netns_find(const char *proc_dir, struct netns_find_want *want, size_t n, struct error *err)
 {
 	size_t n_addrs = 0;
@@ -231,23 +283,7 @@ int netns_find(const char *proc_dir, struct netns_find_want *want, size_t n, str
 	if (!addrs || !buf || !text)
 		return error_set(err, ERR_INTERNAL, -ENOMEM, "out of memory");
 	struct scan s = {.pods = want, .addrs = addrs};
-	for (size_t i = 0; i < n; i++) {
-		bool any = false;
-		for (size_t j = 0; j < want[i].n_ips; j++) {
-			struct want_addr *w = &addrs[s.n_addrs];
-			if (inet_pton(AF_INET, want[i].ips[j], w->bytes) == 1)
-				w->family = AF_INET;
-			else if (inet_pton(AF_INET6, want[i].ips[j], w->bytes) == 1)
-				w->family = AF_INET6;
-			else
-				continue;
-			w->pod = i;
-			s.n_addrs++;
-			any = true;
-		}
-		if (any)
-			s.left++;
-	}
+	parse_wanted(want, n, &s);
 	if (s.left == 0)
 		return 0;
 
@@ -287,22 +323,10 @@ int netns_find(const char *proc_dir, struct netns_find_want *want, size_t n, str
 			continue;
 		if (ioctl(fd, NS_GET_NSTYPE) != CLONE_NEWNET)
 			continue;
-		if (n_seen == cap) {
-			size_t nc = cap ? cap * 2 : 64;
-			struct seen_ns *ns = reallocarray(seen, nc, sizeof(*seen));
-			if (!ns) {
-				result = error_set(err, ERR_INTERNAL, -ENOMEM, "out of memory");
-				break;
-			}
-			seen = ns;
-			cap = nc;
+		if (seen_insert(&seen, &n_seen, &cap, key) < 0) {
+			result = error_set(err, ERR_INTERNAL, -ENOMEM, "out of memory");
+			break;
 		}
-		size_t at = n_seen;
-		while (at > 0 && cmp_seen(&seen[at - 1], &key) > 0)
-			at--;
-		memmove(&seen[at + 1], &seen[at], (n_seen - at) * sizeof(*seen));
-		seen[at] = key;
-		n_seen++;
 		struct error e = {0};
 		s.ns_fd = fd;
 		int r = proc_addrs(dfd, de->d_name, &s, text, NETNS_FIND_PROC_NET_MAX);
@@ -322,11 +346,7 @@ int netns_find(const char *proc_dir, struct netns_find_want *want, size_t n, str
 	}
 	(void)closedir(d);
 	if (result < 0)
-		for (size_t i = 0; i < n; i++)
-			if (want[i].fd >= 0) {
-				(void)close(want[i].fd);
-				want[i].fd = -1;
-			}
+		close_found(want, n);
 	return result;
 }
 
