@@ -22,6 +22,8 @@ mkdir -p "$LEAK_MNT"
 on_exit rm -rf -- "$LEAK_TMP"
 on_exit ip netns delete "$LEAK_NS"
 on_exit umount "$LEAK_MNT"
+# Whatever the leaky run leaves, even if the check under test failed to kill it.
+on_exit pkill -f -- "$T/api-leaky"
 
 # The dummy run: a script of its own (a subreaper with a fresh marker, as
 # run-tests.sh is), one step, then the check.
@@ -64,7 +66,8 @@ EOF
 
 dummy_run() # MODE OUT
 {
-	env -u ISTIO_CNI_TEST_RUN -u ISTIO_CNI_SUBREAPER ROOT="$ROOT" \
+	# LEAK_CHECK=1: the check under test runs whatever the caller's run says.
+	env -u ISTIO_CNI_TEST_RUN -u ISTIO_CNI_SUBREAPER LEAK_CHECK=1 ROOT="$ROOT" \
 		FAKE="$ROOT/tests/fakeapi/fake_apiserver.py" API_DIR="$T/api-$1" \
 		LEAK_NS="$LEAK_NS" LEAK_TMP="$LEAK_TMP" LEAK_MNT="$LEAK_MNT" \
 		bash "$T/run.sh" "$1" "$T/snap-$1" >"$2" 2>&1
