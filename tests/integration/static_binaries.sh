@@ -2,7 +2,8 @@
 # SPDX-License-Identifier: Apache-2.0
 # Every binary in BUILD_DIR/bin is one static executable: no ELF interpreter
 # (PT_INTERP) and no shared library (DT_NEEDED), so it runs on any node's
-# host OS whatever its libc. Skipped for a dynamic build (ISTIO_CNI_STATIC=OFF).
+# host OS whatever its libc, and none carries glibc's name-service switch,
+# which would load the host's libnss_*.so at run time. Skipped for a dynamic build (ISTIO_CNI_STATIC=OFF).
 # No root needed.
 . "$(dirname "$0")/lib.sh"
 command -v readelf >/dev/null || { echo "$TEST_NAME: readelf not found" >&2; exit 1; }
@@ -22,6 +23,11 @@ for bin in "$BUILD_DIR"/bin/*; do
 	[[ -z "$interp" ]] && pass "$name: no interpreter" || fail "$name: interpreter: $interp"
 	needed=$(readelf -dW "$bin" | grep -F '(NEEDED)')
 	[[ -z "$needed" ]] && pass "$name: no DT_NEEDED" || fail "$name: needs $needed"
+	# glibc's NSS code defines __nss_* functions and names its modules libnss_*.
+	nss=$(nm "$bin" 2>/dev/null | grep -c ' __nss_' || true)
+	mods=$(grep -c -a 'libnss_' "$bin" || true)
+	[[ "$nss" == 0 && "$mods" == 0 ]] && pass "$name: no name-service switch" ||
+		fail "$name: glibc's NSS linked in ($nss __nss_ symbols, $mods libnss_ names)"
 done
 for want in istio-cni istio-cni-agent istio-cni-repair istio-cni-validate; do
 	[[ -x "$BUILD_DIR/bin/$want" ]] && pass "$want built" || fail "$want built"
