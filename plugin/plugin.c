@@ -10,8 +10,10 @@
 #include <jansson.h>
 #include <limits.h>
 #include <stdbool.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/random.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -246,10 +248,23 @@ static void print_help(void)
 	       "  istio-cni --help | --version\n");
 }
 
+/*
+ * jansson seeds its hash tables from /dev/urandom (open, read, close) at the
+ * first object; one getrandom() does the same for a process that runs once
+ * per pod start. Without entropy yet, jansson keeps its own fallback.
+ */
+static void seed_json(void)
+{
+	uint32_t seed = 0;
+	if (getrandom(&seed, sizeof(seed), GRND_NONBLOCK) == (ssize_t)sizeof(seed) && seed != 0)
+		json_object_seed(seed);
+}
+
 int plugin_main(int argc, char **argv)
 {
 	/* Istio's plugin logs JSON lines on stderr; operators' tooling expects that. */
 	log_setup(ISTIO_CNI_PLUGIN_TYPE, LOG_LEVEL_INFO, true);
+	seed_json();
 
 	if (argc > 1) {
 		if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0) {
