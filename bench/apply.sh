@@ -43,5 +43,5 @@ if [[ "$plan_out" =~ more\ than\ ([0-9]+)\ entries ]]; then
 fi
 
 echo "apply: $CNI"
-exec "$PYTHON" "$ROOT/bench/apply_bench.py" "$CNI" "$TMP/pod.json" "$TMP/pod1000.json" \
+"$PYTHON" "$ROOT/bench/apply_bench.py" "$CNI" "$TMP/pod.json" "$TMP/pod1000.json" \
 	"$BASIC" "$NFTG" "$RUNS" "$n"

@@ -28,7 +28,7 @@ for b in istio-cni istio-cni-agent istio-cni-repair istio-cni-validate; do
 	bins+=("$TMP/$b")
 done
 
-exec "$PYTHON" - "$RUNS" "$TMP/noop" "${bins[@]}" <<'PY'
+"$PYTHON" - "$RUNS" "$TMP/noop" "${bins[@]}" <<'PY'
 import os, statistics, subprocess, sys, time
 
 runs = int(sys.argv[1])
