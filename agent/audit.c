@@ -36,6 +36,7 @@ struct audit {
 	struct netconf *conf; /* owned when made by audit_start_agent */
 	const struct netconf *conf_ref;
 	char *proc_dir;
+	char *test_hold_path; /* AUDIT_TEST_ONLY_HOLD_FILE_ENV; NULL in production */
 	unsigned interval_s;
 	bool repair;
 	struct agent_metrics *metrics;
@@ -263,6 +264,18 @@ static int check_selected(struct audit *a, const struct pod_info *const *sel,
 	return 1;
 }
 
+/* Test-only: waits while the hold file exists (AUDIT_TEST_ONLY_HOLD_FILE_ENV). */
+static void test_hold(struct audit *a)
+{
+	if (!a->test_hold_path || access(a->test_hold_path, F_OK) != 0)
+		return;
+	log_info("audit: test-only hold: the pass waits while %s exists", a->test_hold_path);
+	while (!atomic_load(&a->stop) && access(a->test_hold_path, F_OK) == 0) {
+		struct timespec ts = {.tv_nsec = 20 * 1000000L};
+		(void)nanosleep(&ts, NULL);
+	}
+}
+
 /* One pass; called with a->lock held. The report's error says when it could not run. */
 static int pass(struct audit *a, struct audit_report *rep)
 {
@@ -277,6 +290,7 @@ static int pass(struct audit *a, struct audit_report *rep)
 	if (r < 0)
 		return r;
 
+	test_hold(a);
 	uint64_t c1 = thread_cpu_us();
 	_cleanup_free_ struct netns_find_want *want = calloc(n ? n : 1, sizeof(*want));
 	// NOLINTNEXTLINE(bugprone-sizeof-expression): sizeof(*p) of an array of pointers
@@ -414,7 +428,8 @@ int audit_new(const struct audit_options *opts, struct audit **ret, struct error
 	a->repair = opts->repair;
 	a->metrics = opts->metrics;
 	a->proc_dir = strdup(opts->proc_dir ? opts->proc_dir : REPAIR_DEFAULT_HOST_PROC_DIR);
-	if (!a->proc_dir || (opts->node_name && !(a->node_name = strdup(opts->node_name))))
+	if (!a->proc_dir || (opts->node_name && !(a->node_name = strdup(opts->node_name))) ||
+	    (opts->test_hold_path && !(a->test_hold_path = strdup(opts->test_hold_path))))
 		return error_set(err, ERR_INTERNAL, -ENOMEM, "out of memory");
 	int r = monotonic_cond_init(&a->lock, &a->cond);
 	if (r < 0)
@@ -466,6 +481,7 @@ void audit_free(struct audit *a)
 		(void)netconf_free(a->conf);
 	free(a->node_name);
 	free(a->proc_dir);
+	free(a->test_hold_path);
 	free(a);
 }
 
@@ -554,7 +570,12 @@ int audit_start_agent(const struct agent_config *cfg, const char *const *envp,
 		.kc = kc,
 		.metrics = metrics,
 		.start_thread = true,
+		.test_hold_path = env_get(envp, AUDIT_TEST_ONLY_HOLD_FILE_ENV),
 	};
+	if (o.test_hold_path)
+		log_warn("audit: %s is set: every pass waits while %s exists (a test hook; "
+			 "never set it in production)",
+			 AUDIT_TEST_ONLY_HOLD_FILE_ENV, o.test_hold_path);
 	struct audit *a = NULL;
 	r = audit_new(&o, &a, err);
 	if (r < 0) {

@@ -47,6 +47,14 @@
 /* While the pod cache has not synced, the thread tries again this often. */
 #define AUDIT_SYNC_POLL_MS 500
 #define AUDIT_HTTP_PATH "/debug/audit"
+/*
+ * Test-only: when this variable names a file, every pass waits (after its pod
+ * snapshot) for as long as that file exists, so that a test can hold a pass
+ * in progress for as long as it needs (tests/integration/agent_audit.sh).
+ * Nothing sets it in production: the manifests do not, and the agent warns at
+ * start-up when it is set.
+ */
+#define AUDIT_TEST_ONLY_HOLD_FILE_ENV "ISTIO_CNI_TEST_ONLY_AUDIT_HOLD_FILE"
 
 struct agent_config;
 struct agent_metrics;
@@ -143,6 +151,9 @@ struct audit_options {
 	const struct kubeconfig *kc; /* for Events; NULL: none */
 	struct agent_metrics *metrics;
 	bool start_thread; /* false: passes only on demand (tests, benchmarks) */
+	/* Test-only (AUDIT_TEST_ONLY_HOLD_FILE_ENV): a pass waits while this file
+	 * exists. NULL in production. */
+	const char *test_hold_path;
 };
 
 struct audit;
