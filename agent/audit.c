@@ -51,16 +51,17 @@ struct audit {
 	/* Held only briefly (never for a pass); guards what follows. */
 	pthread_mutex_t lock;
 	pthread_cond_t cond; /* the thread waits on it for a request or its interval */
+	struct audit_report last;
+	struct audit_answer answer; /* the latest pass's answer to GET /debug/audit */
+	uint64_t passes_started;    /* ids of the passes: 1, 2, ... */
+	uint64_t demanded;	    /* the highest pass id an on-demand request waits for */
+	uint64_t last_demand_ms;    /* when the last on-demand pass ended */
 	atomic_bool stop;
 	bool lock_ready;
-	struct audit_report last;
 	bool have_last;
-	struct audit_answer answer; /* the latest pass's answer to GET /debug/audit */
 	bool have_answer;
-	uint64_t passes_started; /* ids of the passes: 1, 2, ... */
-	uint64_t demanded;	 /* the highest pass id an on-demand request waits for */
 	bool have_demand_pass;
-	uint64_t last_demand_ms; /* when the last on-demand pass ended */
+	bool running; /* the thread was started (set before any request) */
 
 	/* Held while notify runs; guards notify and notify_ud. */
 	pthread_mutex_t notify_lock;
@@ -68,7 +69,6 @@ struct audit {
 	void *notify_ud;
 
 	pthread_t thread;
-	bool running;
 };
 
 static bool in_list(char *const *v, size_t n, const char *s)
