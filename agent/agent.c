@@ -816,6 +816,12 @@ static int start_cache_and_audit(struct run *run, const char *const *envp, struc
 				 run->kc, run->a.metrics, &run->audit, err);
 }
 
+/* GET /debug/audit: the pass runs on the audit's thread. */
+static const struct health_audit audit_ops = {
+	.begin = audit_http_begin,
+	.set_notify = audit_http_set_notify,
+};
+
 /* The health/metrics server and the plugin's log sink. */
 static int start_servers(struct run *run, struct error *err)
 {
@@ -829,7 +835,7 @@ static int start_servers(struct run *run, struct error *err)
 		.ready_check = run->pods ? cache_ready : NULL,
 		.ready_check_ud = run->pods,
 		.metrics = run->a.metrics,
-		.audit = run->audit ? audit_http : NULL,
+		.audit = run->audit ? &audit_ops : NULL,
 		.audit_ud = run->audit,
 	};
 	int r = health_server_new(&hso, &run->hs, err);

@@ -36,23 +36,39 @@ struct audit {
 	struct netconf *conf; /* owned when made by audit_start_agent */
 	const struct netconf *conf_ref;
 	char *proc_dir;
+	char *test_hold_path; /* AUDIT_TEST_ONLY_HOLD_FILE_ENV; NULL in production */
 	unsigned interval_s;
 	bool repair;
 	struct agent_metrics *metrics;
 	struct kube_client *events; /* NULL: no Events */
 
-	pthread_mutex_t lock; /* one pass at a time; guards what follows */
-	pthread_cond_t cond;
-	atomic_bool stop;
-	bool lock_ready;
-	struct audit_report last;
-	bool have_last;
-	uint64_t last_demand_ms; /* when the last on-demand pass ended */
-	char **announced;	 /* uids whose drift was announced and not yet seen intact */
+	/* One pass at a time; guards announced. Held for a whole pass, and
+	 * only by the thread that runs it. */
+	pthread_mutex_t pass_lock;
+	char **announced; /* uids whose drift was announced and not yet seen intact */
 	size_t n_announced;
 
+	/* Held only briefly (never for a pass); guards what follows. */
+	pthread_mutex_t lock;
+	pthread_cond_t cond; /* the thread waits on it for a request or its interval */
+	struct audit_report last;
+	struct audit_answer answer; /* the latest pass's answer to GET /debug/audit */
+	uint64_t passes_started;    /* ids of the passes: 1, 2, ... */
+	uint64_t demanded;	    /* the highest pass id an on-demand request waits for */
+	uint64_t last_demand_ms;    /* when the last on-demand pass ended */
+	atomic_bool stop;
+	bool lock_ready;
+	bool have_last;
+	bool have_answer;
+	bool have_demand_pass;
+	bool running; /* the thread was started (set before any request) */
+
+	/* Held while notify runs; guards notify and notify_ud. */
+	pthread_mutex_t notify_lock;
+	audit_notify_fn notify;
+	void *notify_ud;
+
 	pthread_t thread;
-	bool running;
 };
 
 static bool in_list(char *const *v, size_t n, const char *s)
@@ -263,7 +279,19 @@ static int check_selected(struct audit *a, const struct pod_info *const *sel,
 	return 1;
 }
 
-/* One pass; called with a->lock held. The report's error says when it could not run. */
+/* Test-only: waits while the hold file exists (AUDIT_TEST_ONLY_HOLD_FILE_ENV). */
+static void test_hold(struct audit *a)
+{
+	if (!a->test_hold_path || access(a->test_hold_path, F_OK) != 0)
+		return;
+	log_info("audit: test-only hold: the pass waits while %s exists", a->test_hold_path);
+	while (!atomic_load(&a->stop) && access(a->test_hold_path, F_OK) == 0) {
+		struct timespec ts = {.tv_nsec = 20 * 1000000L};
+		(void)nanosleep(&ts, NULL);
+	}
+}
+
+/* One pass; called with a->pass_lock held. The report's error says when it could not run. */
 static int pass(struct audit *a, struct audit_report *rep)
 {
 	struct pod_info **pods = NULL;
@@ -277,6 +305,7 @@ static int pass(struct audit *a, struct audit_report *rep)
 	if (r < 0)
 		return r;
 
+	test_hold(a);
 	uint64_t c1 = thread_cpu_us();
 	_cleanup_free_ struct netns_find_want *want = calloc(n ? n : 1, sizeof(*want));
 	// NOLINTNEXTLINE(bugprone-sizeof-expression): sizeof(*p) of an array of pointers
@@ -327,30 +356,109 @@ out:
 	return r;
 }
 
-/* A pass under the lock; the report becomes the last one. */
-static int pass_locked(struct audit *a)
+void audit_answer_done(struct audit_answer *ans)
+{
+	free(ans->body);
+	*ans = (struct audit_answer){0};
+}
+
+static int answer_copy(const struct audit_answer *src, struct audit_answer *ret)
+{
+	*ret = (struct audit_answer){.status = src->status};
+	if (!src->body)
+		return 0;
+	ret->body = malloc(src->len + 1);
+	if (!ret->body)
+		return -ENOMEM;
+	memcpy(ret->body, src->body, src->len + 1);
+	ret->len = src->len;
+	return 0;
+}
+
+/*
+ * The HTTP answer for a pass that returned r with rep: 200 with the report,
+ * 503 when the report says the pass could not run, 500 when it failed
+ * without a report; status 0 when out of memory.
+ */
+static void make_answer(int r, const struct audit_report *rep, struct audit_answer *ret)
+{
+	*ret = (struct audit_answer){0};
+	if (r < 0 && !rep->error) {
+		char msg[128];
+		(void)snprintf(msg, sizeof(msg), "{\"pods\":[],\"error\":\"the pass failed: %s\"}",
+			       strerror(-r));
+		ret->body = strdup(msg);
+		ret->len = ret->body ? strlen(ret->body) : 0;
+		ret->status = ret->body ? 500 : 0;
+		return;
+	}
+	if (audit_report_to_json(rep, &ret->body, &ret->len) < 0) {
+		*ret = (struct audit_answer){0};
+		return;
+	}
+	ret->status = rep->error ? 503 : 200;
+}
+
+/* The answer of a pass that cannot run because the agent is stopping. */
+static void stopping_answer(struct audit_answer *ret)
 {
 	struct audit_report rep = {0};
+	*ret = (struct audit_answer){0};
+	if (audit_report_set_error(&rep, "the agent is stopping") >= 0)
+		make_answer(-ECANCELED, &rep, ret);
+	audit_report_done(&rep);
+}
+
+/*
+ * A pass (demand: an on-demand request waits for it): its report becomes
+ * the last one, and its answer the latest, also into *ret_ans (the caller's).
+ */
+static int run_pass(struct audit *a, bool demand, struct audit_answer *ret_ans)
+{
+	struct audit_report rep = {0};
+	(void)pthread_mutex_lock(&a->pass_lock);
 	int r = pass(a, &rep);
-	if (r < 0 && !rep.error) {
-		audit_report_done(&rep);
-		return r;
+	(void)pthread_mutex_unlock(&a->pass_lock);
+	struct audit_answer ans, keep = {0};
+	make_answer(r, &rep, &ans);
+	if (answer_copy(&ans, &keep) < 0)
+		keep = (struct audit_answer){0};
+
+	(void)pthread_mutex_lock(&a->lock);
+	if (r >= 0 || rep.error) {
+		audit_report_done(&a->last);
+		a->last = rep;
+		a->have_last = true;
+		rep = (struct audit_report){0};
 	}
-	audit_report_done(&a->last);
-	a->last = rep;
-	a->have_last = true;
+	audit_answer_done(&a->answer);
+	a->answer = keep;
+	a->have_answer = true;
+	if (demand) {
+		a->last_demand_ms = monotonic_ms();
+		a->have_demand_pass = true;
+	}
+	(void)pthread_mutex_unlock(&a->lock);
+	audit_report_done(&rep);
+	*ret_ans = ans;
 	return r;
 }
 
 int audit_run(struct audit *a, bool fresh, struct audit_report *ret)
 {
 	(void)pthread_mutex_lock(&a->lock);
+	uint64_t now = monotonic_ms(), id = 0;
+	if (fresh || !a->have_last || !a->have_demand_pass ||
+	    now - a->last_demand_ms >= AUDIT_MIN_PASS_INTERVAL_MS)
+		id = ++a->passes_started;
+	(void)pthread_mutex_unlock(&a->lock);
 	int r = 0;
-	uint64_t now = monotonic_ms();
-	if (fresh || !a->have_last || now - a->last_demand_ms >= AUDIT_MIN_PASS_INTERVAL_MS) {
-		r = pass_locked(a);
-		a->last_demand_ms = monotonic_ms();
+	if (id) {
+		struct audit_answer ans;
+		r = run_pass(a, true, &ans);
+		audit_answer_done(&ans);
 	}
+	(void)pthread_mutex_lock(&a->lock);
 	/* -EAGAIN and the like come with a report saying so. */
 	if (r >= 0 || (a->have_last && a->last.error))
 		r = audit_report_copy(&a->last, ret);
@@ -358,47 +466,74 @@ int audit_run(struct audit *a, bool fresh, struct audit_report *ret)
 	return r;
 }
 
-/* Waits ms or until stopped; true when stopped. */
-static bool wait_stop(struct audit *a, uint64_t ms)
+/*
+ * Waits until an on-demand request wants a pass or due_ms (monotonic) has
+ * come; false when the agent is stopping. *ret_id: the pass's id;
+ * *ret_demand: a request waits for it.
+ */
+static bool next_pass(struct audit *a, uint64_t due_ms, uint64_t *ret_id, bool *ret_demand)
 {
-	struct timespec ts;
-	(void)clock_gettime(CLOCK_MONOTONIC, &ts);
-	ts.tv_sec += (time_t)(ms / 1000);
-	ts.tv_nsec += (long)(ms % 1000) * 1000000L;
-	if (ts.tv_nsec >= 1000000000L) {
-		ts.tv_sec++;
-		ts.tv_nsec -= 1000000000L;
-	}
+	const struct timespec ts = {.tv_sec = (time_t)(due_ms / 1000),
+				    .tv_nsec = (long)(due_ms % 1000) * 1000000L};
 	(void)pthread_mutex_lock(&a->lock);
-	while (!atomic_load(&a->stop))
-		if (pthread_cond_timedwait(&a->cond, &a->lock, &ts) == ETIMEDOUT)
-			break;
+	while (!atomic_load(&a->stop) && a->demanded <= a->passes_started &&
+	       monotonic_ms() < due_ms)
+		(void)pthread_cond_timedwait(&a->cond, &a->lock, &ts);
+	bool go = !atomic_load(&a->stop);
+	if (go) {
+		*ret_id = ++a->passes_started;
+		*ret_demand = a->demanded >= *ret_id;
+	}
 	(void)pthread_mutex_unlock(&a->lock);
-	return atomic_load(&a->stop);
+	return go;
 }
 
+/* Tells the health server that pass id ended, with its answer. */
+static void notify(struct audit *a, uint64_t id, const struct audit_answer *ans)
+{
+	(void)pthread_mutex_lock(&a->notify_lock);
+	if (a->notify)
+		a->notify(a->notify_ud, id, ans->status, ans->body, ans->len);
+	(void)pthread_mutex_unlock(&a->notify_lock);
+}
+
+/*
+ * Runs the periodic passes and the on-demand ones. An on-demand pass that
+ * runs when a periodic one is due counts as that one; one that runs earlier
+ * leaves the periodic schedule as it was.
+ */
 static void *audit_thread(void *arg)
 {
 	struct audit *a = arg;
 	bool synced_once = false;
-	while (!atomic_load(&a->stop)) {
-		(void)pthread_mutex_lock(&a->lock);
-		int r = pass_locked(a);
-		(void)pthread_mutex_unlock(&a->lock);
+	uint64_t due_ms = 0; /* the first pass now, the next as soon as the cache syncs */
+	uint64_t id;
+	bool demand;
+	while (next_pass(a, due_ms, &id, &demand)) {
+		bool periodic = monotonic_ms() >= due_ms;
+		struct audit_answer ans;
+		int r = run_pass(a, demand, &ans);
+		notify(a, id, &ans);
+		audit_answer_done(&ans);
+		if (r < 0 && r != -EAGAIN)
+			log_warn("audit: the pass failed: %s", strerror(-r));
+		if (!periodic)
+			continue;
 		if (r == -EAGAIN) {
 			/* The first pass comes as soon as the cache has synced. */
-			if (wait_stop(a, AUDIT_SYNC_POLL_MS))
-				break;
+			due_ms = monotonic_ms() + AUDIT_SYNC_POLL_MS;
 			continue;
 		}
-		if (r < 0)
-			log_warn("audit: the pass failed: %s", strerror(-r));
-		else if (!synced_once)
+		if (r >= 0 && !synced_once)
 			log_info("audit: first pass done; next every %u s", a->interval_s);
 		synced_once = true;
-		if (wait_stop(a, (uint64_t)a->interval_s * 1000))
-			break;
+		due_ms = monotonic_ms() + (uint64_t)a->interval_s * 1000;
 	}
+	/* Requests still waiting get the answer of a pass cut short. */
+	struct audit_answer ans;
+	stopping_answer(&ans);
+	notify(a, UINT64_MAX, &ans);
+	audit_answer_done(&ans);
 	return NULL;
 }
 
@@ -414,11 +549,25 @@ int audit_new(const struct audit_options *opts, struct audit **ret, struct error
 	a->repair = opts->repair;
 	a->metrics = opts->metrics;
 	a->proc_dir = strdup(opts->proc_dir ? opts->proc_dir : REPAIR_DEFAULT_HOST_PROC_DIR);
-	if (!a->proc_dir || (opts->node_name && !(a->node_name = strdup(opts->node_name))))
+	if (!a->proc_dir || (opts->node_name && !(a->node_name = strdup(opts->node_name))) ||
+	    (opts->test_hold_path && !(a->test_hold_path = strdup(opts->test_hold_path))))
 		return error_set(err, ERR_INTERNAL, -ENOMEM, "out of memory");
 	int r = monotonic_cond_init(&a->lock, &a->cond);
 	if (r < 0)
 		return error_set(err, ERR_INTERNAL, r, "audit: cannot make a lock");
+	r = -pthread_mutex_init(&a->pass_lock, NULL);
+	if (r < 0) {
+		(void)pthread_mutex_destroy(&a->lock);
+		(void)pthread_cond_destroy(&a->cond);
+		return error_set(err, ERR_INTERNAL, r, "audit: cannot make a lock");
+	}
+	r = -pthread_mutex_init(&a->notify_lock, NULL);
+	if (r < 0) {
+		(void)pthread_mutex_destroy(&a->pass_lock);
+		(void)pthread_mutex_destroy(&a->lock);
+		(void)pthread_cond_destroy(&a->cond);
+		return error_set(err, ERR_INTERNAL, r, "audit: cannot make a lock");
+	}
 	a->lock_ready = true;
 	if (opts->kc) {
 		r = kube_client_new(opts->kc, NULL, &a->events, err);
@@ -440,7 +589,7 @@ void audit_signal_stop(struct audit *a)
 {
 	if (!a || !a->lock_ready)
 		return;
-	/* The flag first: a pass holding the lock sees it and ends. */
+	/* The flag first: a pass in progress sees it and ends. */
 	atomic_store(&a->stop, true);
 	(void)pthread_mutex_lock(&a->lock);
 	(void)pthread_cond_broadcast(&a->cond);
@@ -457,35 +606,75 @@ void audit_free(struct audit *a)
 	}
 	kube_client_free(a->events);
 	if (a->lock_ready) {
+		(void)pthread_mutex_destroy(&a->notify_lock);
+		(void)pthread_mutex_destroy(&a->pass_lock);
 		(void)pthread_mutex_destroy(&a->lock);
 		(void)pthread_cond_destroy(&a->cond);
 	}
 	audit_report_done(&a->last);
+	audit_answer_done(&a->answer);
 	strv_free(a->announced, a->n_announced);
 	if (a->conf)
 		(void)netconf_free(a->conf);
 	free(a->node_name);
 	free(a->proc_dir);
+	free(a->test_hold_path);
 	free(a);
 }
 
-unsigned audit_http(void *ud, char **ret_body, size_t *ret_len)
+/*
+ * Answered at once: when the agent is stopping; when no thread runs passes
+ * (a pass in the caller's thread); or when an on-demand pass ended less than
+ * AUDIT_MIN_PASS_INTERVAL_MS ago (the latest pass's answer: a client that
+ * asks in a loop costs at most one pass a second). Otherwise the answer is
+ * that of a pass that starts after the request arrived: a pass in progress
+ * took its pod snapshot before the request and does not answer it (the
+ * report always shows what was true after the operator asked), and every
+ * request that arrives before the next pass starts shares that pass.
+ */
+int audit_http_begin(void *ud, uint64_t *ret_ticket, unsigned *ret_status, char **ret_body,
+		     size_t *ret_len)
 {
 	struct audit *a = ud;
-	struct audit_report rep = {0};
-	int r = audit_run(a, false, &rep);
-	if (r < 0) {
-		char msg[128];
-		(void)snprintf(msg, sizeof(msg), "{\"pods\":[],\"error\":\"the pass failed: %s\"}",
-			       strerror(-r));
-		*ret_body = strdup(msg);
-		*ret_len = *ret_body ? strlen(*ret_body) : 0;
-		return *ret_body ? 500 : 0;
+	struct audit_answer ans = {0};
+	int r = 0;
+	(void)pthread_mutex_lock(&a->lock);
+	if (atomic_load(&a->stop)) {
+		(void)pthread_mutex_unlock(&a->lock);
+		stopping_answer(&ans);
+	} else if (!a->running) {
+		(void)pthread_mutex_unlock(&a->lock);
+		struct audit_report rep = {0};
+		r = audit_run(a, false, &rep);
+		make_answer(r, &rep, &ans);
+		audit_report_done(&rep);
+	} else if (a->have_answer && a->have_demand_pass &&
+		   monotonic_ms() - a->last_demand_ms < AUDIT_MIN_PASS_INTERVAL_MS) {
+		r = answer_copy(&a->answer, &ans);
+		(void)pthread_mutex_unlock(&a->lock);
+		if (r < 0)
+			return r;
+	} else {
+		*ret_ticket = a->passes_started + 1;
+		if (a->demanded < *ret_ticket)
+			a->demanded = *ret_ticket;
+		(void)pthread_cond_broadcast(&a->cond);
+		(void)pthread_mutex_unlock(&a->lock);
+		return 0;
 	}
-	r = audit_report_to_json(&rep, ret_body, ret_len);
-	unsigned status = rep.error ? 503 : 200;
-	audit_report_done(&rep);
-	return r < 0 ? 0 : status;
+	*ret_status = ans.status;
+	*ret_body = TAKE_PTR(ans.body);
+	*ret_len = ans.len;
+	return 1;
+}
+
+void audit_http_set_notify(void *ud, audit_notify_fn fn, void *fn_ud)
+{
+	struct audit *a = ud;
+	(void)pthread_mutex_lock(&a->notify_lock);
+	a->notify = fn;
+	a->notify_ud = fn_ud;
+	(void)pthread_mutex_unlock(&a->notify_lock);
 }
 
 /* --- The agent's audit. --- */
@@ -554,7 +743,12 @@ int audit_start_agent(const struct agent_config *cfg, const char *const *envp,
 		.kc = kc,
 		.metrics = metrics,
 		.start_thread = true,
+		.test_hold_path = env_get(envp, AUDIT_TEST_ONLY_HOLD_FILE_ENV),
 	};
+	if (o.test_hold_path)
+		log_warn("audit: %s is set: every pass waits while %s exists (a test hook; "
+			 "never set it in production)",
+			 AUDIT_TEST_ONLY_HOLD_FILE_ENV, o.test_hold_path);
 	struct audit *a = NULL;
 	r = audit_new(&o, &a, err);
 	if (r < 0) {
@@ -668,9 +862,17 @@ int audit_client_main(uint16_t port, FILE *out, FILE *errout)
 	}
 	struct audit_report rep = {0};
 	struct error err = {0};
-	r = audit_report_from_json(body, len - (size_t)(body - resp), &rep, &err);
+	size_t body_len = len - (size_t)(body - resp);
+	r = audit_report_from_json(body, body_len, &rep, &err);
 	if (r < 0) {
-		fprintf(errout, "audit: HTTP %u: %s\n", status, err.msg);
+		/* An error the server itself answered (a deadline, the agent
+		 * stopping) is one line of text. */
+		bool plain = status >= 400 && body_len > 0 && body[0] != '{';
+		size_t first = plain ? strcspn(body, "\r\n") : 0;
+		if (plain)
+			fprintf(errout, "audit: HTTP %u: %.*s\n", status, (int)first, body);
+		else
+			fprintf(errout, "audit: HTTP %u: %s\n", status, err.msg);
 		return 2;
 	}
 	_cleanup_free_ char *text = NULL;

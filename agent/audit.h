@@ -18,12 +18,15 @@
  * CaptureRepaired. A pod whose drift persists (repair off, or failing) is
  * announced once, until a pass finds it intact again.
  *
- * Passes run every AUDIT_INTERVAL_SECONDS in a thread of their own (the first
- * as soon as the pod cache has synced: pods captured while the agent was
- * down), and on demand (GET /debug/audit on the health port, which the
+ * Passes run in a thread of their own: every AUDIT_INTERVAL_SECONDS (the
+ * first as soon as the pod cache has synced: pods captured while the agent
+ * was down), and on demand (GET /debug/audit on the health port, which the
  * `istio-cni-agent audit` subcommand reads), at most one per second: a
  * request within a second of the last on-demand pass gets the latest report.
- * One pass runs at a time.
+ * The health server's thread never runs a pass (one can take seconds on a
+ * full node, and the kubelet's probes must still be answered): it asks the
+ * audit thread for one and is told when it ended (audit_http_begin). One
+ * pass runs at a time.
  */
 #ifndef ISTIO_CNI_AGENT_AUDIT_H
 #define ISTIO_CNI_AGENT_AUDIT_H
@@ -47,6 +50,14 @@
 /* While the pod cache has not synced, the thread tries again this often. */
 #define AUDIT_SYNC_POLL_MS 500
 #define AUDIT_HTTP_PATH "/debug/audit"
+/*
+ * Test-only: when this variable names a file, every pass waits (after its pod
+ * snapshot) for as long as that file exists, so that a test can hold a pass
+ * in progress for as long as it needs (tests/integration/agent_audit.sh).
+ * Nothing sets it in production: the manifests do not, and the agent warns at
+ * start-up when it is set.
+ */
+#define AUDIT_TEST_ONLY_HOLD_FILE_ENV "ISTIO_CNI_TEST_ONLY_AUDIT_HOLD_FILE"
 
 struct agent_config;
 struct agent_metrics;
@@ -143,6 +154,9 @@ struct audit_options {
 	const struct kubeconfig *kc; /* for Events; NULL: none */
 	struct agent_metrics *metrics;
 	bool start_thread; /* false: passes only on demand (tests, benchmarks) */
+	/* Test-only (AUDIT_TEST_ONLY_HOLD_FILE_ENV): a pass waits while this file
+	 * exists. NULL in production. */
+	const char *test_hold_path;
 };
 
 struct audit;
@@ -160,8 +174,42 @@ DEFINE_TRIVIAL_CLEANUP_FUNC(struct audit *, audit_free);
  */
 int audit_run(struct audit *a, bool fresh, struct audit_report *ret) _must_check_;
 
-/* The health server's hook: the HTTP status and a JSON body (the caller's). */
-unsigned audit_http(void *audit, char **ret_body, size_t *ret_len);
+/* --- GET /debug/audit, for a server whose thread must not wait for a pass. --- */
+
+/* A pass's answer: the HTTP status (0: out of memory) and a JSON body. */
+struct audit_answer {
+	unsigned status;
+	char *body; /* NUL-terminated */
+	size_t len;
+};
+void audit_answer_done(struct audit_answer *ans);
+
+/*
+ * Called from the audit thread after each of its passes, with the pass's id
+ * and answer (borrowed for the call): it answers every request whose ticket
+ * is at most pass. When the thread ends (the agent is stopping), pass is
+ * UINT64_MAX with a 503 saying so.
+ */
+typedef void (*audit_notify_fn)(void *ud, uint64_t pass, unsigned status, const char *body,
+				size_t len);
+
+/*
+ * A request arriving now (audit: a struct audit). 1: answered at once, with
+ * *ret_status and *ret_body (the caller's; NULL when out of memory): the
+ * agent is stopping, no thread runs passes (the pass ran in the caller's
+ * thread), or an on-demand pass ended less than AUDIT_MIN_PASS_INTERVAL_MS
+ * ago (the latest answer). 0: *ret_ticket is the id of the pass that answers
+ * it, one that starts after this call (a pass in progress does not answer
+ * it; requests that arrive while it runs share the next one); the thread
+ * is woken for it. Never waits for a pass. Negative errno on failure.
+ */
+int audit_http_begin(void *audit, uint64_t *ret_ticket, unsigned *ret_status, char **ret_body,
+		     size_t *ret_len) _must_check_;
+/*
+ * fn(fn_ud, ...) after every pass from now on (NULL: none). When it returns,
+ * a call of the previous fn has ended and none will start.
+ */
+void audit_http_set_notify(void *audit, audit_notify_fn fn, void *fn_ud);
 
 /*
  * The agent's audit from its settings: NULL (*ret) when AUDIT_INTERVAL_SECONDS

@@ -56,6 +56,32 @@ struct deadlines {
 	bool ready;
 	bool running;
 	pthread_t thread;
+	/* Called every round (about twice a second), without lock held. */
+	void (*tick)(void *ud);
+	void *tick_ud;
+};
+
+/*
+ * A GET /debug/audit waiting for its pass, its connection suspended: the
+ * health server's thread goes on answering the probes meanwhile. It lives in
+ * the request's con_cls from the handler's first call until libmicrohttpd
+ * says the request is complete (request_done), and is on the server's list
+ * of waiting requests while its connection is suspended. Whoever answers it
+ * (the audit's notification, the deadline, the server stopping) takes it off
+ * the list and resumes the connection, under waits_lock, exactly once; the
+ * handler, called again, sends the answer.
+ */
+struct audit_wait {
+	struct audit_wait *next, *prev;
+	struct health_server *hs;
+	struct MHD_Connection *conn;
+	uint64_t ticket;      /* the id of the first pass that answers it */
+	uint64_t deadline_ms; /* then a 503 */
+	bool suspended;	      /* on the list */
+	unsigned status;      /* the answer, once resumed; 0: out of memory */
+	const char *content_type;
+	char *body;
+	size_t len;
 };
 
 /* What one listening port answers. */
@@ -77,8 +103,15 @@ struct health_server {
 	bool (*ready_check)(void *ud, char *why, size_t len);
 	void *ready_check_ud;
 	struct agent_metrics *metrics;
-	unsigned (*audit)(void *ud, char **ret_body, size_t *ret_len);
+	const struct health_audit *audit;
 	void *audit_ud;
+
+	pthread_mutex_t waits_lock; /* guards what follows */
+	pthread_cond_t waits_cond;  /* signalled when a waiting request is freed */
+	bool waits_ready;
+	struct audit_wait *waits; /* suspended, waiting for a pass */
+	size_t n_waits;		  /* made and not yet freed */
+	bool stopping;		  /* new requests get a 503 at once */
 };
 
 static void notify_connection(void *cls, struct MHD_Connection *conn, void **socket_context,
@@ -127,10 +160,17 @@ static void set_deadline(struct MHD_Connection *conn, uint64_t at_ms)
 	(void)pthread_mutex_unlock(&slot->dl->lock);
 }
 
+static void audit_wait_free(struct audit_wait *w);
+
 /* After an answer: the next request on the connection has its own deadline. */
 static void request_done(void *cls, struct MHD_Connection *conn, void **con_cls,
 			 enum MHD_RequestTerminationCode toe)
 {
+	/* Only /debug/audit sets con_cls. */
+	if (con_cls && *con_cls) {
+		audit_wait_free(*con_cls);
+		*con_cls = NULL;
+	}
 	set_deadline(conn, monotonic_ms() + HTTP_REQUEST_DEADLINE_MS);
 }
 
@@ -139,6 +179,11 @@ static void *deadline_thread(void *arg)
 	struct deadlines *dl = arg;
 	(void)pthread_mutex_lock(&dl->lock);
 	while (!dl->stop) {
+		if (dl->tick) {
+			(void)pthread_mutex_unlock(&dl->lock);
+			dl->tick(dl->tick_ud);
+			(void)pthread_mutex_lock(&dl->lock);
+		}
 		uint64_t now = monotonic_ms();
 		for (struct conn_slot *s = dl->head; s; s = s->next)
 			if (s->deadline_ms <= now) {
@@ -235,10 +280,11 @@ int health_server_daemon_start(int listen_fd, const struct http_limits *limits,
 
 	/* epoll (MHD_USE_AUTO): no FD_SETSIZE ceiling, and the cost of a poll does
 	 * not grow with the idle connections a slow client holds open. */
-	struct MHD_Daemon *d = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_AUTO |
-							MHD_USE_ERROR_LOG,
-						0, NULL, NULL, handler, cls, MHD_OPTION_ARRAY, opts,
-						MHD_OPTION_END);
+	unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_AUTO | MHD_USE_ERROR_LOG;
+	if (limits->suspend_resume)
+		flags |= MHD_ALLOW_SUSPEND_RESUME;
+	struct MHD_Daemon *d = MHD_start_daemon(flags, 0, NULL, NULL, handler, cls,
+						MHD_OPTION_ARRAY, opts, MHD_OPTION_END);
 	if (!d) {
 		(void)close(listen_fd);
 		return -EIO;
@@ -287,18 +333,154 @@ static bool from_loopback(struct MHD_Connection *conn)
 	return false;
 }
 
-/* A pass runs in this server's thread: passes are short (tens of ms for a
- * full node) and at most one a second is run for this endpoint. */
-static enum MHD_Result debug_audit(struct health_server *hs, struct MHD_Connection *conn)
+/* --- GET /debug/audit: the request waits, suspended, for a pass on the audit's thread. --- */
+
+static void audit_wait_free(struct audit_wait *w)
 {
+	struct health_server *hs = w->hs;
+	(void)pthread_mutex_lock(&hs->waits_lock);
+	/* Not on the list unless libmicrohttpd closed a suspended connection. */
+	if (w->suspended) {
+		if (w->prev)
+			w->prev->next = w->next;
+		else
+			hs->waits = w->next;
+		if (w->next)
+			w->next->prev = w->prev;
+	}
+	hs->n_waits--;
+	(void)pthread_cond_broadcast(&hs->waits_cond);
+	(void)pthread_mutex_unlock(&hs->waits_lock);
+	free(w->body);
+	free(w);
+}
+
+/* With waits_lock held: w gets its answer (a copy of body) and is resumed. */
+static void audit_wait_answer(struct audit_wait *w, unsigned status, const char *content_type,
+			      const char *body, size_t len)
+{
+	struct health_server *hs = w->hs;
+	w->status = status;
+	w->content_type = content_type;
+	w->body = body ? malloc(len + 1) : NULL;
+	if (w->body) {
+		memcpy(w->body, body, len);
+		w->body[len] = '\0';
+		w->len = len;
+	} else {
+		w->status = 0;
+	}
+	if (w->prev)
+		w->prev->next = w->next;
+	else
+		hs->waits = w->next;
+	if (w->next)
+		w->next->prev = w->prev;
+	w->next = w->prev = NULL;
+	w->suspended = false;
+	MHD_resume_connection(w->conn);
+}
+
+/* The audit's notification (its thread): pass ended; its requests get its answer. */
+static void audit_pass_done(void *ud, uint64_t pass, unsigned status, const char *body, size_t len)
+{
+	struct health_server *hs = ud;
+	(void)pthread_mutex_lock(&hs->waits_lock);
+	for (struct audit_wait *w = hs->waits, *next; w; w = next) {
+		next = w->next;
+		if (w->ticket <= pass)
+			audit_wait_answer(w, status, "application/json", body, len);
+	}
+	(void)pthread_mutex_unlock(&hs->waits_lock);
+}
+
+/* With waits_lock held: the waiting requests whose deadline is at most
+ * now (UINT64_MAX: all) get a 503 with msg. Returns how many. */
+static size_t audit_waits_fail(struct health_server *hs, uint64_t now, const char *msg)
+{
+	size_t n = 0;
+	for (struct audit_wait *w = hs->waits, *next; w; w = next) {
+		next = w->next;
+		if (w->deadline_ms <= now) {
+			audit_wait_answer(w, MHD_HTTP_SERVICE_UNAVAILABLE,
+					  "text/plain; charset=utf-8", msg, strlen(msg));
+			n++;
+		}
+	}
+	return n;
+}
+
+/* The deadline thread's round: requests past HEALTH_AUDIT_DEADLINE_MS get a 503. */
+static void audit_waits_tick(void *ud)
+{
+	struct health_server *hs = ud;
+	char msg[96];
+	(void)snprintf(msg, sizeof(msg), "the audit pass did not finish within %u s\n",
+		       HEALTH_AUDIT_DEADLINE_MS / 1000);
+	(void)pthread_mutex_lock(&hs->waits_lock);
+	size_t n = audit_waits_fail(hs, monotonic_ms(), msg);
+	(void)pthread_mutex_unlock(&hs->waits_lock);
+	if (n)
+		log_warn("health server: %zu audit request(s) waited %u s for a pass: 503", n,
+			 HEALTH_AUDIT_DEADLINE_MS / 1000);
+}
+
+/*
+ * The first call: answered now (audit_http_begin), or suspended until its
+ * pass ends (audit_pass_done), its deadline passes, or the server stops.
+ * Called again once resumed: sends the answer.
+ */
+static enum MHD_Result debug_audit(struct health_server *hs, struct MHD_Connection *conn,
+				   void **con_cls)
+{
+	struct audit_wait *w = *con_cls;
+	if (w) {
+		(void)pthread_mutex_lock(&hs->waits_lock);
+		unsigned status = w->status;
+		(void)pthread_mutex_unlock(&hs->waits_lock);
+		if (status == 0)
+			return text(conn, MHD_HTTP_INTERNAL_SERVER_ERROR, "out of memory\n");
+		return http_reply(conn, status, w->content_type, w->body, w->len);
+	}
 	if (!hs->audit)
 		return text(conn, MHD_HTTP_NOT_FOUND, "the audit is off\n");
 	if (!from_loopback(conn))
 		return text(conn, MHD_HTTP_FORBIDDEN, "loopback clients only\n");
+
+	w = calloc(1, sizeof(*w));
+	if (!w)
+		return text(conn, MHD_HTTP_INTERNAL_SERVER_ERROR, "out of memory\n");
 	_cleanup_free_ char *body = NULL;
 	size_t len = 0;
-	unsigned status = hs->audit(hs->audit_ud, &body, &len);
-	if (status == 0 || !body)
+	unsigned status = 0;
+	(void)pthread_mutex_lock(&hs->waits_lock);
+	if (hs->stopping) {
+		(void)pthread_mutex_unlock(&hs->waits_lock);
+		free(w);
+		return text(conn, MHD_HTTP_SERVICE_UNAVAILABLE, "the agent is stopping\n");
+	}
+	/* Under the lock: the pass's notification waits until w is on the list. */
+	int r = hs->audit->begin(hs->audit_ud, &w->ticket, &status, &body, &len);
+	if (r == 0) {
+		w->hs = hs;
+		w->conn = conn;
+		w->deadline_ms = monotonic_ms() + HEALTH_AUDIT_DEADLINE_MS;
+		w->suspended = true;
+		w->next = hs->waits;
+		if (hs->waits)
+			hs->waits->prev = w;
+		hs->waits = w;
+		hs->n_waits++;
+		*con_cls = w;
+		MHD_suspend_connection(conn);
+		log_debug("GET /debug/audit waits for audit pass %llu",
+			  (unsigned long long)w->ticket);
+		(void)pthread_mutex_unlock(&hs->waits_lock);
+		return MHD_YES;
+	}
+	(void)pthread_mutex_unlock(&hs->waits_lock);
+	free(w);
+	if (r < 0 || status == 0 || !body)
 		return text(conn, MHD_HTTP_INTERNAL_SERVER_ERROR, "out of memory\n");
 	return http_reply(conn, status, "application/json", body, len);
 }
@@ -337,7 +519,7 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *conn, const char
 		return text(conn, MHD_HTTP_OK, "ready\n");
 	}
 	if (health && strcmp(url, "/debug/audit") == 0)
-		return debug_audit(hs, conn);
+		return debug_audit(hs, conn, con_cls);
 	if (monitoring && strcmp(url, "/metrics") == 0 && hs->metrics) {
 		_cleanup_free_ char *body = NULL;
 		size_t len = 0;
@@ -417,13 +599,22 @@ int health_server_new(const struct health_server_options *opts, struct health_se
 	hs->ready_check = opts->ready_check;
 	hs->ready_check_ud = opts->ready_check_ud;
 	hs->metrics = opts->metrics;
-	hs->audit = opts->audit;
-	hs->audit_ud = opts->audit_ud;
 	bool shared = opts->monitoring_port == opts->health_port;
 	hs->health_ep = (struct endpoint){.hs = hs, .health = true, .metrics = shared};
 	hs->monitoring_ep = (struct endpoint){.hs = hs, .metrics = true};
 
-	int r = deadlines_start(&hs->dl);
+	int r = monotonic_cond_init(&hs->waits_lock, &hs->waits_cond);
+	if (r < 0)
+		return error_set(err, ERR_INTERNAL, r, "health server: cannot make a lock");
+	hs->waits_ready = true;
+	if (opts->audit) {
+		hs->audit = opts->audit;
+		hs->audit_ud = opts->audit_ud;
+		hs->audit->set_notify(hs->audit_ud, audit_pass_done, hs);
+	}
+	hs->dl.tick = audit_waits_tick;
+	hs->dl.tick_ud = hs;
+	r = deadlines_start(&hs->dl);
 	if (r < 0)
 		return error_set(err, ERR_INTERNAL, r, "health server: cannot start a thread");
 	struct http_limits limits = tcp_limits;
@@ -433,8 +624,11 @@ int health_server_new(const struct health_server_options *opts, struct health_se
 	int fd = tcp_listen(opts->bind_address, opts->health_port, err);
 	if (fd < 0)
 		return error_prefix(err, fd, "health server");
+	/* /debug/audit suspends its request while the pass runs. */
+	limits.suspend_resume = true;
 	r = health_server_daemon_start(fd, &limits, handle, &hs->health_ep, request_done,
 				       &hs->health);
+	limits.suspend_resume = false;
 	if (r < 0)
 		return error_set(err, ERR_INTERNAL, r,
 				 "health server: libmicrohttpd did not start");
@@ -453,14 +647,43 @@ int health_server_new(const struct health_server_options *opts, struct health_se
 	return 0;
 }
 
+/* How long stopping waits for the requests it answered to be sent. */
+#define AUDIT_STOP_DRAIN_MS 1000
+
+/*
+ * Before libmicrohttpd stops (it must find no connection suspended): no
+ * notification from the audit any more, every waiting request answered 503
+ * and resumed, and a short wait for those answers to go out.
+ */
+static void audit_waits_stop(struct health_server *hs)
+{
+	if (hs->audit)
+		hs->audit->set_notify(hs->audit_ud, NULL, NULL);
+	if (!hs->waits_ready)
+		return;
+	struct timespec until = monotonic_deadline(AUDIT_STOP_DRAIN_MS);
+	(void)pthread_mutex_lock(&hs->waits_lock);
+	hs->stopping = true;
+	(void)audit_waits_fail(hs, UINT64_MAX, "the agent is stopping\n");
+	while (hs->n_waits > 0)
+		if (pthread_cond_timedwait(&hs->waits_cond, &hs->waits_lock, &until) == ETIMEDOUT)
+			break;
+	(void)pthread_mutex_unlock(&hs->waits_lock);
+}
+
 void health_server_free(struct health_server *hs)
 {
 	if (!hs)
 		return;
+	audit_waits_stop(hs);
 	if (hs->monitoring)
 		MHD_stop_daemon(hs->monitoring);
 	if (hs->health)
 		MHD_stop_daemon(hs->health);
 	deadlines_stop(&hs->dl);
+	if (hs->waits_ready) {
+		(void)pthread_mutex_destroy(&hs->waits_lock);
+		(void)pthread_cond_destroy(&hs->waits_cond);
+	}
 	free(hs);
 }

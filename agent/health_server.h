@@ -6,6 +6,10 @@
  *                            is installed and the watches are armed, else 503.
  *                            /debug/audit (loopback clients only): a capture
  *                            audit pass as JSON (audit.h); 404 when it is off.
+ *                            The pass runs on the audit's thread; the request
+ *                            waits for it suspended, so that the probes are
+ *                            answered meanwhile, at most HEALTH_AUDIT_DEADLINE_MS
+ *                            (then 503).
  *   MONITORING_PORT (15014): /metrics, Prometheus text format 0.0.4.
  * When both ports are the same, one server answers all three paths.
  *
@@ -26,6 +30,26 @@
 
 struct agent_metrics;
 
+/* A request for GET /debug/audit waits at most this long for its pass. */
+#define HEALTH_AUDIT_DEADLINE_MS 30000
+
+/*
+ * The audit behind GET /debug/audit (audit.h's audit_http_begin and
+ * audit_http_set_notify), none of which waits for a pass.
+ */
+struct health_audit {
+	/* 1: answered now (status and body, the caller frees it); 0: the answer
+	 * is that of the first pass whose id is at least *ret_ticket. */
+	int (*begin)(void *ud, uint64_t *ret_ticket, unsigned *ret_status, char **ret_body,
+		     size_t *ret_len);
+	/* fn after every pass (with its id and answer); NULL: no more calls,
+	 * and none running once it returns. */
+	void (*set_notify)(void *ud,
+			   void (*fn)(void *fn_ud, uint64_t pass, unsigned status, const char *body,
+				      size_t len),
+			   void *fn_ud);
+};
+
 struct health_server_options {
 	uint16_t health_port;
 	uint16_t monitoring_port;
@@ -39,10 +63,10 @@ struct health_server_options {
 	bool (*ready_check)(void *ud, char *why, size_t len);
 	void *ready_check_ud;
 	struct agent_metrics *metrics;
-	/* GET /debug/audit on the health port, for loopback clients only: the
-	 * HTTP status (0: failed) and a JSON body (*ret_body, the server frees
-	 * it). NULL: 404 (the audit is off). */
-	unsigned (*audit)(void *ud, char **ret_body, size_t *ret_len);
+	/* GET /debug/audit on the health port, for loopback clients only; the
+	 * answer's HTTP status (0: failed) and JSON body. NULL: 404 (the audit
+	 * is off). */
+	const struct health_audit *audit;
 	void *audit_ud;
 	const char *bind_address; /* NULL: every address; tests may pass "127.0.0.1" */
 };
@@ -63,6 +87,7 @@ struct http_limits {
 	unsigned connection_limit; /* connections open at once */
 	unsigned per_ip_limit;	   /* connections per client address; 0: none (UNIX sockets) */
 	unsigned timeout_s;	   /* a connection idle this long is closed */
+	bool suspend_resume; /* handlers may suspend a connection (MHD_ALLOW_SUSPEND_RESUME) */
 	MHD_NotifyConnectionCallback notify_connection; /* NULL: none */
 	void *notify_connection_cls;
 };

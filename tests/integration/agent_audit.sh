@@ -15,7 +15,16 @@
 #  - the iptables backend (REDIRECT_BACKEND=iptables): flushed chains found
 #    and restored;
 #  - /debug/audit answers loopback clients only; AUDIT_INTERVAL_SECONDS=0
-#    turns it off (404, and the subcommand exits 2).
+#    turns it off (404, and the subcommand exits 2);
+#  - an on-demand pass runs on the audit thread, not the health server's:
+#    while one is in progress /healthz and /readyz answer (their answers
+#    arrive before the audit's), requests that arrive during it share the
+#    next pass, a request whose pass does not end within 30 s gets a 503,
+#    and SIGTERM with a request waiting answers it and exits 0. The pass is
+#    held in progress by a test-only hook, ISTIO_CNI_TEST_ONLY_AUDIT_HOLD_FILE:
+#    every pass waits while the file it names exists (the agent honours it
+#    only when the variable is set, and warns then; nothing sets it outside
+#    the tests).
 # AUDIT_MEMCHECK=1 runs the agent under valgrind and fails on any leak or
 # memory error (agent_audit_valgrind.sh).
 # run-tests: asan
@@ -214,6 +223,152 @@ if command -v iptables-nft-save >/dev/null || command -v iptables-save >/dev/nul
 	assert_eq "$AGENT_RC" 0 "SIGTERM: exit 0"
 else
 	skip "iptables backend (no iptables-save)"
+fi
+
+# --- On demand: the pass runs on the audit thread; the probes still answer. ---
+HOLD=$T/audit.hold
+cat >"$T/ondemand.py" <<'PY'
+# ondemand.py PORT LOG HOLD MODE: MODE "probe": holds a pass with an on-demand
+# request A waiting for it, then records, in order of arrival, the answers of
+# /healthz and /readyz, whether A is still unanswered, two more requests B and
+# C (both queued while the pass is held), and A's, B's and C's answers once the
+# hold file is gone. MODE "get": one GET /debug/audit, its status and body.
+import select, socket, sys, time
+port, log, hold, mode = int(sys.argv[1]), sys.argv[2], sys.argv[3], sys.argv[4]
+
+def count(s):
+    return open(log, errors="replace").read().count(s)
+
+def wait(cond, secs):
+    end = time.monotonic() + secs
+    while time.monotonic() < end:
+        if cond():
+            return True
+        time.sleep(0.02)
+    return cond()
+
+def send(path):
+    s = socket.create_connection(("127.0.0.1", port), timeout=5)
+    s.sendall(("GET %s HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n" % path).encode())
+    return s
+
+def answer(s, secs):
+    """(status, body) or None when nothing came within secs."""
+    s.settimeout(secs)
+    data = b""
+    try:
+        while True:
+            b = s.recv(65536)
+            if not b:
+                break
+            data += b
+    except OSError:
+        if not data:
+            return None
+    head, _, body = data.partition(b"\r\n\r\n")
+    try:
+        return int(head.split()[1]), body.decode(errors="replace")
+    except (IndexError, ValueError):
+        return 0, data.decode(errors="replace")
+
+def answered(s):
+    return bool(select.select([s], [], [], 0)[0])
+
+HELD = "audit: test-only hold: the pass waits"
+QUEUED = "waits for audit pass"
+if mode == "get":
+    a = answer(send("/debug/audit"), 120)
+    print(a[0] if a else 0)
+    print(a[1] if a else "no answer")
+    sys.exit(0)
+
+open(hold, "w").close()
+held0, queued0 = count(HELD), count(QUEUED)
+a = send("/debug/audit")
+if not wait(lambda: count(HELD) > held0, 30):
+    print("no pass was held")
+    sys.exit(0)
+print("a pass is in progress")
+for path in ("/healthz", "/readyz"):
+    r = answer(send(path), 5)
+    print("%s %s" % (path, r[0] if r else "no answer within 5 s"))
+print("A answered" if answered(a) else "A waiting")
+b, c = send("/debug/audit"), send("/debug/audit")
+if not wait(lambda: count(QUEUED) >= queued0 + 3, 30):
+    print("B and C were not queued")
+lines = [l for l in open(log, errors="replace") if QUEUED in l][queued0:]
+tickets = [l.rsplit(" ", 1)[-1].strip() for l in lines]
+print("B and C wait for one pass after A's" if len(tickets) == 3 and tickets[1] == tickets[2]
+      and int(tickets[1]) == int(tickets[0]) + 1 else "queued: %s" % tickets)
+passes0 = count("meshed pods of")
+import os
+os.unlink(hold)
+for name, s in (("A", a), ("B", b), ("C", c)):
+    r = answer(s, 60)
+    print("%s %s" % (name, r[0] if r else "no answer"))
+    if r:
+        open("%s.%s" % (log, name), "w").write(r[1])
+print("passes after the hold: %d" % (count("meshed pods of") - passes0))
+PY
+ondemand() { in_node "$PYTHON" "$T/ondemand.py" "$HEALTH_PORT" "$T/agent.log" "$HOLD" "$@"; }
+rm -f "$HOLD"
+start AUDIT_INTERVAL_SECONDS=86400 ISTIO_CNI_TEST_ONLY_AUDIT_HOLD_FILE="$HOLD"
+check "the test-only hold hook warns that it is set" grep -q 'ISTIO_CNI_TEST_ONLY_AUDIT_HOLD_FILE is set' "$T/agent.log"
+ondemand probe >"$T/ondemand.out" 2>&1
+rm -f "$HOLD"
+assert_eq "$(sed -n 1,4p "$T/ondemand.out")" "a pass is in progress
+/healthz 200
+/readyz 200
+A waiting" "while an on-demand pass runs, /healthz and /readyz answer before it does"
+assert_eq "$(sed -n 5p "$T/ondemand.out")" "B and C wait for one pass after A's" \
+	"requests that arrive during a pass share the next one"
+assert_eq "$(sed -n 6,9p "$T/ondemand.out")" "A 200
+B 200
+C 200
+passes after the hold: 2" "A's pass and B's and C's shared one answer all three: two passes, 200"
+same_body() { "$PYTHON" -c 'import json,sys; d=[json.load(open(f)) for f in sys.argv[1:]]; sys.exit(not (d[0] == d[1] == d[2] and ("default", "web", "ok") in [(p["namespace"], p["name"], p["status"]) for p in d[0]["pods"]]))' "$@"; }
+check "the waiting requests get the same JSON report as before" \
+	same_body "$T/agent.log.A" "$T/agent.log.B" "$T/agent.log.C"
+
+# A pass that does not end within 30 s: the request gets a 503 and the
+# subcommand says why; the pass itself goes on. (Each request comes more than
+# a second after the last on-demand pass: within it, the latest report.)
+sleep 1.1
+touch "$HOLD"
+audit_cmd >"$T/a6.out" 2>&1
+rm -f "$HOLD"
+if grep -q '^audit: HTTP 503: the audit pass did not finish within 30 s' "$T/a6.out" &&
+	grep -qx 'rc=2' "$T/a6.out"; then
+	pass "a pass held past 30 s: 503, the subcommand exits 2 and says why"
+else
+	fail "a pass held past 30 s: 503, the subcommand exits 2 and says why"
+	sed 's/^/     | /' "$T/a6.out"
+fi
+assert_eq "$(http_code "http://127.0.0.1:$HEALTH_PORT/healthz")" 200 "after the 503: /healthz 200"
+
+# SIGTERM while a request waits for a held pass: answered, and a clean exit.
+sleep 1.1
+touch "$HOLD"
+held=$(grep -c 'audit: test-only hold: the pass waits' "$T/agent.log")
+ondemand get >"$T/a7.out" 2>&1 &
+GETTER=$!
+more_held() { [[ $(grep -c 'audit: test-only hold: the pass waits' "$T/agent.log") -gt $held ]]; }
+wait_for 30 more_held
+kill -TERM "$AGENT_PID"
+gone() { ! kill -0 "$AGENT_PID" 2>/dev/null || [[ $(ps -o stat= -p "$AGENT_PID") == Z* ]]; }
+if wait_for 60 gone; then pass "SIGTERM with a request waiting: the agent exits"; else
+	fail "SIGTERM with a request waiting: the agent exits (still running after 60 s)"
+	kill -KILL "$AGENT_PID" 2>/dev/null
+fi
+wait "$AGENT_PID"
+assert_eq "$?" 0 "SIGTERM with a request waiting: exit 0"
+wait "$GETTER"
+rm -f "$HOLD"
+if [[ $(sed -n 1p "$T/a7.out") == 503 ]] && grep -q 'the agent is stopping' "$T/a7.out"; then
+	pass "SIGTERM with a request waiting: it gets 503 \"the agent is stopping\""
+else
+	fail "SIGTERM with a request waiting: it gets 503 \"the agent is stopping\""
+	sed 's/^/     | /' "$T/a7.out"
 fi
 
 # --- Off. ---

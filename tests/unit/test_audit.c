@@ -1,6 +1,9 @@
 // SPDX-License-Identifier: Apache-2.0
-/* The capture audit's pure parts: which pods a pass checks, the report. */
+/* The capture audit's pure parts (which pods a pass checks, the report), and
+ * the hand-off of on-demand passes to the audit thread. */
 #include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -8,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 
@@ -16,6 +20,9 @@
 #include "cni/netconf.h"
 #include "kube/kube_event.h"
 #include "kube/pod_info.h"
+#include "pod_cache.h"
+#include "util/log.h"
+#include "util/monotonic.h"
 
 static struct pod_info *pod(const char *json)
 {
@@ -252,12 +259,148 @@ static void test_interval_config(void **state)
 	}
 }
 
+/* What the audit thread told the health server (the passes that ended),
+ * and how many passes the test-only hook held (from the log). */
+struct told {
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	uint64_t pass[16];
+	unsigned status[16];
+	char body[16][256];
+	size_t n;
+	size_t held;
+};
+
+static void tell(void *ud, uint64_t pass, unsigned status, const char *body, size_t len)
+{
+	struct told *t = ud;
+	(void)pthread_mutex_lock(&t->lock);
+	if (t->n < 16) {
+		t->pass[t->n] = pass;
+		t->status[t->n] = status;
+		(void)snprintf(t->body[t->n], sizeof(t->body[0]), "%.*s", (int)len,
+			       body ? body : "");
+		t->n++;
+	}
+	(void)pthread_cond_broadcast(&t->cond);
+	(void)pthread_mutex_unlock(&t->lock);
+}
+
+static void log_line(const char *line, size_t len, void *ud)
+{
+	struct told *t = ud;
+	(void)pthread_mutex_lock(&t->lock);
+	if (memmem(line, len, "test-only hold", strlen("test-only hold")))
+		t->held++;
+	(void)pthread_cond_broadcast(&t->cond);
+	(void)pthread_mutex_unlock(&t->lock);
+}
+
+/* Waits (at most 30 s) until *count is n. */
+static bool told_wait(struct told *t, const size_t *count, size_t n)
+{
+	struct timespec until = monotonic_deadline(30000);
+	(void)pthread_mutex_lock(&t->lock);
+	while (*count < n)
+		if (pthread_cond_timedwait(&t->cond, &t->lock, &until) != 0)
+			break;
+	bool ok = *count >= n;
+	(void)pthread_mutex_unlock(&t->lock);
+	return ok;
+}
+
+static void touch(const char *path)
+{
+	int fd = open(path, O_CREAT | O_WRONLY | O_CLOEXEC, 0600);
+	assert_true(fd >= 0);
+	(void)close(fd);
+}
+
+#define EMPTY_REPORT "{\"pods\":[],\"ok\":0,\"drift\":0,\"unchecked\":0}"
+
+/*
+ * On demand: audit_http_begin never waits for a pass, even one held in
+ * progress; a pass in progress does not answer the requests that arrive
+ * during it, and those share the next one; at stop a waiting request is told
+ * the agent is stopping, and a new one is answered at once.
+ */
+static void test_http_on_demand(void **state)
+{
+	(void)state;
+	struct told t = {0};
+	assert_int_equal(monotonic_cond_init(&t.lock, &t.cond), 0);
+	log_set_sink(log_line, &t);
+	char hold[] = "/tmp/test_audit_hold.XXXXXX";
+	int fd = mkstemp(hold); /* the hold file exists: the first pass waits */
+	assert_true(fd >= 0);
+	(void)close(fd);
+
+	struct pod_cache *pc = NULL;
+	assert_int_equal(pod_cache_new(NULL, &pc), 0);
+	pod_cache_set_synced(pc, true); /* no pods: a pass of nothing, 200 */
+	const struct audit_options o = {
+		.pods = pc,
+		.node_name = "n1",
+		.proc_dir = "/proc",
+		.interval_s = 3600,
+		.start_thread = true,
+		.test_hold_path = hold,
+	};
+	struct audit *a = NULL;
+	struct error err = {0};
+	assert_int_equal(audit_new(&o, &a, &err), 0);
+	audit_http_set_notify(a, tell, &t);
+	uint64_t ticket = 0;
+	unsigned status = 0;
+	char *body = NULL;
+	size_t len = 0;
+
+	/* Pass 1 (periodic) held in progress: two requests, both for pass 2. */
+	assert_true(told_wait(&t, &t.held, 1));
+	assert_int_equal(audit_http_begin(a, &ticket, &status, &body, &len), 0);
+	assert_int_equal(ticket, 2);
+	assert_int_equal(audit_http_begin(a, &ticket, &status, &body, &len), 0);
+	assert_int_equal(ticket, 2);
+	assert_int_equal(unlink(hold), 0);
+	assert_true(told_wait(&t, &t.n, 2));
+	assert_int_equal(t.pass[0], 1);
+	assert_int_equal(t.pass[1], 2);
+	for (size_t i = 0; i < 2; i++) {
+		assert_int_equal(t.status[i], 200);
+		assert_string_equal(t.body[i], EMPTY_REPORT);
+	}
+
+	/* Stopping with a request waiting for a held pass. */
+	(void)usleep(1100 * 1000); /* past the one on-demand pass a second */
+	touch(hold);
+	assert_int_equal(audit_http_begin(a, &ticket, &status, &body, &len), 0);
+	assert_int_equal(ticket, 3);
+	assert_true(told_wait(&t, &t.held, 2));
+	audit_signal_stop(a);
+	assert_true(told_wait(&t, &t.n, 4));
+	assert_int_equal(t.pass[2], 3); /* no pod left to check: the pass ends whole */
+	assert_int_equal(t.pass[3], UINT64_MAX);
+	assert_int_equal(t.status[3], 503);
+	assert_non_null(strstr(t.body[3], "the agent is stopping"));
+	assert_int_equal(audit_http_begin(a, &ticket, &status, &body, &len), 1);
+	assert_int_equal(status, 503);
+	assert_non_null(strstr(body, "the agent is stopping"));
+	free(body);
+	audit_free(a);
+	log_set_sink(NULL, NULL);
+	(void)unlink(hold);
+	pod_cache_free(pc);
+	(void)pthread_mutex_destroy(&t.lock);
+	(void)pthread_cond_destroy(&t.cond);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_select),	   cmocka_unit_test(test_text),
-		cmocka_unit_test(test_exit_codes), cmocka_unit_test(test_json_round_trip),
-		cmocka_unit_test(test_event),	   cmocka_unit_test(test_interval_config),
+		cmocka_unit_test(test_select),	       cmocka_unit_test(test_text),
+		cmocka_unit_test(test_exit_codes),     cmocka_unit_test(test_json_round_trip),
+		cmocka_unit_test(test_event),	       cmocka_unit_test(test_interval_config),
+		cmocka_unit_test(test_http_on_demand),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
