@@ -333,18 +333,24 @@ check "the waiting requests get the same JSON report as before" \
 # A pass that does not end within 30 s: the request gets a 503 and the
 # subcommand says why; the pass itself goes on. (Each request comes more than
 # a second after the last on-demand pass: within it, the latest report.)
-sleep 1.1
-touch "$HOLD"
-audit_cmd >"$T/a6.out" 2>&1
-rm -f "$HOLD"
-if grep -q '^audit: HTTP 503: the audit pass did not finish within 30 s' "$T/a6.out" &&
-	grep -qx 'rc=2' "$T/a6.out"; then
-	pass "a pass held past 30 s: 503, the subcommand exits 2 and says why"
+# It waits the real 30 s, so the valgrind run leaves it to the plain and
+# ASan runs (the same code path, checked for memory errors by ASan).
+if [[ "${AUDIT_MEMCHECK:-0}" == 1 ]]; then
+	skip "a pass held past 30 s (the plain and ASan runs check it)"
 else
-	fail "a pass held past 30 s: 503, the subcommand exits 2 and says why"
-	sed 's/^/     | /' "$T/a6.out"
+	sleep 1.1
+	touch "$HOLD"
+	audit_cmd >"$T/a6.out" 2>&1
+	rm -f "$HOLD"
+	if grep -q '^audit: HTTP 503: the audit pass did not finish within 30 s' "$T/a6.out" &&
+		grep -qx 'rc=2' "$T/a6.out"; then
+		pass "a pass held past 30 s: 503, the subcommand exits 2 and says why"
+	else
+		fail "a pass held past 30 s: 503, the subcommand exits 2 and says why"
+		sed 's/^/     | /' "$T/a6.out"
+	fi
+	assert_eq "$(http_code "http://127.0.0.1:$HEALTH_PORT/healthz")" 200 "after the 503: /healthz 200"
 fi
-assert_eq "$(http_code "http://127.0.0.1:$HEALTH_PORT/healthz")" 200 "after the 503: /healthz 200"
 
 # SIGTERM while a request waits for a held pass: answered, and a clean exit.
 sleep 1.1
