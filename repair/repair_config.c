@@ -100,21 +100,31 @@ static int env_text(const struct source *src, const char *name, const char *def,
 	return 0;
 }
 
+/*
+ * A boolean or numeric setting looked up (src_get): 1 when it holds a value,
+ * 0 when it is unset or empty, both of which mean the caller's default.
+ */
+static int src_get_value(const struct source *src, const char *name, struct found *f,
+			 struct error *err)
+{
+	int r = src_get(src, name, f, err);
+	if (r < 0)
+		return r;
+	return f->value && *f->value ? 1 : 0;
+}
+
 static int env_bool(const struct source *src, const char *name, bool def, bool *ret,
 		    struct error *err)
 {
 	struct found f;
-	int r = src_get(src, name, &f, err);
-	if (r < 0)
-		return r;
-	const char *v = f.value;
-	if (!v || !*v) {
+	int r = src_get_value(src, name, &f, err);
+	if (r == 0)
 		*ret = def;
-		return 0;
-	}
-	if (parse_bool(v, ret) < 0)
+	if (r <= 0)
+		return r;
+	if (parse_bool(f.value, ret) < 0)
 		return error_set(err, ERR_CONFIG, -EINVAL, "%s=\"%s\": not a boolean (true/false)",
-				 f.name, v);
+				 f.name, f.value);
 	return 0;
 }
 
@@ -122,17 +132,14 @@ static int env_uint(const struct source *src, const char *name, uint64_t def, ui
 		    uint64_t max, uint64_t *ret, struct error *err)
 {
 	struct found f;
-	int r = src_get(src, name, &f, err);
-	if (r < 0)
-		return r;
-	const char *v = f.value;
-	if (!v || !*v) {
+	int r = src_get_value(src, name, &f, err);
+	if (r == 0)
 		*ret = def;
-		return 0;
-	}
-	if (parse_u64(v, min, max, ret) < 0)
+	if (r <= 0)
+		return r;
+	if (parse_u64(f.value, min, max, ret) < 0)
 		return error_set(err, ERR_CONFIG, -EINVAL,
-				 "%s=\"%s\": not a number in [%llu, %llu]", f.name, v,
+				 "%s=\"%s\": not a number in [%llu, %llu]", f.name, f.value,
 				 (unsigned long long)min, (unsigned long long)max);
 	return 0;
 }
