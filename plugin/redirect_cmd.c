@@ -99,16 +99,6 @@ static int load_conf(const char *conf_path, struct netconf **ret, struct error *
 	return 0;
 }
 
-/* 1 when the conf excludes the pod's namespace. */
-static int namespace_excluded(const struct netconf *conf, const struct pod_info *pod,
-			      const char **ret_ns)
-{
-	if (!conf)
-		return 0;
-	*ret_ns = pod->namespace;
-	return netconf_namespace_excluded(conf, pod->namespace) ? 1 : 0;
-}
-
 static int fail(const char *verb, const struct error *err, int r)
 {
 	fprintf(stderr, "istio-cni %s: %s\n", verb, err->msg[0] ? err->msg : strerror(-r));
@@ -140,7 +130,46 @@ static int load_inputs(const char *verb, const struct cmd_args *a, struct pod_in
 	return 0;
 }
 
-/* Both backends' text for plan; kept apart so plan's gotos jump over no cleanup. */
+/* What plan and apply start from. */
+struct cmd_start {
+	struct cmd_args args;
+	struct pod_info *pod;
+	struct netconf *conf; /* NULL without --conf */
+	bool excluded;	      /* the conf excludes the pod's namespace */
+};
+
+static void cmd_start_done(struct cmd_start *s)
+{
+	(void)netconf_free(s->conf);
+	(void)pod_info_free(s->pod);
+	*s = (struct cmd_start){0};
+}
+
+/*
+ * The start plan and apply share: the arguments read (--netns required when
+ * need_netns), the pod and conf loaded, the namespace exclusion decided.
+ * Returns 0 to go on (ret is then the caller's, for cmd_start_done), else the
+ * exit status, the error printed and nothing left to free.
+ */
+static int cmd_start(int argc, char **argv, const char *verb, bool need_netns,
+		     struct cmd_start *ret)
+{
+	struct cmd_start s = {0};
+	if (parse_args(argc, argv, verb, &s.args) < 0)
+		return 2;
+	if (need_netns && !s.args.netns) {
+		fprintf(stderr, "istio-cni %s: --netns PATH is required\n", verb);
+		return 2;
+	}
+	int status = load_inputs(verb, &s.args, &s.pod, &s.conf);
+	if (status != 0)
+		return status;
+	s.excluded = s.conf && netconf_namespace_excluded(s.conf, s.pod->namespace);
+	*ret = s;
+	return 0;
+}
+
+/* Both backends' text for plan. */
 static int print_rules(const struct redirect_plan *plan, struct error *err)
 {
 	_cleanup_free_ char *nft = NULL, *ipt4 = NULL, *ipt6 = NULL;
@@ -160,87 +189,65 @@ static int print_rules(const struct redirect_plan *plan, struct error *err)
 
 int redirect_cmd_plan(int argc, char **argv)
 {
-	struct cmd_args a;
+	_cleanup_(cmd_start_done) struct cmd_start s = {0};
 	struct error err = {0};
-	struct pod_info *pod = NULL;
-	struct netconf *conf = NULL;
-	const char *ns = NULL;
 	int r;
 
-	if (parse_args(argc, argv, "plan", &a) < 0)
-		return 2;
-	int status = load_inputs("plan", &a, &pod, &conf);
+	int status = cmd_start(argc, argv, "plan", false, &s);
 	if (status != 0)
 		return status;
-	if (namespace_excluded(conf, pod, &ns) == 1) {
-		printf("decision: skip (namespace \"%s\" is in exclude_namespaces)\n", ns);
-		goto out;
+	if (s.excluded) {
+		printf("decision: skip (namespace \"%s\" is in exclude_namespaces)\n",
+		       s.pod->namespace);
+		return 0;
 	}
 
 	bool ipv6 = false;
 	const char *from = "status.podIPs";
-	if (a.netns) {
-		r = capture_ipv6_from_netns(pod, a.netns, &ipv6, &err);
-		from = a.netns;
+	if (s.args.netns) {
+		r = capture_ipv6_from_netns(s.pod, s.args.netns, &ipv6, &err);
+		from = s.args.netns;
 	} else {
-		r = capture_ipv6_from_pod(pod, &ipv6);
+		r = capture_ipv6_from_pod(s.pod, &ipv6);
 	}
-	if (r < 0) {
-		status = fail("plan", &err, r);
-		goto out;
-	}
+	if (r < 0)
+		return fail("plan", &err, r);
 
 	enum redirect_skip skip;
 	struct redirect_plan plan = {0};
-	r = capture_plan(pod, ipv6, &skip, &plan, &err);
-	if (r < 0) {
-		status = fail("plan", &err, r);
-		goto out;
-	}
+	r = capture_plan(s.pod, ipv6, &skip, &plan, &err);
+	if (r < 0)
+		return fail("plan", &err, r);
 	if (r == 1) {
 		printf("decision: skip (%s)\n", redirect_skip_to_string(skip));
-		goto out;
+		return 0;
 	}
 	printf("decision: capture\nfamily: %s (from %s)\n", ipv6 ? "ipv4+ipv6" : "ipv4", from);
 
 	r = print_rules(&plan, &err);
 	redirect_plan_done(&plan);
 	if (r < 0)
-		status = fail("plan", &err, r);
-out:
-	(void)netconf_free(conf);
-	(void)pod_info_free(pod);
-	return status;
+		return fail("plan", &err, r);
+	return 0;
 }
 
 int redirect_cmd_apply(int argc, char **argv)
 {
-	struct cmd_args a;
+	_cleanup_(cmd_start_done) struct cmd_start s = {0};
 	struct error err = {0};
-	struct pod_info *pod = NULL;
-	struct netconf *conf = NULL;
-	const char *ns = NULL;
-	int r;
 
-	if (parse_args(argc, argv, "apply", &a) < 0)
-		return 2;
-	if (!a.netns) {
-		fprintf(stderr, "istio-cni apply: --netns PATH is required\n");
-		return 2;
-	}
-	int status = load_inputs("apply", &a, &pod, &conf);
+	int status = cmd_start(argc, argv, "apply", true, &s);
 	if (status != 0)
 		return status;
-	if (namespace_excluded(conf, pod, &ns) == 1) {
-		printf("skipped: namespace \"%s\" is in exclude_namespaces\n", ns);
-		goto out;
+	if (s.excluded) {
+		printf("skipped: namespace \"%s\" is in exclude_namespaces\n", s.pod->namespace);
+		return 0;
 	}
+
 	struct capture_outcome o;
-	r = capture_apply(pod, a.netns, conf, &o, &err);
-	if (r < 0) {
-		status = fail("apply", &err, r);
-		goto out;
-	}
+	int r = capture_apply(s.pod, s.args.netns, s.conf, &o, &err);
+	if (r < 0)
+		return fail("apply", &err, r);
 	if (r == 1)
 		printf("skipped: %s\n", redirect_skip_to_string(o.skip));
 	else if (o.backend == REDIRECT_BACKEND_IPTABLES)
@@ -252,10 +259,7 @@ int redirect_cmd_apply(int argc, char **argv)
 		printf("applied: %s%s, %zu IPv4 and %zu IPv6 plan rules, backend nftables\n",
 		       o.tproxy ? "TPROXY" : "REDIRECT", o.ipv6 ? ", IPv6" : "", o.n_rules[PLAN_V4],
 		       o.n_rules[PLAN_V6]);
-out:
-	(void)netconf_free(conf);
-	(void)pod_info_free(pod);
-	return status;
+	return 0;
 }
 
 int redirect_cmd_check(int argc, char **argv)

@@ -13,6 +13,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "util/file_util.h"
 #include "util/parse_util.h"
 
 static long long now_ms(void)
@@ -87,42 +88,10 @@ static int connect_unix(const char *path, long long deadline, int *ret_fd)
 	return 0;
 }
 
-/* Reads until EOF (the server closes: we asked for Connection: close). */
-static int read_all(int fd, long long deadline, size_t cap, char **ret, size_t *ret_len)
+/* file_read_fd_full_wait's wait: fd readable before the deadline (a long long, ms). */
+static int wait_readable(int fd, void *deadline)
 {
-	size_t size = 4096, len = 0;
-	_cleanup_free_ char *buf = malloc(size);
-	if (!buf)
-		return -ENOMEM;
-	for (;;) {
-		if (len + 1 == size) {
-			if (size > cap)
-				return -EFBIG;
-			char *n = realloc(buf, size * 2);
-			if (!n)
-				return -ENOMEM;
-			buf = n;
-			size *= 2;
-		}
-		ssize_t k = recv(fd, buf + len, size - len - 1, 0);
-		if (k < 0 && (errno == EAGAIN || errno == EINTR)) {
-			int r = wait_fd(fd, POLLIN, deadline);
-			if (r < 0)
-				return r;
-			continue;
-		}
-		if (k < 0)
-			return -errno;
-		if (k == 0)
-			break;
-		len += (size_t)k;
-		if (len > cap)
-			return -EFBIG;
-	}
-	buf[len] = '\0';
-	*ret = TAKE_PTR(buf);
-	*ret_len = len;
-	return 0;
+	return wait_fd(fd, POLLIN, *(const long long *)deadline);
 }
 
 /* Splits "HTTP/1.x NNN ...\r\nheaders\r\n\r\nbody" into status and body. */
@@ -189,7 +158,8 @@ int uds_http_request(const char *socket_path, const char *method, const char *ta
 
 	_cleanup_free_ char *raw = NULL;
 	size_t raw_len = 0;
-	r = read_all(fd, deadline, max_response, &raw, &raw_len);
+	/* To EOF: the server closes, as we asked for Connection: close. */
+	r = file_read_fd_full_wait(fd, max_response, wait_readable, &deadline, &raw, &raw_len);
 	if (r < 0)
 		return r;
 	return parse_response(raw, raw_len, ret);

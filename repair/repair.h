@@ -41,8 +41,8 @@ struct repair_config {
 	char *init_container_name;
 	char *init_container_termination_message;
 	int32_t init_container_exit_code; /* 0: any */
-	char *label_selectors;		  /* normalised comma list, "" for none */
-	char *field_selectors;		  /* idem, without the node clause */
+	char *label_selectors;		  /* one label selector, whole; "" for none */
+	char *field_selectors;		  /* normalised comma list, "" for none; no node clause */
 	char *broken_pod_label_key;
 	char *broken_pod_label_value;
 	char *host_proc_dir; /* HOST_PROC_DIR */

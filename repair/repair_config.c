@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "kube/pod_selector.h"
 #include "repair.h"
 #include "util/istio_names.h"
 #include "util/parse_util.h"
@@ -99,21 +100,31 @@ static int env_text(const struct source *src, const char *name, const char *def,
 	return 0;
 }
 
+/*
+ * A boolean or numeric setting looked up (src_get): 1 when it holds a value,
+ * 0 when it is unset or empty, both of which mean the caller's default.
+ */
+static int src_get_value(const struct source *src, const char *name, struct found *f,
+			 struct error *err)
+{
+	int r = src_get(src, name, f, err);
+	if (r < 0)
+		return r;
+	return f->value && *f->value ? 1 : 0;
+}
+
 static int env_bool(const struct source *src, const char *name, bool def, bool *ret,
 		    struct error *err)
 {
 	struct found f;
-	int r = src_get(src, name, &f, err);
-	if (r < 0)
-		return r;
-	const char *v = f.value;
-	if (!v || !*v) {
+	int r = src_get_value(src, name, &f, err);
+	if (r == 0)
 		*ret = def;
-		return 0;
-	}
-	if (parse_bool(v, ret) < 0)
+	if (r <= 0)
+		return r;
+	if (parse_bool(f.value, ret) < 0)
 		return error_set(err, ERR_CONFIG, -EINVAL, "%s=\"%s\": not a boolean (true/false)",
-				 f.name, v);
+				 f.name, f.value);
 	return 0;
 }
 
@@ -121,26 +132,52 @@ static int env_uint(const struct source *src, const char *name, uint64_t def, ui
 		    uint64_t max, uint64_t *ret, struct error *err)
 {
 	struct found f;
-	int r = src_get(src, name, &f, err);
-	if (r < 0)
-		return r;
-	const char *v = f.value;
-	if (!v || !*v) {
+	int r = src_get_value(src, name, &f, err);
+	if (r == 0)
 		*ret = def;
-		return 0;
-	}
-	if (parse_u64(v, min, max, ret) < 0)
+	if (r <= 0)
+		return r;
+	if (parse_u64(f.value, min, max, ret) < 0)
 		return error_set(err, ERR_CONFIG, -EINVAL,
-				 "%s=\"%s\": not a number in [%llu, %llu]", f.name, v,
+				 "%s=\"%s\": not a number in [%llu, %llu]", f.name, f.value,
 				 (unsigned long long)min, (unsigned long long)max);
 	return 0;
 }
 
 /*
- * A comma list: each element trimmed, empties dropped, joined with ",".
- * Selector syntax is itself comma separated, so this only normalises.
+ * A label selector is one selector, as kubectl -l and the API server take it
+ * and as Istio hands it to its pod watch: requirements joined by commas, where
+ * a set requirement carries commas of its own ("app in (a,b),tier!=db" is two
+ * requirements). So the value is kept whole, only the blanks at its ends
+ * trimmed, and parsed here so that a malformed one stops the start with the
+ * variable named instead of failing every list request.
  */
-static int env_list(const struct source *src, const char *name, char **ret, struct error *err)
+static int env_label_selector(const struct source *src, const char *name, char **ret,
+			      struct error *err)
+{
+	struct found f;
+	int r = src_get(src, name, &f, err);
+	if (r < 0)
+		return r;
+	_cleanup_free_ char *s = strdup(f.value ? f.value : "");
+	if (!s)
+		return error_set(err, ERR_INTERNAL, -ENOMEM, "out of memory");
+	parse_strip(s);
+	_cleanup_(pod_selector_freep) struct pod_selector *sel = NULL;
+	r = pod_selector_parse(s, NULL, &sel, err);
+	if (r < 0)
+		return error_prefix(err, r, "%s=\"%s\"", f.name, s);
+	*ret = TAKE_PTR(s);
+	return 0;
+}
+
+/*
+ * A field selector: terms joined by commas, each trimmed, empties dropped.
+ * Field selectors have no set form, so a comma always ends a term, and the
+ * API server skips empty terms itself: the split only normalises.
+ */
+static int env_field_selector(const struct source *src, const char *name, char **ret,
+			      struct error *err)
 {
 	struct found f;
 	int r = src_get(src, name, &f, err);
@@ -159,7 +196,8 @@ static int env_list(const struct source *src, const char *name, char **ret, stru
 			continue;
 		if (strpbrk(tok, " \t\r\n"))
 			return error_set(err, ERR_CONFIG, -EINVAL,
-					 "%s=\"%s\": \"%s\" is not a selector", f.name, v, tok);
+					 "%s=\"%s\": \"%s\" is not a field selector term", f.name,
+					 v, tok);
 		size_t n = strlen(tok);
 		if (len)
 			out[len++] = ',';
@@ -260,8 +298,8 @@ int repair_config_parse(const char *const *flags, size_t n_flags, const char *co
 		c.redirect_backend = (enum redirect_backend)i;
 	}
 
-	if ((r = env_list(e, ENV_REPAIR_LABEL_SELECTORS, &c.label_selectors, err)) < 0 ||
-	    (r = env_list(e, ENV_REPAIR_FIELD_SELECTORS, &c.field_selectors, err)) < 0)
+	if ((r = env_label_selector(e, ENV_REPAIR_LABEL_SELECTORS, &c.label_selectors, err)) < 0 ||
+	    (r = env_field_selector(e, ENV_REPAIR_FIELD_SELECTORS, &c.field_selectors, err)) < 0)
 		return r;
 
 	*ret = c;

@@ -235,19 +235,25 @@ const struct iptables_vchain *iptables_chain_find(const struct iptables_vtable *
 	return NULL;
 }
 
-struct iptables_vchain *iptables_chain_get(struct iptables_vtable *tb, const char *name,
-					   bool create)
+/*
+ * The index of the chain named name in tb, appended when missing and create:
+ * 0, or -ENOENT (missing, !create) or -ENOMEM. An index, not a pointer:
+ * appending may move tb->chain.
+ */
+static int chain_index(struct iptables_vtable *tb, const char *name, bool create, size_t *ret)
 {
 	for (size_t i = 0; i < tb->n; i++)
-		if (strcmp(tb->chain[i].name, name) == 0)
-			return &tb->chain[i];
+		if (strcmp(tb->chain[i].name, name) == 0) {
+			*ret = i;
+			return 0;
+		}
 	if (!create)
-		return NULL;
+		return -ENOENT;
 	if (tb->n == tb->cap) {
 		size_t nc = tb->cap ? tb->cap * 2 : 8;
 		struct iptables_vchain *nv = reallocarray(tb->chain, nc, sizeof(*nv));
 		if (!nv)
-			return NULL;
+			return -ENOMEM;
 		tb->chain = nv;
 		tb->cap = nc;
 	}
@@ -255,11 +261,18 @@ struct iptables_vchain *iptables_chain_get(struct iptables_vtable *tb, const cha
 	memset(c, 0, sizeof(*c));
 	c->name = strdup(name);
 	if (!c->name)
-		return NULL;
+		return -ENOMEM;
 	c->builtin = is_builtin_name(name);
 	c->ours = is_ours_name(name);
-	tb->n++;
-	return c;
+	*ret = tb->n++;
+	return 0;
+}
+
+struct iptables_vchain *iptables_chain_get(struct iptables_vtable *tb, const char *name,
+					   bool create)
+{
+	size_t i;
+	return chain_index(tb, name, create, &i) < 0 ? NULL : &tb->chain[i];
 }
 
 /* Inserts at index pos (clamped to the end); takes spec. */
@@ -320,10 +333,10 @@ int iptables_view_from_save(const char *save, struct iptables_view *ret, struct 
 			char *end = strchr(line, ' ');
 			if (end)
 				*end = '\0';
-			if (!iptables_chain_get(tb, line + 1, true)) {
-				r = -ENOMEM;
+			size_t ci;
+			r = chain_index(tb, line + 1, true, &ci);
+			if (r < 0)
 				goto fail;
-			}
 			continue;
 		}
 		if (strncmp(line, "-A ", 3) != 0) {
@@ -336,12 +349,10 @@ int iptables_view_from_save(const char *save, struct iptables_view *ret, struct 
 		char *spec = strchr(name, ' ');
 		if (spec)
 			*spec++ = '\0';
-		struct iptables_vchain *c = iptables_chain_get(tb, name, true);
-		if (!c) {
-			r = -ENOMEM;
-			goto fail;
-		}
-		r = chain_insert(c, SIZE_MAX, strdup(spec ? spec : ""));
+		size_t ci;
+		r = chain_index(tb, name, true, &ci);
+		if (r >= 0)
+			r = chain_insert(&tb->chain[ci], SIZE_MAX, strdup(spec ? spec : ""));
 		if (r < 0)
 			goto fail;
 	}
@@ -363,25 +374,20 @@ int iptables_view_from_plan(const struct redirect_plan *plan, enum plan_family f
 		const struct plan_rule *pr = &rs->rule[i];
 		struct iptables_vtable *tb = &v.table[pr->table];
 		tb->present = true;
-		struct iptables_vchain *c =
-			iptables_chain_get(tb, redirect_plan_chain_iptables_name(pr->chain), true);
-		if (!c) {
-			r = -ENOMEM;
+		/* Chains enter the view as first named: the rule's own, then its jump target. */
+		size_t ci, target;
+		r = chain_index(tb, redirect_plan_chain_iptables_name(pr->chain), true, &ci);
+		if (r >= 0 && pr->verdict.kind == PV_JUMP)
+			r = chain_index(tb, redirect_plan_chain_iptables_name(pr->verdict.chain),
+					true, &target);
+		if (r < 0)
 			goto fail;
-		}
-		if (pr->verdict.kind == PV_JUMP &&
-		    !iptables_chain_get(tb, redirect_plan_chain_iptables_name(pr->verdict.chain),
-					true)) {
-			r = -ENOMEM;
-			goto fail;
-		}
-		/* chain_get may have moved c */
-		c = iptables_chain_get(tb, redirect_plan_chain_iptables_name(pr->chain), false);
 		char *spec = NULL;
 		r = iptables_render_rule(pr, &spec);
 		if (r < 0)
 			goto fail;
-		r = chain_insert(c, pr->insert_pos > 0 ? pr->insert_pos - 1 : SIZE_MAX, spec);
+		r = chain_insert(&tb->chain[ci], pr->insert_pos > 0 ? pr->insert_pos - 1 : SIZE_MAX,
+				 spec);
 		if (r < 0)
 			goto fail;
 	}

@@ -9,7 +9,8 @@
 #include <string.h>
 #include <sys/stat.h>
 
-int file_read_fd_full(int fd, size_t cap, char **ret_buf, size_t *ret_len)
+int file_read_fd_full_wait(int fd, size_t cap, int (*wait)(int fd, void *ctx), void *ctx,
+			   char **ret_buf, size_t *ret_len)
 {
 	size_t size = 4096, len = 0;
 	_cleanup_free_ char *buf = malloc(size);
@@ -30,11 +31,16 @@ int file_read_fd_full(int fd, size_t cap, char **ret_buf, size_t *ret_len)
 			size = nsize;
 		}
 		ssize_t k = read(fd, buf + len, size - len - 1);
-		if (k < 0) {
-			if (errno == EINTR)
-				continue;
-			return -errno;
+		if (k < 0 && errno == EINTR)
+			continue;
+		if (k < 0 && errno == EAGAIN && wait) {
+			int r = wait(fd, ctx);
+			if (r < 0)
+				return r;
+			continue;
 		}
+		if (k < 0)
+			return -errno;
 		if (k == 0)
 			break;
 		len += (size_t)k;
@@ -46,6 +52,11 @@ int file_read_fd_full(int fd, size_t cap, char **ret_buf, size_t *ret_len)
 	if (ret_len)
 		*ret_len = len;
 	return 0;
+}
+
+int file_read_fd_full(int fd, size_t cap, char **ret_buf, size_t *ret_len)
+{
+	return file_read_fd_full_wait(fd, cap, NULL, NULL, ret_buf, ret_len);
 }
 
 static int open_regular(const char *path, int flags, int *ret_fd)

@@ -23,6 +23,7 @@
 
 #include "capture/iptables_backend.h"
 #include "capture/iptables_render.h"
+#include "capture/iptables_view.h"
 #include "capture/redirect_params.h"
 #include "capture/redirect_plan.h"
 #include "capture/redirect_planner.h"
@@ -281,6 +282,7 @@ static void test_document_replace(void **state)
 		"-F ISTIO_DIVERT\n",
 		"-X ISTIO_DIVERT\n",
 		"-X ISTIO_TPROXY\n",
+		// NOLINTNEXTLINE(bugprone-suspicious-missing-comma): one fragment, on two lines
 		"* nat\n-D PREROUTING -i eth8 -j ISTIO_REDIRECT\n-D PREROUTING -i eth8 -j RETURN\n"
 		"-D PREROUTING -i eth9 -j RETURN\n-D OUTPUT -o eth9 -j RETURN\n-D OUTPUT -j ISTIO_OUTPUT\n",
 		"-X ISTIO_REDIRECT\n-N ISTIO_INBOUND\n",
@@ -349,6 +351,53 @@ static void test_document_remove(void **state)
 	_cleanup_free_ char *none6 = NULL;
 	assert_int_equal(iptables_build_document(v6, NULL, PLAN_V6, &none6, NULL), 0);
 	assert_string_equal(none6, "");
+}
+
+/*
+ * Eight chains fill the view's first chain array; a rule of the first one
+ * then jumps to a ninth, so the array grows while that rule is being placed.
+ */
+static void test_view_plan_chain_growth(void **state)
+{
+	(void)state;
+	struct redirect_plan plan = {0};
+	for (int c = 0; c < 8; c++) {
+		const struct plan_rule r = {.table = PLAN_TABLE_NAT,
+					    .chain = (enum plan_chain)c,
+					    .verdict = {.kind = PV_RETURN}};
+		assert_int_equal(redirect_plan_add(&plan, PLAN_V4, &r), 0);
+	}
+	const struct plan_rule jump = {.table = PLAN_TABLE_NAT,
+				       .chain = PLAN_CHAIN_PREROUTING,
+				       .insert_pos = 1,
+				       .verdict = {.kind = PV_JUMP, .chain = PLAN_CHAIN_TPROXY}};
+	assert_int_equal(redirect_plan_add(&plan, PLAN_V4, &jump), 0);
+
+	struct iptables_view v;
+	assert_int_equal(iptables_view_from_plan(&plan, PLAN_V4, &v), 0);
+	const struct iptables_vtable *tb = &v.table[PLAN_TABLE_NAT];
+	assert_int_equal(tb->n, 9);
+	assert_true(tb->cap > 8);
+	const char *target = redirect_plan_chain_iptables_name(PLAN_CHAIN_TPROXY);
+	const struct iptables_vchain *t = iptables_chain_find(tb, target);
+	assert_non_null(t);
+	assert_int_equal(t->n, 0);
+	const struct iptables_vchain *pre =
+		iptables_chain_find(tb, redirect_plan_chain_iptables_name(PLAN_CHAIN_PREROUTING));
+	assert_non_null(pre);
+	assert_int_equal(pre->n, 2);
+	char want[64];
+	(void)snprintf(want, sizeof(want), "-j %s", target);
+	assert_string_equal(pre->rule[0].canon, want);
+	assert_string_equal(pre->rule[1].canon, "-j RETURN");
+	for (int c = 1; c < 8; c++) {
+		const struct iptables_vchain *other = iptables_chain_find(
+			tb, redirect_plan_chain_iptables_name((enum plan_chain)c));
+		assert_non_null(other);
+		assert_int_equal(other->n, 1);
+	}
+	iptables_view_done(&v);
+	redirect_plan_done(&plan);
 }
 
 static void test_save_garbage(void **state)
@@ -510,6 +559,7 @@ int main(void)
 		cmocka_unit_test(test_document_fresh),
 		cmocka_unit_test(test_document_replace),
 		cmocka_unit_test(test_document_remove),
+		cmocka_unit_test(test_view_plan_chain_growth),
 		cmocka_unit_test(test_save_garbage),
 		cmocka_unit_test(test_binaries),
 		cmocka_unit_test(test_sandbox_nsswitch_masked),

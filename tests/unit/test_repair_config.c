@@ -1,15 +1,19 @@
 // SPDX-License-Identifier: Apache-2.0
 /* REPAIR_* settings, action precedence, the token bucket and the backoff. */
 #include <errno.h>
+#include <jansson.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include <cmocka.h>
 
+#include "kube/pod_info.h"
+#include "kube/pod_selector.h"
 #include "repair.h"
 #include "util/strv.h"
 
@@ -58,7 +62,7 @@ static void test_values(void **state)
 		"REPAIR_INIT_CONTAINER_NAME=check",
 		"REPAIR_INIT_CONTAINER_TERMINATION_MESSAGE=boom",
 		"REPAIR_INIT_CONTAINER_EXIT_CODE=0",
-		"REPAIR_LABEL_SELECTORS= app=a , ,tier!=db,",
+		"REPAIR_LABEL_SELECTORS= app=a, tier!=db ",
 		"REPAIR_FIELD_SELECTORS=metadata.namespace=default,,status.phase!=Running ",
 		"REPAIR_BROKEN_POD_LABEL_KEY=example.com/broken",
 		"REPAIR_BROKEN_POD_LABEL_VALUE=yes",
@@ -79,7 +83,7 @@ static void test_values(void **state)
 	assert_string_equal(c.init_container_name, "check");
 	assert_string_equal(c.init_container_termination_message, "boom");
 	assert_int_equal(c.init_container_exit_code, 0);
-	assert_string_equal(c.label_selectors, "app=a,tier!=db");
+	assert_string_equal(c.label_selectors, "app=a, tier!=db");
 	assert_string_equal(c.field_selectors, "metadata.namespace=default,status.phase!=Running");
 	assert_string_equal(c.broken_pod_label_key, "example.com/broken");
 	assert_string_equal(c.broken_pod_label_value, "yes");
@@ -118,6 +122,9 @@ static void test_invalid(void **state)
 		{"REPAIR_NODE_NAME=a,b", "REPAIR_NODE_NAME"},
 		{"REPAIR_NODE_NAME=a b", "REPAIR_NODE_NAME"},
 		{"REPAIR_LABEL_SELECTORS=app=a,tier in (a b)", "REPAIR_LABEL_SELECTORS"},
+		{"REPAIR_LABEL_SELECTORS=app in (a,b", "REPAIR_LABEL_SELECTORS"},
+		{"REPAIR_LABEL_SELECTORS=app=a,,tier!=db", "REPAIR_LABEL_SELECTORS"},
+		{"REPAIR_LABEL_SELECTORS=app=a,", "REPAIR_LABEL_SELECTORS"},
 		{"REPAIR_FIELD_SELECTORS=spec.x = y", "REPAIR_FIELD_SELECTORS"},
 		{"REPAIR_BROKEN_POD_LABEL_KEY=bad key", "REPAIR_BROKEN_POD_LABEL_KEY"},
 	};
@@ -204,6 +211,57 @@ static void test_backoff(void **state)
 	for (unsigned i = 0; i < ELEMENTSOF(want); i++)
 		assert_int_equal(repair_backoff_ms(i), want[i]);
 	assert_int_equal(repair_backoff_ms(30), REPAIR_BACKOFF_MAX_MS);
+}
+
+static struct pod_info *pod_labelled(const char *labels_json)
+{
+	char doc[256];
+	(void)snprintf(doc, sizeof(doc),
+		       "{\"metadata\":{\"namespace\":\"ns\",\"name\":\"p\",\"uid\":\"u\","
+		       "\"labels\":%s}}",
+		       labels_json);
+	json_t *j = json_loads(doc, 0, NULL);
+	assert_non_null(j);
+	struct pod_info *p = NULL;
+	assert_int_equal(pod_info_from_json(j, &p, NULL), 0);
+	json_decref(j);
+	return p;
+}
+
+/*
+ * A label selector in set syntax is one selector: the comma inside the
+ * parentheses separates values, not requirements.
+ */
+static void test_label_selector_set_syntax(void **state)
+{
+	(void)state;
+	const char *env[] = {"REPAIR_LABEL_SELECTORS=app in (a,b),tier!=db", NULL};
+	struct repair_config c;
+	struct error err = {0};
+	if (repair_config_from_env(env, &c, &err) != 0)
+		fail_msg("%s", err.msg);
+	assert_string_equal(c.label_selectors, "app in (a,b),tier!=db");
+
+	_cleanup_(pod_selector_freep) struct pod_selector *sel = NULL;
+	assert_int_equal(pod_selector_parse(c.label_selectors, c.field_selectors, &sel, &err), 0);
+	static const struct {
+		const char *labels;
+		bool want;
+	} t[] = {
+		{"{\"app\":\"a\",\"tier\":\"web\"}", true},
+		{"{\"app\":\"b\"}", true},
+		{"{\"app\":\"a\",\"tier\":\"db\"}", false},
+		{"{\"app\":\"c\",\"tier\":\"web\"}", false},
+		{"{\"tier\":\"web\"}", false},
+	};
+	for (size_t i = 0; i < ELEMENTSOF(t); i++) {
+		struct pod_info *p = pod_labelled(t[i].labels);
+		if (pod_selector_matches(sel, p) != t[i].want)
+			fail_msg("%s: expected %s", t[i].labels,
+				 t[i].want ? "a match" : "no match");
+		(void)pod_info_free(p);
+	}
+	repair_config_done(&c);
 }
 
 /* Istio 1.7's repair-cni container: its env spelling, its flags. */
@@ -313,7 +371,7 @@ int main(void)
 		cmocka_unit_test(test_defaults),  cmocka_unit_test(test_values),
 		cmocka_unit_test(test_invalid),	  cmocka_unit_test(test_precedence),
 		cmocka_unit_test(test_bucket),	  cmocka_unit_test(test_backoff),
-		cmocka_unit_test(test_istio_1_7),
+		cmocka_unit_test(test_istio_1_7), cmocka_unit_test(test_label_selector_set_syntax),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
