@@ -820,7 +820,7 @@ static int read_all(int fd, char **ret, size_t *ret_len)
 	return 0;
 }
 
-int audit_client_main(uint16_t port, FILE *out, FILE *errout)
+int audit_client_main(uint16_t port, unsigned timeout_s, FILE *out, FILE *errout)
 {
 	_cleanup_close_ int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	if (fd < 0) {
@@ -833,9 +833,13 @@ int audit_client_main(uint16_t port, FILE *out, FILE *errout)
 		fprintf(errout, "audit: cannot reach the agent on 127.0.0.1:%u: %m\n", port);
 		return 2;
 	}
-	char req[128];
+	char query[48] = "";
+	if (timeout_s > 0)
+		(void)snprintf(query, sizeof(query), "?timeoutSeconds=%u", timeout_s);
+	char req[192];
 	int n = snprintf(req, sizeof(req),
-			 "GET " AUDIT_HTTP_PATH " HTTP/1.0\r\nHost: 127.0.0.1:%u\r\n\r\n", port);
+			 "GET " AUDIT_HTTP_PATH "%s HTTP/1.0\r\nHost: 127.0.0.1:%u\r\n\r\n", query,
+			 port);
 	if (write(fd, req, (size_t)n) != n) {
 		fprintf(errout, "audit: cannot send the request: %m\n");
 		return 2;

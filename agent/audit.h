@@ -223,10 +223,11 @@ int audit_start_agent(const struct agent_config *cfg, const char *const *envp,
 		      struct audit **ret, struct error *err) _must_check_;
 
 /*
- * `istio-cni-agent audit`: GET /debug/audit from 127.0.0.1:port, prints the
+ * `istio-cni-agent audit [--timeout SECONDS]`: GET /debug/audit from
+ * 127.0.0.1:port (with timeoutSeconds when timeout_s is not 0), prints the
  * text report to out (errors to errout) and returns the exit code (2 when the
- * agent cannot be reached or has the audit off).
+ * agent cannot be reached, has the audit off or gave no report in time).
  */
-int audit_client_main(uint16_t port, FILE *out, FILE *errout);
+int audit_client_main(uint16_t port, unsigned timeout_s, FILE *out, FILE *errout);
 
 #endif

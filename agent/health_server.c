@@ -17,6 +17,7 @@
 #include "metrics.h"
 #include "util/log.h"
 #include "util/monotonic.h"
+#include "util/parse_util.h"
 
 /*
  * The probe and metrics ports take connections from anything that reaches the
@@ -77,6 +78,7 @@ struct audit_wait {
 	struct MHD_Connection *conn;
 	uint64_t ticket;      /* the id of the first pass that answers it */
 	uint64_t deadline_ms; /* then a 503 */
+	unsigned timeout_s;   /* how long it waits, for the 503's text */
 	bool suspended;	      /* on the list */
 	unsigned status;      /* the answer, once resumed; 0: out of memory */
 	const char *content_type;
@@ -395,34 +397,54 @@ static void audit_pass_done(void *ud, uint64_t pass, unsigned status, const char
 }
 
 /* With waits_lock held: the waiting requests whose deadline is at most
- * now (UINT64_MAX: all) get a 503 with msg. Returns how many. */
+ * now (UINT64_MAX: all) get a 503 with msg, or with NULL, one that says how
+ * long each waited. Returns how many. */
 static size_t audit_waits_fail(struct health_server *hs, uint64_t now, const char *msg)
 {
 	size_t n = 0;
 	for (struct audit_wait *w = hs->waits, *next; w; w = next) {
 		next = w->next;
-		if (w->deadline_ms <= now) {
-			audit_wait_answer(w, MHD_HTTP_SERVICE_UNAVAILABLE,
-					  "text/plain; charset=utf-8", msg, strlen(msg));
-			n++;
+		if (w->deadline_ms > now)
+			continue;
+		char waited[96];
+		const char *text = msg;
+		if (!text) {
+			(void)snprintf(waited, sizeof(waited),
+				       "the audit pass did not finish within %u s\n", w->timeout_s);
+			text = waited;
 		}
+		audit_wait_answer(w, MHD_HTTP_SERVICE_UNAVAILABLE, "text/plain; charset=utf-8",
+				  text, strlen(text));
+		n++;
 	}
 	return n;
 }
 
-/* The deadline thread's round: requests past HEALTH_AUDIT_DEADLINE_MS get a 503. */
+/* The deadline thread's round: requests past their deadline get a 503. */
 static void audit_waits_tick(void *ud)
 {
 	struct health_server *hs = ud;
-	char msg[96];
-	(void)snprintf(msg, sizeof(msg), "the audit pass did not finish within %u s\n",
-		       HEALTH_AUDIT_DEADLINE_MS / 1000);
 	(void)pthread_mutex_lock(&hs->waits_lock);
-	size_t n = audit_waits_fail(hs, monotonic_ms(), msg);
+	size_t n = audit_waits_fail(hs, monotonic_ms(), NULL);
 	(void)pthread_mutex_unlock(&hs->waits_lock);
 	if (n)
-		log_warn("health server: %zu audit request(s) waited %u s for a pass: 503", n,
-			 HEALTH_AUDIT_DEADLINE_MS / 1000);
+		log_warn("health server: %zu audit request(s) timed out waiting for a pass: 503",
+			 n);
+}
+
+/*
+ * How long the request waits for its pass: its timeoutSeconds argument (as
+ * Kubernetes names a request's own timeout), else the default. -EINVAL when
+ * the argument is not a whole number of seconds in range.
+ */
+static int audit_timeout_s(struct MHD_Connection *conn, unsigned *ret)
+{
+	const char *v = MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "timeoutSeconds");
+	uint64_t s = HEALTH_AUDIT_DEADLINE_MS / 1000;
+	if (v && parse_u64(v, 1, HEALTH_AUDIT_TIMEOUT_MAX_S, &s) < 0)
+		return -EINVAL;
+	*ret = (unsigned)s;
+	return 0;
 }
 
 /*
@@ -446,6 +468,14 @@ static enum MHD_Result debug_audit(struct health_server *hs, struct MHD_Connecti
 		return text(conn, MHD_HTTP_NOT_FOUND, "the audit is off\n");
 	if (!from_loopback(conn))
 		return text(conn, MHD_HTTP_FORBIDDEN, "loopback clients only\n");
+	unsigned timeout_s = 0;
+	if (audit_timeout_s(conn, &timeout_s) < 0) {
+		char msg[96];
+		(void)snprintf(msg, sizeof(msg),
+			       "timeoutSeconds must be a whole number of seconds from 1 to %u\n",
+			       (unsigned)HEALTH_AUDIT_TIMEOUT_MAX_S);
+		return text(conn, MHD_HTTP_BAD_REQUEST, msg);
+	}
 
 	w = calloc(1, sizeof(*w));
 	if (!w)
@@ -464,7 +494,8 @@ static enum MHD_Result debug_audit(struct health_server *hs, struct MHD_Connecti
 	if (r == 0) {
 		w->hs = hs;
 		w->conn = conn;
-		w->deadline_ms = monotonic_ms() + HEALTH_AUDIT_DEADLINE_MS;
+		w->timeout_s = timeout_s;
+		w->deadline_ms = monotonic_ms() + (uint64_t)timeout_s * 1000;
 		w->suspended = true;
 		w->next = hs->waits;
 		if (hs->waits)

@@ -30,8 +30,12 @@
 
 struct agent_metrics;
 
-/* A request for GET /debug/audit waits at most this long for its pass. */
+/*
+ * A request for GET /debug/audit waits at most this long for its pass, or
+ * timeoutSeconds=N seconds (1 to HEALTH_AUDIT_TIMEOUT_MAX_S) when it asks.
+ */
 #define HEALTH_AUDIT_DEADLINE_MS 30000
+#define HEALTH_AUDIT_TIMEOUT_MAX_S 300
 
 /*
  * The audit behind GET /debug/audit (audit.h's audit_http_begin and

@@ -11,9 +11,11 @@
 #include "agent.h"
 #include "agent_config.h"
 #include "audit.h"
+#include "health_server.h"
 #include "util/env_util.h"
 #include "util/error.h"
 #include "util/log.h"
+#include "util/parse_util.h"
 
 extern char **environ;
 
@@ -22,7 +24,7 @@ static void usage(FILE *f, const char *prog)
 	fprintf(f,
 		"Usage: %s [--help] [--version] [--log_output_level=[SCOPE:]LEVEL,...]\n"
 		"       [--log_as_json]\n"
-		"       %s audit\n"
+		"       %s audit [--timeout SECONDS]\n"
 		"\n"
 		"The istio-cni node agent: installs the istio-cni plugin into the node's CNI\n"
 		"configuration, keeps it installed, serves /healthz and /readyz (HEALTH_PORT),\n"
@@ -47,8 +49,38 @@ static void usage(FILE *f, const char *prog)
 		"`audit` asks the running agent (GET /debug/audit on 127.0.0.1:HEALTH_PORT)\n"
 		"for a capture audit pass over this node's meshed pods and prints one line\n"
 		"per pod: <ns>/<name> ok|drift <reason>|unchecked <why>. Exit status: 0 all\n"
-		"ok, 1 a pod drifted, 2 something could not be checked.\n",
+		"ok, 1 a pod drifted, 2 something could not be checked. --timeout: how\n"
+		"long to wait for the pass (1 to 300 s; default 30).\n",
 		prog, prog);
+}
+
+/* `audit [--timeout SECONDS | --timeout=SECONDS]`: the exit status. */
+static int audit_command(const char *prog, int argc, char **argv)
+{
+	uint64_t timeout_s = 0;
+	const char *v = NULL;
+	if (argc == 3 && strncmp(argv[2], "--timeout=", 10) == 0)
+		v = argv[2] + 10;
+	else if (argc == 4 && strcmp(argv[2], "--timeout") == 0)
+		v = argv[3];
+	else if (argc != 2) {
+		fprintf(stderr, "%s audit: usage: %s audit [--timeout SECONDS]\n", prog, prog);
+		return 2;
+	}
+	if (v && parse_u64(v, 1, HEALTH_AUDIT_TIMEOUT_MAX_S, &timeout_s) < 0) {
+		fprintf(stderr,
+			"%s audit: --timeout must be a whole number of seconds from 1 to %u\n",
+			prog, (unsigned)HEALTH_AUDIT_TIMEOUT_MAX_S);
+		return 2;
+	}
+	struct error err = {0};
+	uint16_t port = 0;
+	if (env_port((const char *const *)environ, "HEALTH_PORT", AGENT_DEFAULT_HEALTH_PORT, &port,
+		     &err) < 0) {
+		fprintf(stderr, "%s: %s\n", prog, err.msg);
+		return 2;
+	}
+	return audit_client_main(port, (unsigned)timeout_s, stdout, stderr);
 }
 
 /* One warning for each setting Istio's charts pass that this agent does not act on. */
@@ -83,15 +115,8 @@ int main(int argc, char **argv)
 	}
 
 	struct error err = {0};
-	if (argc == 2 && strcmp(argv[1], "audit") == 0) {
-		uint16_t port = 0;
-		if (env_port((const char *const *)environ, "HEALTH_PORT", AGENT_DEFAULT_HEALTH_PORT,
-			     &port, &err) < 0) {
-			fprintf(stderr, "%s: %s\n", prog, err.msg);
-			return 2;
-		}
-		return audit_client_main(port, stdout, stderr);
-	}
+	if (argc >= 2 && strcmp(argv[1], "audit") == 0)
+		return audit_command(prog, argc, argv);
 
 	_cleanup_(agent_args_done) struct agent_args args = {0};
 	int r = agent_args_parse(argc, argv, &args, &err);
