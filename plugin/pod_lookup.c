@@ -125,13 +125,10 @@ static int ask_agent(const struct netconf *conf, const struct cni_args *args,
 		uds_http_response_done(&resp);
 		return -ENOENT;
 	}
-	json_error_t jerr;
-	json_t *pod = json_loadb(resp.body, resp.body_len, JSON_REJECT_DUPLICATES, &jerr);
-	uds_http_response_done(&resp);
 	_cleanup_(pod_info_freep) struct pod_info *info = NULL;
 	struct error derr = {0};
-	r = json_is_object(pod) ? pod_info_from_json(pod, &info, &derr) : -EINVAL;
-	json_decref(pod);
+	r = pod_info_from_text(resp.body, resp.body_len, &info, &derr);
+	uds_http_response_done(&resp);
 	if (r < 0) {
 		log_warn("pod cache of the agent answered something that is not a Pod%s%s; asking "
 			 "the API server",

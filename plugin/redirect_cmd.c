@@ -70,14 +70,8 @@ static int load_pod(const char *path, size_t cap, struct pod_info **ret, struct 
 	int r = read_input(path, cap, &buf, &len, err);
 	if (r < 0)
 		return r;
-	json_error_t je;
-	json_t *j = json_loadb(buf, len, JSON_REJECT_DUPLICATES, &je);
-	if (!j)
-		return error_set(err, ERR_DECODE, -EINVAL, "%s:%d:%d: %s", path, je.line, je.column,
-				 je.text);
-	r = pod_info_from_json(j, ret, err);
-	json_decref(j);
-	return r;
+	r = pod_info_from_text(buf, len, ret, err);
+	return r < 0 ? error_prefix(err, r, "%s", path) : 0;
 }
 
 /* The conf of --conf, or NULL without one (defaults: backend auto). */

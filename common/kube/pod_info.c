@@ -363,6 +363,7 @@ static int decode_containers(const json_t *spec, const char *key, bool init, str
 		if (r < 0)
 			return r;
 		(*ret_n)++;
+		// NOLINTNEXTLINE(clang-analyzer-core.NonNullParamChecker): required, so set on success
 		if (!p->has_proxy && strcmp(names[i], CONTAINER_ISTIO_PROXY) == 0) {
 			r = decode_proxy(c, path, p, err);
 			if (r < 0)
@@ -926,4 +927,16 @@ bool pod_info_equal(const struct pod_info *a, const struct pod_info *b)
 				   &b->init_statuses[i].last_state))
 			return false;
 	return true;
+}
+
+int pod_info_from_text(const char *text, size_t len, struct pod_info **ret, struct error *err)
+{
+	json_error_t je;
+	json_t *j = json_loadb(text, len, JSON_REJECT_DUPLICATES, &je);
+	if (!j)
+		return error_set(err, ERR_DECODE, -EINVAL, "pod JSON: %d:%d: %s", je.line,
+				 je.column, je.text);
+	int r = pod_info_from_json(j, ret, err);
+	json_decref(j);
+	return r;
 }

@@ -100,6 +100,11 @@ struct pod_info {
  */
 int pod_info_from_json(const json_t *pod, struct pod_info **ret, struct error *err) _must_check_;
 
+/* The same from JSON text (a Pod or the agent's pod_info_to_json): a parse
+ * error gives -EINVAL with ERR_DECODE naming the line and column. */
+int pod_info_from_text(const char *text, size_t len, struct pod_info **ret, struct error *err)
+	_must_check_;
+
 /*
  * A deep copy of p in *ret (0), or -ENOMEM. For a pod that outlives the
  * structure holding it (a cache snapshot handed to another thread).

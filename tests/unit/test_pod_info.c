@@ -114,20 +114,17 @@ static void test_native_sidecar(void **state)
 	assert_string_equal(p->pod_ips[0], "fd00:10:244:2::11");
 }
 
+/* Every fixture under tests/fixtures/pods. */
+static const char *const fixtures[] = {
+	"sidecar-default.json",	   "validation-failed.json", "native-sidecar-dual-stack.json",
+	"tproxy-dns.json",	   "gateway.json",	     "legacy-istio-init.json",
+	"inject-label-false.json", "no-sidecar.json",
+};
+
 static void test_all_fixtures_decode(void **state)
 {
-	static const char *const names[] = {
-		"sidecar-default.json",
-		"validation-failed.json",
-		"native-sidecar-dual-stack.json",
-		"tproxy-dns.json",
-		"gateway.json",
-		"legacy-istio-init.json",
-		"inject-label-false.json",
-		"no-sidecar.json",
-	};
-	for (size_t i = 0; i < ELEMENTSOF(names); i++) {
-		struct pod_info *p = decode_fixture(names[i]);
+	for (size_t i = 0; i < ELEMENTSOF(fixtures); i++) {
+		struct pod_info *p = decode_fixture(fixtures[i]);
 		assert_non_null(p);
 		assert_null(pod_info_free(p));
 	}
@@ -319,9 +316,7 @@ static void test_state_fields(void **state)
 static void test_dup(void **state)
 {
 	(void)state;
-	const char *fixtures[] = {"sidecar-default.json", "native-sidecar-dual-stack.json",
-				  "validation-failed.json", "gateway.json"};
-	for (size_t i = 0; i < sizeof(fixtures) / sizeof(fixtures[0]); i++) {
+	for (size_t i = 0; i < ELEMENTSOF(fixtures); i++) {
 		struct pod_info *p = decode_fixture(fixtures[i]);
 		_cleanup_(pod_info_freep) struct pod_info *d = NULL;
 		assert_int_equal(pod_info_dup(p, &d), 0);
@@ -343,28 +338,40 @@ static void test_dup(void **state)
 }
 
 /* pod_info_to_json decodes back to an equal pod_info, for every fixture. */
+/* Text that is no JSON, or JSON that is no Pod: -EINVAL naming where. */
+static void test_from_text_errors(void **state)
+{
+	(void)state;
+	struct pod_info *p = NULL;
+	struct error err = {0};
+	assert_int_equal(pod_info_from_text("{\"metadata\":", 12, &p, &err), -EINVAL);
+	assert_int_equal(err.kind, ERR_DECODE);
+	assert_non_null(strstr(err.msg, "pod JSON: 1:"));
+	assert_null(p);
+	struct error err2 = {0};
+	assert_int_equal(pod_info_from_text("[1]", 3, &p, &err2), -EINVAL);
+	assert_non_null(strstr(err2.msg, "(root)"));
+	assert_null(p);
+}
+
 static void test_to_json_round_trip(void **state)
 {
 	(void)state;
-	static const char *const names[] = {
-		"sidecar-default.json",
-		"validation-failed.json",
-		"native-sidecar-dual-stack.json",
-		"tproxy-dns.json",
-		"gateway.json",
-		"legacy-istio-init.json",
-		"inject-label-false.json",
-		"no-sidecar.json",
-	};
-	for (size_t i = 0; i < ELEMENTSOF(names); i++) {
-		_cleanup_(pod_info_freep) struct pod_info *p = decode_fixture(names[i]);
+	for (size_t i = 0; i < ELEMENTSOF(fixtures); i++) {
+		_cleanup_(pod_info_freep) struct pod_info *p = decode_fixture(fixtures[i]);
 		json_t *j = NULL;
 		assert_int_equal(pod_info_to_json(p, &j), 0);
 		_cleanup_(pod_info_freep) struct pod_info *back = NULL;
 		struct error err = {0};
 		assert_int_equal(pod_info_from_json(j, &back, &err), 0);
+		/* And through its text, as the agent's socket carries it. */
+		_cleanup_free_ char *text = json_dumps(j, JSON_COMPACT);
 		json_decref(j);
+		assert_non_null(text);
 		assert_true(pod_info_equal(p, back));
+		_cleanup_(pod_info_freep) struct pod_info *from_text = NULL;
+		assert_int_equal(pod_info_from_text(text, strlen(text), &from_text, &err), 0);
+		assert_true(pod_info_equal(p, from_text));
 		/* And the copy too. */
 		_cleanup_(pod_info_freep) struct pod_info *d = NULL;
 		assert_int_equal(pod_info_dup(p, &d), 0);
@@ -414,6 +421,7 @@ int main(void)
 		cmocka_unit_test(test_state_fields),
 		cmocka_unit_test(test_dup),
 		cmocka_unit_test(test_to_json_round_trip),
+		cmocka_unit_test(test_from_text_errors),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
