@@ -337,19 +337,26 @@ static bool from_loopback(struct MHD_Connection *conn)
 
 /* --- GET /debug/audit: the request waits, suspended, for a pass on the audit's thread. --- */
 
+/* With waits_lock held: w off the list of waiting requests. */
+static void audit_wait_unlink(struct health_server *hs, struct audit_wait *w)
+{
+	if (w->prev)
+		w->prev->next = w->next;
+	else
+		hs->waits = w->next;
+	if (w->next)
+		w->next->prev = w->prev;
+	w->next = w->prev = NULL;
+	w->suspended = false;
+}
+
 static void audit_wait_free(struct audit_wait *w)
 {
 	struct health_server *hs = w->hs;
 	(void)pthread_mutex_lock(&hs->waits_lock);
 	/* Not on the list unless libmicrohttpd closed a suspended connection. */
-	if (w->suspended) {
-		if (w->prev)
-			w->prev->next = w->next;
-		else
-			hs->waits = w->next;
-		if (w->next)
-			w->next->prev = w->prev;
-	}
+	if (w->suspended)
+		audit_wait_unlink(hs, w);
 	hs->n_waits--;
 	(void)pthread_cond_broadcast(&hs->waits_cond);
 	(void)pthread_mutex_unlock(&hs->waits_lock);
@@ -372,14 +379,7 @@ static void audit_wait_answer(struct audit_wait *w, unsigned status, const char 
 	} else {
 		w->status = 0;
 	}
-	if (w->prev)
-		w->prev->next = w->next;
-	else
-		hs->waits = w->next;
-	if (w->next)
-		w->next->prev = w->prev;
-	w->next = w->prev = NULL;
-	w->suspended = false;
+	audit_wait_unlink(hs, w);
 	MHD_resume_connection(w->conn);
 }
 
