@@ -143,7 +143,37 @@ static int rule_addr_family(const struct plan_rule *r)
 	return 0;
 }
 
-static int program_push(struct nft_program *p, const struct plan_rule *r, uint8_t nfproto)
+/*
+ * One plan rule in its chain's final order, with the family it is bound to
+ * (0: both). Merging and folding work on these, so a chain of a thousand
+ * rules costs a thousand small entries, not a thousand nft_rule_ir copies.
+ */
+struct rule_ref {
+	const struct plan_rule *r;
+	uint8_t nfproto;
+};
+
+struct ref_list {
+	struct rule_ref *v;
+	size_t n;
+	size_t cap;
+};
+
+static int ref_push(struct ref_list *l, const struct plan_rule *r, uint8_t nfproto)
+{
+	if (l->n == l->cap) {
+		size_t ncap = l->cap ? l->cap * 2 : 64;
+		struct rule_ref *n = reallocarray(l->v, ncap, sizeof(*n));
+		if (!n)
+			return -ENOMEM;
+		l->v = n;
+		l->cap = ncap;
+	}
+	l->v[l->n++] = (struct rule_ref){.r = r, .nfproto = nfproto};
+	return 0;
+}
+
+static int program_push(struct nft_program *p, const struct rule_ref *ref)
 {
 	if (p->n == p->cap) {
 		size_t ncap = p->cap ? p->cap * 2 : 64;
@@ -153,11 +183,12 @@ static int program_push(struct nft_program *p, const struct plan_rule *r, uint8_
 		p->rule = n;
 		p->cap = ncap;
 	}
+	const struct plan_rule *r = ref->r;
 	struct nft_rule_ir *ir = &p->rule[p->n++];
 	*ir = (struct nft_rule_ir){
 		.table = r->table,
 		.chain = r->chain,
-		.nfproto = nfproto,
+		.nfproto = ref->nfproto,
 		.n_matches = r->n_matches,
 		.verdict = r->verdict,
 		.n_folded = 1,
@@ -178,28 +209,28 @@ static uint8_t family_nfproto(int af)
  * rules both families record at the same point, which is how Istio records
  * them (AppendRule), and qualifies the rest.
  */
-static int merge_chain(struct nft_program *p, const struct chain_list *a,
-		       const struct chain_list *b, bool qualify_v4)
+static int merge_chain(struct ref_list *out, const struct chain_list *a, const struct chain_list *b,
+		       bool qualify_v4)
 {
 	size_t i = 0, j = 0;
 	int k;
 
 	while (i < a->n || j < b->n) {
 		if (i < a->n && rule_addr_family(a->r[i])) {
-			k = program_push(p, a->r[i], family_nfproto(rule_addr_family(a->r[i])));
+			k = ref_push(out, a->r[i], family_nfproto(rule_addr_family(a->r[i])));
 			i++;
 		} else if (j < b->n && rule_addr_family(b->r[j])) {
-			k = program_push(p, b->r[j], family_nfproto(rule_addr_family(b->r[j])));
+			k = ref_push(out, b->r[j], family_nfproto(rule_addr_family(b->r[j])));
 			j++;
 		} else if (i < a->n && j < b->n && plan_rule_eq(a->r[i], b->r[j])) {
-			k = program_push(p, a->r[i], 0);
+			k = ref_push(out, a->r[i], 0);
 			i++;
 			j++;
 		} else if (i < a->n) {
-			k = program_push(p, a->r[i], (b->n || qualify_v4) ? NFPROTO_IPV4 : 0);
+			k = ref_push(out, a->r[i], (b->n || qualify_v4) ? NFPROTO_IPV4 : 0);
 			i++;
 		} else {
-			k = program_push(p, b->r[j], NFPROTO_IPV6);
+			k = ref_push(out, b->r[j], NFPROTO_IPV6);
 			j++;
 		}
 		if (k < 0)
@@ -243,10 +274,10 @@ void nft_cidr_interval(const struct cidr *c, struct nft_interval *ret)
 }
 
 /* Which match indices differ between two rules of the same shape; -1 if shapes differ. */
-static int rule_diff(const struct nft_rule_ir *a, const struct nft_rule_ir *b,
-		     unsigned int *ret_mask)
+static int rule_diff(const struct rule_ref *ra, const struct rule_ref *rb, unsigned int *ret_mask)
 {
-	if (a->table != b->table || a->chain != b->chain || a->nfproto != b->nfproto ||
+	const struct plan_rule *a = ra->r, *b = rb->r;
+	if (a->table != b->table || a->chain != b->chain || ra->nfproto != rb->nfproto ||
 	    a->n_matches != b->n_matches || !verdict_eq(&a->verdict, &b->verdict))
 		return -1;
 	unsigned int mask = 0;
@@ -266,7 +297,7 @@ static int rule_diff(const struct nft_rule_ir *a, const struct nft_rule_ir *b,
 }
 
 /* Classifies a set of differing indices; NFT_FOLD_NONE when it cannot be folded. */
-static enum nft_fold_kind fold_pattern(const struct nft_rule_ir *r, unsigned int mask,
+static enum nft_fold_kind fold_pattern(const struct plan_rule *r, unsigned int mask,
 				       uint8_t *ret_idx, uint8_t *ret_idx2)
 {
 	int idx[2], n = 0;
@@ -316,11 +347,11 @@ static bool intervals_overlap(const struct nft_interval *a, const struct nft_int
 }
 
 /* Whether rule r (at the fold slots) could match a packet another member also matches. */
-static bool value_overlaps(const struct nft_rule_ir *run, size_t n, const struct nft_rule_ir *r,
+static bool value_overlaps(const struct rule_ref *run, size_t n, const struct plan_rule *r,
 			   enum nft_fold_kind kind, uint8_t idx, uint8_t idx2)
 {
 	for (size_t k = 0; k < n; k++) {
-		const struct nft_rule_ir *o = &run[k];
+		const struct plan_rule *o = run[k].r;
 		switch (kind) {
 		case NFT_FOLD_SADDR:
 		case NFT_FOLD_DADDR: {
@@ -411,12 +442,10 @@ size_t nft_intervals_normalize(struct nft_interval *iv, size_t n, int family)
 	return out + 1;
 }
 
-/* Replaces run[0..n) by one folded rule at run[0]; the caller drops run[1..n). */
-static int fold_run(struct nft_rule_ir *run, size_t n, enum nft_fold_kind kind, uint8_t idx,
-		    uint8_t idx2)
+/* Makes f, the rule of run[0], stand for the whole run[0..n). */
+static int fold_run(struct nft_rule_ir *f, const struct rule_ref *run, size_t n,
+		    enum nft_fold_kind kind, uint8_t idx, uint8_t idx2)
 {
-	struct nft_rule_ir *f = &run[0];
-
 	switch (kind) {
 	case NFT_FOLD_SADDR:
 	case NFT_FOLD_DADDR: {
@@ -425,7 +454,7 @@ static int fold_run(struct nft_rule_ir *run, size_t n, enum nft_fold_kind kind, 
 			return -ENOMEM;
 		int family = f->match[idx].u.cidr.family;
 		for (size_t k = 0; k < n; k++)
-			nft_cidr_interval(&run[k].match[idx].u.cidr, &iv[k]);
+			nft_cidr_interval(&run[k].r->match[idx].u.cidr, &iv[k]);
 		f->n_elems = nft_intervals_normalize(iv, n, family);
 		f->iv = iv;
 		f->fold_family = family;
@@ -436,7 +465,7 @@ static int fold_run(struct nft_rule_ir *run, size_t n, enum nft_fold_kind kind, 
 		if (!port)
 			return -ENOMEM;
 		for (size_t k = 0; k < n; k++)
-			port[k] = run[k].match[idx].u.port;
+			port[k] = run[k].r->match[idx].u.port;
 		qsort(port, n, sizeof(*port), cmp_u16);
 		size_t out = 0;
 		for (size_t k = 0; k < n; k++)
@@ -451,8 +480,8 @@ static int fold_run(struct nft_rule_ir *run, size_t n, enum nft_fold_kind kind, 
 		if (!pp)
 			return -ENOMEM;
 		for (size_t k = 0; k < n; k++) {
-			pp[k].proto = run[k].match[idx].u.proto;
-			pp[k].port = run[k].match[idx2].u.port;
+			pp[k].proto = run[k].r->match[idx].u.proto;
+			pp[k].port = run[k].r->match[idx2].u.port;
 		}
 		qsort(pp, n, sizeof(*pp), cmp_pp);
 		size_t out = 0;
@@ -474,36 +503,36 @@ static int fold_run(struct nft_rule_ir *run, size_t n, enum nft_fold_kind kind, 
 }
 
 /*
- * Folds runs in p->rule[from..p->n). A run is consecutive rules with the same
- * verdict whose matches differ only in one address, one port, or a
- * protocol/port pair, never in a negated match. Terminal verdicts fold
- * always (a packet leaves at the first match either way); a jump folds only
- * when the values are disjoint, so no packet could have jumped twice.
+ * Appends the chain's rules in refs to p, runs folded. A run is consecutive
+ * rules with the same verdict whose matches differ only in one address, one
+ * port, or a protocol/port pair, never in a negated match. Terminal verdicts
+ * fold always (a packet leaves at the first match either way); a jump folds
+ * only when the values are disjoint, so no packet could have jumped twice.
  */
-static int fold_chain(struct nft_program *p, size_t from)
+static int fold_chain(struct nft_program *p, const struct ref_list *refs)
 {
-	size_t out = from;
+	const struct rule_ref *v = refs->v;
 
-	for (size_t s = from; s < p->n;) {
+	for (size_t s = 0; s < refs->n;) {
 		enum nft_fold_kind kind = NFT_FOLD_NONE;
 		uint8_t idx = 0, idx2 = 0;
 		unsigned int uni = 0;
 		size_t e = s + 1;
+		const struct plan_rule *head = v[s].r;
 
-		if (verdict_foldable(&p->rule[s].verdict)) {
-			for (; e < p->n; e++) {
+		if (verdict_foldable(&head->verdict)) {
+			for (; e < refs->n; e++) {
 				unsigned int mask;
 				uint8_t i1, i2;
-				if (rule_diff(&p->rule[s], &p->rule[e], &mask) < 0)
+				if (rule_diff(&v[s], &v[e], &mask) < 0)
 					break;
-				enum nft_fold_kind k = fold_pattern(&p->rule[s], uni | mask, &i1,
-								    &i2);
+				enum nft_fold_kind k = fold_pattern(head, uni | mask, &i1, &i2);
 				if (k == NFT_FOLD_NONE && (uni | mask) != 0)
 					break;
-				if (mask == 0 && p->rule[s].verdict.kind == PV_JUMP)
+				if (mask == 0 && head->verdict.kind == PV_JUMP)
 					break;
-				if (k != NFT_FOLD_NONE && p->rule[s].verdict.kind == PV_JUMP &&
-				    value_overlaps(&p->rule[s], e - s, &p->rule[e], k, i1, i2))
+				if (k != NFT_FOLD_NONE && head->verdict.kind == PV_JUMP &&
+				    value_overlaps(&v[s], e - s, v[e].r, k, i1, i2))
 					break;
 				if (k == NFT_FOLD_NONE)
 					break; /* identical rules, nothing to fold into */
@@ -514,17 +543,18 @@ static int fold_chain(struct nft_program *p, size_t from)
 				idx2 = i2;
 			}
 		}
+		int r = program_push(p, &v[s]);
+		if (r < 0)
+			return r;
 		if (kind != NFT_FOLD_NONE && e - s >= 2) {
-			int r = fold_run(&p->rule[s], e - s, kind, idx, idx2);
+			r = fold_run(&p->rule[p->n - 1], &v[s], e - s, kind, idx, idx2);
 			if (r < 0)
 				return r;
 		} else {
 			e = s + 1;
 		}
-		p->rule[out++] = p->rule[s];
 		s = e;
 	}
-	p->n = out;
 	return 0;
 }
 
@@ -545,6 +575,7 @@ int nft_program_build(const struct redirect_plan *plan, struct nft_program *ret,
 {
 	struct chain_list cl[_PLAN_FAMILY_MAX][_PLAN_TABLE_MAX][_PLAN_CHAIN_MAX];
 	struct nft_program p = {0};
+	struct ref_list refs = {0};
 	int r;
 
 	memset(cl, 0, sizeof(cl));
@@ -564,10 +595,11 @@ int nft_program_build(const struct redirect_plan *plan, struct nft_program *ret,
 			 * reachable only from them. */
 			bool qualify = !p.ipv6 &&
 				       redirect_plan_chain_is_builtin((enum plan_chain)c);
-			r = merge_chain(&p, &cl[PLAN_V4][t][c], &cl[PLAN_V6][t][c], qualify);
+			refs.n = 0;
+			r = merge_chain(&refs, &cl[PLAN_V4][t][c], &cl[PLAN_V6][t][c], qualify);
 			if (r < 0)
 				goto oom;
-			r = fold_chain(&p, from);
+			r = fold_chain(&p, &refs);
 			if (r < 0)
 				goto oom;
 			if (p.n > from) {
@@ -583,6 +615,7 @@ int nft_program_build(const struct redirect_plan *plan, struct nft_program *ret,
 
 	for (int f = 0; f < _PLAN_FAMILY_MAX; f++)
 		chain_lists_free(cl[f]);
+	free(refs.v);
 	*ret = p;
 	return 0;
 oom:
@@ -590,6 +623,7 @@ oom:
 fail:
 	for (int f = 0; f < _PLAN_FAMILY_MAX; f++)
 		chain_lists_free(cl[f]);
+	free(refs.v);
 	nft_program_done(&p);
 	return r;
 }
