@@ -4,16 +4,16 @@
  * ahead of every library, so that these definitions take the place of
  * glibc's.
  *
- * glibc's dlopen and its name-service lookups (getaddrinfo, gethostbyname,
- * getservbyname, getnameinfo, ...) load shared objects at run time: libnss_*.so named by
+ * glibc's dlopen and its name-service lookups (gethostbyname, getservbyname,
+ * getnameinfo, ...) load shared objects at run time: libnss_*.so named by
  * the host's /etc/nsswitch.conf, OpenSSL engines. In a static executable
  * those objects come from the host's glibc, not the one we linked against,
  * and may crash the process or refuse to load; on a node with no glibc they
- * are absent. None of our binaries needs them: c-ares resolves host names
- * from /etc/hosts and resolv.conf, every port is numeric, and OpenSSL is
- * never asked to load a module (openssl.cnf is not read). OpenSSL and c-ares
- * still reference them on paths we never take; here each fails the way a
- * failed lookup does, and nothing is loaded.
+ * are absent. None of our binaries needs them: getaddrinfo_ares.c resolves
+ * host names with c-ares from /etc/hosts and resolv.conf, every port is
+ * numeric, and OpenSSL is never asked to load a module (openssl.cnf is not
+ * read). OpenSSL and c-ares still reference them on paths we never take;
+ * here each fails the way a failed lookup does, and nothing is loaded.
  */
 #include <dlfcn.h>
 #include <errno.h>
@@ -59,22 +59,6 @@ int dladdr(const void *addr, Dl_info *info)
 	(void)addr;
 	(void)info;
 	return 0;
-}
-
-int getaddrinfo(const char *restrict node, const char *restrict service,
-		const struct addrinfo *restrict hints, struct addrinfo **restrict res)
-{
-	(void)node;
-	(void)service;
-	(void)hints;
-	*res = NULL;
-	return EAI_FAIL;
-}
-
-/* getaddrinfo above never allocates a list. */
-void freeaddrinfo(struct addrinfo *res)
-{
-	(void)res;
 }
 
 int getnameinfo(const struct sockaddr *restrict addr, socklen_t addrlen, char *restrict host,

@@ -5,7 +5,8 @@
 # and /run/netns bound in a private mount namespace) it answers VERSION,
 # reads a meshed pod over TLS from the fake API server addressed by a host
 # name that only the chroot's /etc/hosts knows, programs the capture in the
-# pod's netns, fails closed on a kubeconfig whose CA did not sign the server,
+# pod's netns, fails closed on a host name nobody knows and on a kubeconfig
+# whose CA did not sign the server,
 # opens no shared object, NSS module or openssl.cnf on that path (strace),
 # and DEL removes the tables. Skipped for a dynamic build (ISTIO_CNI_STATIC=OFF).
 . "$(dirname "$0")/lib.sh"
@@ -47,8 +48,9 @@ R=$T/root
 mkdir -p "$R/bin" "$R/etc" "$R/run/istio-cni" "$R/run/netns" "$R/proc" "$R/dev"
 cp "$PLUGIN" "$R/bin/istio-cni"
 printf '127.0.0.1 %s\n' "$API_HOST" >"$R/etc/hosts"
-write_kubeconfig() # CA_FILE
+write_kubeconfig() # CA_FILE [HOST]
 {
+	local host=${2:-$API_HOST}
 	(
 		umask 077
 		cat >"$R/run/istio-cni/istio-cni-kubeconfig" <<KC
@@ -57,7 +59,7 @@ kind: Config
 clusters:
 - cluster:
     certificate-authority-data: $(base64 -w0 <"$1")
-    server: https://$API_HOST:$PORT
+    server: https://$host:$PORT
   name: local
 contexts:
 - context: {cluster: local, user: istio-cni}
@@ -111,6 +113,23 @@ else
 	fail "VERSION answers in an empty root"
 	show_run
 fi
+
+# --- a host name nobody knows: fail closed, promptly -------------------------
+# Not in the chroot's /etc/hosts, and the chroot has no resolv.conf: c-ares
+# asks 127.0.0.1:53 of the node netns, which refuses at once; the plugin
+# retries until its 3 s lookup deadline and names the host it could not resolve.
+write_kubeconfig "$API/ca.crt" unknown.cluster.invalid
+t0=$SECONDS
+in_chroot "$T/conf.json" CNI_COMMAND=ADD "${cni_env[@]}"
+if ((RUN_RC != 0)) && grep -q '"code"' "$RUN_OUT" &&
+	grep -q 'Could not resolve host: unknown.cluster.invalid' "$RUN_OUT" && ((SECONDS - t0 < 10)); then
+	pass "unknown host name: ADD fails with a resolve error, in $((SECONDS - t0)) s"
+else
+	fail "unknown host name: ADD fails with a resolve error"
+	show_run
+fi
+has_tables && fail "unknown host name: nothing programmed" ||
+	pass "unknown host name: nothing programmed"
 
 # --- a kubeconfig whose CA did not sign the server: fail closed -------------
 write_kubeconfig "$API/other-ca.crt"
