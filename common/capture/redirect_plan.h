@@ -50,7 +50,8 @@ enum plan_chain {
 	_PLAN_CHAIN_MAX,
 };
 
-enum plan_match_kind {
+/* One byte: a plan holds a rule per excluded range, thousands of matches. */
+enum __attribute__((__packed__)) plan_match_kind {
 	PM_IIF,	     /* -i NAME            / iifname NAME */
 	PM_OIF,	     /* -o NAME            / oifname NAME */
 	PM_PROTO,    /* -p tcp|udp         / meta l4proto */
@@ -75,7 +76,8 @@ enum plan_ctstate {
 };
 
 #define PLAN_PORTS_MAX 8
-#define PLAN_MATCHES_MAX 8
+/* Istio's longest rule has 5 matches; the planner refuses a rule of more. */
+#define PLAN_MATCHES_MAX 6
 
 struct plan_match {
 	enum plan_match_kind kind;
@@ -125,6 +127,7 @@ struct plan_rule {
 	/* 0: append. N >= 1: insert at iptables position N (Istio's -I CHAIN N). */
 	unsigned int insert_pos;
 	uint8_t n_matches;
+	bool overflow; /* the planner asked for more than PLAN_MATCHES_MAX matches */
 	struct plan_match match[PLAN_MATCHES_MAX];
 	struct plan_verdict verdict;
 };

@@ -22,6 +22,10 @@ static void emit(struct builder *b, unsigned int fams, const struct plan_rule *r
 {
 	if (b->r < 0)
 		return;
+	if (rule->overflow) {
+		b->r = -EOVERFLOW;
+		return;
+	}
 	for (int f = 0; f < _PLAN_FAMILY_MAX; f++)
 		if (b->plan->fam[f].n >= REDIRECT_PLAN_RULES_MAX) {
 			b->r = -E2BIG;
@@ -40,8 +44,13 @@ static struct plan_rule rule(enum plan_table t, enum plan_chain c)
 
 static struct plan_match *m_new(struct plan_rule *r, enum plan_match_kind kind, bool neg)
 {
-	/* Istio's longest rule has 5 matches; PLAN_MATCHES_MAX is 8. */
-	struct plan_match *m = &r->match[r->n_matches++];
+	/* A match past PLAN_MATCHES_MAX is a planner bug: the last slot is
+	 * overwritten and emit() refuses the rule, so nothing is programmed. */
+	struct plan_match *m = &r->match[PLAN_MATCHES_MAX - 1];
+	if (r->n_matches < PLAN_MATCHES_MAX)
+		m = &r->match[r->n_matches++];
+	else
+		r->overflow = true;
 	*m = (struct plan_match){.kind = kind, .neg = neg};
 	return m;
 }
