@@ -1,9 +1,10 @@
 // SPDX-License-Identifier: Apache-2.0
 /*
- * getaddrinfo() and freeaddrinfo() for the static executables, answered by
- * c-ares. Linked into them only (ISTIO_CNI_STATIC), as an object ahead of
- * every library, so it takes the place of glibc's, whose name-service switch
- * would load the host's libnss_*.so at run time.
+ * getaddrinfo() and freeaddrinfo() for the static executables that talk to
+ * the API server, answered by c-ares. Linked into them only
+ * (ISTIO_CNI_STATIC), as an object ahead of every library, so it takes the
+ * place of glibc's, whose name-service switch would load the host's
+ * libnss_*.so at run time.
  *
  * libcurl is built with its threaded resolver and calls getaddrinfo() from
  * the resolver thread, only for host names: an API server addressed by IP
@@ -131,9 +132,8 @@ void freeaddrinfo(struct addrinfo *res)
 }
 
 /*
- * c-ares' list as libc's: one block per node, the address inside it. Only
- * the family asked for: c-ares 1.18 answers a numeric host in its own family
- * whatever the hints said, where libc refuses it.
+ * c-ares' list as libc's: one block per node, the address inside it, and
+ * only nodes of the family asked for (none left: EAI_ADDRFAMILY, as libc).
  */
 static int to_addrinfo(const struct ares_addrinfo *in, int family, int flags, struct addrinfo **ret)
 {
