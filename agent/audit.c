@@ -213,7 +213,7 @@ static uint64_t thread_cpu_us(void)
  * their netns is looked up by into want (one[] holds a lone pod_ip).
  * Returns how many.
  */
-static size_t select_meshed(const struct audit *a, struct pod_info *const *pods, size_t n,
+static size_t select_meshed(const struct audit *a, const struct pod_info *const *pods, size_t n,
 			    struct netns_find_want *want, const struct pod_info **sel,
 			    const char **one)
 {
@@ -294,10 +294,9 @@ static void test_hold(struct audit *a)
 /* One pass; called with a->pass_lock held. The report's error says when it could not run. */
 static int pass(struct audit *a, struct audit_report *rep)
 {
-	struct pod_info **pods = NULL;
-	size_t n = 0;
+	struct pod_snapshot snap = {0};
 	uint64_t t0 = monotonic_ms(), c0 = thread_cpu_us();
-	int r = pod_cache_snapshot(a->pods, &pods, &n);
+	int r = pod_cache_snapshot(a->pods, &snap);
 	if (r == -EAGAIN)
 		return audit_report_set_error(rep, "the pod cache has not synced yet") < 0
 			       ? -ENOMEM
@@ -306,6 +305,8 @@ static int pass(struct audit *a, struct audit_report *rep)
 		return r;
 
 	test_hold(a);
+	const struct pod_info *const *pods = snap.pods;
+	size_t n = snap.n;
 	uint64_t c1 = thread_cpu_us();
 	_cleanup_free_ struct netns_find_want *want = calloc(n ? n : 1, sizeof(*want));
 	// NOLINTNEXTLINE(bugprone-sizeof-expression): sizeof(*p) of an array of pointers
@@ -352,7 +353,7 @@ out:
 			(void)close(want[i].fd);
 	strv_free(announced, n_announced);
 	free(one);
-	pod_info_array_free(pods, n);
+	pod_snapshot_release(&snap);
 	return r;
 }
 

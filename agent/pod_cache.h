@@ -88,15 +88,25 @@ int pod_cache_apply_event(struct pod_cache *pc, enum kube_watch_type type, json_
 int pod_cache_lookup(struct pod_cache *pc, const char *ns, const char *name, const char *uid,
 		     unsigned wait_ms, char **ret_json, size_t *ret_len) _must_check_;
 
-/*
- * Every cached pod, copied: *ret (the caller's, free with
- * pod_info_array_free) holds *ret_n pods. -EAGAIN while the cache is not
- * synced (a partial view of the node must not pass for the whole), -ENOMEM.
- */
-int pod_cache_snapshot(struct pod_cache *pc, struct pod_info ***ret, size_t *ret_n) _must_check_;
+struct shared_pod;
 
-/* Frees n pods and the array (NULL allowed). */
-void pod_info_array_free(struct pod_info **v, size_t n);
+/* The cached pods at one moment, read-only; valid until released. */
+struct pod_snapshot {
+	const struct pod_info **pods;
+	size_t n;
+	struct shared_pod **held; /* the references that keep pods[i] alive */
+};
+
+/*
+ * Every cached pod into *ret, by reference: no copy is made, and a pod the
+ * cache replaces or drops meanwhile stays as it was until the snapshot is
+ * released. -EAGAIN while the cache is not synced (a partial view of the
+ * node must not pass for the whole), -ENOMEM.
+ */
+int pod_cache_snapshot(struct pod_cache *pc, struct pod_snapshot *ret) _must_check_;
+
+/* Drops the snapshot's references (a zeroed or released snapshot is fine). */
+void pod_snapshot_release(struct pod_snapshot *s);
 
 /* --- Fed by the pod feed. --- */
 

@@ -220,29 +220,45 @@ static void test_wait(void **state)
 	}
 }
 
-/* A snapshot: deep copies of every pod, or -EAGAIN while unsynced. */
+/*
+ * A snapshot: every pod by reference, or -EAGAIN while unsynced. Its pods
+ * stay as they were when the cache replaces, drops or frees them.
+ */
 static void test_snapshot(void **state)
 {
 	struct pod_cache *pc;
 	assert_int_equal(pod_cache_new(NULL, &pc), 0);
 	put(pc, "a", "p", "1");
 	put(pc, "b", "q", "2");
-	struct pod_info **v = NULL;
-	size_t n = 0;
-	assert_int_equal(pod_cache_snapshot(pc, &v, &n), -EAGAIN);
+	struct pod_snapshot snap = {0};
+	assert_int_equal(pod_cache_snapshot(pc, &snap), -EAGAIN);
+	assert_null(snap.pods);
 	pod_cache_set_synced(pc, true);
-	assert_int_equal(pod_cache_snapshot(pc, &v, &n), 0);
-	assert_int_equal(n, 2);
-	/* Copies: they outlive the cache's entries. */
+	assert_int_equal(pod_cache_snapshot(pc, &snap), 0);
+	assert_int_equal(snap.n, 2);
+	/* Replaced (a new uid under the same name), then dropped, then the cache freed. */
+	put(pc, "b", "q", "3");
+	struct pod_snapshot later = {0};
+	assert_int_equal(pod_cache_snapshot(pc, &later), 0);
 	assert_int_equal(pod_cache_delete(pc, "a", "p", NULL), 0);
 	pod_cache_free(pc);
 	bool seen_p = false, seen_q = false;
-	for (size_t i = 0; i < n; i++) {
-		seen_p |= strcmp(v[i]->name, "p") == 0 && strcmp(v[i]->uid, "1") == 0;
-		seen_q |= strcmp(v[i]->name, "q") == 0 && strcmp(v[i]->uid, "2") == 0;
+	for (size_t i = 0; i < snap.n; i++) {
+		seen_p |= strcmp(snap.pods[i]->name, "p") == 0 &&
+			  strcmp(snap.pods[i]->uid, "1") == 0;
+		seen_q |= strcmp(snap.pods[i]->name, "q") == 0 &&
+			  strcmp(snap.pods[i]->uid, "2") == 0;
 	}
 	assert_true(seen_p && seen_q);
-	pod_info_array_free(v, n);
+	bool seen_new_q = false;
+	for (size_t i = 0; i < later.n; i++)
+		seen_new_q |= strcmp(later.pods[i]->name, "q") == 0 &&
+			      strcmp(later.pods[i]->uid, "3") == 0;
+	assert_true(seen_new_q);
+	pod_snapshot_release(&snap);
+	assert_null(snap.pods);
+	pod_snapshot_release(&snap); /* released twice: a no-op */
+	pod_snapshot_release(&later);
 }
 
 /* The repair queue: FIFO of copies, a bounded wait, and close. */
