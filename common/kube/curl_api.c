@@ -4,6 +4,10 @@
 #include <errno.h>
 #include <pthread.h>
 
+#ifdef ISTIO_CNI_OPENSSL_LEAN_INIT
+#include <openssl/crypto.h>
+#endif
+
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
 static bool global_done;
 
@@ -11,6 +15,29 @@ const char *curl_api_version(void)
 {
 	const curl_version_info_data *v = curl_version_info(CURLVERSION_NOW);
 	return v && v->version ? v->version : "?";
+}
+
+/*
+ * The static build links the OpenSSL it was compiled against, so it can set
+ * OpenSSL up before libcurl does. Left to libcurl, OpenSSL fills a table of
+ * every cipher under its legacy names (EVP_get_cipherbyname) that TLS never
+ * reads: libssl fetches its ciphers from the provider. Skipping it takes 66 KB
+ * of heap and about 0.3 ms off every plugin run that asks the API server. The
+ * digest table stays: certificate verification looks digests up by NID to rate
+ * a signature's strength and rejects the chain without it. Only legacy
+ * encrypted PEM keys would need the cipher names; kubeconfig keys are never
+ * encrypted. openssl.cnf stays unread, as libcurl is built to do.
+ */
+static int openssl_init(struct error *err)
+{
+#ifdef ISTIO_CNI_OPENSSL_LEAN_INIT
+	if (OPENSSL_init_crypto(OPENSSL_INIT_NO_ADD_ALL_CIPHERS | OPENSSL_INIT_NO_LOAD_CONFIG,
+				NULL) != 1)
+		return error_set(err, ERR_INTERNAL, -EIO, "OpenSSL's initialisation failed");
+#else
+	(void)err;
+#endif
+	return 0;
 }
 
 int curl_api_init(struct error *err)
@@ -29,12 +56,15 @@ int curl_api_init(struct error *err)
 	int r = 0;
 	(void)pthread_mutex_lock(&lock);
 	if (!global_done) {
-		CURLcode c = curl_global_init(CURL_GLOBAL_DEFAULT);
-		if (c == CURLE_OK)
-			global_done = true;
-		else
-			r = error_set(err, ERR_INTERNAL, -EIO, "curl_global_init failed: %s",
-				      curl_easy_strerror(c));
+		r = openssl_init(err);
+		if (r >= 0) {
+			CURLcode c = curl_global_init(CURL_GLOBAL_DEFAULT);
+			if (c == CURLE_OK)
+				global_done = true;
+			else
+				r = error_set(err, ERR_INTERNAL, -EIO, "curl_global_init failed: %s",
+					      curl_easy_strerror(c));
+		}
 	}
 	(void)pthread_mutex_unlock(&lock);
 	return r;
