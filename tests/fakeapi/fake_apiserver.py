@@ -1596,6 +1596,9 @@ class FakeApiServer:
             ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
             ctx.minimum_version = ssl.TLSVersion.TLSv1_2
             ctx.load_cert_chain(self.pki["server_crt"], self.pki["server_key"])
+            # Go's crypto/tls (the kube-apiserver's) sends one TLS 1.3 session
+            # ticket after the handshake; OpenSSL's default is two.
+            ctx.num_tickets = 1
             if client_ca:
                 ctx.verify_mode = ssl.CERT_OPTIONAL
                 ctx.load_verify_locations(self.pki["client_ca"])
