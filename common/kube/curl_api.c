@@ -62,8 +62,8 @@ int curl_api_init(struct error *err)
 			if (c == CURLE_OK)
 				global_done = true;
 			else
-				r = error_set(err, ERR_INTERNAL, -EIO, "curl_global_init failed: %s",
-					      curl_easy_strerror(c));
+				r = error_set(err, ERR_INTERNAL, -EIO,
+					      "curl_global_init failed: %s", curl_easy_strerror(c));
 		}
 	}
 	(void)pthread_mutex_unlock(&lock);
