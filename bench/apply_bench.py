@@ -52,11 +52,15 @@ NODE_HOOKS = """table inet bench-node {
 """
 
 
+def cold_node():
+    return os.environ.get("BENCH_COLD_NODE") == "1"
+
+
 @contextlib.contextmanager
 def node_netns(ns_base):
     """A netns holding inet nat hooks for as long as the block runs (unless
     BENCH_COLD_NODE=1), standing for the node's running pods."""
-    if os.environ.get("BENCH_COLD_NODE") == "1":
+    if cold_node():
         yield
         return
     ns = ns_base + "-node"
@@ -70,7 +74,7 @@ def node_netns(ns_base):
 
 
 def node_note():
-    return (", nat hooks off machine-wide (cold node)" if os.environ.get("BENCH_COLD_NODE") == "1"
+    return (", nat hooks off machine-wide (cold node)" if cold_node()
             else ", nat hooks held by another netns (a node's steady state)")
 
 
