@@ -6,6 +6,8 @@
 # served from the agent's pod cache; a static no-op executable is the floor. Median of RUNS (>= 50), fresh netns each.
 #
 #   sudo bench/add.sh            # RUNS=50 BUILD_DIR=build
+# With HOT_PATH_TRACE=DIR (scripts/hot-path.sh) it traces one ADD of each kind
+# instead, for the plugin's layout.
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 BUILD_DIR=${BUILD_DIR:-$ROOT/build}
@@ -103,6 +105,13 @@ if [[ -x "$BUILD_DIR/bin/istio-cni-agent" ]]; then
 	for _ in $(seq 100); do grep -q 'synced' "$TMP/agent.log" && break; sleep 0.1; done
 	# The kubeconfig the agent wrote is the one the plugin would use on fallback.
 	AGENT_ARG=("$TMP/run-agent/log.sock")
+fi
+
+# scripts/hot-path.sh: trace one ADD of each kind instead of timing them.
+if [[ -n "${HOT_PATH_TRACE:-}" ]]; then
+	"$PYTHON" "$ROOT/bench/add_bench.py" trace "$PLUGIN" "$TMP" "$HOT_PATH_MAP" "$HOT_PATH_TRACE" \
+		"${AGENT_ARG[@]}"
+	exit
 fi
 
 # The process-start floor: a static no-op, linked like our binaries.

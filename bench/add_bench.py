@@ -3,6 +3,7 @@
 """Times the plugin's whole ADD (process start to exit), each into a fresh netns.
 
   add_bench.py PLUGIN CONF_DIR BASIC NFT_GOLDEN RUNS [AGENT_SOCKET]
+  add_bench.py trace PLUGIN CONF_DIR MAP OUT_DIR [AGENT_SOCKET]   (see trace_main)
 
 Variants (median of RUNS runs each, interleaved so drift hits all alike):
   b  iptables-nft-restore of Istio's basic.txt.golden via nsenter --net
@@ -24,7 +25,7 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from apply_bench import fresh_netns, medians, node_netns, node_note, sh, timed  # noqa: E402
+from apply_bench import ROOT, fresh_netns, medians, node_netns, node_note, sh, timed  # noqa: E402
 import concurrent_run  # noqa: E402  (tests/tools, on the path apply_bench sets)
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests", "fakeapi"))
 from pods import pod_uid  # noqa: E402
@@ -35,8 +36,9 @@ CNI_ENV = {"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "CNI_COMMAND": "ADD", "CNI_I
            "CNI_PATH": "/opt/cni/bin"}
 
 
-def add(plugin, conf, ns, name):
-    """One exec of the plugin, as a runtime does it (no wrapper process)."""
+def add(plugin, conf, ns, name, wrap=(), pass_fds=()):
+    """One exec of the plugin, as a runtime does it (no wrapper process unless
+    wrap, a command prefix, is given)."""
     env = {"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "CNI_COMMAND": "ADD",
            "CNI_CONTAINERID": "bench", "CNI_NETNS": "/var/run/netns/" + ns,
            "CNI_IFNAME": "eth0", "CNI_PATH": "/opt/cni/bin",
@@ -44,8 +46,8 @@ def add(plugin, conf, ns, name):
            % (name[0], name[1], pod_uid(name[0], name[1]))}
     with open(conf, "rb") as stdin:
         t0 = time.perf_counter()
-        p = subprocess.run([plugin], stdin=stdin, stdout=subprocess.DEVNULL,
-                           stderr=subprocess.PIPE, env=env)
+        p = subprocess.run(list(wrap) + [plugin], stdin=stdin, stdout=subprocess.DEVNULL,
+                           stderr=subprocess.PIPE, env=env, pass_fds=pass_fds)
         t1 = time.perf_counter()
     if p.returncode != 0:
         raise RuntimeError("ADD failed: %s" % p.stderr.decode().strip())
@@ -90,6 +92,44 @@ def main():
         print("        h/b = %.2f (target <= 0.5)" % (med["h"] / med["b"]))
     if noop:
         print("        g/n = %.2f (target <= 1.3)" % (med["g"] / med["n"]))
+    return 0
+
+
+# --- the hot path's trace -----------------------------------------------------
+
+
+def trace_main(plugin, conf_dir, map_path, out_dir, agent):
+    """One ADD of g, h (with an agent) and f under valgrind's lackey, each into
+    a fresh netns; OUT_DIR/KEY.order lists the plugin's input sections it
+    touched, first touch first (scripts/hot_path.py). g, which makes no API
+    call, traces data too; the others trace code only, since tracing every
+    access makes the API read outlast the plugin's timeouts."""
+    hot = os.path.join(ROOT, "scripts", "hot_path.py")
+    variants = [("g", "excluded.json", ("kube-system", "web"), "--trace-mem=yes")]
+    if agent:
+        variants.append(("h", "agent.json", ("default", "web"), "--trace-superblocks=yes"))
+    variants.append(("f", "api.json", ("default", "web"), "--trace-superblocks=yes"))
+    ns_base = "btrace-%d" % os.getpid()
+    with node_netns(ns_base):
+        for key, conf, name, mode in variants:
+            ns = "%s-%s" % (ns_base, key)
+            fresh_netns(ns)
+            try:
+                with open(os.path.join(out_dir, key + ".order"), "w") as out:
+                    reader = subprocess.Popen([sys.executable, hot, "trace", map_path],
+                                              stdin=subprocess.PIPE, stdout=out)
+                    fd = reader.stdin.fileno()
+                    try:
+                        add(plugin, os.path.join(conf_dir, conf), ns, name,
+                            wrap=("valgrind", "--tool=lackey", mode, "--log-fd=%d" % fd),
+                            pass_fds=(fd,))
+                    finally:
+                        reader.stdin.close()
+                        if reader.wait() != 0:
+                            raise RuntimeError("hot_path.py trace failed")
+            finally:
+                sh("ip", "netns", "delete", ns)
+        print("traced %s into %s" % (" ".join(v[0] for v in variants), out_dir))
     return 0
 
 
@@ -178,6 +218,8 @@ def concurrent_n(n, runs, adds, restores, conf_dir):
 
 
 if __name__ == "__main__":
+    if len(sys.argv) > 1 and sys.argv[1] == "trace":
+        sys.exit(trace_main(*sys.argv[2:6], len(sys.argv) > 6))
     if len(sys.argv) > 1 and sys.argv[1] == "concurrent":
         sys.exit(concurrent_main(sys.argv[2], sys.argv[3], sys.argv[4], int(sys.argv[5])))
     sys.exit(main())

@@ -32,6 +32,12 @@ done
 for want in istio-cni istio-cni-agent istio-cni-repair istio-cni-validate; do
 	[[ -x "$BUILD_DIR/bin/$want" ]] && pass "$want built" || fail "$want built"
 done
+# The plugin's hot path (plugin/hot_path.ld) is laid out ahead of the rest.
+hot=$(readelf -SW "$BUILD_DIR/bin/istio-cni" |
+	awk '{ for (i = 1; i < NF; i++) if ($i == ".text.hot_path") print $(i + 4) }')
+hot=$((16#${hot:-0}))
+((hot > 65536)) && pass "istio-cni: hot path packed (${hot} bytes of code)" ||
+	fail "istio-cni: no .text.hot_path section (plugin/hot_path.ld not applied)"
 [[ "$(readlink "$BUILD_DIR/bin/install-cni")" == istio-cni-agent ]] &&
 	pass "install-cni is the agent" || fail "install-cni is the agent"
 ((n >= 4)) || fail "only $n binaries in $BUILD_DIR/bin"

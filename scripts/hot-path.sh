@@ -1,0 +1,68 @@
+#!/bin/bash
+# SPDX-License-Identifier: Apache-2.0
+# Regenerates plugin/hot_path.ld, the plugin's layout: the code and data a CNI
+# request runs through, placed ahead of the rest of the static executable.
+#
+# The plugin is started once per pod, and on a virtual machine the first
+# touch of each page costs several microseconds, so an ADD's run time follows
+# the number of distinct pages it touches. This traces the runs the
+# benchmarks time (bench/add.sh: an excluded namespace, the agent's cache, the
+# API over TLS; bench/apply.sh's apply; a remove) under valgrind's lackey,
+# maps every address touched to its input section through the linker map of
+# the build, and lists those sections, first touched first, in a script that
+# augments the default one (INSERT). Run it after changes to the plugin's
+# path; a stale list costs speed only, never correctness.
+#
+#   sudo scripts/hot-path.sh          # BUILD_DIR=build, a static build
+set -euo pipefail
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+BUILD_DIR=$(cd "${BUILD_DIR:-$ROOT/build}" && pwd)
+PYTHON=${PYTHON:-/usr/bin/python3}
+MAP=$BUILD_DIR/istio-cni.map
+CNI=$BUILD_DIR/bin/istio-cni
+OUT=${OUT:-$ROOT/plugin/hot_path.ld}
+
+((EUID == 0)) || { echo "run as root (network namespaces)" >&2; exit 1; }
+command -v valgrind >/dev/null || { echo "valgrind not found" >&2; exit 1; }
+[[ -f "$MAP" && -x "$CNI" ]] ||
+	{ echo "no static build in $BUILD_DIR (cmake -S . -B build && cmake --build build)" >&2; exit 1; }
+
+TMP=$(mktemp -d /tmp/hot-path.XXXXXX)
+NS=hot-path-$$
+cleanup() { ip netns delete "$NS" 2>/dev/null || true; rm -rf -- "$TMP"; }
+trap cleanup EXIT
+
+# trace NAME MODE CMD...: the input sections CMD touches, into TMP/NAME.order.
+trace()
+{
+	local name=$1 mode=$2
+	shift 2
+	mkfifo "$TMP/lackey"
+	"$PYTHON" "$ROOT/scripts/hot_path.py" trace "$MAP" <"$TMP/lackey" >"$TMP/$name.order" &
+	local reader=$!
+	valgrind --tool=lackey "$mode" --log-file="$TMP/lackey" "$@" >"$TMP/$name.out" 2>&1 ||
+		{ cat "$TMP/$name.out" >&2; exit 1; }
+	wait "$reader"
+	rm -f "$TMP/lackey"
+}
+
+# A pod's netns as bench/apply.sh makes it; apply programs it, remove empties it.
+ip netns add "$NS"
+ip -n "$NS" link set lo up
+ip -n "$NS" link add b0 type veth peer name b1
+ip -n "$NS" link set b0 up
+ip -n "$NS" addr add 10.244.1.5/24 dev b0
+"$PYTHON" "$ROOT/tests/tools/mkpod.py" "$TMP/pod.json"
+trace apply --trace-mem=yes "$CNI" apply --pod "$TMP/pod.json" --netns "/var/run/netns/$NS"
+trace remove --trace-mem=yes "$CNI" remove --netns "/var/run/netns/$NS"
+HOT_PATH_TRACE=$TMP HOT_PATH_MAP=$MAP BUILD_DIR=$BUILD_DIR RUNS=50 "$ROOT/bench/add.sh"
+
+# Most frequent first: every ADD starts as g does; h and f add the capture
+# (h only with an agent binary built).
+orders=()
+for k in g h apply f remove; do
+	[[ -f "$TMP/$k.order" ]] && orders+=("$TMP/$k.order")
+done
+"$PYTHON" "$ROOT/scripts/hot_path.py" emit "${orders[@]}" >"$TMP/hot_path.ld"
+mv "$TMP/hot_path.ld" "$OUT"
+echo "wrote $OUT: $(grep -c '^    \*' "$OUT") input sections"
