@@ -64,6 +64,7 @@ static int make_client(const struct netconf *conf, uint64_t timeout_ms, struct k
 	struct kube_client_options opts = {
 		.connect_timeout_ms = timeout_ms < 5000 ? timeout_ms : 5000,
 		.timeout_ms = timeout_ms < 10000 ? timeout_ms : 10000,
+		.one_shot = true,
 	};
 	r = kube_client_new(kc, &opts, ret, err);
 	if (r < 0)

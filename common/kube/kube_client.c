@@ -192,7 +192,7 @@ int kube_client_new(const struct kubeconfig *kc, const struct kube_client_option
 	if (!kc || !kc->server || !ret)
 		return error_set(err, ERR_INTERNAL, -EINVAL, "kube_client_new: no kubeconfig");
 
-	int r = curl_api_init(err);
+	int r = curl_api_init(opts && opts->one_shot, err);
 	if (r < 0)
 		return r;
 

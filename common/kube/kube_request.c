@@ -11,6 +11,7 @@
 #include "kube/curl_api.h"
 #include "kube/kube_retry.h"
 #include "kube/kube_transfer.h"
+#include "kube/tls_error_name.h"
 #include "util/istio_names.h"
 #include "util/monotonic.h"
 
@@ -104,7 +105,9 @@ oom:
 int kube_transport_error(struct kube_client *c, CURLcode code, uint64_t timeout_ms,
 			 const char *what, struct error *err)
 {
-	const char *detail = c->errbuf[0] ? c->errbuf : curl_easy_strerror(code);
+	char named[CURL_ERROR_SIZE + 64];
+	const char *detail = tls_error_name(c->errbuf[0] ? c->errbuf : curl_easy_strerror(code),
+					    named, sizeof(named));
 	enum error_kind kind = kube_retry_classify(code, 0, 0) == KUBE_RETRY_AGAIN ? ERR_TRANSIENT
 										   : ERR_API;
 	switch (code) {

@@ -5,8 +5,9 @@
 # and /run/netns bound in a private mount namespace) it answers VERSION,
 # reads a meshed pod over TLS from the fake API server addressed by a host
 # name that only the chroot's /etc/hosts knows, programs the capture in the
-# pod's netns, fails closed on a host name nobody knows and on a kubeconfig
-# whose CA did not sign the server,
+# pod's netns, fails closed on a host name nobody knows, on a kubeconfig
+# whose CA did not sign the server and on a port that does not speak TLS
+# (naming OpenSSL's reason),
 # opens no shared object, NSS module or openssl.cnf on that path (strace),
 # and DEL removes the tables. Skipped for a dynamic build (ISTIO_CNI_STATIC=OFF).
 . "$(dirname "$0")/lib.sh"
@@ -141,6 +142,23 @@ else
 	show_run
 fi
 has_tables && fail "wrong CA: nothing programmed" || pass "wrong CA: nothing programmed"
+
+# --- TLS to a port that speaks plain HTTP: fail closed, the reason named ----
+# The plugin skips OpenSSL's error strings; the reason must still be named.
+ip netns exec "$NODE" "$PYTHON" -m http.server --bind 127.0.0.1 18080 >"$T/http.log" 2>&1 &
+on_exit kill "$!"
+for _ in $(seq 50); do ip netns exec "$NODE" ss -ltn | grep -q ':18080 ' && break; sleep 0.1; done
+API_PORT=$PORT
+PORT=18080 write_kubeconfig "$API/ca.crt"
+PORT=$API_PORT
+in_chroot "$T/conf.json" CNI_COMMAND=ADD "${cni_env[@]}"
+if ((RUN_RC != 0)) && grep -q '"code"' "$RUN_OUT" && grep -q 'wrong version number' "$RUN_OUT"; then
+	pass "plain-HTTP port: ADD fails naming the TLS error (wrong version number)"
+else
+	fail "plain-HTTP port: ADD fails naming the TLS error (wrong version number)"
+	show_run
+fi
+has_tables && fail "plain-HTTP port: nothing programmed" || pass "plain-HTTP port: nothing programmed"
 
 # --- the pod read over TLS by host name, the capture programmed -------------
 write_kubeconfig "$API/ca.crt"

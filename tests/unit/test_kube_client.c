@@ -303,8 +303,8 @@ static void test_watch_error(void **state)
 static void test_curl_api(void **state)
 {
 	struct error err = {0};
-	assert_int_equal(curl_api_init(&err), 0);
-	assert_int_equal(curl_api_init(&err), 0);
+	assert_int_equal(curl_api_init(false, &err), 0);
+	assert_int_equal(curl_api_init(false, &err), 0);
 	const curl_version_info_data *v = curl_version_info(CURLVERSION_NOW);
 	assert_true(v->version_num >= CURL_API_MIN_VERSION);
 	assert_true(v->features & CURL_VERSION_SSL);
