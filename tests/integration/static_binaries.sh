@@ -38,6 +38,19 @@ hot=$(readelf -SW "$BUILD_DIR/bin/istio-cni" |
 hot=$((16#${hot:-0}))
 ((hot > 65536)) && pass "istio-cni: hot path packed (${hot} bytes of code)" ||
 	fail "istio-cni: no .text.hot_path section (plugin/hot_path.ld not applied)"
+# ...without weakening the layout's protections: no data in the executable
+# segment, and the hot read-only-after-start data inside RELRO.
+phdrs=$(readelf -lW "$BUILD_DIR/bin/istio-cni")
+segs=$(sed -n '/Section to Segment mapping/,$p' <<<"$phdrs" | grep -E '^ +[0-9]+ ')
+exec_seg=$(grep -E ' \.text( |$)' <<<"$segs")
+[[ -n "$exec_seg" && "$exec_seg" != *rodata* && "$exec_seg" != *data.rel* ]] &&
+	pass "istio-cni: the executable segment holds code only" ||
+	fail "istio-cni: the executable segment holds data: $exec_seg"
+relro=$(awk '/^  [A-Z_]+ +0x/ { if ($1 == "GNU_RELRO") print n; n++ }' <<<"$phdrs")
+relro_seg=$(grep -E "^ +0*${relro:-x} " <<<"$segs")
+[[ -n "$relro" && "$relro_seg" == *".data.rel.ro.hot_path"* ]] &&
+	pass "istio-cni: the hot relocated read-only data is inside RELRO" ||
+	fail "istio-cni: .data.rel.ro.hot_path outside RELRO ($relro_seg)"
 [[ "$(readlink "$BUILD_DIR/bin/install-cni")" == istio-cni-agent ]] &&
 	pass "install-cni is the agent" || fail "install-cni is the agent"
 ((n >= 4)) || fail "only $n binaries in $BUILD_DIR/bin"
