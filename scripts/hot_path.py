@@ -145,12 +145,23 @@ def read_order(path):
     return out
 
 
+# GCC's clones (fn.constprop.0, fn.isra.0, fn.part.0) are named by what the
+# optimiser did, which differs between -O2 and -O3: match any clone of fn.
+CLONE = re.compile(r"\.(?:constprop|isra|part|cold)(?:\.[0-9]+)?")
+
+
+def any_clone(pattern):
+    obj, sections = pattern[:pattern.rindex("(")], pattern[pattern.rindex("("):]
+    return obj + CLONE.sub("*", sections)
+
+
 def emit(order_paths):
     lists = {kind: [] for kind, _, _, _ in OUTPUT}
     families = []
     done = set()
     for path in order_paths:
         for kind, pattern in read_order(path):
+            pattern = any_clone(pattern)
             if pattern in done or kind not in lists:
                 continue
             done.add(pattern)
