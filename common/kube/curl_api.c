@@ -46,8 +46,8 @@ static int openssl_init(bool one_shot, struct error *err)
 		opts |= OPENSSL_INIT_NO_ATEXIT | OPENSSL_INIT_NO_LOAD_CRYPTO_STRINGS;
 	if (OPENSSL_init_crypto(opts, NULL) != 1 ||
 	    (one_shot &&
-	     OPENSSL_init_ssl(OPENSSL_INIT_NO_LOAD_SSL_STRINGS | OPENSSL_INIT_NO_LOAD_CONFIG, NULL) !=
-		     1))
+	     OPENSSL_init_ssl(OPENSSL_INIT_NO_LOAD_SSL_STRINGS | OPENSSL_INIT_NO_LOAD_CONFIG,
+			      NULL) != 1))
 		return error_set(err, ERR_INTERNAL, -EIO, "OpenSSL's initialisation failed");
 #else
 	(void)one_shot;

@@ -51,6 +51,18 @@ relro_seg=$(grep -E "^ +0*${relro:-x} " <<<"$segs")
 [[ -n "$relro" && "$relro_seg" == *".data.rel.ro.hot_path"* ]] &&
 	pass "istio-cni: the hot relocated read-only data is inside RELRO" ||
 	fail "istio-cni: .data.rel.ro.hot_path outside RELRO ($relro_seg)"
+# scripts/hot-path.sh's mapping, on this build: an address traced by lackey
+# (either trace format) names its input section, and the script lists it.
+addr=$(nm "$BUILD_DIR/bin/istio-cni" | awk '$3 == "plugin_main" { print $1 }')
+want='*libistio_plugin.a:plugin.c.o(.text.plugin_main)'
+order=$(printf '==1== lackey\nI  %s,3\nSB %s\n' "$addr" "$addr" |
+	"${PYTHON:-python3}" "$ROOT/scripts/hot_path.py" trace "$BUILD_DIR/istio-cni.map")
+[[ "$order" == "text	$want" ]] && pass "hot_path.py trace: plugin_main's address names its section" ||
+	fail "hot_path.py trace: got '$order' for plugin_main at ${addr:-?}"
+ld=$("${PYTHON:-python3}" "$ROOT/scripts/hot_path.py" emit <(printf 'text\t%s\n' "$want"))
+[[ "$ld" == *".text.hot_path :"*"$want"*"INSERT BEFORE .text;"* ]] &&
+	pass "hot_path.py emit: a linker script that places it first" ||
+	fail "hot_path.py emit: $ld"
 [[ "$(readlink "$BUILD_DIR/bin/install-cni")" == istio-cni-agent ]] &&
 	pass "install-cni is the agent" || fail "install-cni is the agent"
 ((n >= 4)) || fail "only $n binaries in $BUILD_DIR/bin"
