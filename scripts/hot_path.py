@@ -11,8 +11,9 @@ request runs through are packed together, ahead of the rest of the binary.
   hot_path.py emit ORDER... >LD  the linker script (plugin/hot_path.ld)
 
 MAP is the linker map of the traced binary (-Wl,-Map); TRACE is the output
-of valgrind --tool=lackey --trace-mem=yes. ORDER files are trace outputs,
-most important first.
+of valgrind --tool=lackey, with --trace-mem=yes (code and data) or
+--trace-superblocks=yes (code only). ORDER files are trace outputs, most
+important first.
 """
 import bisect
 import os
