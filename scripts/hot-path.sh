@@ -7,7 +7,8 @@
 # touch of each page costs several microseconds, so an ADD's run time follows
 # the number of distinct pages it touches. This traces the runs the
 # benchmarks time (bench/add.sh: an excluded namespace, the agent's cache, the
-# API over TLS; bench/apply.sh's apply; a remove) under valgrind's lackey,
+# API over TLS; bench/apply.sh's apply, of the default pod and of one with
+# 1,000 excluded ranges; a remove) under valgrind's lackey,
 # maps every address touched to its input section through the linker map of
 # the build, and lists those sections, first touched first, in a script that
 # augments the default one (INSERT). Run it after changes to the plugin's
@@ -60,11 +61,17 @@ trace_all()
 	trace "$dir" apply --trace-mem=yes "$CNI" apply --pod "$TMP/pod.json" \
 		--netns "/var/run/netns/$NS"
 	trace "$dir" remove --trace-mem=yes "$CNI" remove --netns "/var/run/netns/$NS"
+	trace "$dir" cidrs --trace-mem=yes "$CNI" apply --pod "$TMP/pod1000.json" \
+		--netns "/var/run/netns/$NS"
 	ip netns delete "$NS"
 	HOT_PATH_TRACE=$dir HOT_PATH_MAP=$MAP BUILD_DIR=$BUILD_DIR RUNS=50 "$ROOT/bench/add.sh"
 }
 
 "$PYTHON" "$ROOT/tests/tools/mkpod.py" "$TMP/pod.json"
+# bench/apply.sh's (e): 1,000 excluded ranges, which the plan folds into a set.
+"$PYTHON" "$ROOT/tests/tools/mkpod.py" "$TMP/pod1000.json" \
+	"ann:traffic.sidecar.istio.io/excludeOutboundIPRanges=$("$PYTHON" -c "
+print(','.join('10.%d.%d.0/24' % (i // 250, i % 250) for i in range(1000)))")"
 # Twice: the linker merges identical strings and constants, so a run's
 # address names whichever section kept the copy; in the second pass, traced
 # against the first pass's layout, the copies the hot path reads are named.
@@ -73,7 +80,7 @@ for pass in 1 2; do
 	# Most frequent first: every ADD starts as g does; h and f add the
 	# capture (h only with an agent binary built).
 	orders=()
-	for k in g h apply f remove; do
+	for k in g h apply f cidrs remove; do
 		for p in $(seq "$pass"); do
 			[[ -f "$TMP/$p/$k.order" ]] && orders+=("$TMP/$p/$k.order")
 		done

@@ -254,17 +254,27 @@ int redirect_parse_ports(const char *key, const char *value, bool allow_wildcard
 	return 0;
 }
 
+/* A list being parsed: capacity doubles, so 1,000 ranges make 10 reallocs, not 1,000. */
+struct cidr_build {
+	struct cidr_list *l;
+	size_t cap;
+};
+
 static int add_cidr(const char *entry, void *userdata)
 {
-	struct cidr_list *l = userdata;
+	struct cidr_build *b = userdata;
 	struct cidr c;
 	if (parse_cidr(entry, &c) < 0)
 		return -EINVAL;
-	struct cidr *n = reallocarray(l->cidr, l->n + 1, sizeof(*n));
-	if (!n)
-		return -ENOMEM;
-	l->cidr = n;
-	l->cidr[l->n++] = c;
+	if (b->l->n == b->cap) {
+		size_t cap = b->cap ? b->cap * 2 : 8;
+		struct cidr *n = reallocarray(b->l->cidr, cap, sizeof(*n));
+		if (!n)
+			return -ENOMEM;
+		b->l->cidr = n;
+		b->cap = cap;
+	}
+	b->l->cidr[b->l->n++] = c;
 	return 0;
 }
 
@@ -284,7 +294,8 @@ int redirect_parse_cidrs(const char *key, const char *value, bool allow_wildcard
 				       "\"*\" is not allowed for excluded ranges");
 		l.wildcard = true;
 	} else {
-		int r = for_each_entry(key, value, add_cidr, &l,
+		struct cidr_build b = {.l = &l};
+		int r = for_each_entry(key, value, add_cidr, &b,
 				       "a CIDR such as 10.0.0.0/8 or fd00::/8", err);
 		if (r >= 0)
 			r = dedupe(l.cidr, &l.n, sizeof(*l.cidr), cmp_cidr);
