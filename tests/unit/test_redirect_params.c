@@ -624,6 +624,27 @@ static void test_list_parsers(void **state)
 		-EINVAL);
 	assert_non_null(strstr(err.msg, "too long"));
 	assert_null(cl.cidr);
+
+	/* 1,000 ranges (the list grows by doubling), one duplicate dropped. */
+	size_t bcap = 1001 * 20;
+	char *many = malloc(bcap);
+	assert_non_null(many);
+	size_t boff = 0;
+	for (int i = 0; i < 1000; i++)
+		boff += (size_t)snprintf(many + boff, bcap - boff, "10.%d.%d.0/24,", i / 250,
+					 i % 250);
+	(void)snprintf(many + boff, bcap - boff, "10.0.0.0/24");
+	error_clear(&err);
+	assert_int_equal(redirect_parse_cidrs("k", many, false, &cl, &err), 0);
+	free(many);
+	assert_int_equal(cl.n, 1000);
+	for (size_t i = 0; i < cl.n; i++) {
+		assert_int_equal(cl.cidr[i].family, AF_INET);
+		assert_int_equal(cl.cidr[i].prefix, 24);
+	}
+	assert_int_equal(cl.cidr[999].addr.bytes[1], 3);
+	assert_int_equal(cl.cidr[999].addr.bytes[2], 249);
+	free(cl.cidr);
 }
 
 int main(void)
