@@ -29,14 +29,16 @@ const char *curl_api_version(void)
  * encrypted PEM keys would need the cipher names; kubeconfig keys are never
  * encrypted. openssl.cnf stays unread, as libcurl is built to do.
  *
- * A one-shot process (the plugin, one request per run) also skips OpenSSL's
- * clean-up at exit, which frees every table it built (a million instructions,
- * for a process about to end), and its error strings, which the first
- * SSL_CTX_new loads: some 3,500 entries hashed, two million instructions, to
- * name a failure that a pod's ADD almost never has. Its messages then carry
- * OpenSSL's error code (error:0A00010B:lib(20)::reason(267); "openssl errstr"
- * names it), next to libcurl's own words and ours; the agent, which talks to
- * the same API server with the same kubeconfig, keeps the strings.
+ * A short-lived process (the plugin, one pod lookup per run) also skips
+ * OpenSSL's clean-up at exit, which frees every table it built (a million
+ * instructions, for a process about to end), and its error strings, which the
+ * first SSL_CTX_new loads: some 3,500 entries hashed, two million
+ * instructions, to name a failure that a pod's ADD almost never has. Its
+ * messages then carry OpenSSL's error code (error:0A00010B:lib(20)::reason(267),
+ * named after it by tls_error_name when it is one an API server connection
+ * runs into; "openssl errstr" names any), next to libcurl's own words and
+ * ours; the agent, which talks to the same API server with the same
+ * kubeconfig, keeps the strings.
  */
 static int openssl_init(bool one_shot, struct error *err)
 {

@@ -23,9 +23,9 @@
  * the library is >= CURL_API_MIN_VERSION and has TLS. Returns 0, or
  * -EPROTONOSUPPORT (ERR_INTERNAL) when the library is too old or has no TLS,
  * -EIO when the init fails. Thread-safe; a failed init is retried next call.
- * one_shot (the plugin: one request, then exit) trades OpenSSL's error strings
- * and exit clean-up for start-up time (see curl_api.c); the first call of the
- * process decides.
+ * one_shot (a short-lived process: the plugin reads one pod, then exits)
+ * trades OpenSSL's error strings and exit clean-up for start-up time (see
+ * curl_api.c); the first call of the process decides.
  */
 int curl_api_init(bool one_shot, struct error *err) _must_check_;
 

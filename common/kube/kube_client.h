@@ -58,7 +58,7 @@ struct kube_client_options {
 	size_t max_response_bytes;   /* decoded body cap; 0: KUBE_CLIENT_MAX_RESPONSE */
 	size_t max_watch_line_bytes; /* one watch event; 0: KUBE_CLIENT_MAX_WATCH_LINE */
 	const char *user_agent;	     /* NULL: "istio-cni/<version>" */
-	bool one_shot;		     /* the process makes one request and exits (curl_api_init) */
+	bool one_shot;		     /* short-lived process: one lookup, then exit */
 };
 
 /* What the last request got; filled on success and on failure. */
