@@ -127,6 +127,19 @@ static int for_each_entry(const char *key, const char *value, entry_fn fn, void 
 	return 0;
 }
 
+/*
+ * Room for every entry value can hold: one more than its commas, at most
+ * REDIRECT_LIST_MAX (for_each_entry refuses more). One allocation per list,
+ * however long, so the entry callbacks only store.
+ */
+static void *entries_alloc(const char *value, size_t size)
+{
+	size_t n = 1;
+	for (const char *p = value; (p = strchr(p, ',')); p++)
+		n++;
+	return reallocarray(NULL, n < REDIRECT_LIST_MAX ? n : REDIRECT_LIST_MAX, size);
+}
+
 /* ---- duplicates ---- */
 
 struct dedupe_ctx {
@@ -216,10 +229,6 @@ static int add_port(const char *entry, void *userdata)
 	uint16_t port;
 	if (parse_port(entry, &port) < 0)
 		return -EINVAL;
-	uint16_t *n = reallocarray(l->port, l->n + 1, sizeof(*n));
-	if (!n)
-		return -ENOMEM;
-	l->port = n;
 	l->port[l->n++] = port;
 	return 0;
 }
@@ -241,6 +250,9 @@ int redirect_parse_ports(const char *key, const char *value, bool allow_wildcard
 				"\"*\" is not a port (Istio would emit \"--dport *\", which iptables rejects)");
 		l.wildcard = true;
 	} else {
+		l.port = entries_alloc(value, sizeof(*l.port));
+		if (!l.port)
+			return -ENOMEM;
 		int r = for_each_entry(key, value, add_port, &l, "a port (1-65535)", err);
 		if (r >= 0)
 			r = dedupe(l.port, &l.n, sizeof(*l.port), cmp_port);
@@ -254,27 +266,13 @@ int redirect_parse_ports(const char *key, const char *value, bool allow_wildcard
 	return 0;
 }
 
-/* A list being parsed: capacity doubles, so 1,000 ranges make 10 reallocs, not 1,000. */
-struct cidr_build {
-	struct cidr_list *l;
-	size_t cap;
-};
-
 static int add_cidr(const char *entry, void *userdata)
 {
-	struct cidr_build *b = userdata;
+	struct cidr_list *l = userdata;
 	struct cidr c;
 	if (parse_cidr(entry, &c) < 0)
 		return -EINVAL;
-	if (b->l->n == b->cap) {
-		size_t cap = b->cap ? b->cap * 2 : 8;
-		struct cidr *n = reallocarray(b->l->cidr, cap, sizeof(*n));
-		if (!n)
-			return -ENOMEM;
-		b->l->cidr = n;
-		b->cap = cap;
-	}
-	b->l->cidr[b->l->n++] = c;
+	l->cidr[l->n++] = c;
 	return 0;
 }
 
@@ -294,8 +292,10 @@ int redirect_parse_cidrs(const char *key, const char *value, bool allow_wildcard
 				       "\"*\" is not allowed for excluded ranges");
 		l.wildcard = true;
 	} else {
-		struct cidr_build b = {.l = &l};
-		int r = for_each_entry(key, value, add_cidr, &b,
+		l.cidr = entries_alloc(value, sizeof(*l.cidr));
+		if (!l.cidr)
+			return -ENOMEM;
+		int r = for_each_entry(key, value, add_cidr, &l,
 				       "a CIDR such as 10.0.0.0/8 or fd00::/8", err);
 		if (r >= 0)
 			r = dedupe(l.cidr, &l.n, sizeof(*l.cidr), cmp_cidr);
@@ -328,10 +328,6 @@ static int add_ifname(const char *entry, void *userdata)
 	struct ifname_list *l = userdata;
 	if (!redirect_ifname_valid(entry))
 		return -EINVAL;
-	char(*n)[IFNAMSIZ] = reallocarray(l->name, l->n + 1, sizeof(*n));
-	if (!n)
-		return -ENOMEM;
-	l->name = n;
 	(void)snprintf(l->name[l->n++], IFNAMSIZ, "%s", entry);
 	return 0;
 }
@@ -345,7 +341,9 @@ static void ifname_list_done(struct ifname_list *l)
 int redirect_parse_ifnames(const char *key, const char *value, struct ifname_list *list,
 			   struct error *err)
 {
-	struct ifname_list l = {0};
+	struct ifname_list l = {.name = entries_alloc(value, sizeof(*l.name))};
+	if (!l.name)
+		return -ENOMEM;
 	int r = for_each_entry(key, value, add_ifname, &l,
 			       "an interface name (1-15 bytes; none of / : \" ' \\ # ! * or "
 			       "whitespace; not starting with '-'; '+' only last, as a prefix "
@@ -368,10 +366,6 @@ static int add_id(const char *entry, void *userdata)
 	uint64_t v;
 	if (parse_u64(entry, 0, UINT32_MAX - 1, &v) < 0)
 		return -EINVAL;
-	uint32_t *n = reallocarray(l->id, l->n + 1, sizeof(*n));
-	if (!n)
-		return -ENOMEM;
-	l->id = n;
 	l->id[l->n++] = (uint32_t)v;
 	return 0;
 }
@@ -384,7 +378,9 @@ static void id_list_done(struct id_list *l)
 
 int redirect_parse_ids(const char *key, const char *value, struct id_list *list, struct error *err)
 {
-	struct id_list l = {0};
+	struct id_list l = {.id = entries_alloc(value, sizeof(*l.id))};
+	if (!l.id)
+		return -ENOMEM;
 	int r = for_each_entry(key, value, add_id, &l, "a numeric id", err);
 	if (r < 0) {
 		id_list_done(&l);
