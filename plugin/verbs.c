@@ -2,6 +2,7 @@
 #include "verbs.h"
 
 #include <errno.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
@@ -19,9 +20,9 @@ void plugin_log_duration(const struct timespec *started)
 {
 	struct timespec now;
 	(void)clock_gettime(CLOCK_MONOTONIC, &now);
-	double ms = (double)(now.tv_sec - started->tv_sec) * 1e3 +
-		    (double)(now.tv_nsec - started->tv_nsec) / 1e6;
-	log_set_field_number("duration_ms", ms);
+	int64_t us = (int64_t)(now.tv_sec - started->tv_sec) * 1000000 +
+		     (now.tv_nsec - started->tv_nsec) / 1000;
+	log_set_field_milli("duration_ms", us);
 }
 
 enum pod_route {

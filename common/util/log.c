@@ -66,23 +66,14 @@ void log_set_field(const char *key, const char *value)
 	set_field(key, value, false);
 }
 
-/*
- * Three decimals, by integer arithmetic where the value allows: the plugin
- * sets duration_ms on every request, and printf's floating-point conversion
- * is pages of code a run would touch for this one number.
- */
-void log_set_field_number(const char *key, double value)
+/* Integers only: printf's floating-point conversion is pages of code that the
+ * plugin, which sets duration_ms on every request, would touch for it. */
+void log_set_field_milli(const char *key, int64_t thousandths)
 {
 	char buf[32];
-	double magnitude = value < 0 ? -value : value;
-	if (magnitude < 1e15) {
-		uint64_t milli = (uint64_t)(magnitude * 1000.0 + 0.5);
-		(void)snprintf(buf, sizeof(buf), "%s%" PRIu64 ".%03u",
-			       value < 0 && milli > 0 ? "-" : "", milli / 1000,
-			       (unsigned)(milli % 1000));
-	} else {
-		(void)snprintf(buf, sizeof(buf), "%.3f", value); /* huge, infinite or NaN */
-	}
+	uint64_t magnitude = thousandths < 0 ? 0 - (uint64_t)thousandths : (uint64_t)thousandths;
+	(void)snprintf(buf, sizeof(buf), "%s%" PRIu64 ".%03u", thousandths < 0 ? "-" : "",
+		       magnitude / 1000, (unsigned)(magnitude % 1000));
 	set_field(key, buf, true);
 }
 

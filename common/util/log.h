@@ -12,6 +12,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "util/cleanup.h"
 
@@ -38,8 +39,12 @@ void log_set_json(bool json);
 /* Adds key=value to every following line ("pod=ns/name"); value is copied. */
 void log_set_field(const char *key, const char *value);
 
-/* Like log_set_field, but a number: JSON lines carry it unquoted ("duration_ms":1.234). */
-void log_set_field_number(const char *key, double value);
+/*
+ * Like log_set_field, but a number with three decimals, given in thousandths:
+ * JSON lines carry it unquoted (log_set_field_milli("duration_ms", 1234) gives
+ * "duration_ms":1.234).
+ */
+void log_set_field_milli(const char *key, int64_t thousandths);
 
 void log_set_sink(log_sink_cb cb, void *userdata);
 
