@@ -49,9 +49,9 @@ R=$T/root
 mkdir -p "$R/bin" "$R/etc" "$R/run/istio-cni" "$R/run/netns" "$R/proc" "$R/dev"
 cp "$PLUGIN" "$R/bin/istio-cni"
 printf '127.0.0.1 %s\n' "$API_HOST" >"$R/etc/hosts"
-write_kubeconfig() # CA_FILE [HOST]
+write_kubeconfig() # CA_FILE [HOST [PORT]]
 {
-	local host=${2:-$API_HOST}
+	local host=${2:-$API_HOST} port=${3:-$PORT}
 	(
 		umask 077
 		cat >"$R/run/istio-cni/istio-cni-kubeconfig" <<KC
@@ -60,7 +60,7 @@ kind: Config
 clusters:
 - cluster:
     certificate-authority-data: $(base64 -w0 <"$1")
-    server: https://$host:$PORT
+    server: https://$host:$port
   name: local
 contexts:
 - context: {cluster: local, user: istio-cni}
@@ -103,6 +103,24 @@ in_chroot()
 	RUN_RC=$?
 }
 has_tables() { ip netns exec "$POD" nft list tables 2>/dev/null | grep -q 'istio-proxy'; }
+
+# fails_closed CASE PATTERN [CHECK]: an ADD in the chroot (with the kubeconfig
+# as written) fails with a CNI error matching PATTERN, CHECK (a command) holds
+# too, and the pod netns is left without tables.
+fails_closed()
+{
+	local what=$1 pattern=$2
+	shift 2
+	in_chroot "$T/conf.json" CNI_COMMAND=ADD "${cni_env[@]}"
+	if ((RUN_RC != 0)) && grep -q '"code"' "$RUN_OUT" && grep -qi -- "$pattern" "$RUN_OUT" &&
+		"${@:-true}"; then
+		pass "$what: ADD fails closed naming $pattern"
+	else
+		fail "$what: ADD fails closed naming $pattern"
+		show_run
+	fi
+	has_tables && fail "$what: nothing programmed" || pass "$what: nothing programmed"
+}
 cni_env=(CNI_CONTAINERID=chroot "CNI_NETNS=/run/netns/$POD" CNI_IFNAME=eth0 CNI_PATH=/bin
 	"CNI_ARGS=IgnoreUnknown=1;K8S_POD_NAMESPACE=default;K8S_POD_NAME=web")
 
@@ -121,44 +139,20 @@ fi
 # retries until its 3 s lookup deadline and names the host it could not resolve.
 write_kubeconfig "$API/ca.crt" unknown.cluster.invalid
 t0=$SECONDS
-in_chroot "$T/conf.json" CNI_COMMAND=ADD "${cni_env[@]}"
-if ((RUN_RC != 0)) && grep -q '"code"' "$RUN_OUT" &&
-	grep -q 'Could not resolve host: unknown.cluster.invalid' "$RUN_OUT" && ((SECONDS - t0 < 10)); then
-	pass "unknown host name: ADD fails with a resolve error, in $((SECONDS - t0)) s"
-else
-	fail "unknown host name: ADD fails with a resolve error"
-	show_run
-fi
-has_tables && fail "unknown host name: nothing programmed" ||
-	pass "unknown host name: nothing programmed"
+within_10s() { ((SECONDS - t0 < 10)); }
+fails_closed "unknown host name" 'Could not resolve host: unknown.cluster.invalid' within_10s
 
 # --- a kubeconfig whose CA did not sign the server: fail closed -------------
 write_kubeconfig "$API/other-ca.crt"
-in_chroot "$T/conf.json" CNI_COMMAND=ADD "${cni_env[@]}"
-if ((RUN_RC != 0)) && grep -q '"code"' "$RUN_OUT" && grep -qi 'certificate' "$RUN_OUT"; then
-	pass "wrong CA: ADD fails with an error naming the certificate"
-else
-	fail "wrong CA: ADD fails with an error naming the certificate"
-	show_run
-fi
-has_tables && fail "wrong CA: nothing programmed" || pass "wrong CA: nothing programmed"
+fails_closed "wrong CA" certificate
 
 # --- TLS to a port that speaks plain HTTP: fail closed, the reason named ----
 # The plugin skips OpenSSL's error strings; the reason must still be named.
 ip netns exec "$NODE" "$PYTHON" -m http.server --bind 127.0.0.1 18080 >"$T/http.log" 2>&1 &
 on_exit kill "$!"
 for _ in $(seq 50); do ip netns exec "$NODE" ss -ltn | grep -q ':18080 ' && break; sleep 0.1; done
-API_PORT=$PORT
-PORT=18080 write_kubeconfig "$API/ca.crt"
-PORT=$API_PORT
-in_chroot "$T/conf.json" CNI_COMMAND=ADD "${cni_env[@]}"
-if ((RUN_RC != 0)) && grep -q '"code"' "$RUN_OUT" && grep -q 'wrong version number' "$RUN_OUT"; then
-	pass "plain-HTTP port: ADD fails naming the TLS error (wrong version number)"
-else
-	fail "plain-HTTP port: ADD fails naming the TLS error (wrong version number)"
-	show_run
-fi
-has_tables && fail "plain-HTTP port: nothing programmed" || pass "plain-HTTP port: nothing programmed"
+write_kubeconfig "$API/ca.crt" "$API_HOST" 18080
+fails_closed "plain-HTTP port" 'wrong version number'
 
 # --- the pod read over TLS by host name, the capture programmed -------------
 write_kubeconfig "$API/ca.crt"
