@@ -98,13 +98,29 @@ def main():
 # --- the hot path's trace -----------------------------------------------------
 
 
-def trace_main(plugin, conf_dir, map_path, out_dir, agent):
-    """One ADD of g, h (with an agent) and f under valgrind's lackey, each into
-    a fresh netns; OUT_DIR/KEY.order lists the plugin's input sections it
-    touched, first touch first (scripts/hot_path.py). g, which makes no API
-    call, traces data too; the others trace code only, since tracing every
-    access makes the API read outlast the plugin's timeouts."""
+def traced_add(plugin, conf, ns, name, mode, map_path, out_path):
+    """add() under valgrind's lackey (MODE), its trace read by hot_path.py into
+    out_path as it is written."""
     hot = os.path.join(ROOT, "scripts", "hot_path.py")
+    with open(out_path, "w") as out:
+        reader = subprocess.Popen([sys.executable, hot, "trace", map_path],
+                                  stdin=subprocess.PIPE, stdout=out)
+    fd = reader.stdin.fileno()
+    try:
+        add(plugin, conf, ns, name, pass_fds=(fd,),
+            wrap=("valgrind", "--tool=lackey", mode, "--log-fd=%d" % fd))
+    finally:
+        reader.stdin.close()
+        if reader.wait() != 0:
+            raise RuntimeError("hot_path.py trace failed")
+
+
+def trace_main(plugin, conf_dir, map_path, out_dir, agent):
+    """One ADD of g, h (with an agent) and f, each into a fresh netns;
+    OUT_DIR/KEY.order lists the plugin's input sections it touched, first
+    touch first. g, which makes no API call, traces data too; the others trace
+    code only, since tracing every access makes the API read outlast the
+    plugin's timeouts."""
     variants = [("g", "excluded.json", ("kube-system", "web"), "--trace-mem=yes")]
     if agent:
         variants.append(("h", "agent.json", ("default", "web"), "--trace-superblocks=yes"))
@@ -115,21 +131,11 @@ def trace_main(plugin, conf_dir, map_path, out_dir, agent):
             ns = "%s-%s" % (ns_base, key)
             fresh_netns(ns)
             try:
-                with open(os.path.join(out_dir, key + ".order"), "w") as out:
-                    reader = subprocess.Popen([sys.executable, hot, "trace", map_path],
-                                              stdin=subprocess.PIPE, stdout=out)
-                    fd = reader.stdin.fileno()
-                    try:
-                        add(plugin, os.path.join(conf_dir, conf), ns, name,
-                            wrap=("valgrind", "--tool=lackey", mode, "--log-fd=%d" % fd),
-                            pass_fds=(fd,))
-                    finally:
-                        reader.stdin.close()
-                        if reader.wait() != 0:
-                            raise RuntimeError("hot_path.py trace failed")
+                traced_add(plugin, os.path.join(conf_dir, conf), ns, name, mode, map_path,
+                           os.path.join(out_dir, key + ".order"))
             finally:
                 sh("ip", "netns", "delete", ns)
-        print("traced %s into %s" % (" ".join(v[0] for v in variants), out_dir))
+    print("traced %s into %s" % (" ".join(v[0] for v in variants), out_dir))
     return 0
 
 
