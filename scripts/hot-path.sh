@@ -21,7 +21,7 @@ BUILD_DIR=$(cd "${BUILD_DIR:-$ROOT/build}" && pwd)
 PYTHON=${PYTHON:-/usr/bin/python3}
 MAP=$BUILD_DIR/istio-cni.map
 CNI=$BUILD_DIR/bin/istio-cni
-OUT=${OUT:-$ROOT/plugin/hot_path.ld}
+OUT=$ROOT/plugin/hot_path.ld # what the build links with (CMakeLists.txt)
 
 ((EUID == 0)) || { echo "run as root (network namespaces)" >&2; exit 1; }
 command -v valgrind >/dev/null || { echo "valgrind not found" >&2; exit 1; }
@@ -53,11 +53,8 @@ trace_all()
 	local dir=$1
 	mkdir -p "$dir"
 	# A pod's netns as bench/apply.sh makes it; apply programs it, remove empties it.
-	ip netns add "$NS"
-	ip -n "$NS" link set lo up
-	ip -n "$NS" link add b0 type veth peer name b1
-	ip -n "$NS" link set b0 up
-	ip -n "$NS" addr add 10.244.1.5/24 dev b0
+	"$PYTHON" -c 'import sys; sys.path.insert(0, sys.argv[1]); import apply_bench
+apply_bench.fresh_netns(sys.argv[2])' "$ROOT/bench" "$NS"
 	trace "$dir" apply --trace-mem=yes "$CNI" apply --pod "$TMP/pod.json" \
 		--netns "/var/run/netns/$NS"
 	trace "$dir" remove --trace-mem=yes "$CNI" remove --netns "/var/run/netns/$NS"
