@@ -191,7 +191,7 @@ static void outcome_of_plan(struct capture_outcome *o, const struct redirect_pla
 	o->ipv6 = plan->ipv6;
 	o->tproxy = params->mode == REDIRECT_MODE_TPROXY;
 	for (int f = 0; f < _PLAN_FAMILY_MAX; f++)
-		o->n_rules[f] = plan->fam[f].n;
+		o->n_rules[f] = plan->fam[f].n_expanded;
 }
 
 /*

@@ -27,7 +27,7 @@ struct capture_outcome {
 	enum redirect_skip skip; /* REDIRECT_CAPTURE when rules were programmed */
 	bool ipv6;		 /* IPv6 rules programmed */
 	bool tproxy;
-	size_t n_rules[_PLAN_FAMILY_MAX]; /* plan rules per family */
+	size_t n_rules[_PLAN_FAMILY_MAX]; /* rules per family, iptables count */
 	enum redirect_backend backend;	  /* NFTABLES or IPTABLES: what programmed it */
 	enum iptables_variant variant;	  /* IPTABLES: the IPv4 binaries (nft or legacy) */
 	bool unchanged; /* IPTABLES: the rules were there already, no restore ran */

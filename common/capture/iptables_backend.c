@@ -116,15 +116,15 @@ int iptables_backend_apply(const struct iptables_ctx *ctx, const struct redirect
 			   struct error *err)
 {
 	for (int f = 0; f < _PLAN_FAMILY_MAX; f++)
-		if (plan->fam[f].n > IPTABLES_PLAN_RULES_MAX)
+		if (plan->fam[f].n_expanded > IPTABLES_PLAN_RULES_MAX)
 			return error_set(
 				err, ERR_CONFIG, -E2BIG,
 				"the plan holds %zu IPv%c rules; the iptables backend takes at most "
 				"%d (removing more outlasts the %d ms restore timeout); nothing was "
 				"programmed: use fewer excludeInterfaces / reroute interfaces or the "
 				"nftables backend",
-				plan->fam[f].n, f == PLAN_V4 ? '4' : '6', IPTABLES_PLAN_RULES_MAX,
-				IPTABLES_EXEC_TIMEOUT_MS);
+				plan->fam[f].n_expanded, f == PLAN_V4 ? '4' : '6',
+				IPTABLES_PLAN_RULES_MAX, IPTABLES_EXEC_TIMEOUT_MS);
 	int r4 = converge(ctx, plan, PLAN_V4, false, err);
 	if (r4 < 0)
 		return r4;

@@ -70,6 +70,7 @@ static void put_match(FILE *f, const struct plan_match *m)
 		}
 		break;
 	}
+	case PM_DADDRS: /* expanded by put_spec */
 	case _PM_KIND_MAX:
 		break;
 	}
@@ -114,16 +115,28 @@ static void put_verdict(FILE *f, const struct plan_verdict *v)
 	}
 }
 
+/* The matches and verdict of the rule that element elem of r's list stands for. */
+static void put_spec(FILE *f, const struct plan_rule *r, size_t elem)
+{
+	struct plan_match tmp;
+	for (unsigned int i = 0; i < r->n_matches && i < PLAN_MATCHES_MAX; i++)
+		put_match(f, plan_rule_match(r, i, elem, &tmp));
+	put_verdict(f, &r->verdict);
+}
+
+/* One line per rule r stands for: a PM_DADDRS rule is one per range. */
 static void put_rule(FILE *f, const struct plan_rule *r)
 {
-	if (r->insert_pos > 0)
-		fprintf(f, "-I %s %u", redirect_plan_chain_iptables_name(r->chain), r->insert_pos);
-	else
-		fprintf(f, "-A %s", redirect_plan_chain_iptables_name(r->chain));
-	for (unsigned int i = 0; i < r->n_matches && i < PLAN_MATCHES_MAX; i++)
-		put_match(f, &r->match[i]);
-	put_verdict(f, &r->verdict);
-	fputc('\n', f);
+	size_t n = plan_rule_count(r);
+	for (size_t k = 0; k < n; k++) {
+		if (r->insert_pos > 0)
+			fprintf(f, "-I %s %u", redirect_plan_chain_iptables_name(r->chain),
+				r->insert_pos);
+		else
+			fprintf(f, "-A %s", redirect_plan_chain_iptables_name(r->chain));
+		put_spec(f, r, k);
+		fputc('\n', f);
+	}
 }
 
 /* Closes f and hands over its buffer; fails if any write failed. */
@@ -140,7 +153,7 @@ static int finish(FILE *f, char **buf, char **ret_text)
 	return 0;
 }
 
-int iptables_render_rule(const struct plan_rule *rule, char **ret_text)
+int iptables_render_rule(const struct plan_rule *rule, size_t elem, char **ret_text)
 {
 	char *buf = NULL;
 	size_t len = 0;
@@ -148,10 +161,7 @@ int iptables_render_rule(const struct plan_rule *rule, char **ret_text)
 	if (!f)
 		return -ENOMEM;
 	/* The parameters only: drop "-A CHAIN " / "-I CHAIN N " and the newline. */
-	struct plan_rule r = *rule;
-	for (unsigned int i = 0; i < r.n_matches && i < PLAN_MATCHES_MAX; i++)
-		put_match(f, &r.match[i]);
-	put_verdict(f, &r.verdict);
+	put_spec(f, rule, elem);
 	char *text = NULL;
 	int ret = finish(f, &buf, &text);
 	if (ret < 0)

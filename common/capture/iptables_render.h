@@ -16,7 +16,10 @@
 int iptables_render(const struct redirect_plan *plan, enum plan_family fam, char **ret_text,
 		    struct error *err) _must_check_;
 
-/* One rule's parameters as Istio writes them after "-A CHAIN " (no newline). */
-int iptables_render_rule(const struct plan_rule *rule, char **ret_text) _must_check_;
+/*
+ * One rule's parameters as Istio writes them after "-A CHAIN " (no newline):
+ * for a PM_DADDRS rule, those of the rule for element elem of its list.
+ */
+int iptables_render_rule(const struct plan_rule *rule, size_t elem, char **ret_text) _must_check_;
 
 #endif

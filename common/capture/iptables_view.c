@@ -382,14 +382,16 @@ int iptables_view_from_plan(const struct redirect_plan *plan, enum plan_family f
 					true, &target);
 		if (r < 0)
 			goto fail;
-		char *spec = NULL;
-		r = iptables_render_rule(pr, &spec);
-		if (r < 0)
-			goto fail;
-		r = chain_insert(&tb->chain[ci], pr->insert_pos > 0 ? pr->insert_pos - 1 : SIZE_MAX,
-				 spec);
-		if (r < 0)
-			goto fail;
+		for (size_t k = 0; k < plan_rule_count(pr); k++) {
+			char *spec = NULL;
+			r = iptables_render_rule(pr, k, &spec);
+			if (r < 0)
+				goto fail;
+			r = chain_insert(&tb->chain[ci],
+					 pr->insert_pos > 0 ? pr->insert_pos - 1 : SIZE_MAX, spec);
+			if (r < 0)
+				goto fail;
+		}
 	}
 	*ret = v;
 	return 0;

@@ -137,21 +137,33 @@ static bool plan_rule_eq(const struct plan_rule *a, const struct plan_rule *b)
 /* The family a rule is bound to by its own matches, or 0. */
 static int rule_addr_family(const struct plan_rule *r)
 {
-	for (unsigned int i = 0; i < r->n_matches; i++)
+	for (unsigned int i = 0; i < r->n_matches; i++) {
 		if (r->match[i].kind == PM_SADDR || r->match[i].kind == PM_DADDR)
 			return r->match[i].u.cidr.family;
+		if (r->match[i].kind == PM_DADDRS)
+			return r->match[i].u.cidrs.v[0].family;
+	}
 	return 0;
 }
 
 /*
- * One plan rule in its chain's final order, with the family it is bound to
- * (0: both). Merging and folding work on these, so a chain of a thousand
- * rules costs a thousand small entries, not a thousand nft_rule_ir copies.
+ * One rule in its chain's final order: a plan rule, or element elem of a
+ * PM_DADDRS rule's list, with the family it is bound to (0: both). Merging
+ * and folding work on these, so a thousand ranges cost a thousand small
+ * entries, not a thousand nft_rule_ir copies.
  */
 struct rule_ref {
 	const struct plan_rule *r;
+	uint32_t elem;
 	uint8_t nfproto;
 };
+
+/* Match i of the rule ref stands for; tmp holds it for a list's element. */
+static const struct plan_match *ref_match(const struct rule_ref *ref, unsigned int i,
+					  struct plan_match *tmp)
+{
+	return plan_rule_match(ref->r, i, ref->elem, tmp);
+}
 
 struct ref_list {
 	struct rule_ref *v;
@@ -159,17 +171,22 @@ struct ref_list {
 	size_t cap;
 };
 
+/* Appends a ref for each rule r stands for (one per range of a list). */
 static int ref_push(struct ref_list *l, const struct plan_rule *r, uint8_t nfproto)
 {
-	if (l->n == l->cap) {
-		size_t ncap = l->cap ? l->cap * 2 : 64;
+	size_t count = plan_rule_count(r);
+	if (count > l->cap - l->n) {
+		size_t ncap = l->cap ? l->cap : 64;
+		while (ncap - l->n < count)
+			ncap *= 2;
 		struct rule_ref *n = reallocarray(l->v, ncap, sizeof(*n));
 		if (!n)
 			return -ENOMEM;
 		l->v = n;
 		l->cap = ncap;
 	}
-	l->v[l->n++] = (struct rule_ref){.r = r, .nfproto = nfproto};
+	for (size_t k = 0; k < count; k++)
+		l->v[l->n++] = (struct rule_ref){.r = r, .elem = (uint32_t)k, .nfproto = nfproto};
 	return 0;
 }
 
@@ -193,7 +210,9 @@ static int program_push(struct nft_program *p, const struct rule_ref *ref)
 		.verdict = r->verdict,
 		.n_folded = 1,
 	};
-	memcpy(ir->match, r->match, sizeof(ir->match));
+	struct plan_match tmp;
+	for (unsigned int i = 0; i < r->n_matches && i < PLAN_MATCHES_MAX; i++)
+		ir->match[i] = *ref_match(ref, i, &tmp);
 	return 0;
 }
 
@@ -282,7 +301,8 @@ static int rule_diff(const struct rule_ref *ra, const struct rule_ref *rb, unsig
 		return -1;
 	unsigned int mask = 0;
 	for (unsigned int i = 0; i < a->n_matches; i++) {
-		const struct plan_match *x = &a->match[i], *y = &b->match[i];
+		struct plan_match tx, ty;
+		const struct plan_match *x = ref_match(ra, i, &tx), *y = ref_match(rb, i, &ty);
 		if (x->kind != y->kind || x->neg != y->neg)
 			return -1;
 		if (x->kind == PM_SADDR || x->kind == PM_DADDR) {
@@ -315,7 +335,7 @@ static enum nft_fold_kind fold_pattern(const struct plan_rule *r, unsigned int m
 		*ret_idx2 = 0;
 		if (m->kind == PM_SADDR)
 			return NFT_FOLD_SADDR;
-		if (m->kind == PM_DADDR)
+		if (m->kind == PM_DADDR || m->kind == PM_DADDRS)
 			return NFT_FOLD_DADDR;
 		if (m->kind == PM_DPORT)
 			return NFT_FOLD_DPORT;
@@ -346,20 +366,23 @@ static bool intervals_overlap(const struct nft_interval *a, const struct nft_int
 	return memcmp(a->start, b->last, len) <= 0 && memcmp(b->start, a->last, len) <= 0;
 }
 
-/* Whether rule r (at the fold slots) could match a packet another member also matches. */
-static bool value_overlaps(const struct rule_ref *run, size_t n, const struct plan_rule *r,
+/* Whether rule ref (at the fold slots) could match a packet another member also matches. */
+static bool value_overlaps(const struct rule_ref *run, size_t n, const struct rule_ref *ref,
 			   enum nft_fold_kind kind, uint8_t idx, uint8_t idx2)
 {
+	const struct plan_rule *r = ref->r;
 	for (size_t k = 0; k < n; k++) {
 		const struct plan_rule *o = run[k].r;
 		switch (kind) {
 		case NFT_FOLD_SADDR:
 		case NFT_FOLD_DADDR: {
+			struct plan_match to, tr;
+			const struct cidr *co = &ref_match(&run[k], idx, &to)->u.cidr;
+			const struct cidr *cr = &ref_match(ref, idx, &tr)->u.cidr;
 			struct nft_interval x, y;
-			nft_cidr_interval(&o->match[idx].u.cidr, &x);
-			nft_cidr_interval(&r->match[idx].u.cidr, &y);
-			if (intervals_overlap(&x, &y,
-					      o->match[idx].u.cidr.family == AF_INET ? 4 : 16))
+			nft_cidr_interval(co, &x);
+			nft_cidr_interval(cr, &y);
+			if (intervals_overlap(&x, &y, co->family == AF_INET ? 4 : 16))
 				return true;
 			break;
 		}
@@ -453,8 +476,10 @@ static int fold_run(struct nft_rule_ir *f, const struct rule_ref *run, size_t n,
 		if (!iv)
 			return -ENOMEM;
 		int family = f->match[idx].u.cidr.family;
-		for (size_t k = 0; k < n; k++)
-			nft_cidr_interval(&run[k].r->match[idx].u.cidr, &iv[k]);
+		for (size_t k = 0; k < n; k++) {
+			struct plan_match tmp;
+			nft_cidr_interval(&ref_match(&run[k], idx, &tmp)->u.cidr, &iv[k]);
+		}
 		f->n_elems = nft_intervals_normalize(iv, n, family);
 		f->iv = iv;
 		f->fold_family = family;
@@ -532,7 +557,7 @@ static int fold_chain(struct nft_program *p, const struct ref_list *refs)
 				if (mask == 0 && head->verdict.kind == PV_JUMP)
 					break;
 				if (k != NFT_FOLD_NONE && head->verdict.kind == PV_JUMP &&
-				    value_overlaps(&v[s], e - s, v[e].r, k, i1, i2))
+				    value_overlaps(&v[s], e - s, &v[e], k, i1, i2))
 					break;
 				if (k == NFT_FOLD_NONE)
 					break; /* identical rules, nothing to fold into */

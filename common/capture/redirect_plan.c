@@ -13,6 +13,9 @@ void redirect_plan_done(struct redirect_plan *plan)
 		return;
 	for (int f = 0; f < _PLAN_FAMILY_MAX; f++)
 		free(plan->fam[f].rule);
+	for (size_t i = 0; i < plan->n_kept; i++)
+		free(plan->kept[i]);
+	free(plan->kept);
 	memset(plan, 0, sizeof(*plan));
 }
 
@@ -29,7 +32,45 @@ int redirect_plan_add(struct redirect_plan *plan, enum plan_family fam,
 		rs->cap = ncap;
 	}
 	rs->rule[rs->n++] = *rule;
+	rs->n_expanded += plan_rule_count(rule);
 	return 0;
+}
+
+int redirect_plan_keep(struct redirect_plan *plan, void *block)
+{
+	// NOLINTNEXTLINE(bugprone-sizeof-expression): an array of pointers
+	void **n = reallocarray(plan->kept, plan->n_kept + 1, sizeof(*n));
+	if (!n) {
+		free(block);
+		return -ENOMEM;
+	}
+	plan->kept = n;
+	plan->kept[plan->n_kept++] = block;
+	return 0;
+}
+
+int plan_rule_list_index(const struct plan_rule *rule)
+{
+	for (unsigned int i = 0; i < rule->n_matches && i < PLAN_MATCHES_MAX; i++)
+		if (rule->match[i].kind == PM_DADDRS)
+			return (int)i;
+	return -1;
+}
+
+size_t plan_rule_count(const struct plan_rule *rule)
+{
+	int i = plan_rule_list_index(rule);
+	return i < 0 ? 1 : rule->match[i].u.cidrs.n;
+}
+
+const struct plan_match *plan_rule_match(const struct plan_rule *rule, unsigned int i, size_t elem,
+					 struct plan_match *tmp)
+{
+	const struct plan_match *m = &rule->match[i];
+	if (m->kind != PM_DADDRS)
+		return m;
+	*tmp = (struct plan_match){.kind = PM_DADDR, .neg = m->neg, .u.cidr = m->u.cidrs.v[elem]};
+	return tmp;
 }
 
 static const char *const table_ipt[_PLAN_TABLE_MAX] = {

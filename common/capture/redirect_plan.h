@@ -65,6 +65,7 @@ enum __attribute__((__packed__)) plan_match_kind {
 	PM_MARK,     /* -m mark --mark N   / meta mark */
 	PM_CONNMARK, /* -m connmark --mark N / ct mark */
 	PM_CTSTATE,  /* -m conntrack --ctstate ... / ct state */
+	PM_DADDRS,   /* one -d CIDR rule per range / ip[6] daddr { ranges } */
 	_PM_KIND_MAX,
 };
 
@@ -94,6 +95,10 @@ struct plan_match {
 		uint32_t id;	  /* PM_UID, PM_GID */
 		uint32_t mark;	  /* PM_MARK, PM_CONNMARK */
 		uint32_t ctstate; /* PM_CTSTATE: enum plan_ctstate bits */
+		struct {	  /* PM_DADDRS: n >= 1 ranges of one family, kept by the plan */
+			const struct cidr *v;
+			uint32_t n;
+		} cidrs;
 	} u;
 };
 
@@ -136,6 +141,8 @@ struct plan_rules {
 	struct plan_rule *rule;
 	size_t n;
 	size_t cap;
+	/* The rules iptables holds: a PM_DADDRS rule counts once per range. */
+	size_t n_expanded;
 };
 
 struct redirect_plan {
@@ -143,6 +150,9 @@ struct redirect_plan {
 	struct plan_rules fam[_PLAN_FAMILY_MAX];
 	bool ipv6;	    /* IPv6 rules are programmed; also add ::6/128 to lo */
 	bool tproxy_routes; /* ip rule fwmark 1337 lookup 133 + local default route on lo */
+	/* Blocks the rules point into (PM_DADDRS lists), freed with the plan. */
+	void **kept;
+	size_t n_kept;
 };
 
 void redirect_plan_done(struct redirect_plan *plan);
@@ -150,6 +160,27 @@ void redirect_plan_done(struct redirect_plan *plan);
 /* Appends a copy of rule to the family's list. */
 int redirect_plan_add(struct redirect_plan *plan, enum plan_family fam,
 		      const struct plan_rule *rule) _must_check_;
+
+/*
+ * Hands block (from malloc) to the plan, which frees it in redirect_plan_done;
+ * on failure frees it at once. For the data PM_DADDRS matches point to.
+ */
+int redirect_plan_keep(struct redirect_plan *plan, void *block) _must_check_;
+
+/*
+ * A PM_DADDRS rule stands for one rule per range, in list order: Istio's
+ * "-A CHAIN -d RANGE ..." per excluded range. Returns the index of its
+ * PM_DADDRS match, or -1 for an ordinary rule.
+ */
+int plan_rule_list_index(const struct plan_rule *rule);
+/* How many rules rule stands for: its list's length, else 1. */
+size_t plan_rule_count(const struct plan_rule *rule);
+/*
+ * The match at index i of the rule that element elem of the list stands
+ * for: a PM_DADDR for the list's slot (written to *tmp), match[i] otherwise.
+ */
+const struct plan_match *plan_rule_match(const struct plan_rule *rule, unsigned int i, size_t elem,
+					 struct plan_match *tmp);
 
 /* Names: "nat", "ISTIO_INBOUND"/"istio-inbound", ... */
 const char *redirect_plan_table_iptables_name(enum plan_table t);

@@ -27,7 +27,7 @@ static void emit(struct builder *b, unsigned int fams, const struct plan_rule *r
 		return;
 	}
 	for (int f = 0; f < _PLAN_FAMILY_MAX; f++)
-		if (b->plan->fam[f].n >= REDIRECT_PLAN_RULES_MAX) {
+		if (b->plan->fam[f].n_expanded >= REDIRECT_PLAN_RULES_MAX) {
 			b->r = -E2BIG;
 			return;
 		}
@@ -417,6 +417,38 @@ static void dns(struct builder *b, const struct redirect_params *p)
 	emit(b, FAM_BOTH, &r);
 }
 
+/*
+ * "-A ISTIO_OUTPUT -d RANGE -j RETURN" for each excluded range of family, as
+ * one rule holding the list: a pod may exclude thousands of ranges, and the
+ * nftables backend makes them one set anyway.
+ */
+static void exclude_ranges(struct builder *b, const struct cidr_list *ex, int family,
+			   unsigned int fam)
+{
+	size_t n = 0;
+	for (size_t i = 0; i < ex->n; i++)
+		n += ex->cidr[i].family == family;
+	if (n == 0 || b->r < 0 || (family == AF_INET6 && !b->ipv6))
+		return;
+	struct cidr *v = reallocarray(NULL, n, sizeof(*v));
+	if (!v) {
+		b->r = -ENOMEM;
+		return;
+	}
+	n = 0;
+	for (size_t i = 0; i < ex->n; i++)
+		if (ex->cidr[i].family == family)
+			v[n++] = ex->cidr[i];
+	b->r = redirect_plan_keep(b->plan, v);
+	if (b->r < 0)
+		return;
+	struct plan_rule r = rule(PLAN_TABLE_NAT, PLAN_CHAIN_OUTPUT_ISTIO);
+	struct plan_match *m = m_new(&r, PM_DADDRS, false);
+	m->u.cidrs.v = v;
+	m->u.cidrs.n = (uint32_t)n;
+	add_return(b, fam, &r);
+}
+
 static void outbound_include(struct builder *b, const struct redirect_params *p, int family,
 			     unsigned int fam)
 {
@@ -598,16 +630,8 @@ static void outbound(struct builder *b, const struct redirect_params *p, const s
 	r = rule(PLAN_TABLE_NAT, PLAN_CHAIN_OUTPUT_ISTIO);
 	add_versioned(b, a->lo, &r, fill_lo_return, NULL);
 
-	for (int f = 0; f < _PLAN_FAMILY_MAX; f++) {
-		int family = f == PLAN_V4 ? AF_INET : AF_INET6;
-		for (size_t i = 0; i < p->exclude_cidrs.n; i++) {
-			if (p->exclude_cidrs.cidr[i].family != family)
-				continue;
-			r = rule(PLAN_TABLE_NAT, PLAN_CHAIN_OUTPUT_ISTIO);
-			m_daddr(&r, &p->exclude_cidrs.cidr[i], false);
-			add_return(b, 1u << f, &r);
-		}
-	}
+	for (int f = 0; f < _PLAN_FAMILY_MAX; f++)
+		exclude_ranges(b, &p->exclude_cidrs, f == PLAN_V4 ? AF_INET : AF_INET6, 1u << f);
 
 	for (size_t i = 0; !p->include_outbound_ports.wildcard && i < p->include_outbound_ports.n;
 	     i++) {

@@ -24,6 +24,8 @@
 
 size_t nft_intervals_normalize(struct nft_interval *iv, size_t n, int family);
 
+#define REDIRECT_TEST_LIST_MAX 1024
+
 /* ---- tiny plan DSL ---- */
 
 static struct plan_match daddr(const char *s, bool neg)
@@ -93,6 +95,28 @@ static void add(struct redirect_plan *p, enum plan_family f, enum plan_table t, 
 	for (int i = 0; i < n; i++)
 		r.match[r.n_matches++] = va_arg(ap, struct plan_match);
 	va_end(ap);
+	assert_int_equal(redirect_plan_add(p, f, &r), 0);
+}
+
+/* A PM_DADDRS rule in ISTIO_OUTPUT over ranges "a,b,..." (the plan keeps the list). */
+static void add_list(struct redirect_plan *p, enum plan_family f, struct plan_verdict v,
+		     const char *ranges)
+{
+	struct cidr *c = calloc(REDIRECT_TEST_LIST_MAX, sizeof(*c));
+	assert_non_null(c);
+	uint32_t n = 0;
+	char buf[64];
+	for (const char *s = ranges; *s && n < REDIRECT_TEST_LIST_MAX;) {
+		size_t len = strcspn(s, ",");
+		snprintf(buf, sizeof(buf), "%.*s", (int)len, s);
+		assert_int_equal(parse_cidr(buf, &c[n++]), 0);
+		s += len + (s[len] == ',');
+	}
+	assert_int_equal(redirect_plan_keep(p, c), 0);
+	struct plan_rule r = {.table = PLAN_TABLE_NAT,
+			      .chain = PLAN_CHAIN_OUTPUT_ISTIO,
+			      .verdict = v};
+	r.match[r.n_matches++] = (struct plan_match){.kind = PM_DADDRS, .u.cidrs = {c, n}};
 	assert_int_equal(redirect_plan_add(p, f, &r), 0);
 }
 
@@ -332,6 +356,38 @@ static const char exp_tables[] =
 	"add rule inet istio-proxy-raw istio-output-dns meta l4proto udp udp dport 53 counter ct zone "
 	"set 2\n";
 
+/* A range list folds with the plain rule before it, as the rules it stands for would. */
+static void plan_range_list(struct redirect_plan *p)
+{
+	add(p, V4, NAT, OUT, 0, RET, 1, daddr("127.0.0.1/32", false));
+	add_list(p, V4, RET, "10.9.0.0/16,192.0.2.0/24,10.8.0.0/16");
+	add(p, V4, NAT, PLAN_CHAIN_OUTPUT, 0, jump(OUT), 0);
+}
+
+static const char exp_range_list[] =
+	"add table inet istio-proxy-nat\n"
+	"add chain inet istio-proxy-nat output { type nat hook output priority -100 ; }\n"
+	"add chain inet istio-proxy-nat istio-output\n"
+	"add rule inet istio-proxy-nat output meta nfproto ipv4 counter jump istio-output\n"
+	"add rule inet istio-proxy-nat istio-output ip daddr "
+	"{ 10.8.0.0/15, 127.0.0.1/32, 192.0.2.0/24 } counter return\n";
+
+/* A jump folds only disjoint ranges: the list splits where they overlap. */
+static void plan_range_list_jump(struct redirect_plan *p)
+{
+	add_list(p, V4, jump(PLAN_CHAIN_REDIRECT), "10.0.0.0/8,10.1.0.0/16,192.0.2.0/24");
+	add_list(p, V4, RET, "198.51.100.0/24");
+}
+
+static const char exp_range_list_jump[] =
+	"add table inet istio-proxy-nat\n"
+	"add chain inet istio-proxy-nat istio-redirect\n"
+	"add chain inet istio-proxy-nat istio-output\n"
+	"add rule inet istio-proxy-nat istio-output ip daddr 10.0.0.0/8 counter jump istio-redirect\n"
+	"add rule inet istio-proxy-nat istio-output ip daddr { 10.1.0.0/16, 192.0.2.0/24 } counter "
+	"jump istio-redirect\n"
+	"add rule inet istio-proxy-nat istio-output ip daddr 198.51.100.0/24 counter return\n";
+
 static void plan_empty(struct redirect_plan *p)
 {
 	(void)p;
@@ -355,6 +411,8 @@ static const struct render_case cases[] = {
 	{"dual-stack", plan_dual, exp_dual},
 	{"non-terminal", plan_not_foldable_verdict, exp_not_foldable_verdict},
 	{"tables", plan_tables, exp_tables},
+	{"range-list", plan_range_list, exp_range_list},
+	{"range-list-jump", plan_range_list_jump, exp_range_list_jump},
 	{"empty", plan_empty, ""},
 };
 
@@ -405,6 +463,25 @@ static void test_thousand_cidrs(void **state)
 	}
 	assert_int_equal(nft_program_build(&p, &prog, &err), 0);
 	assert_int_equal(prog.n, 1);
+	assert_int_equal(prog.rule[0].n_elems, 1000);
+	nft_program_done(&prog);
+	redirect_plan_done(&p);
+
+	/* The same as one plan rule holding the list. */
+	char *ranges = calloc(1000, 20);
+	assert_non_null(ranges);
+	size_t off = 0;
+	for (int i = 0; i < 1000; i++)
+		off += (size_t)snprintf(ranges + off, 20, "%s10.%d.%d.0/25", i ? "," : "", i / 250,
+					i % 250);
+	add_list(&p, V4, RET, ranges);
+	free(ranges);
+	assert_int_equal(p.fam[V4].n, 1);
+	assert_int_equal(p.fam[V4].n_expanded, 1000);
+	assert_int_equal(nft_program_build(&p, &prog, &err), 0);
+	assert_int_equal(prog.n, 1);
+	assert_int_equal(prog.rule[0].fold, NFT_FOLD_DADDR);
+	assert_int_equal(prog.rule[0].n_folded, 1000);
 	assert_int_equal(prog.rule[0].n_elems, 1000);
 	nft_program_done(&prog);
 	redirect_plan_done(&p);

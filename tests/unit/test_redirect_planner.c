@@ -387,8 +387,10 @@ static void test_nft_golden_rule_counts(void **state)
 		struct redirect_plan plan = {0};
 		params_from_case(c, &p);
 		assert_int_equal(redirect_plan_build(&p, false, &plan, NULL), 0);
-		for (size_t r = 0; r < plan.fam[PLAN_V4].n; r++)
-			got[plan.fam[PLAN_V4].rule[r].table][plan.fam[PLAN_V4].rule[r].chain]++;
+		for (size_t r = 0; r < plan.fam[PLAN_V4].n; r++) {
+			const struct plan_rule *pr = &plan.fam[PLAN_V4].rule[r];
+			got[pr->table][pr->chain] += (unsigned int)plan_rule_count(pr);
+		}
 		for (int t = 0; t < _PLAN_TABLE_MAX; t++)
 			for (int ch = 0; ch < _PLAN_CHAIN_MAX; ch++)
 				if (got[t][ch] != want[t][ch])
@@ -565,8 +567,71 @@ static void test_render_rule(void **state)
 	r.match[r.n_matches++] = (struct plan_match){.kind = PM_UID, .neg = true, .u.id = 1337};
 	r.verdict.kind = PV_RETURN;
 	_cleanup_free_ char *text = NULL;
-	assert_int_equal(iptables_render_rule(&r, &text), 0);
+	assert_int_equal(iptables_render_rule(&r, 0, &text), 0);
 	assert_string_equal(text, "-o lo -m owner ! --uid-owner 1337 -j RETURN");
+}
+
+/* Excluded ranges: one rule per family holding the list, rendered a line per range. */
+static void test_range_list(void **state)
+{
+	struct redirect_params p;
+	struct redirect_plan plan = {0};
+
+	assert_int_equal(redirect_params_init_defaults(&p), 0);
+	assert_int_equal(redirect_parse_cidrs("k",
+					      "10.9.0.0/16,fd00:9::/32,10.8.0.1/8,192.0.2.0/24",
+					      false, &p.exclude_cidrs, NULL),
+			 0);
+	assert_int_equal(redirect_plan_build(&p, true, &plan, NULL), 0);
+
+	const struct plan_rule *list[_PLAN_FAMILY_MAX] = {NULL};
+	size_t lists = 0;
+	for (int f = 0; f < _PLAN_FAMILY_MAX; f++) {
+		size_t expanded = 0;
+		for (size_t i = 0; i < plan.fam[f].n; i++) {
+			const struct plan_rule *r = &plan.fam[f].rule[i];
+			expanded += plan_rule_count(r);
+			if (plan_rule_list_index(r) >= 0) {
+				list[f] = r;
+				lists++;
+			}
+		}
+		assert_int_equal(plan.fam[f].n_expanded, expanded);
+	}
+	assert_int_equal(lists, 2);
+	assert_non_null(list[PLAN_V4]);
+	assert_non_null(list[PLAN_V6]);
+	assert_int_equal(plan_rule_count(list[PLAN_V4]), 3);
+	assert_int_equal(plan_rule_count(list[PLAN_V6]), 1);
+	assert_int_equal(plan.fam[PLAN_V4].n_expanded, plan.fam[PLAN_V4].n + 2);
+
+	/* Element k stands for a plain "-d RANGE" rule. */
+	struct plan_match tmp;
+	int li = plan_rule_list_index(list[PLAN_V4]);
+	const struct plan_match *m = plan_rule_match(list[PLAN_V4], (unsigned int)li, 1, &tmp);
+	assert_int_equal(m->kind, PM_DADDR);
+	assert_int_equal(m->u.cidr.prefix, 8);
+	_cleanup_free_ char *one = NULL;
+	assert_int_equal(iptables_render_rule(list[PLAN_V4], 2, &one), 0);
+	assert_string_equal(one, "-d 192.0.2.0/24 -j RETURN");
+
+	/* The document has them in the annotation's order, each family its own. */
+	_cleanup_free_ char *v4 = NULL, *v6 = NULL;
+	assert_int_equal(iptables_render(&plan, PLAN_V4, &v4, NULL), 0);
+	assert_int_equal(iptables_render(&plan, PLAN_V6, &v6, NULL), 0);
+	assert_non_null(strstr(v4, "-A ISTIO_OUTPUT -d 10.9.0.0/16 -j RETURN\n"
+				   "-A ISTIO_OUTPUT -d 10.8.0.1/8 -j RETURN\n"
+				   "-A ISTIO_OUTPUT -d 192.0.2.0/24 -j RETURN\n"));
+	assert_null(strstr(v4, "fd00"));
+	assert_non_null(strstr(v6, "-A ISTIO_OUTPUT -d fd00:9::/32 -j RETURN\n"));
+	assert_null(strstr(v6, "10.9.0.0"));
+	redirect_plan_done(&plan);
+
+	/* Without IPv6 the v6 range is not kept at all. */
+	assert_int_equal(redirect_plan_build(&p, false, &plan, NULL), 0);
+	assert_int_equal(plan.n_kept, 1);
+	redirect_plan_done(&plan);
+	redirect_params_done(&p);
 }
 
 int main(void)
@@ -579,6 +644,7 @@ int main(void)
 		cmocka_unit_test(test_fixture_skips),
 		cmocka_unit_test(test_plan_properties),
 		cmocka_unit_test(test_render_rule),
+		cmocka_unit_test(test_range_list),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
