@@ -129,18 +129,31 @@ static int yaml_error(const yaml_parser_t *p, struct error *err)
 			 p->problem_mark.line + 1, p->problem_mark.column + 1, what);
 }
 
+/* Clears the first max bytes of a libyaml buffer, at most its size. */
+static void buffer_wipe(unsigned char *start, const unsigned char *end, size_t max)
+{
+	if (!start || end <= start)
+		return;
+	size_t size = (size_t)(end - start);
+	explicit_bzero(start, size < max ? size : max);
+}
+
 /*
  * libyaml frees its buffers without clearing them, and they held the whole
  * file including the token. The struct is public API, so clear what we can
  * reach before it goes; scanner temporaries are beyond reach (best effort).
+ *
+ * Only the part an input of input_len bytes can have reached: the raw
+ * buffer takes the input as it is, the decoded one its UTF-8 (at most 1.5
+ * times a UTF-16 input) and a final NUL. The buffers are 64 KB, of which a
+ * kubeconfig fills a few KB: clearing all of them cost 128 KB of writes per
+ * load (prescan and parse), on every plugin run that asks the API server.
  */
-static void parser_wipe_delete(yaml_parser_t *p)
+static void parser_wipe_delete(yaml_parser_t *p, size_t input_len)
 {
-	if (p->raw_buffer.start && p->raw_buffer.end > p->raw_buffer.start)
-		explicit_bzero(p->raw_buffer.start,
-			       (size_t)(p->raw_buffer.end - p->raw_buffer.start));
-	if (p->buffer.start && p->buffer.end > p->buffer.start)
-		explicit_bzero(p->buffer.start, (size_t)(p->buffer.end - p->buffer.start));
+	size_t decoded = input_len < SIZE_MAX / 2 - 1 ? input_len * 2 + 1 : SIZE_MAX;
+	buffer_wipe(p->raw_buffer.start, p->raw_buffer.end, input_len);
+	buffer_wipe(p->buffer.start, p->buffer.end, decoded);
 	yaml_parser_delete(p);
 }
 
@@ -226,7 +239,7 @@ static int prescan(const char *buf, size_t len, struct error *err)
 		if (type == YAML_STREAM_END_EVENT)
 			break;
 	}
-	parser_wipe_delete(&p);
+	parser_wipe_delete(&p, len);
 	return r;
 }
 
@@ -611,7 +624,7 @@ static int parse_buffer(const char *buf, size_t len, const char *base_dir, struc
 	yaml_parser_set_input_string(&p, (const unsigned char *)buf, len);
 	if (!yaml_parser_load(&p, &d)) {
 		r = yaml_error(&p, err);
-		parser_wipe_delete(&p);
+		parser_wipe_delete(&p, len);
 		return r;
 	}
 
@@ -621,7 +634,7 @@ static int parse_buffer(const char *buf, size_t len, const char *base_dir, struc
 	else
 		r = parse_document(&d, base_dir, k, err);
 	document_wipe_delete(&d);
-	parser_wipe_delete(&p);
+	parser_wipe_delete(&p, len);
 	if (r < 0)
 		return r;
 	*ret = TAKE_PTR(k);
