@@ -25,6 +25,8 @@ void kube_client_free(struct kube_client *c)
 		return;
 	if (c->h)
 		curl_easy_cleanup(c->h);
+	if (c->multi)
+		(void)curl_multi_cleanup(c->multi);
 	free(c->user_agent);
 	free(c->server);
 	free(c->ca_file);

@@ -59,6 +59,13 @@ struct kube_client_options {
 	size_t max_watch_line_bytes; /* one watch event; 0: KUBE_CLIENT_MAX_WATCH_LINE */
 	const char *user_agent;	     /* NULL: "istio-cni/<version>" */
 	bool one_shot;		     /* short-lived process: one lookup, then exit */
+	/*
+	 * Work that does not need the answer, done while the server works on
+	 * it: called once per request, once the request has gone out, by the
+	 * thread making it (the answer waits for it). NULL: none.
+	 */
+	void (*while_waiting)(void *userdata);
+	void *while_waiting_userdata;
 };
 
 /* What the last request got; filled on success and on failure. */

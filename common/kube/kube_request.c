@@ -278,9 +278,51 @@ void kube_collect_status(struct kube_client *c, CURLcode code, struct kube_statu
 	};
 }
 
+/*
+ * curl_easy_perform, unrolled to call opts.while_waiting once the request has
+ * gone out (libcurl counts its bytes in CURLINFO_REQUEST_SIZE). The multi
+ * handle outlives the transfer and keeps the connection, as the easy
+ * interface's hidden one does.
+ */
+static CURLcode perform_while_waiting(struct kube_client *c)
+{
+	if (!c->multi && !(c->multi = curl_multi_init()))
+		return CURLE_OUT_OF_MEMORY;
+	if (curl_multi_add_handle(c->multi, c->h) != CURLM_OK)
+		return CURLE_FAILED_INIT;
+	CURLcode code = CURLE_FAILED_INIT;
+	bool called = false;
+	int running = 1;
+	while (running) {
+		CURLMcode mc = curl_multi_perform(c->multi, &running);
+		if (mc == CURLM_OK && running) {
+			long sent = 0;
+			if (!called &&
+			    curl_easy_getinfo(c->h, CURLINFO_REQUEST_SIZE, &sent) == CURLE_OK &&
+			    sent > 0) {
+				called = true;
+				c->opts.while_waiting(c->opts.while_waiting_userdata);
+			}
+			/* libcurl shortens the wait to its own next timeout. */
+			mc = curl_multi_poll(c->multi, NULL, 0, 1000, NULL);
+		}
+		if (mc != CURLM_OK) {
+			code = mc == CURLM_OUT_OF_MEMORY ? CURLE_OUT_OF_MEMORY : CURLE_FAILED_INIT;
+			running = 0;
+		}
+	}
+	CURLMsg *m;
+	int left;
+	while ((m = curl_multi_info_read(c->multi, &left)))
+		if (m->msg == CURLMSG_DONE && m->easy_handle == c->h)
+			code = m->data.result;
+	(void)curl_multi_remove_handle(c->multi, c->h);
+	return code;
+}
+
 CURLcode kube_perform(struct kube_client *c, struct curl_slist *headers)
 {
-	CURLcode code = curl_easy_perform(c->h);
+	CURLcode code = c->opts.while_waiting ? perform_while_waiting(c) : curl_easy_perform(c->h);
 	/* The header list held the token: clear it and unhook it at once. */
 	(void)kube_set_ptr(c, CURLOPT_HTTPHEADER, NULL);
 	kube_slist_wipe_free(headers);

@@ -40,6 +40,8 @@ struct kube_client {
 	char errbuf[CURL_ERROR_SIZE];
 	struct kube_status last;
 	const atomic_bool *cancel; /* borrowed; NULL: none */
+	/* Runs the requests when opts.while_waiting is set (kube_perform). */
+	CURLM *multi;
 };
 
 /* Typed wrappers: the variadic setopt takes long, pointer or curl_off_t. */

@@ -721,6 +721,62 @@ static void test_faults(void **state)
 	clear_faults();
 }
 
+/* What a while_waiting hook saw: how often it ran, and when it last did. */
+struct waited {
+	unsigned int calls;
+	uint64_t at_ms;
+};
+
+static void on_wait(void *userdata)
+{
+	struct waited *w = userdata;
+	w->calls++;
+	w->at_ms = now_ms();
+}
+
+/* A one-shot client's hook runs once per request, while the server holds the answer. */
+static void test_while_waiting(void **state)
+{
+	REQUIRE_LIVE();
+	if (!env("KUBE_LIVE_CONTROL"))
+		skip();
+	clear_faults();
+	struct waited w = {0};
+	struct kube_client_options o = {.one_shot = true,
+					.while_waiting = on_wait,
+					.while_waiting_userdata = &w};
+	struct kube_client *c = client_for(env("KUBE_LIVE_TOKEN"), CA_FILE, NULL, &o);
+	struct error err = {0};
+	json_t *j = NULL;
+
+	control_post("/faults", "{\"kind\":\"latency\",\"seconds\":0.6,\"count\":1}");
+	uint64_t t0 = now_ms();
+	assert_int_equal(kube_client_get(c, "/api/v1/pods", &j, NULL, &err), 0);
+	uint64_t done = now_ms();
+	json_decref(j);
+	assert_int_equal(w.calls, 1);
+	/* Called before the answer, which the server held back for 0.6 s. */
+	assert_true(w.at_ms - t0 < 500);
+	assert_true(done - w.at_ms >= 400);
+
+	/* Once per request, on the same client (and its connection). */
+	assert_int_equal(kube_client_get(c, "/api/v1/pods", &j, NULL, &err), 0);
+	json_decref(j);
+	assert_int_equal(w.calls, 2);
+	kube_client_free(c);
+	clear_faults();
+
+	/* Nothing went out: a refused connection never calls it. */
+	struct kubeconfig *kc = make_kubeconfig("https://127.0.0.1:1", "token: 'x'", CA_FILE,
+						env("KUBE_LIVE_CA"));
+	w = (struct waited){0};
+	assert_int_equal(kube_client_new(kc, &o, &c, &err), 0);
+	kubeconfig_free(kc);
+	assert_int_equal(kube_client_get(c, "/api/v1/pods", &j, NULL, &err), -ECONNREFUSED);
+	assert_int_equal(w.calls, 0);
+	kube_client_free(c);
+}
+
 static void test_size_cap(void **state)
 {
 	REQUIRE_LIVE();
@@ -1074,6 +1130,7 @@ int main(void)
 		cmocka_unit_test(test_tls),
 		cmocka_unit_test(test_token_rotation),
 		cmocka_unit_test(test_faults),
+		cmocka_unit_test(test_while_waiting),
 		cmocka_unit_test(test_size_cap),
 		cmocka_unit_test(test_watch_stop_and_tick),
 		cmocka_unit_test(test_clone_and_cancel),
