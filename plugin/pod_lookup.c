@@ -39,8 +39,9 @@ static int kubeconfig_path(const struct netconf *conf, char *buf, size_t len)
 	return n > 0 && (size_t)n < len ? 0 : -ENAMETOOLONG;
 }
 
-static int make_client(const struct netconf *conf, uint64_t timeout_ms, struct kube_client **ret,
-		       struct error *err)
+static int make_client(const struct netconf *conf, uint64_t timeout_ms,
+		       void (*while_waiting)(void *userdata), void *userdata,
+		       struct kube_client **ret, struct error *err)
 {
 	char path[PATH_MAX];
 	int r = kubeconfig_path(conf, path, sizeof(path));
@@ -65,6 +66,8 @@ static int make_client(const struct netconf *conf, uint64_t timeout_ms, struct k
 		.connect_timeout_ms = timeout_ms < 5000 ? timeout_ms : 5000,
 		.timeout_ms = timeout_ms < 10000 ? timeout_ms : 10000,
 		.one_shot = true,
+		.while_waiting = while_waiting,
+		.while_waiting_userdata = userdata,
 	};
 	r = kube_client_new(kc, &opts, ret, err);
 	if (r < 0)
@@ -150,6 +153,13 @@ static int ask_agent(const struct netconf *conf, const struct cni_args *args,
 int pod_lookup(const struct netconf *conf, const struct cni_args *args, struct pod_info **ret_pod,
 	       struct error *err)
 {
+	return pod_lookup_while(conf, args, NULL, NULL, ret_pod, err);
+}
+
+int pod_lookup_while(const struct netconf *conf, const struct cni_args *args,
+		     void (*while_waiting)(void *userdata), void *userdata,
+		     struct pod_info **ret_pod, struct error *err)
+{
 	if (ask_agent(conf, args, ret_pod) == 0) {
 		log_debug("pod read from the node agent's cache");
 		return 0;
@@ -159,7 +169,7 @@ int pod_lookup(const struct netconf *conf, const struct cni_args *args, struct p
 	uint64_t start = monotonic_ms();
 
 	_cleanup_(kube_client_freep) struct kube_client *client = NULL;
-	int r = make_client(conf, timeout_ms, &client, err);
+	int r = make_client(conf, timeout_ms, while_waiting, userdata, &client, err);
 	if (r < 0)
 		return r;
 

@@ -24,6 +24,15 @@
 int pod_lookup(const struct netconf *conf, const struct cni_args *args, struct pod_info **ret_pod,
 	       struct error *err) _must_check_;
 
+/*
+ * pod_lookup, calling while_waiting(userdata) once the request to the API
+ * server has gone out, while the answer is awaited (not at all when the
+ * agent's cache answers): for work the caller can do without the pod.
+ */
+int pod_lookup_while(const struct netconf *conf, const struct cni_args *args,
+		     void (*while_waiting)(void *userdata), void *userdata,
+		     struct pod_info **ret_pod, struct error *err) _must_check_;
+
 /* The node agent's socket path for conf (log lines and pod lookups). */
 int pod_lookup_agent_socket(const struct netconf *conf, char *buf, size_t len) _must_check_;
 

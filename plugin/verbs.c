@@ -82,6 +82,26 @@ static int print_result(const struct cni_result *prev, enum cni_version version,
 	return 0;
 }
 
+/* The pod netns, opened while the API server answers the pod lookup. */
+struct early_ns {
+	const char *path;
+	const struct netconf *conf;
+	struct capture_ns *ns;
+};
+
+static void open_netns_early(void *userdata)
+{
+	struct early_ns *e = userdata;
+	/* Out of memory: capture_apply_opened opens it itself. */
+	if (!e->ns && capture_ns_open(e->path, e->conf, &e->ns) < 0)
+		e->ns = NULL;
+}
+
+static void early_ns_done(struct early_ns *e)
+{
+	capture_ns_free(e->ns);
+}
+
 int plugin_add(const struct cni_env *env, const struct netconf *conf, enum cni_version version,
 	       const struct timespec *started, struct error *err)
 {
@@ -108,11 +128,12 @@ int plugin_add(const struct cni_env *env, const struct netconf *conf, enum cni_v
 
 	/* Every failure from here on fails ADD: a pod never starts unmeshed by mistake. */
 	_cleanup_(pod_info_freep) struct pod_info *pod = NULL;
-	r = pod_lookup(conf, &args, &pod, err);
+	_cleanup_(early_ns_done) struct early_ns early = {.path = env->netns, .conf = conf};
+	r = pod_lookup_while(conf, &args, open_netns_early, &early, &pod, err);
 	if (r < 0)
 		return r;
 	struct capture_outcome out = {0};
-	r = capture_apply(pod, env->netns, conf, &out, err);
+	r = capture_apply_opened(pod, early.ns, env->netns, conf, &out, err);
 	if (r < 0)
 		return r;
 	plugin_log_duration(started);

@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <libmnl/libmnl.h>
 #include <linux/netlink.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -219,91 +220,6 @@ static int ipt_empty_check(void *ud)
 	return iptables_backend_check(ud, &empty, NULL);
 }
 
-/* ---- the nftables backend alone (redirect_backend: nftables) ------------- */
-
-static int nft_apply(const struct pod_info *pod, const char *netns_path,
-		     struct capture_outcome *ret, struct error *err)
-{
-	struct capture_outcome out = {.skip = REDIRECT_CAPTURE,
-				      .backend = REDIRECT_BACKEND_NFTABLES};
-	_cleanup_(redirect_plan_donep) struct redirect_plan plan = {0};
-	struct redirect_params params = {0};
-	struct mnl_socket *s[2] = {0};
-	int r;
-
-	r = decide_outcome(pod, &out, ret, &params, err);
-	if (r != 0)
-		return r;
-
-	r = open_sockets(netns_path, s, err);
-	if (r < 0)
-		goto out;
-	r = plan_and_route(s[0], &params, &plan, err);
-	if (r < 0)
-		goto out;
-	r = nft_backend_apply(s[1], &plan, err);
-	if (r < 0)
-		goto out;
-
-	outcome_of_plan(&out, &plan, &params);
-	if (ret)
-		*ret = out;
-	r = 0;
-out:
-	close_sockets(s);
-	redirect_params_done(&params);
-	return r;
-}
-
-static int nft_remove(const char *netns_path, struct error *err)
-{
-	struct mnl_socket *s[2] = {0};
-	struct error e = {0};
-	int r = open_sockets(netns_path, s, &e);
-	if (r == -ENOENT)
-		return 0; /* the netns is gone: nothing left to remove */
-	if (r < 0) {
-		if (err)
-			*err = e;
-		return r;
-	}
-	r = nft_backend_remove(s[1], err);
-	close_sockets(s);
-	return r;
-}
-
-static int nft_check(const struct pod_info *pod, const char *netns_path,
-		     enum capture_drift *ret_drift, struct error *err)
-{
-	_cleanup_(redirect_plan_donep) struct redirect_plan plan = {0};
-	struct redirect_params params = {0};
-	enum redirect_skip skip = REDIRECT_CAPTURE;
-	struct mnl_socket *s[2] = {0};
-	int r;
-
-	r = decide(pod, &skip, &params, err);
-	if (r < 0)
-		return r;
-	bool captured = r == 0;
-	r = open_sockets(netns_path, s, err);
-	if (r < 0)
-		goto out;
-	if (captured) {
-		r = plan_in_netns(s[0], &params, &plan, err);
-		if (r < 0)
-			goto out;
-	}
-	/* A skipped pod is checked against the empty plan: none of our tables. */
-	r = nft_backend_check(s[1], &plan, err);
-	if (r == -EBADMSG && ret_drift)
-		*ret_drift = drift_of(captured, nft_empty_check, s[1]);
-out:
-	close_sockets(s);
-	if (captured)
-		redirect_params_done(&params);
-	return r;
-}
-
 /* ---- backend selection --------------------------------------------------- */
 
 static enum redirect_backend configured_of(const struct netconf *conf)
@@ -378,6 +294,159 @@ static int pod_ns_open(const char *netns_path, bool nfnl, struct pod_ns *ret, st
 	return 0;
 }
 
+/*
+ * A pod netns opened ahead: its sockets as the configured backend's apply
+ * opens them, or why that failed (reported only if the pod needs its netns).
+ */
+struct capture_ns {
+	enum redirect_backend configured;
+	struct pod_ns ns;
+	int r;
+	struct error err;
+};
+
+/* The sockets the nftables backend alone needs; no fd kept, no probe. */
+static int nft_ns_open(const char *netns_path, struct pod_ns *ret, struct error *err)
+{
+	return open_sockets(netns_path, ret->s, err);
+}
+
+int capture_ns_open(const char *netns_path, const struct netconf *conf, struct capture_ns **ret)
+{
+	struct capture_ns *c = calloc(1, sizeof(*c));
+	if (!c)
+		return -ENOMEM;
+	c->configured = configured_of(conf);
+	c->ns.fd = -1;
+	if (c->configured == REDIRECT_BACKEND_NFTABLES)
+		c->r = nft_ns_open(netns_path, &c->ns, &c->err);
+	else
+		c->r = pod_ns_open(netns_path, c->configured == REDIRECT_BACKEND_AUTO, &c->ns,
+				   &c->err);
+	*ret = c;
+	return 0;
+}
+
+void capture_ns_free(struct capture_ns *c)
+{
+	if (!c)
+		return;
+	pod_ns_close(&c->ns);
+	free(c);
+}
+
+/*
+ * The pod netns for an apply under configured: pre's when it was opened
+ * ahead for the same backend (its failure then is this one), else opened now
+ * into own, which the caller closes.
+ */
+static int ns_for_apply(struct capture_ns *pre, enum redirect_backend configured,
+			const char *netns_path, struct pod_ns *own, struct pod_ns **ret,
+			struct error *err)
+{
+	if (pre && pre->configured == configured) {
+		if (pre->r < 0) {
+			if (err)
+				*err = pre->err;
+			return pre->r;
+		}
+		*ret = &pre->ns;
+		return 0;
+	}
+	int r = configured == REDIRECT_BACKEND_NFTABLES
+			? nft_ns_open(netns_path, own, err)
+			: pod_ns_open(netns_path, configured == REDIRECT_BACKEND_AUTO, own, err);
+	if (r < 0)
+		return r;
+	*ret = own;
+	return 0;
+}
+
+/* ---- the nftables backend alone (redirect_backend: nftables) ------------- */
+
+static int nft_apply(const struct pod_info *pod, struct capture_ns *pre, const char *netns_path,
+		     struct capture_outcome *ret, struct error *err)
+{
+	struct capture_outcome out = {.skip = REDIRECT_CAPTURE,
+				      .backend = REDIRECT_BACKEND_NFTABLES};
+	_cleanup_(redirect_plan_donep) struct redirect_plan plan = {0};
+	struct redirect_params params = {0};
+	struct pod_ns own = {.fd = -1}, *ns = NULL;
+	int r;
+
+	r = decide_outcome(pod, &out, ret, &params, err);
+	if (r != 0)
+		return r;
+
+	r = ns_for_apply(pre, REDIRECT_BACKEND_NFTABLES, netns_path, &own, &ns, err);
+	if (r < 0)
+		goto out;
+	r = plan_and_route(ns->s[0], &params, &plan, err);
+	if (r < 0)
+		goto out;
+	r = nft_backend_apply(ns->s[1], &plan, err);
+	if (r < 0)
+		goto out;
+
+	outcome_of_plan(&out, &plan, &params);
+	if (ret)
+		*ret = out;
+	r = 0;
+out:
+	pod_ns_close(&own);
+	redirect_params_done(&params);
+	return r;
+}
+
+static int nft_remove(const char *netns_path, struct error *err)
+{
+	struct mnl_socket *s[2] = {0};
+	struct error e = {0};
+	int r = open_sockets(netns_path, s, &e);
+	if (r == -ENOENT)
+		return 0; /* the netns is gone: nothing left to remove */
+	if (r < 0) {
+		if (err)
+			*err = e;
+		return r;
+	}
+	r = nft_backend_remove(s[1], err);
+	close_sockets(s);
+	return r;
+}
+
+static int nft_check(const struct pod_info *pod, const char *netns_path,
+		     enum capture_drift *ret_drift, struct error *err)
+{
+	_cleanup_(redirect_plan_donep) struct redirect_plan plan = {0};
+	struct redirect_params params = {0};
+	enum redirect_skip skip = REDIRECT_CAPTURE;
+	struct mnl_socket *s[2] = {0};
+	int r;
+
+	r = decide(pod, &skip, &params, err);
+	if (r < 0)
+		return r;
+	bool captured = r == 0;
+	r = open_sockets(netns_path, s, err);
+	if (r < 0)
+		goto out;
+	if (captured) {
+		r = plan_in_netns(s[0], &params, &plan, err);
+		if (r < 0)
+			goto out;
+	}
+	/* A skipped pod is checked against the empty plan: none of our tables. */
+	r = nft_backend_check(s[1], &plan, err);
+	if (r == -EBADMSG && ret_drift)
+		*ret_drift = drift_of(captured, nft_empty_check, s[1]);
+out:
+	close_sockets(s);
+	if (captured)
+		redirect_params_done(&params);
+	return r;
+}
+
 /* After an nftables failure under auto: true when the kernel has no nf_tables. */
 static bool nft_missing(struct mnl_socket *nfnl)
 {
@@ -399,14 +468,20 @@ static struct iptables_ctx iptables_ctx_of(const struct pod_ns *ns, const char *
 int capture_apply(const struct pod_info *pod, const char *netns_path, const struct netconf *conf,
 		  struct capture_outcome *ret, struct error *err)
 {
+	return capture_apply_opened(pod, NULL, netns_path, conf, ret, err);
+}
+
+int capture_apply_opened(const struct pod_info *pod, struct capture_ns *pre, const char *netns_path,
+			 const struct netconf *conf, struct capture_outcome *ret, struct error *err)
+{
 	enum redirect_backend configured = configured_of(conf);
 	if (configured == REDIRECT_BACKEND_NFTABLES)
-		return nft_apply(pod, netns_path, ret, err);
+		return nft_apply(pod, pre, netns_path, ret, err);
 
 	struct capture_outcome out = {.skip = REDIRECT_CAPTURE};
 	_cleanup_(redirect_plan_donep) struct redirect_plan plan = {0};
 	struct redirect_params params = {0};
-	struct pod_ns ns = {.fd = -1};
+	struct pod_ns own = {.fd = -1}, *ns = NULL;
 	bool nft_available = true;
 	int r;
 
@@ -414,16 +489,16 @@ int capture_apply(const struct pod_info *pod, const char *netns_path, const stru
 	if (r != 0)
 		return r;
 
-	r = pod_ns_open(netns_path, configured == REDIRECT_BACKEND_AUTO, &ns, err);
+	r = ns_for_apply(pre, configured, netns_path, &own, &ns, err);
 	if (r < 0)
 		goto out;
-	enum redirect_backend backend = backend_decide(configured, &ns.legacy, true);
-	r = plan_and_route(ns.s[0], &params, &plan, err);
+	enum redirect_backend backend = backend_decide(configured, &ns->legacy, true);
+	r = plan_and_route(ns->s[0], &params, &plan, err);
 	if (r < 0)
 		goto out;
 	if (backend == REDIRECT_BACKEND_NFTABLES) {
-		r = nft_backend_apply(ns.s[1], &plan, err);
-		if (r < 0 && nft_missing(ns.s[1])) {
+		r = nft_backend_apply(ns->s[1], &plan, err);
+		if (r < 0 && nft_missing(ns->s[1])) {
 			/* auto: a kernel without nf_tables gets legacy iptables */
 			error_clear(err);
 			nft_available = false;
@@ -433,7 +508,7 @@ int capture_apply(const struct pod_info *pod, const char *netns_path, const stru
 		}
 	}
 	if (backend == REDIRECT_BACKEND_IPTABLES) {
-		struct iptables_ctx ctx = iptables_ctx_of(&ns, netns_path, nft_available);
+		struct iptables_ctx ctx = iptables_ctx_of(ns, netns_path, nft_available);
 		r = iptables_backend_apply(&ctx, &plan, err);
 		if (r < 0)
 			goto out;
@@ -447,7 +522,7 @@ int capture_apply(const struct pod_info *pod, const char *netns_path, const stru
 		*ret = out;
 	r = 0;
 out:
-	pod_ns_close(&ns);
+	pod_ns_close(&own);
 	redirect_params_done(&params);
 	return r;
 }

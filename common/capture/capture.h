@@ -77,6 +77,27 @@ int capture_apply(const struct pod_info *pod, const char *netns_path, const stru
 		  struct capture_outcome *ret, struct error *err) _must_check_;
 
 /*
+ * The pod netns opened ahead of capture_apply_opened (its netlink sockets and
+ * the probe for legacy iptables tables), so that the plugin can do it while
+ * the API server answers its pod lookup.
+ */
+struct capture_ns;
+
+/*
+ * Opens netns_path as capture_apply will need it under conf. Fails only for
+ * memory: a netns that cannot be opened is remembered, and reported by
+ * capture_apply_opened if the pod turns out to need its netns.
+ */
+int capture_ns_open(const char *netns_path, const struct netconf *conf, struct capture_ns **ret)
+	_must_check_;
+void capture_ns_free(struct capture_ns *ns);
+
+/* capture_apply in ns, opened ahead for the same path and conf; NULL: opened here. */
+int capture_apply_opened(const struct pod_info *pod, struct capture_ns *ns, const char *netns_path,
+			 const struct netconf *conf, struct capture_outcome *ret, struct error *err)
+	_must_check_;
+
+/*
  * Re-derives what capture_apply would program and compares it with the
  * netns, on whichever backend holds the pod's rules. 0 when it matches;
  * -EBADMSG with ERR_CHECK naming the differences otherwise, and *ret_drift

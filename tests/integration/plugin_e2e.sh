@@ -224,6 +224,19 @@ assert_eq "$n" 4 "three 503 then success: four GETs"
 run_plugin_in_node "$T/direct.json" CNI_COMMAND=DEL CNI_CONTAINERID=e2e CNI_NETNS="/var/run/netns/$F" \
 	CNI_IFNAME=eth0 CNI_PATH="$CNI_PATH_VAL"
 
+# The plugin opens the pod netns while the API server answers the lookup. A
+# netns that is gone still fails an injected pod's ADD with code 3, and never
+# matters to a pod that passes through.
+run_add_netns() # NETNS NAME
+{
+	run_plugin_in_node "$T/direct.json" CNI_COMMAND=ADD CNI_CONTAINERID=e2e CNI_NETNS="$1" \
+		CNI_IFNAME=eth0 CNI_PATH="$CNI_PATH_VAL" CNI_ARGS="IgnoreUnknown=1;K8S_POD_NAMESPACE=default;K8S_POD_NAME=$2"
+}
+run_add_netns "/var/run/netns/icni-gone-$$" web
+expect_error "netns gone: an injected pod's ADD fails with code 3" 3 'icni-gone'
+run_add_netns "/var/run/netns/icni-gone-$$" plain
+expect_ok "netns gone: an uninjected pod passes through"
+
 write_kubeconfig "$API_URL" norbac-token
 run_add default web
 expect_error "403: fails at once naming RBAC" "103" 'RBAC|forbidden'
@@ -260,6 +273,28 @@ expect_ok "redirect_backend iptables: DEL succeeds"
 if ip netns exec "$F" iptables-nft-save -t nat | grep -q ISTIO; then
 	fail "redirect_backend iptables: DEL removes the chains"
 else pass "redirect_backend iptables: DEL removes the chains"; fi
+
+# --- the nftables backend alone, chosen by the conf -------------------------
+"$PYTHON" - "$T/direct.json" "$T/nft.json" <<'PY'
+import json, sys
+conf = json.load(open(sys.argv[1]))
+conf["redirect_backend"] = "nftables"
+json.dump(conf, open(sys.argv[2], "w"))
+PY
+run_plugin_in_node "$T/nft.json" CNI_COMMAND=ADD CNI_CONTAINERID=e2e CNI_NETNS="/var/run/netns/$F" \
+	CNI_IFNAME=eth0 CNI_PATH="$CNI_PATH_VAL" CNI_ARGS="IgnoreUnknown=1;K8S_POD_NAMESPACE=default;K8S_POD_NAME=web"
+expect_ok "redirect_backend nftables: ADD succeeds"
+has_tables "$F" && pass "redirect_backend nftables: tables programmed" ||
+	fail "redirect_backend nftables: tables programmed"
+run_plugin_in_node "$T/nft.json" CNI_COMMAND=ADD CNI_CONTAINERID=e2e \
+	CNI_NETNS="/var/run/netns/icni-gone-$$" CNI_IFNAME=eth0 CNI_PATH="$CNI_PATH_VAL" \
+	CNI_ARGS="IgnoreUnknown=1;K8S_POD_NAMESPACE=default;K8S_POD_NAME=web"
+expect_error "redirect_backend nftables: netns gone fails with code 3" 3 'icni-gone'
+run_plugin_in_node "$T/nft.json" CNI_COMMAND=DEL CNI_CONTAINERID=e2e CNI_NETNS="/var/run/netns/$F" \
+	CNI_IFNAME=eth0 CNI_PATH="$CNI_PATH_VAL"
+expect_ok "redirect_backend nftables: DEL succeeds"
+has_tables "$F" && fail "redirect_backend nftables: DEL removes the tables" ||
+	pass "redirect_backend nftables: DEL removes the tables"
 
 # --- runtime-passed annotations and the agent's pod cache ------------------
 write_kubeconfig "$API_URL" cni-token
