@@ -26,8 +26,9 @@ static void emit(struct builder *b, unsigned int fams, const struct plan_rule *r
 		b->r = -EOVERFLOW;
 		return;
 	}
+	size_t adds = plan_rule_count(rule);
 	for (int f = 0; f < _PLAN_FAMILY_MAX; f++)
-		if (b->plan->fam[f].n_expanded >= REDIRECT_PLAN_RULES_MAX) {
+		if (b->plan->fam[f].n_expanded + adds > REDIRECT_PLAN_RULES_MAX) {
 			b->r = -E2BIG;
 			return;
 		}
