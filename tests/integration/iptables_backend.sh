@@ -156,6 +156,38 @@ for v in nft legacy; do
 		ip netns exec "$POD" $PROBE connect "10.20.$n.1" 80
 done
 
+# --- excluded ranges: the plan's list rule, one iptables rule per range -----
+
+# Two ranges: the second apply must find the document unchanged, CHECK must
+# name the range whose rule is gone, and traffic must follow both.
+"$PYTHON" "$TOOLS/mkpod.py" "$TMP/excl.json" \
+	"ann:traffic.sidecar.istio.io/excludeOutboundIPRanges=10.77.0.0/16,10.20.0.0/16"
+n=50
+for v in nft legacy; do
+	n=$((n + 1))
+	pod_new XPOD "$n" || exit 1
+	NSP=/var/run/netns/$XPOD
+	[[ $v == legacy ]] && ip netns exec "$XPOD" iptables-legacy -t filter -S >/dev/null
+	out=$("$CNI" apply --pod "$TMP/excl.json" --netns "$NSP" --conf "$TMP/ipt.conf" 2>&1)
+	[[ $? -eq 0 && "$out" == *"backend iptables-$v"* ]] && pass "$v ranges: apply" ||
+		fail "$v ranges: apply: $out"
+	expect_line "$v ranges: an excluded range is not captured" "peer L=80" \
+		ip netns exec "$XPOD" $PROBE connect "10.20.$n.1" 80
+	expect_line "$v ranges: elsewhere is captured" "pod L=15001 O=10.99.0.1:80" \
+		ip netns exec "$XPOD" $PROBE connect 10.99.0.1 80
+	assert_eq "$(ip netns exec "$XPOD" "iptables-$v-save" -t nat | grep -- '-A ISTIO_OUTPUT -d 10\.[0-9]*\.0\.0/16 -j RETURN')" \
+		"$(printf '%s\n' '-A ISTIO_OUTPUT -d 10.77.0.0/16 -j RETURN' '-A ISTIO_OUTPUT -d 10.20.0.0/16 -j RETURN')" \
+		"$v ranges: one rule per range, in the annotation's order"
+	out=$("$CNI" apply --pod "$TMP/excl.json" --netns "$NSP" --conf "$TMP/ipt.conf" 2>&1)
+	[[ $? -eq 0 && "$out" == *unchanged* ]] && pass "$v ranges: second apply says unchanged" ||
+		fail "$v ranges: second apply: $out"
+	ip netns exec "$XPOD" "iptables-$v" -t nat -D ISTIO_OUTPUT -d 10.20.0.0/16 -j RETURN
+	out=$("$CNI" check --pod "$TMP/excl.json" --netns "$NSP" --conf "$TMP/ipt.conf" 2>&1)
+	[[ $? -ne 0 && "$out" == *"-A ISTIO_OUTPUT -d 10.20.0.0/16 -j RETURN"* ]] &&
+		pass "$v ranges: CHECK names the range whose rule is gone" || fail "$v ranges: CHECK: $out"
+	check "$v ranges: remove" "$CNI" remove --netns "$NSP" --conf "$TMP/ipt.conf"
+done
+
 # --- auto -------------------------------------------------------------------
 
 pod_new LPOD 41 || exit 1
