@@ -192,10 +192,27 @@ conf["prevResult"] = {"cniVersion": "1.0.0", "ips": [{"address": "10.77.0.9/24"}
 json.dump(conf, open(sys.argv[2], "w"))
 PY
 }
-run_add() # NS NAME
+# direct_add CONF NETNS NS NAME, direct_del CONF: the plugin alone, for pod NS/NAME.
+direct_add()
 {
-	run_plugin_in_node "$T/direct.json" CNI_COMMAND=ADD CNI_CONTAINERID=e2e CNI_NETNS="/var/run/netns/$F" \
-		CNI_IFNAME=eth0 CNI_PATH="$CNI_PATH_VAL" CNI_ARGS="IgnoreUnknown=1;K8S_POD_NAMESPACE=$1;K8S_POD_NAME=$2"
+	run_plugin_in_node "$1" CNI_COMMAND=ADD CNI_CONTAINERID=e2e CNI_NETNS="$2" \
+		CNI_IFNAME=eth0 CNI_PATH="$CNI_PATH_VAL" CNI_ARGS="IgnoreUnknown=1;K8S_POD_NAMESPACE=$3;K8S_POD_NAME=$4"
+}
+direct_del()
+{
+	run_plugin_in_node "$1" CNI_COMMAND=DEL CNI_CONTAINERID=e2e CNI_NETNS="/var/run/netns/$F" \
+		CNI_IFNAME=eth0 CNI_PATH="$CNI_PATH_VAL"
+}
+run_add() { direct_add "$T/direct.json" "/var/run/netns/$F" "$1" "$2"; } # NS NAME
+# backend_conf BACKEND OUT: the direct conf with redirect_backend BACKEND.
+backend_conf()
+{
+	"$PYTHON" - "$T/direct.json" "$2" "$1" <<'PY'
+import json, sys
+conf = json.load(open(sys.argv[1]))
+conf["redirect_backend"] = sys.argv[3]
+json.dump(conf, open(sys.argv[2], "w"))
+PY
 }
 run_plugin_in_node()
 {
@@ -221,20 +238,15 @@ expect_ok "three 503 answers then success: ADD succeeds"
 has_tables "$F" && pass "three 503 then success: capture programmed" || fail "three 503 then success: capture programmed"
 n=$(ctl GET /requests | "$PYTHON" -c 'import json,sys; print(sum(1 for e in json.load(sys.stdin)["items"] if e["path"].endswith("/pods/flaky")))')
 assert_eq "$n" 4 "three 503 then success: four GETs"
-run_plugin_in_node "$T/direct.json" CNI_COMMAND=DEL CNI_CONTAINERID=e2e CNI_NETNS="/var/run/netns/$F" \
-	CNI_IFNAME=eth0 CNI_PATH="$CNI_PATH_VAL"
+direct_del "$T/direct.json"
 
 # The plugin opens the pod netns while the API server answers the lookup. A
 # netns that is gone still fails an injected pod's ADD with code 3, and never
 # matters to a pod that passes through.
-run_add_netns() # NETNS NAME
-{
-	run_plugin_in_node "$T/direct.json" CNI_COMMAND=ADD CNI_CONTAINERID=e2e CNI_NETNS="$1" \
-		CNI_IFNAME=eth0 CNI_PATH="$CNI_PATH_VAL" CNI_ARGS="IgnoreUnknown=1;K8S_POD_NAMESPACE=default;K8S_POD_NAME=$2"
-}
-run_add_netns "/var/run/netns/icni-gone-$$" web
+GONE=/var/run/netns/icni-gone-$$
+direct_add "$T/direct.json" "$GONE" default web
 expect_error "netns gone: an injected pod's ADD fails with code 3" 3 'icni-gone'
-run_add_netns "/var/run/netns/icni-gone-$$" plain
+direct_add "$T/direct.json" "$GONE" default plain
 expect_ok "netns gone: an uninjected pod passes through"
 
 write_kubeconfig "$API_URL" norbac-token
@@ -255,43 +267,27 @@ has_tables "$F" && fail "API unreachable: no tables" || pass "API unreachable: n
 
 # --- the iptables backend chosen by the conf --------------------------------
 write_kubeconfig "$API_URL" cni-token
-"$PYTHON" - "$T/direct.json" "$T/ipt.json" <<'PY'
-import json, sys
-conf = json.load(open(sys.argv[1]))
-conf["redirect_backend"] = "iptables"
-json.dump(conf, open(sys.argv[2], "w"))
-PY
-run_plugin_in_node "$T/ipt.json" CNI_COMMAND=ADD CNI_CONTAINERID=e2e CNI_NETNS="/var/run/netns/$F" \
-	CNI_IFNAME=eth0 CNI_PATH="$CNI_PATH_VAL" CNI_ARGS="IgnoreUnknown=1;K8S_POD_NAMESPACE=default;K8S_POD_NAME=web"
+backend_conf iptables "$T/ipt.json"
+direct_add "$T/ipt.json" "/var/run/netns/$F" default web
 expect_ok "redirect_backend iptables: ADD succeeds"
 if ip netns exec "$F" iptables-nft-save -t nat | grep -q -- '-A ISTIO_OUTPUT' && ! has_tables "$F"; then
 	pass "redirect_backend iptables: ISTIO chains, no nftables tables"
 else fail "redirect_backend iptables: ISTIO chains, no nftables tables"; fi
-run_plugin_in_node "$T/ipt.json" CNI_COMMAND=DEL CNI_CONTAINERID=e2e CNI_NETNS="/var/run/netns/$F" \
-	CNI_IFNAME=eth0 CNI_PATH="$CNI_PATH_VAL"
+direct_del "$T/ipt.json"
 expect_ok "redirect_backend iptables: DEL succeeds"
 if ip netns exec "$F" iptables-nft-save -t nat | grep -q ISTIO; then
 	fail "redirect_backend iptables: DEL removes the chains"
 else pass "redirect_backend iptables: DEL removes the chains"; fi
 
 # --- the nftables backend alone, chosen by the conf -------------------------
-"$PYTHON" - "$T/direct.json" "$T/nft.json" <<'PY'
-import json, sys
-conf = json.load(open(sys.argv[1]))
-conf["redirect_backend"] = "nftables"
-json.dump(conf, open(sys.argv[2], "w"))
-PY
-run_plugin_in_node "$T/nft.json" CNI_COMMAND=ADD CNI_CONTAINERID=e2e CNI_NETNS="/var/run/netns/$F" \
-	CNI_IFNAME=eth0 CNI_PATH="$CNI_PATH_VAL" CNI_ARGS="IgnoreUnknown=1;K8S_POD_NAMESPACE=default;K8S_POD_NAME=web"
+backend_conf nftables "$T/nft.json"
+direct_add "$T/nft.json" "/var/run/netns/$F" default web
 expect_ok "redirect_backend nftables: ADD succeeds"
 has_tables "$F" && pass "redirect_backend nftables: tables programmed" ||
 	fail "redirect_backend nftables: tables programmed"
-run_plugin_in_node "$T/nft.json" CNI_COMMAND=ADD CNI_CONTAINERID=e2e \
-	CNI_NETNS="/var/run/netns/icni-gone-$$" CNI_IFNAME=eth0 CNI_PATH="$CNI_PATH_VAL" \
-	CNI_ARGS="IgnoreUnknown=1;K8S_POD_NAMESPACE=default;K8S_POD_NAME=web"
+direct_add "$T/nft.json" "$GONE" default web
 expect_error "redirect_backend nftables: netns gone fails with code 3" 3 'icni-gone'
-run_plugin_in_node "$T/nft.json" CNI_COMMAND=DEL CNI_CONTAINERID=e2e CNI_NETNS="/var/run/netns/$F" \
-	CNI_IFNAME=eth0 CNI_PATH="$CNI_PATH_VAL"
+direct_del "$T/nft.json"
 expect_ok "redirect_backend nftables: DEL succeeds"
 has_tables "$F" && fail "redirect_backend nftables: DEL removes the tables" ||
 	pass "redirect_backend nftables: DEL removes the tables"
@@ -305,8 +301,7 @@ conf = json.load(open(sys.argv[1]))
 conf["runtimeConfig"] = {"io.kubernetes.cri.pod-annotations": {"kubectl.kubernetes.io/default-container": "app"}}
 json.dump(conf, open(sys.argv[2], "w"))
 PY
-run_plugin_in_node "$T/annot.json" CNI_COMMAND=ADD CNI_CONTAINERID=e2e CNI_NETNS="/var/run/netns/$F" \
-	CNI_IFNAME=eth0 CNI_PATH="$CNI_PATH_VAL" CNI_ARGS="IgnoreUnknown=1;K8S_POD_NAMESPACE=default;K8S_POD_NAME=plain"
+direct_add "$T/annot.json" "/var/run/netns/$F" default plain
 expect_ok "runtime annotations without sidecar status: ADD passes"
 n=$(ctl GET /requests | "$PYTHON" -c 'import json,sys; print(len(json.load(sys.stdin)["items"]))')
 assert_eq "$n" 0 "runtime annotations without sidecar status: no API request"
@@ -357,8 +352,7 @@ PY
 uid_case() # DESC MODE UID: ADD of web must capture, read from the API server
 {
 	echo "$2" >"$T/agent.mode"
-	run_plugin_in_node "$T/direct.json" CNI_COMMAND=DEL CNI_CONTAINERID=e2e \
-		CNI_NETNS="/var/run/netns/$F" CNI_IFNAME=eth0 CNI_PATH="$CNI_PATH_VAL"
+	direct_del "$T/direct.json"
 	ctl DELETE /requests >/dev/null
 	run_add_uid web "$3"
 	expect_ok "$1: ADD succeeds"
@@ -395,14 +389,12 @@ run_add kube-system sys
 no_api "no API request: excluded namespace ADD"
 run_add istio-system istio-cni-node-x7k2p
 no_api "no API request: own pod ADD"
-run_plugin_in_node "$T/annot.json" CNI_COMMAND=ADD CNI_CONTAINERID=e2e CNI_NETNS="/var/run/netns/$F" \
-	CNI_IFNAME=eth0 CNI_PATH="$CNI_PATH_VAL" CNI_ARGS="IgnoreUnknown=1;K8S_POD_NAMESPACE=default;K8S_POD_NAME=plain"
+direct_add "$T/annot.json" "/var/run/netns/$F" default plain
 no_api "no API request: ADD skipped from runtime annotations"
 run_plugin_in_node "$T/direct.json" CNI_COMMAND=CHECK CNI_CONTAINERID=e2e CNI_NETNS="/var/run/netns/$F" \
 	CNI_IFNAME=eth0 CNI_PATH="$CNI_PATH_VAL" CNI_ARGS="IgnoreUnknown=1;K8S_POD_NAMESPACE=kube-system;K8S_POD_NAME=sys"
 no_api "no API request: CHECK of an unmeshed pod"
-run_plugin_in_node "$T/direct.json" CNI_COMMAND=DEL CNI_CONTAINERID=e2e CNI_NETNS="/var/run/netns/$F" \
-	CNI_IFNAME=eth0 CNI_PATH="$CNI_PATH_VAL"
+direct_del "$T/direct.json"
 no_api "no API request: DEL"
 run_plugin_in_node - CNI_COMMAND=VERSION
 no_api "no API request: VERSION"
