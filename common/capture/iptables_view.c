@@ -382,7 +382,8 @@ int iptables_view_from_plan(const struct redirect_plan *plan, enum plan_family f
 					true, &target);
 		if (r < 0)
 			goto fail;
-		for (size_t k = 0; k < plan_rule_count(pr); k++) {
+		size_t count = plan_rule_count(pr);
+		for (size_t k = 0; k < count; k++) {
 			char *spec = NULL;
 			r = iptables_render_rule(pr, k, &spec);
 			if (r < 0)

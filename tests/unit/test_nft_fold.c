@@ -127,6 +127,13 @@ static void add_list(struct redirect_plan *p, enum plan_family f, struct plan_ve
 
 /* ---- cases ---- */
 
+/* The nat table with its output base chain jumping to istio-output, IPv4 only. */
+#define NAT_OUTPUT_HEAD                                                                            \
+	"add table inet istio-proxy-nat\n"                                                         \
+	"add chain inet istio-proxy-nat output { type nat hook output priority -100 ; }\n"         \
+	"add chain inet istio-proxy-nat istio-output\n"                                            \
+	"add rule inet istio-proxy-nat output meta nfproto ipv4 counter jump istio-output\n"
+
 static void plan_exclude_ports(struct redirect_plan *p)
 {
 	/* Istio's -o loop: tcp and udp RETURN per excluded port. */
@@ -138,11 +145,7 @@ static void plan_exclude_ports(struct redirect_plan *p)
 	add(p, V4, NAT, PLAN_CHAIN_OUTPUT, 0, jump(OUT), 0);
 }
 
-static const char exp_exclude_ports[] =
-	"add table inet istio-proxy-nat\n"
-	"add chain inet istio-proxy-nat output { type nat hook output priority -100 ; }\n"
-	"add chain inet istio-proxy-nat istio-output\n"
-	"add rule inet istio-proxy-nat output meta nfproto ipv4 counter jump istio-output\n"
+static const char exp_exclude_ports[] = NAT_OUTPUT_HEAD
 	"add rule inet istio-proxy-nat istio-output meta l4proto . th dport "
 	"{ tcp . 80, tcp . 15020, udp . 80, udp . 15020 } counter return\n";
 
@@ -364,11 +367,7 @@ static void plan_range_list(struct redirect_plan *p)
 	add(p, V4, NAT, PLAN_CHAIN_OUTPUT, 0, jump(OUT), 0);
 }
 
-static const char exp_range_list[] =
-	"add table inet istio-proxy-nat\n"
-	"add chain inet istio-proxy-nat output { type nat hook output priority -100 ; }\n"
-	"add chain inet istio-proxy-nat istio-output\n"
-	"add rule inet istio-proxy-nat output meta nfproto ipv4 counter jump istio-output\n"
+static const char exp_range_list[] = NAT_OUTPUT_HEAD
 	"add rule inet istio-proxy-nat istio-output ip daddr "
 	"{ 10.8.0.0/15, 127.0.0.1/32, 192.0.2.0/24 } counter return\n";
 
@@ -434,6 +433,12 @@ static void test_render_cases(void **state)
 	}
 }
 
+/* The i-th of 1,000 ranges 10.x.y.0/prefix, 250 per second octet. */
+static int nth_range(char *buf, size_t len, int i, int prefix)
+{
+	return snprintf(buf, len, "10.%d.%d.0/%d", i / 250, i % 250, prefix);
+}
+
 static void test_thousand_cidrs(void **state)
 {
 	/* 1,000 excluded CIDRs become one rule: per-packet cost does not grow. */
@@ -443,7 +448,7 @@ static void test_thousand_cidrs(void **state)
 	char buf[32];
 
 	for (int i = 0; i < 1000; i++) {
-		snprintf(buf, sizeof(buf), "10.%d.%d.0/24", i / 250, i % 250);
+		nth_range(buf, sizeof(buf), i, 24);
 		add(&p, V4, NAT, OUT, 0, RET, 1, daddr(buf, false));
 	}
 	add(&p, V4, NAT, OUT, 0, jump(PLAN_CHAIN_REDIRECT), 0);
@@ -458,7 +463,7 @@ static void test_thousand_cidrs(void **state)
 
 	/* Sparse ones stay one element each. */
 	for (int i = 0; i < 1000; i++) {
-		snprintf(buf, sizeof(buf), "10.%d.%d.0/25", i / 250, i % 250);
+		nth_range(buf, sizeof(buf), i, 25);
 		add(&p, V4, NAT, OUT, 0, RET, 1, daddr(buf, false));
 	}
 	assert_int_equal(nft_program_build(&p, &prog, &err), 0);
@@ -471,9 +476,11 @@ static void test_thousand_cidrs(void **state)
 	char *ranges = calloc(1000, 20);
 	assert_non_null(ranges);
 	size_t off = 0;
-	for (int i = 0; i < 1000; i++)
-		off += (size_t)snprintf(ranges + off, 20, "%s10.%d.%d.0/25", i ? "," : "", i / 250,
-					i % 250);
+	for (int i = 0; i < 1000; i++) {
+		if (i)
+			ranges[off++] = ',';
+		off += (size_t)nth_range(ranges + off, 20, i, 25);
+	}
 	add_list(&p, V4, RET, ranges);
 	free(ranges);
 	assert_int_equal(p.fam[V4].n, 1);
